@@ -1,0 +1,153 @@
+"""The contracts every part keeps (see DESIGN.md): plain dataclasses and Protocols, no backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from rewardsmith.reward.program import RewardProgram
+    from rewardsmith.state.view import StateSpec, StateView
+    from rewardsmith.tasks.task import Task
+
+
+@dataclass
+class Episode:
+    """One episode, as recorded by a training backend.
+
+    ``states`` holds T+1 flat state rows (s_0 .. s_T) in the layout of ``spec``;
+    ``prev``/``next`` are views over s_0..s_{T-1} and s_1..s_T, aligned with ``actions``.
+    """
+
+    states: np.ndarray  # (T+1, D)
+    actions: np.ndarray  # (T, A)
+    env_rewards: np.ndarray  # (T,) the simulator's own reward
+    rewards: np.ndarray  # (T,) the reward the policy trained on
+    components: dict[str, np.ndarray]  # name -> (T,)
+    terminated: bool  # ended by the env (fell over), not by the time limit
+    spec: StateSpec = field(repr=False)
+
+    @property
+    def length(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def prev(self) -> StateView:
+        return self.spec.view(self.states[:-1])
+
+    @property
+    def next(self) -> StateView:
+        return self.spec.view(self.states[1:])
+
+    def field(self, name: str) -> np.ndarray:
+        """A state field over s_1..s_T, shaped (T, ...)."""
+        return getattr(self.next, name)
+
+    def save(self, path: Path) -> None:
+        arrays = {
+            "states": self.states,
+            "actions": self.actions,
+            "env_rewards": self.env_rewards,
+            "rewards": self.rewards,
+            "terminated": np.asarray(self.terminated),
+        }
+        arrays.update({f"component:{k}": v for k, v in self.components.items()})
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path, spec: StateSpec) -> Episode:
+        with np.load(path) as z:
+            comps = {k.split(":", 1)[1]: z[k] for k in z.files if k.startswith("component:")}
+            return cls(z["states"], z["actions"], z["env_rewards"], z["rewards"], comps,
+                       bool(z["terminated"]), spec)
+
+
+@dataclass
+class CurvePoint:
+    """Statistics over the training episodes that ended in one window of training."""
+
+    step: int
+    episodes: int
+    fitness: float | None
+    success_rate: float | None
+    episode_length: float
+    env_return: float
+    reward_return: float
+    components: dict[str, float]  # mean episode sum of each component
+
+
+@dataclass
+class TrainResult:
+    """What a training backend returns. Data, never scraped from logs."""
+
+    task: str
+    backend: str
+    seed: int
+    steps: int
+    fitness: float  # mean fitness of the deterministic evaluation episodes
+    fitness_std: float
+    success_rate: float | None
+    eval_fitness: list[float]  # one per evaluation episode
+    curve: list[CurvePoint]
+    eval_episodes: list[Episode] = field(repr=False, default_factory=list)
+    policy_path: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # wall_s, train_s, eval_s, env_steps_per_s
+    runtime: dict[str, Any] = field(default_factory=dict)  # runtime-guard counters
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("eval_episodes")
+        d["eval_episode_lengths"] = [e.length for e in self.eval_episodes]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TrainResult:
+        d = dict(d)
+        d.pop("eval_episode_lengths", None)
+        d["curve"] = [CurvePoint(**c) for c in d.get("curve", [])]
+        return cls(**d)
+
+    def save(self, directory: Path) -> None:
+        from rewardsmith.runs.files import atomic_write_json
+
+        directory.mkdir(parents=True, exist_ok=True)
+        for i, ep in enumerate(self.eval_episodes):
+            ep.save(directory / f"eval_episode_{i}.npz")
+        atomic_write_json(directory / "result.json", self.to_json())
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much training one candidate gets."""
+
+    steps: int
+    eval_episodes: int = 5
+
+
+class Progress(Protocol):
+    def __call__(self, done_steps: int, total_steps: int, info: Mapping[str, Any]) -> None: ...
+
+
+class TrainingBackend(Protocol):
+    name: str
+
+    def train(
+        self,
+        task: Task,
+        program: RewardProgram | None,
+        budget: Budget,
+        seed: int,
+        progress: Progress | None = None,
+        workdir: Path | None = None,
+    ) -> TrainResult: ...
+
+    def evaluate_untrained(self, task: Task, budget: Budget, seed: int) -> TrainResult: ...
+
+
+FitnessFn = Callable[[Episode], float]
+SuccessFn = Callable[[Episode], bool]
+

@@ -1,0 +1,57 @@
+"""A registry is a dict with ``register()`` and a ``load(name)`` whose error lists what exists."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from rewardsmith.errors import UnknownName
+
+T = TypeVar("T")
+
+
+def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3)
+    msg = f"unknown {kind} {name!r}"
+    if close:
+        msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
+    return msg + f" Known: {', '.join(sorted(known)) or '(none)'}"
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, loader: Callable[[], None] | None = None):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._loader = loader
+        self._loaded = loader is None
+
+    def _ensure(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            assert self._loader is not None
+            self._loader()
+
+    def register(self, name: str, item: T, *, replace: bool = False) -> T:
+        if name in self._items and not replace:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._items[name] = item
+        return item
+
+    def load(self, name: str) -> T:
+        self._ensure()
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UnknownName(unknown_name_message(self.kind, name, list(self._items))) from None
+
+    def names(self) -> list[str]:
+        self._ensure()
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        self._ensure()
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

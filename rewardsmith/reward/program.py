@@ -1,0 +1,168 @@
+"""The reward-program contract: load source text, compile it, call it batched.
+
+A reward program is Python text that defines::
+
+    def compute_reward(state, action, next_state):
+        return reward, {"component": value, ...}   # reward (B,), each component (B,)
+
+It is written against ``np``, bound to ``numpy`` here and to ``jax.numpy`` on the JAX path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.errors import RewardsmithError
+
+ENTRY = "compute_reward"
+SIGNATURE = "def compute_reward(state, action, next_state):"
+
+
+class RewardProgramError(RewardsmithError):
+    """The program cannot be used: the message says what to change."""
+
+
+@dataclass(frozen=True)
+class RewardProgram:
+    source: str
+    origin: str = "<text>"  # a file path, "baseline", "iteration 2 sample 3", ...
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RewardProgram:
+        p = Path(path)
+        if not p.is_file():
+            raise RewardProgramError(
+                f"reward file {str(p)!r} does not exist",
+                "give a path to a .py file that defines compute_reward(state, action, next_state)",
+            )
+        return cls(p.read_text(), origin=str(p))
+
+    @classmethod
+    def from_text(cls, text: str, origin: str = "<text>") -> RewardProgram:
+        return cls(text, origin=origin)
+
+
+@dataclass
+class CompiledReward:
+    """A compiled program: call it with state views and an action batch."""
+
+    program: RewardProgram
+    fn: Any
+    namespace: dict[str, Any] = field(repr=False)
+    xp: Any = np
+
+    def __call__(self, state, action, next_state) -> tuple[Any, dict[str, Any]]:
+        out = self.fn(state, action, next_state)
+        return check_output(out, batch=action.shape[0], xp=self.xp)
+
+
+def compile_program(program: RewardProgram, xp: Any = None, *, checked: bool = True) -> CompiledReward:
+    """Compile ``program`` with ``np`` bound to ``xp`` (numpy by default).
+
+    With ``checked`` (the default) the static checks of the sandbox run first and ``np`` is the
+    sandbox's array-math proxy; the result is a plain Python function.
+    """
+    from rewardsmith.sandbox.namespace import make_namespace
+    from rewardsmith.sandbox.static import check_source
+
+    xp = np if xp is None else xp
+    if checked:
+        problems = check_source(program.source)
+        if problems:
+            raise RewardProgramError(
+                f"reward program {program.origin} was rejected: " + "; ".join(problems)
+            )
+    else:
+        try:
+            compile(program.source, program.origin, "exec")
+        except SyntaxError as e:
+            raise RewardProgramError(f"reward program {program.origin} has a syntax error: {e}") from None
+    ns = make_namespace(xp)
+    try:
+        code = compile(program.source, program.origin, "exec")
+        exec(code, ns)  # noqa: S102 - source passed the static checks; namespace is minimal
+    except RewardsmithError:
+        raise
+    except Exception as e:
+        raise RewardProgramError(
+            f"reward program {program.origin} failed while defining its functions: "
+            f"{type(e).__name__}: {e}"
+        ) from None
+    fn = ns.get(ENTRY)
+    if not callable(fn):
+        raise RewardProgramError(
+            f"reward program {program.origin} does not define {ENTRY}",
+            f"define `{SIGNATURE}` returning (reward, {{name: value}})",
+        )
+    return CompiledReward(program, fn, ns, xp)
+
+
+def check_output(out: Any, batch: int, xp: Any = np) -> tuple[Any, dict[str, Any]]:
+    """Check the (reward, components) pair a program returned; raise with what to fix."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RewardProgramError(
+            f"{ENTRY} must return a tuple (reward, components); it returned {_describe(out)}"
+        )
+    reward, comps = out
+    reward = _as_batch(reward, batch, "the reward", xp)
+    if not isinstance(comps, Mapping):
+        raise RewardProgramError(
+            f"the components must be a dict {{name: (B,) array}}; got {_describe(comps)}"
+        )
+    checked = {}
+    for k, v in comps.items():
+        if not isinstance(k, str):
+            raise RewardProgramError(f"component names must be strings; got {k!r}")
+        checked[k] = _as_batch(v, batch, f"component {k!r}", xp)
+    return reward, checked
+
+
+def _as_batch(value: Any, batch: int, what: str, xp: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return xp.full((batch,), float(value))
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is None or dtype is None:
+        raise RewardProgramError(f"{what} must be an array of shape ({batch},); got {_describe(value)}")
+    if not np.issubdtype(np.dtype(dtype), np.number) or np.issubdtype(np.dtype(dtype), np.complexfloating):
+        if np.dtype(dtype) == np.bool_:
+            return value.astype(xp.float32 if xp is not np else np.float64)
+        raise RewardProgramError(f"{what} must hold real numbers; it has dtype {dtype}")
+    if tuple(shape) == ():
+        return xp.broadcast_to(value, (batch,)).astype(float) if xp is np else xp.broadcast_to(value, (batch,))
+    if tuple(shape) == (batch, 1):
+        return value[:, 0]
+    if tuple(shape) != (batch,):
+        raise RewardProgramError(
+            f"{what} has shape {tuple(shape)}; it must be ({batch},), one value per batch row "
+            "(reduce over the last axis with np.sum(..., axis=-1) where needed)"
+        )
+    return value
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "None"
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"an array of shape {tuple(shape)}"
+    r = repr(value)
+    return f"a {type(value).__name__} ({r[:60] + '...' if len(r) > 60 else r})"
+
+
+def is_finite(x: Any) -> bool:
+    try:
+        return bool(np.all(np.isfinite(np.asarray(x))))
+    except TypeError:
+        return all(math.isfinite(v) for v in x)

@@ -1,0 +1,337 @@
+"""The state view: named physical quantities derived from a MuJoCo model.
+
+A :class:`StateSpec` is built once per model. It lays every quantity out in one flat float64
+row, so a batch of states is a ``(B, D)`` array and a :class:`StateView` over it hands out
+``(B, ...)`` slices by name. The same layout is filled from ``mujoco.MjData`` here and from
+``mjx.Data`` on the JAX path, so field names, units and values agree on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.errors import RewardsmithError
+
+# MuJoCo joint types (mjtJoint): free, ball, slide, hinge.
+_FREE, _BALL, _SLIDE, _HINGE = 0, 1, 2, 3
+_YZX = np.array([1, 2, 0])
+_ZXY = np.array([2, 0, 1])
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    offset: int
+    shape: tuple[int, ...]
+    unit: str
+    doc: str
+    group: str = ""
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A task-specific quantity: ``fn(model, data) -> array of `shape```."""
+
+    name: str
+    shape: tuple[int, ...]
+    unit: str
+    doc: str
+    fn: Callable[[Any, Any], Any]
+
+
+class UnknownStateField(RewardsmithError, AttributeError):
+    pass
+
+
+def _body_names(model) -> list[str]:
+    import mujoco
+
+    names = []
+    for b in range(model.nbody):
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b)
+        if not name:
+            # Unnamed bodies (Ant's feet) take the name of their first named geom.
+            for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
+                gname = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+                if gname:
+                    name = gname.removesuffix("_geom")
+                    break
+        names.append(_identifier(name or f"body{b}"))
+    return names
+
+
+def _identifier(name: str) -> str:
+    out = "".join(c if (c.isalnum() or c == "_") else "_" for c in name)
+    if not out or out[0].isdigit():
+        out = "f_" + out
+    return out.lstrip("_") or "unnamed"
+
+
+@dataclass
+class StateSpec:
+    """Layout of the state view for one MuJoCo model (plus task extras)."""
+
+    fields: dict[str, Field]
+    size: int
+    dt: float
+    # index arrays used by extract()
+    _nbody: int = 0
+    _rootid: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _geom_body: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _qposadr: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _dofadr: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _ballq: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _balld: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _extras: tuple[Extra, ...] = ()
+    _blocks: dict[str, int] = field(repr=False, default_factory=dict)
+    _nq: int = 0
+    _nv: int = 0
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_model(cls, model, dt: float, extras: Iterable[Extra] = ()) -> StateSpec:
+        import mujoco
+
+        extras = tuple(extras)
+        fields: dict[str, Field] = {}
+        blocks: dict[str, int] = {}
+        offset = 0
+
+        def add(name, shape, unit, doc, group):
+            nonlocal offset
+            if name in fields:
+                raise ValueError(f"state field {name!r} defined twice")
+            f = Field(name, offset, tuple(shape), unit, doc, group)
+            fields[name] = f
+            offset += f.size
+            return f
+
+        add("time", (), "s", "simulation time since reset", "global")
+        add("dt", (), "s", "time between state and next_state (one env step)", "global")
+        blocks["qpos"] = offset
+        add("qpos", (model.nq,), "mixed", "raw generalized positions (MuJoCo qpos)", "raw")
+        add("qvel", (model.nv,), "mixed", "raw generalized velocities (MuJoCo qvel)", "raw")
+
+        # joints: hinge and slide as scalars, ball as quaternion + angular velocity
+        qposadr, dofadr, ballq, balld = [], [], [], []
+        scalar_joints, ball_joints = [], []
+        for j in range(model.njnt):
+            jtype = int(model.jnt_type[j])
+            name = _identifier(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or f"joint{j}")
+            if jtype in (_HINGE, _SLIDE):
+                scalar_joints.append((name, jtype))
+                qposadr.append(model.jnt_qposadr[j])
+                dofadr.append(model.jnt_dofadr[j])
+            elif jtype == _BALL:
+                ball_joints.append(name)
+                ballq.extend(range(model.jnt_qposadr[j], model.jnt_qposadr[j] + 4))
+                balld.extend(range(model.jnt_dofadr[j], model.jnt_dofadr[j] + 3))
+        blocks["jpos"] = offset
+        for name, jtype in scalar_joints:
+            if jtype == _HINGE:
+                add(f"{name}_angle", (), "rad", f"angle of hinge joint '{name}'", f"joint {name}")
+            else:
+                add(f"{name}_pos", (), "m", f"position of slide joint '{name}'", f"joint {name}")
+        blocks["jvel"] = offset
+        for name, jtype in scalar_joints:
+            if jtype == _HINGE:
+                add(f"{name}_angvel", (), "rad/s", f"angular velocity of hinge joint '{name}'", f"joint {name}")
+            else:
+                add(f"{name}_vel", (), "m/s", f"velocity of slide joint '{name}'", f"joint {name}")
+        blocks["ballq"] = offset
+        for name in ball_joints:
+            add(f"{name}_quat", (4,), "-", f"orientation of ball joint '{name}' (w, x, y, z)", f"joint {name}")
+        blocks["balld"] = offset
+        for name in ball_joints:
+            add(f"{name}_angvel", (3,), "rad/s", f"angular velocity of ball joint '{name}'", f"joint {name}")
+
+        bodies = list(range(1, model.nbody))  # body 0 is the world
+        names = _body_names(model)
+        seen: dict[str, int] = {}
+        for b in bodies:  # make body names unique
+            n = names[b]
+            if n in seen:
+                seen[n] += 1
+                names[b] = f"{n}_{seen[n]}"
+            else:
+                seen[n] = 0
+        per_body = [
+            ("pos", (3,), "m", "position of body '{b}' (world frame, z up)"),
+            ("quat", (4,), "-", "orientation of body '{b}' as a unit quaternion (w, x, y, z)"),
+            ("zaxis", (3,), "-", "body '{b}''s local z axis in the world frame (zaxis[2] = 1 when upright)"),
+            ("linvel", (3,), "m/s", "linear velocity of body '{b}' origin (world frame)"),
+            ("angvel", (3,), "rad/s", "angular velocity of body '{b}' (world frame)"),
+            ("contact", (), "0/1", "1.0 when body '{b}' touches another body or the ground"),
+        ]
+        for key, shape, unit, doc in per_body:
+            blocks[f"body_{key}"] = offset
+            for b in bodies:
+                add(f"{names[b]}_{key}", shape, unit, doc.format(b=names[b]), f"body {names[b]}")
+
+        blocks["com"] = offset
+        add("com_pos", (3,), "m", "centre of mass of the whole robot (world frame)", "global")
+        add("com_vel", (3,), "m/s", "velocity of the centre of mass of the whole robot", "global")
+
+        blocks["extras"] = offset
+        for ex in extras:
+            add(_identifier(ex.name), ex.shape, ex.unit, ex.doc, "task")
+
+        return cls(
+            fields=fields,
+            size=offset,
+            dt=float(dt),
+            _nbody=len(bodies),
+            _rootid=np.asarray(model.body_rootid[1:], dtype=int),
+            _geom_body=np.asarray(model.geom_bodyid, dtype=int),
+            _qposadr=np.asarray(qposadr, dtype=int),
+            _dofadr=np.asarray(dofadr, dtype=int),
+            _ballq=np.asarray(ballq, dtype=int),
+            _balld=np.asarray(balld, dtype=int),
+            _extras=extras,
+            _blocks=blocks,
+            _nq=int(model.nq),
+            _nv=int(model.nv),
+        )
+
+    # ---------------------------------------------------------------- extraction
+    def extract(self, model, data, out: np.ndarray | None = None) -> np.ndarray:
+        """Fill one flat row from ``mujoco.MjData``.
+
+        Recomputes kinematics and com velocities first: after ``mj_step``, MuJoCo's derived
+        quantities (``xpos``, ``cvel``) still describe the state before the last substep, while
+        ``qpos``/``qvel`` are new. The recomputation touches only derived fields, which the next
+        ``mj_step`` recomputes anyway, so simulation is unchanged.
+        """
+        import mujoco
+
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        mujoco.mj_comVel(model, data)
+        mujoco.mj_subtreeVel(model, data)
+
+        row = np.empty(self.size) if out is None else out
+        B = self._blocks
+        row[0] = data.time
+        row[1] = self.dt
+        nq, nv = self._nq, self._nv
+        row[B["qpos"] : B["qpos"] + nq] = data.qpos
+        row[B["qpos"] + nq : B["qpos"] + nq + nv] = data.qvel
+        nj = len(self._qposadr)
+        row[B["jpos"] : B["jpos"] + nj] = data.qpos[self._qposadr]
+        row[B["jvel"] : B["jvel"] + nj] = data.qvel[self._dofadr]
+        nb4 = len(self._ballq)
+        row[B["ballq"] : B["ballq"] + nb4] = data.qpos[self._ballq]
+        row[B["balld"] : B["balld"] + len(self._balld)] = data.qvel[self._balld]
+
+        n = self._nbody  # bodies 1..nbody-1 (0 is the world), always contiguous
+        xpos = data.xpos[1:]
+        row[B["body_pos"] : B["body_pos"] + 3 * n] = xpos.ravel()
+        row[B["body_quat"] : B["body_quat"] + 4 * n] = data.xquat[1:].ravel()
+        row[B["body_zaxis"] : B["body_zaxis"] + 3 * n] = data.xmat[1:, 2::3].ravel()
+        cvel = data.cvel[1:]
+        ang, lin = cvel[:, :3], cvel[:, 3:]
+        off = xpos - data.subtree_com[self._rootid]
+        # lin + ang x off, written out: np.cross costs ~40 us on small arrays
+        linvel = lin + ang[:, _YZX] * off[:, _ZXY] - ang[:, _ZXY] * off[:, _YZX]
+        row[B["body_linvel"] : B["body_linvel"] + 3 * n] = linvel.ravel()
+        row[B["body_angvel"] : B["body_angvel"] + 3 * n] = ang.ravel()
+        contact = np.zeros(n + 1)
+        if data.ncon:
+            contact[self._geom_body[data.contact.geom[: data.ncon]].ravel()] = 1.0
+        contact = contact[1:]
+        row[B["body_contact"] : B["body_contact"] + n] = contact
+        row[B["com"] : B["com"] + 3] = data.subtree_com[0]
+        row[B["com"] + 3 : B["com"] + 6] = data.subtree_linvel[0]
+        o = B["extras"]
+        for ex in self._extras:
+            f = self.fields[_identifier(ex.name)]
+            row[o : o + f.size] = np.asarray(ex.fn(model, data), dtype=float).ravel()
+            o += f.size
+        return row
+
+    # ------------------------------------------------------------------- viewing
+    def view(self, batch) -> StateView:
+        return StateView(batch, self)
+
+    def field(self, name: str) -> Field:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise UnknownStateField(unknown_field_message(name, self.fields)) from None
+
+    def render(self) -> str:
+        """The schema as the LLM sees it: one line a field, grouped."""
+        lines = [
+            "Every field is a float array with a leading batch axis B: a field of shape (3,)",
+            "below is (B, 3) in your function, a scalar field is (B,).",
+            "",
+        ]
+        width = max(len(n) for n in self.fields) + 2
+        groups: dict[str, list[Field]] = {}
+        for f in self.fields.values():
+            groups.setdefault(f.group, []).append(f)
+        order = sorted(groups, key=lambda g: (["global", "task"].index(g) if g in ("global", "task")
+                                              else 2 if g.startswith("joint") else 3 if g.startswith("body") else 4))
+        for g in order:
+            for f in groups[g]:
+                shape = "()" if not f.shape else f"({', '.join(map(str, f.shape))},)"
+                lines.append(f"{f.name:<{width}}{shape:<8}{f.unit:<7}{f.doc}")
+        return "\n".join(lines)
+
+
+def unknown_field_message(name: str, fields: Mapping[str, Any]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(fields), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return f"the state has no field {name!r}.{hint} Fields: {', '.join(fields)}"
+
+
+class StateView:
+    """Read-only, named view of a batch of states, shaped ``(B, D)``.
+
+    ``state.torso_pos`` is ``(B, 3)``; ``state.time`` is ``(B,)``. Works on numpy and
+    ``jax.numpy`` arrays alike (slicing is all it does).
+    """
+
+    __slots__ = ("_rows", "_spec")
+
+    def __init__(self, rows, spec: StateSpec):
+        if isinstance(rows, np.ndarray) and rows.flags.writeable:
+            rows = rows.view()
+            rows.flags.writeable = False
+        object.__setattr__(self, "_rows", rows)
+        object.__setattr__(self, "_spec", spec)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        f = self._spec.fields.get(name)
+        if f is None:
+            raise UnknownStateField(unknown_field_message(name, self._spec.fields))
+        rows = self._rows
+        if not f.shape:
+            return rows[..., f.offset]
+        return rows[..., f.offset : f.offset + f.size].reshape(rows.shape[:-1] + f.shape)
+
+    __getitem__ = __getattr__
+
+    def __setattr__(self, name, value):
+        raise TypeError("the state view is read-only: compute new arrays instead of assigning")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._spec.fields
+
+    def __dir__(self):
+        return list(self._spec.fields)
+
+    def __repr__(self) -> str:
+        return f"StateView(batch={tuple(self._rows.shape[:-1])}, fields={len(self._spec.fields)})"

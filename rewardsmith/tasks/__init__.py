@@ -1,0 +1,128 @@
+"""Task registry: every ``envs/*.py`` file defines one ``TASK``; ad-hoc tasks come from flags."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from rewardsmith.contracts import Budget
+from rewardsmith.registry import Registry
+from rewardsmith.state.view import Extra
+from rewardsmith.tasks.task import Fitness, Task, TaskError, distance_travelled, expression_fitness
+
+__all__ = [
+    "Budget", "Extra", "Fitness", "Task", "TaskError", "distance_travelled", "expression_fitness",
+    "REGISTRY", "load", "names", "register", "task_dirs", "load_task_file", "broken_files", "adhoc",
+]
+
+_BROKEN: dict[str, str] = {}
+
+
+def task_dirs() -> list[Path]:
+    """Where task files are found: $REWARDSMITH_TASKS (os.pathsep-separated), then the repo's
+    ``envs/`` (editable install) or the copy packaged with the wheel."""
+    dirs = [Path(p) for p in os.environ.get("REWARDSMITH_TASKS", "").split(os.pathsep) if p]
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "envs", here / "_data" / "envs"):
+        if candidate.is_dir():
+            dirs.append(candidate)
+            break
+    return dirs
+
+
+def load_task_file(path: Path) -> Task:
+    path = Path(path)
+    mod_name = f"rewardsmith_task_{path.stem.replace('-', '_')}_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise TaskError(f"cannot load task file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        sys.modules.pop(mod_name, None)
+        raise TaskError(f"task file {path} failed to load: {type(e).__name__}: {e}",
+                        "fix the file; every task file defines TASK = Task(...)") from None
+    task = getattr(module, "TASK", None)
+    if not isinstance(task, Task):
+        raise TaskError(f"task file {path} does not define TASK = Task(...)")
+    object.__setattr__(task, "source_file", str(path))
+    return task
+
+
+def _load_all() -> None:
+    for d in task_dirs():
+        for path in sorted(d.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            try:
+                task = load_task_file(path)
+            except TaskError as e:
+                _BROKEN[str(path)] = str(e)
+                continue
+            if task.id in REGISTRY._items:
+                _BROKEN[str(path)] = f"task id {task.id} is already defined by {REGISTRY._items[task.id].source_file}"
+                continue
+            REGISTRY.register(task.id, task)
+
+
+REGISTRY: Registry[Task] = Registry("task", loader=_load_all)
+
+
+def load(name: str) -> Task:
+    """A task by id, or from a path to a task file."""
+    if name.endswith(".py") and Path(name).is_file():
+        return load_task_file(Path(name))
+    return REGISTRY.load(name)
+
+
+def names() -> list[str]:
+    return REGISTRY.names()
+
+
+def register(task: Task) -> Task:
+    return REGISTRY.register(task.id, task)
+
+
+def broken_files() -> dict[str, str]:
+    REGISTRY._ensure()
+    return dict(_BROKEN)
+
+
+def adhoc(env_id: str, description: str, fitness_expr: str | None, *, reduce: str = "mean",
+          steps: int = 100_000) -> Task:
+    """A task made from the command line: an env id, a description and a fitness expression."""
+    import re
+
+    slug = re.sub(r"[^a-z0-9]+", "-", description.lower()).strip("-")[:40] or "task"
+    env_slug = re.sub(r"[^a-z0-9]+", "-", env_id.lower()).strip("-")
+    fitness = None
+    if fitness_expr:
+        fitness = Fitness(expression_fitness(fitness_expr, reduce), doc=f"{reduce} of {fitness_expr}")
+    task = Task(
+        id=f"adhoc-{env_slug}-{slug}",
+        env_id=env_id,
+        description=description,
+        fitness=fitness,
+        baseline_reward="env",
+        baseline_doc="the simulator's own reward (an ad-hoc task has no hand-written one)",
+        budgets={"sb3": Budget(steps=steps)},
+    )
+    task.spec  # noqa: B018 - fail now, with a clear message, if the env is not MuJoCo
+    if fitness_expr:
+        _check_expression_fields(task, fitness_expr)
+    return task
+
+
+def _check_expression_fields(task: Task, expr: str) -> None:
+    import ast
+
+    from rewardsmith.state.view import unknown_field_message
+
+    known = set(task.spec.fields) | {"np", "prev", "action", "state", "next_state"}
+    for node in ast.walk(ast.parse(expr, mode="eval")):
+        if isinstance(node, ast.Name) and node.id not in known:
+            raise TaskError(f"fitness expression: {unknown_field_message(node.id, task.spec.fields)}")

@@ -1,0 +1,202 @@
+"""What a task is: an env, a description for the LLM, a hidden fitness, and a baseline reward."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.contracts import Budget, Episode
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.state.view import Extra, StateSpec
+
+
+class TaskError(RewardsmithError):
+    pass
+
+
+@dataclass(frozen=True)
+class Fitness:
+    """Ground truth for selecting candidates. Never shown to the LLM.
+
+    ``fn(episode) -> float``: higher is better. ``doc`` says in words what it measures.
+    """
+
+    fn: Callable[[Episode], float]
+    doc: str
+    success: Callable[[Episode], bool] | None = None
+    success_doc: str = ""
+
+    def __call__(self, ep: Episode) -> float:
+        return float(self.fn(ep))
+
+
+def distance_travelled(field_name: str, axis: int | None = None, sign: float = 1.0,
+                       doc: str = "") -> Callable[[Episode], float]:
+    """Fitness helper: sum over the episode of a velocity field times dt (metres moved)."""
+
+    def fn(ep: Episode) -> float:
+        v = ep.field(field_name)
+        if axis is not None:
+            v = v[:, axis]
+        return float(sign * np.sum(v * ep.field("dt")))
+
+    fn.__doc__ = doc or f"distance travelled along {field_name}"
+    return fn
+
+
+def expression_fitness(expr: str, reduce: str = "mean") -> Callable[[Episode], float]:
+    """An ad-hoc fitness: a numpy expression over the state fields of s_1..s_T, reduced over steps.
+
+    Field names are bare (``torso_pos[:, 2]``, ``rootx_vel``), each shaped (T, ...); ``np`` is
+    numpy; ``prev`` is the view of s_0..s_{T-1} and ``action`` the (T, A) actions.
+    """
+    from rewardsmith.sandbox.namespace import make_namespace
+    from rewardsmith.sandbox.static import check_source
+
+    problems = [p for p in check_source(f"def compute_reward(state, action, next_state):\n    return {expr}, {{}}\n")
+                if "compute_reward" not in p]
+    if problems:
+        raise TaskError(f"the fitness expression {expr!r} is not allowed: {'; '.join(problems)}")
+    try:
+        code = compile(expr, "<fitness>", "eval")
+    except SyntaxError as e:
+        raise TaskError(f"the fitness expression {expr!r} is not valid Python: {e.msg}") from None
+    reducers = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "last": lambda a: a[-1]}
+    if reduce not in reducers:
+        raise TaskError(f"unknown fitness reduction {reduce!r}; use one of {', '.join(reducers)}")
+    red = reducers[reduce]
+
+    def fn(ep: Episode) -> float:
+        ns = make_namespace(np)
+        nxt = ep.next
+        ns.update({name: getattr(nxt, name) for name in ep.spec.fields})
+        ns.update(prev=ep.prev, action=ep.actions, next_state=nxt, state=ep.prev)
+        value = np.asarray(eval(code, ns), dtype=float)  # noqa: S307 - checked expression, minimal namespace
+        if value.ndim == 0:
+            value = np.full(ep.length, float(value))
+        if value.shape[0] != ep.length or value.ndim != 1:
+            raise TaskError(
+                f"the fitness expression {expr!r} gives shape {value.shape} over an episode of "
+                f"{ep.length} steps; it must give one number per step (reduce vector fields, "
+                "e.g. torso_pos[:, 2])"
+            )
+        return float(red(value))
+
+    fn.__doc__ = f"{reduce} over evaluation steps of: {expr}"
+    return fn
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task definition. ``envs/*.py`` files each define one as ``TASK``."""
+
+    id: str
+    env_id: str
+    description: str
+    fitness: Fitness | None
+    baseline_reward: str  # a reward program's source, or "env" for the simulator's own reward
+    baseline_doc: str = ""
+    robot: str = ""
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    extras: tuple[Extra, ...] = ()
+    budgets: Mapping[str, Budget] = field(default_factory=dict)  # backend -> budget
+    hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # backend -> settings
+    max_episode_steps: int | None = None
+    source_file: str = ""
+
+    # -------------------------------------------------------------- environment
+    def make_env(self, render_mode: str | None = None):
+        import gymnasium as gym
+
+        kwargs = dict(self.env_kwargs)
+        if self.max_episode_steps is not None:
+            kwargs["max_episode_steps"] = self.max_episode_steps
+        if render_mode:
+            kwargs["render_mode"] = render_mode
+        try:
+            return gym.make(self.env_id, **kwargs)
+        except Exception as e:  # gymnasium raises several types for a bad id or kwargs
+            raise TaskError(
+                f"task {self.id}: cannot make env {self.env_id!r}: {type(e).__name__}: {e}",
+                "check the env id (gymnasium MuJoCo envs such as Hopper-v5) and its settings",
+            ) from None
+
+    @cached_property
+    def spec(self) -> StateSpec:
+        env = self.make_env()
+        try:
+            u = env.unwrapped
+            if not hasattr(u, "model") or not hasattr(u, "data"):
+                raise TaskError(
+                    f"task {self.id}: env {self.env_id} is not a MuJoCo env (no model/data)",
+                    "rewardsmith derives the state view from a MuJoCo model; use a gymnasium MuJoCo env",
+                )
+            return StateSpec.from_model(u.model, u.dt, self.extras)
+        finally:
+            env.close()
+
+    def budget(self, backend: str) -> Budget:
+        if backend in self.budgets:
+            return self.budgets[backend]
+        raise TaskError(f"task {self.id} has no default budget for backend {backend!r}",
+                        "pass --steps")
+
+    @property
+    def has_success(self) -> bool:
+        return self.fitness is not None and self.fitness.success is not None
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the task definition changes (for caches)."""
+        h = hashlib.sha256()
+        for part in (self.id, self.env_id, repr(sorted(self.env_kwargs.items())),
+                     self.baseline_reward, repr(self.max_episode_steps),
+                     repr(sorted((k, sorted(v.items())) for k, v in self.hyperparams.items()))):
+            h.update(part.encode())
+        if self.fitness is not None:
+            for f in (self.fitness.fn, self.fitness.success):
+                try:
+                    h.update(inspect.getsource(f).encode() if f else b"-")
+                except (OSError, TypeError):
+                    h.update((getattr(f, "__doc__", "") or repr(f)).encode())
+        return h.hexdigest()[:16]
+
+    # ----------------------------------------------------------- what the LLM sees
+    def llm_context(self) -> str:
+        from rewardsmith.reward.program import SIGNATURE
+
+        return (
+            f"Task: {self.description}\n\n"
+            f"Robot: {self.robot or self.env_id} (simulator env {self.env_id}, "
+            f"{self.spec.dt:g} s per step)\n"
+            f"Action: shape (B, {self.action_dim}), {self.action_range} (motor controls)\n\n"
+            f"State fields (state = before the step, next_state = after it):\n"
+            f"{self.spec.render()}\n\n"
+            f"Signature:\n{SIGNATURE}\n"
+            f"    ...\n    return reward, {{\"term_name\": term, ...}}  # reward (B,), each term (B,)\n"
+        )
+
+    @cached_property
+    def _action_space(self):
+        env = self.make_env()
+        try:
+            return env.action_space
+        finally:
+            env.close()
+
+    @property
+    def action_dim(self) -> int:
+        return int(np.prod(self._action_space.shape))
+
+    @property
+    def action_range(self) -> str:
+        low, high = self._action_space.low, self._action_space.high
+        if np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
+            return f"each entry in [{low.flat[0]:g}, {high.flat[0]:g}]"
+        return f"entries bounded by low={np.round(low, 3).tolist()} high={np.round(high, 3).tolist()}"

@@ -1,0 +1,225 @@
+"""The ``sb3`` backend: gymnasium + MuJoCo with stable-baselines3 (PPO by default, SAC selectable)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.contracts import Budget, CurvePoint, Episode, Progress, TrainResult
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.reward.program import CompiledReward, RewardProgram, compile_program
+from rewardsmith.tasks.task import Task
+
+NAME = "sb3"
+CURVE_POINTS = 10
+
+# Settings that work across gymnasium's MuJoCo robots at small budgets; tasks override them.
+DEFAULTS: dict[str, Any] = {
+    "algo": "ppo",
+    "n_envs": 8,
+    "normalize_obs": True,
+    "normalize_reward": True,
+    "net_arch": [64, 64],
+}
+PPO_DEFAULTS: dict[str, Any] = {
+    "n_steps": 256, "batch_size": 256, "n_epochs": 5, "learning_rate": 3e-4, "gamma": 0.99,
+    "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0, "max_grad_norm": 0.5,
+}
+SAC_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 3e-4, "buffer_size": 300_000, "batch_size": 256, "gamma": 0.99,
+    "learning_starts": 5_000, "train_freq": 1, "gradient_steps": 1,
+}
+
+
+def settings(task: Task, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    hp = {**DEFAULTS, **dict(task.hyperparams.get(NAME, {})), **dict(overrides or {})}
+    algo = hp["algo"]
+    if algo not in ("ppo", "sac"):
+        raise RewardsmithError(f"unknown algorithm {algo!r} for the sb3 backend; use ppo or sac")
+    base = PPO_DEFAULTS if algo == "ppo" else SAC_DEFAULTS
+    own = set(DEFAULTS)
+    algo_kwargs = {k: v for k, v in hp.items() if k not in own}
+    # a task's PPO settings do not apply when SAC is selected, and vice versa
+    algo_kwargs = {k: v for k, v in algo_kwargs.items() if k in base}
+    return {**{k: hp[k] for k in own}, "algo_kwargs": {**base, **algo_kwargs}}
+
+
+def _compiled(task: Task, program: RewardProgram | None) -> CompiledReward | None:
+    """``None`` means: train on the env's own reward."""
+    if program is None:
+        return None
+    if program.source.strip() == "env":
+        return None
+    return compile_program(program)
+
+
+def baseline_program(task: Task) -> RewardProgram | None:
+    if task.baseline_reward.strip() == "env":
+        return None
+    return RewardProgram(task.baseline_reward, origin=f"{task.id} baseline")
+
+
+def _make_vecenv(task: Task, reward: CompiledReward | None, n_envs: int, seed: int, keep: bool):
+    from rewardsmith.reward.vecenv import RewardVecEnv
+
+    fit = task.fitness
+    venv = RewardVecEnv(
+        [task.make_env for _ in range(n_envs)],
+        task.spec,
+        reward,
+        fitness=fit.fn if fit else None,
+        success=fit.success if fit else None,
+        keep_episodes=keep,
+    )
+    venv.seed(seed)
+    venv.action_space.seed(seed)
+    return venv
+
+
+def _build_model(task: Task, hp: dict[str, Any], venv, seed: int):
+    import torch
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    wrapped = VecNormalize(venv, norm_obs=hp["normalize_obs"], norm_reward=hp["normalize_reward"],
+                           gamma=hp["algo_kwargs"].get("gamma", 0.99))
+    policy_kwargs = {"net_arch": list(hp["net_arch"])}
+    cls = PPO if hp["algo"] == "ppo" else SAC
+    model = cls("MlpPolicy", wrapped, seed=seed, device="cpu", verbose=0,
+                policy_kwargs=policy_kwargs, **hp["algo_kwargs"])
+    return model, wrapped
+
+
+def _curve(summaries, total_steps: int) -> list[CurvePoint]:
+    """Bin the training episodes into CURVE_POINTS windows of training steps."""
+    if not summaries:
+        return []
+    edges = np.linspace(0, total_steps, CURVE_POINTS + 1)
+    points = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        window = [s for s in summaries if lo < s.step <= hi] or []
+        if not window:
+            continue
+        fits = [s.fitness for s in window if s.fitness is not None]
+        succ = [s.success for s in window if s.success is not None]
+        names = sorted({k for s in window for k in s.components})
+        points.append(CurvePoint(
+            step=int(hi),
+            episodes=len(window),
+            fitness=float(np.mean(fits)) if fits else None,
+            success_rate=float(np.mean(succ)) if succ else None,
+            episode_length=float(np.mean([s.length for s in window])),
+            env_return=float(np.mean([s.env_return for s in window])),
+            reward_return=float(np.mean([s.reward_return for s in window])),
+            components={k: float(np.mean([s.components.get(k, 0.0) for s in window])) for k in names},
+        ))
+    return points
+
+
+def evaluate_policy(task: Task, model, obs_normalizer, reward: CompiledReward | None,
+                    n_episodes: int, seed: int) -> list[Episode]:
+    """Run ``n_episodes`` deterministic episodes in parallel, one per sub-env, and return them."""
+    venv = _make_vecenv(task, reward, n_episodes, seed + 100_003, keep=True)
+    obs = venv.reset()
+    while len(venv.episodes) < n_episodes:
+        norm = obs_normalizer.normalize_obs(obs) if obs_normalizer is not None else obs
+        action, _ = model.predict(norm, deterministic=True)
+        obs, _, _, _ = venv.step(action)
+    venv.close()
+    return [venv.episodes[i][0] for i in range(n_episodes)]
+
+
+def _result(task: Task, seed: int, steps: int, episodes: list[Episode], curve, timings,
+            runtime=None, policy_path=None) -> TrainResult:
+    fit = task.fitness
+    fits = [fit(e) for e in episodes] if fit else [float(e.env_rewards.sum()) for e in episodes]
+    succ = None
+    if fit is not None and fit.success is not None:
+        succ = float(np.mean([bool(fit.success(e)) for e in episodes]))
+    return TrainResult(
+        task=task.id, backend=NAME, seed=seed, steps=steps,
+        fitness=float(np.mean(fits)), fitness_std=float(np.std(fits)), success_rate=succ,
+        eval_fitness=[float(f) for f in fits], curve=curve, eval_episodes=episodes,
+        policy_path=policy_path, timings=timings, runtime=runtime or {},
+    )
+
+
+def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
+          progress: Progress | None = None, workdir: Path | None = None,
+          overrides: Mapping[str, Any] | None = None) -> TrainResult:
+    """Train one policy on ``program`` (None: the env's own reward) and evaluate it on the fitness."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    hp = settings(task, overrides)
+    reward = _compiled(task, program)
+    t0 = time.perf_counter()
+    venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
+    model, wrapped = _build_model(task, hp, venv, seed)
+    summaries = []
+    total = int(budget.steps)
+
+    class _Cb(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.last = 0
+
+        def _on_step(self) -> bool:
+            done = venv.total_steps
+            if progress is not None and (done - self.last >= max(total // 100, 1) or done >= total):
+                self.last = done
+                recent = venv.summaries[-20:] or summaries[-20:]
+                fits = [s.fitness for s in recent if s.fitness is not None]
+                progress(done, total, {"fitness": float(np.mean(fits)) if fits else None,
+                                       "episodes": len(summaries) + len(venv.summaries)})
+            if len(venv.summaries) > 0:
+                summaries.extend(venv.pop_summaries())
+            return True
+
+    model.learn(total_timesteps=total, callback=_Cb(), progress_bar=False)
+    summaries.extend(venv.pop_summaries())
+    train_s = time.perf_counter() - t0
+    steps_done = venv.total_steps
+
+    t1 = time.perf_counter()
+    wrapped.training = False
+    episodes = evaluate_policy(task, model, wrapped if hp["normalize_obs"] else None, reward,
+                               budget.eval_episodes, seed)
+    eval_s = time.perf_counter() - t1
+    policy_path = None
+    if workdir is not None:
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        model.save(workdir / "policy.zip")
+        wrapped.save(str(workdir / "vecnormalize.pkl"))
+        policy_path = str(workdir / "policy.zip")
+    wrapped.close()
+    timings = {"wall_s": time.perf_counter() - t0, "train_s": train_s, "eval_s": eval_s,
+               "env_steps_per_s": steps_done / train_s if train_s > 0 else 0.0}
+    if progress is not None:
+        progress(total, total, {"fitness": None, "phase": "done"})
+    return _result(task, seed, steps_done, episodes, _curve(summaries, steps_done), timings,
+                   runtime=venv.guard.to_json(), policy_path=policy_path)
+
+
+def evaluate_untrained(task: Task, budget: Budget, seed: int,
+                       overrides: Mapping[str, Any] | None = None) -> TrainResult:
+    """F_floor: the freshly initialised policy, evaluated exactly as a trained one is."""
+    hp = settings(task, overrides)
+    t0 = time.perf_counter()
+    venv = _make_vecenv(task, None, 1, seed, keep=False)
+    model, wrapped = _build_model(task, hp, venv, seed)
+    wrapped.training = False
+    episodes = evaluate_policy(task, model, wrapped if hp["normalize_obs"] else None, None,
+                               budget.eval_episodes, seed)
+    wrapped.close()
+    return _result(task, seed, 0, episodes, [], {"wall_s": time.perf_counter() - t0})
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
