@@ -163,6 +163,13 @@ class StateSpec:
                 names[b] = f"{n}_{seen[n]}"
             else:
                 seen[n] = 0
+        # A body may share its name with a joint (HalfCheetah's bthigh body and bthigh hinge):
+        # then `bthigh_angvel` would be both. The joint keeps the plain name, the body's
+        # fields become `bthigh_body_pos`, `bthigh_body_angvel`, ...
+        body_keys = ("pos", "quat", "zaxis", "linvel", "angvel", "contact")
+        for b in bodies:
+            if any(f"{names[b]}_{k}" in fields for k in body_keys):
+                names[b] = f"{names[b]}_body"
         per_body = [
             ("pos", (3,), "m", "position of body '{b}' (world frame, z up)"),
             ("quat", (4,), "-", "orientation of body '{b}' as a unit quaternion (w, x, y, z)"),

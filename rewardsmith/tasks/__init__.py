@@ -14,7 +14,7 @@ from rewardsmith.tasks.task import Fitness, Task, TaskError, distance_travelled,
 
 __all__ = [
     "Budget", "Extra", "Fitness", "Task", "TaskError", "distance_travelled", "expression_fitness",
-    "REGISTRY", "load", "names", "register", "task_dirs", "load_task_file", "broken_files", "adhoc",
+    "REGISTRY", "load", "from_origin", "names", "register", "task_dirs", "load_task_file", "broken_files", "adhoc",
 ]
 
 _BROKEN: dict[str, str] = {}
@@ -50,6 +50,7 @@ def load_task_file(path: Path) -> Task:
     if not isinstance(task, Task):
         raise TaskError(f"task file {path} does not define TASK = Task(...)")
     object.__setattr__(task, "source_file", str(path))
+    object.__setattr__(task, "origin", {"kind": "file", "path": str(path.resolve())})
     return task
 
 
@@ -66,6 +67,7 @@ def _load_all() -> None:
             if task.id in REGISTRY._items:
                 _BROKEN[str(path)] = f"task id {task.id} is already defined by {REGISTRY._items[task.id].source_file}"
                 continue
+            object.__setattr__(task, "origin", {"kind": "registry", "id": task.id})
             REGISTRY.register(task.id, task)
 
 
@@ -77,6 +79,19 @@ def load(name: str) -> Task:
     if name.endswith(".py") and Path(name).is_file():
         return load_task_file(Path(name))
     return REGISTRY.load(name)
+
+
+def from_origin(origin: dict) -> Task:
+    """Load a task again from its ``origin`` (what worker processes and resumed runs do)."""
+    kind = origin.get("kind")
+    if kind == "registry":
+        return load(origin["id"])
+    if kind == "file":
+        return load_task_file(Path(origin["path"]))
+    if kind == "adhoc":
+        return adhoc(origin["env_id"], origin["description"], origin.get("fitness"),
+                     reduce=origin.get("reduce", "mean"), steps=origin.get("steps", 100_000))
+    raise TaskError(f"cannot load a task from {origin!r}")
 
 
 def names() -> list[str]:
@@ -110,6 +125,8 @@ def adhoc(env_id: str, description: str, fitness_expr: str | None, *, reduce: st
         baseline_reward="env",
         baseline_doc="the simulator's own reward (an ad-hoc task has no hand-written one)",
         budgets={"sb3": Budget(steps=steps)},
+        origin={"kind": "adhoc", "env_id": env_id, "description": description,
+                "fitness": fitness_expr, "reduce": reduce, "steps": steps},
     )
     task.spec  # noqa: B018 - fail now, with a clear message, if the env is not MuJoCo
     if fitness_expr:

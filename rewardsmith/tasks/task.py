@@ -109,6 +109,7 @@ class Task:
     hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # backend -> settings
     max_episode_steps: int | None = None
     source_file: str = ""
+    origin: Mapping[str, Any] = field(default_factory=dict)  # how to load it again (see tasks.from_origin)
 
     # -------------------------------------------------------------- environment
     def make_env(self, render_mode: str | None = None):

@@ -1,0 +1,321 @@
+"""The ``rewardsmith`` command. Every user-fixable problem is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rewardsmith import __version__
+from rewardsmith.errors import RewardsmithError
+
+app = typer.Typer(
+    name="rewardsmith",
+    help="Design reward functions for robot RL with an LLM (or with the built-in offline designer).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="List tasks and show what the LLM sees for one.", invoke_without_command=True)
+app.add_typer(tasks_app, name="tasks")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn):
+    """Turn RewardsmithError into a one-line message and exit code 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RewardsmithError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _quiet_warnings() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*settotalmass.*")
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+    if version:
+        console.print(__version__)
+        raise typer.Exit(0)
+
+
+# ---------------------------------------------------------------------------- tasks
+@tasks_app.callback()
+@guarded
+def tasks_list(ctx: typer.Context,
+               json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Table of tasks: id, robot, env, description."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rewardsmith import tasks
+
+    rows = [tasks.load(n) for n in tasks.names()]
+    if json_out:
+        print(json.dumps([{"id": t.id, "robot": t.robot, "env": t.env_id,
+                           "description": t.description,
+                           "baseline": "env" if t.baseline_reward.strip() == "env" else "program",
+                           "steps": {k: b.steps for k, b in t.budgets.items()}} for t in rows], indent=2))
+        return
+    table = Table(title="rewardsmith tasks", title_justify="left")
+    table.add_column("id", no_wrap=True, style="bold")
+    table.add_column("env", no_wrap=True)
+    table.add_column("steps", justify="right", no_wrap=True)
+    table.add_column("description", overflow="fold", ratio=1)
+    for t in rows:
+        b = t.budgets.get("sb3")
+        table.add_row(t.id, t.env_id, f"{b.steps // 1000}k" if b else "-", t.description)
+    console.print(table)
+    for path, msg in tasks.broken_files().items():
+        err_console.print(f"[yellow]warning:[/] skipped {path}: {msg}")
+    console.print("Show what the LLM sees: [bold]rewardsmith tasks show TASK_ID[/]")
+
+
+@tasks_app.command("show")
+@guarded
+def tasks_show(task_id: str = typer.Argument(..., help="Task id (see `rewardsmith tasks`) or a task file."),
+               hidden: bool = typer.Option(False, "--hidden", help="Also show the fitness and baseline (never shown to the LLM).")):
+    """Print the exact context an LLM will see: description, state schema, signature."""
+    from rewardsmith import tasks
+
+    _quiet_warnings()
+    t = tasks.load(task_id)
+    print(t.llm_context())
+    if hidden:
+        print("--- hidden from the LLM ---")
+        if t.fitness:
+            print(f"Fitness: {t.fitness.doc}")
+            if t.fitness.success_doc:
+                print(f"Success: {t.fitness.success_doc}")
+        print(f"Baseline: {t.baseline_doc}")
+        if t.baseline_reward.strip() != "env":
+            print(t.baseline_reward.strip())
+
+
+# ------------------------------------------------------------------------- evaluate
+def _resolve_task(task: Optional[str], env: Optional[str], description: Optional[str],
+                  fitness: Optional[str], steps: Optional[int]):
+    from rewardsmith import tasks
+
+    if task and env:
+        raise RewardsmithError("give either --task or --env, not both")
+    if task:
+        return tasks.load(task)
+    if env:
+        if not description:
+            raise RewardsmithError("an ad-hoc task needs --description as well as --env")
+        return tasks.adhoc(env, description, fitness, steps=steps or 100_000)
+    raise RewardsmithError("no task given", "pass --task TASK_ID (see `rewardsmith tasks`) or --env ENV_ID --description TEXT")
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+class _JobProgress:
+    """A rich progress bar per training job, fed by the worker pool's events."""
+
+    def __init__(self, progress, total_steps: int):
+        self.progress = progress
+        self.total = total_steps
+        self.ids: dict[int, int] = {}
+
+    def __call__(self, job, ev: dict) -> None:
+        key = id(job)
+        if key not in self.ids:
+            total = job.spec["budget"]["steps"] or 1
+            self.ids[key] = self.progress.add_task(job.label, total=total, status="queued")
+        tid = self.ids[key]
+        kind = ev.get("type")
+        if kind == "progress":
+            fit = ev.get("fitness")
+            self.progress.update(tid, completed=ev["done"],
+                                 status="training" + (f"  fitness {fit:.3g}" if fit is not None else ""))
+        elif kind == "started":
+            self.progress.update(tid, status="starting")
+        elif kind == "reused":
+            self.progress.update(tid, completed=self.progress.tasks[tid].total,
+                                 status=f"cached  fitness {ev['fitness']:.3g}")
+        elif kind == "finished":
+            if ev.get("ok"):
+                self.progress.update(tid, completed=self.progress.tasks[tid].total,
+                                     status=f"done  fitness {ev['fitness']:.3g}")
+            else:
+                self.progress.update(tid, status="[red]failed")
+
+
+def make_progress(transient: bool = False):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                    console=err_console, transient=transient)
+
+
+@app.command()
+@guarded
+def evaluate(
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="Task id or task file."),
+    reward: str = typer.Option("baseline", "--reward", "-r", help="'baseline' (the task's hand-written reward), 'env' (the simulator's own), or a reward .py file."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Policies to train, one per seed."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Env steps per policy (default: the task's budget)."),
+    backend: str = typer.Option("sb3", "--backend", help="Training backend."),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo (default) or sac."),
+    compare: Optional[str] = typer.Option(None, "--compare", help="'baseline': add the normalized score against the hand-written reward."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where policies and results go (default runs/eval-...)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    env: Optional[str] = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id."),
+    description: Optional[str] = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words."),
+    fitness: Optional[str] = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields, averaged over steps."),
+):
+    """Train one policy per seed on a reward and report the task's fitness."""
+    from rewardsmith.train import load as load_backend
+    from rewardsmith.train.evaluate import evaluate as run_evaluate
+    from rewardsmith.train.evaluate import resolve_reward
+
+    _quiet_warnings()
+    t = _resolve_task(task, env, description, fitness, steps)
+    load_backend(backend)
+    if t.fitness is None:
+        raise RewardsmithError(f"task {t.id} has no fitness to evaluate", "pass --fitness EXPR")
+    choice = resolve_reward(t, reward)
+    if choice.program is not None:
+        from rewardsmith.reward.program import compile_program
+
+        compile_program(choice.program)  # fail fast, before any process starts
+    n_steps = steps or t.budget(backend).steps
+    n_workers = workers or min(os.cpu_count() or 1, seeds * (3 if compare else 1))
+    out = run_dir or Path("runs") / f"eval-{_timestamp()}-{t.id}"
+    overrides = {"algo": algo} if algo else None
+    with make_progress() as progress:
+        report = run_evaluate(t, choice, seeds=seeds, steps=n_steps, backend=backend,
+                              workers=n_workers, compare=compare, out_dir=out, overrides=overrides,
+                              on_event=_JobProgress(progress, n_steps))
+    if json_out:
+        print(json.dumps(report, indent=2))
+        return
+    _print_evaluation(report)
+
+
+def _fmt(x, digits=3):
+    if x is None:
+        return "-"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def _print_evaluation(r: dict) -> None:
+    table = Table(title=f"{r['task']}: {r['steps']:,} steps x {len(r['seeds'])} seeds ({r['backend']})",
+                  title_justify="left")
+    table.add_column("reward")
+    table.add_column("fitness mean ± std", justify="right")
+    table.add_column("per seed", justify="right")
+    table.add_column("success", justify="right")
+    table.add_column("steps/s", justify="right")
+
+    def row(name, s):
+        f = s["fitness"]
+        table.add_row(name, f"{_fmt(f['mean'])} ± {_fmt(f['std'], 2)}",
+                      ", ".join(_fmt(x) for x in f["per_seed"]),
+                      _fmt(s.get("success_rate"), 2), _fmt(s.get("env_steps_per_s"), 4))
+
+    row(r["reward"], r)
+    if "compare" in r:
+        c = r["compare"]
+        if r["reward"] != "baseline":
+            row("baseline", c["baseline"])
+        row("untrained (floor)", c["floor"])
+    console.print(table)
+    if r.get("fitness_doc"):
+        console.print(f"fitness: {r['fitness_doc']}")
+    if "compare" in r:
+        ns = r["compare"]["normalized_score"]
+        console.print(f"normalized score {ns['formula']}: [bold]{_fmt(ns['mean'])}[/]"
+                      f" (per seed: {', '.join(_fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
+    console.print(f"wall time {r['wall_s']:.1f} s; policies in {r['run_dir']}")
+
+
+@app.command()
+@guarded
+def backends(json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Which training backends are installed, which devices they see, and their defaults."""
+    import importlib.util
+
+    from rewardsmith.train import BACKENDS
+
+    info = []
+    for name in BACKENDS.names():
+        mod = BACKENDS.load(name)
+        deps = {"sb3": ["stable_baselines3", "torch", "mujoco", "gymnasium"],
+                "brax": ["jax", "brax", "mujoco.mjx"]}.get(name, [])
+        missing = [d for d in deps if importlib.util.find_spec(d.split(".")[0]) is None]
+        entry = {"name": name, "module": mod, "installed": not missing, "missing": missing}
+        if name == "sb3" and not missing:
+            from rewardsmith.train import sb3
+
+            entry["devices"] = ["cpu"]
+            entry["defaults"] = {**sb3.DEFAULTS, "ppo": sb3.PPO_DEFAULTS}
+        info.append(entry)
+    if json_out:
+        print(json.dumps(info, indent=2, default=str))
+        return
+    table = Table(title="training backends", title_justify="left")
+    for col in ("backend", "installed", "devices", "defaults"):
+        table.add_column(col, overflow="fold")
+    for e in info:
+        table.add_row(e["name"], "yes" if e["installed"] else f"no (missing {', '.join(e['missing'])})",
+                      ", ".join(e.get("devices", [])) or "-",
+                      json.dumps(e.get("defaults", {}), default=str)[:200])
+    console.print(table)
+
+
+def _register_optional() -> None:
+    """Commands that live in their own modules register themselves here."""
+    import importlib
+
+    for mod in ("rewardsmith.cli.check", "rewardsmith.cli.design"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+            continue
+        m.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,154 @@
+"""``rewardsmith evaluate``: train one policy per seed on a reward and measure the task's fitness.
+
+The untrained-policy floor and the baseline reward's results are cached per task definition,
+backend, budget and seed (as finished job folders), so a comparison never retrains them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.contracts import TrainResult
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.reward.program import RewardProgram
+from rewardsmith.tasks.task import Task
+from rewardsmith.train.pool import Job, Outcome, run_jobs
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("REWARDSMITH_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "rewardsmith"
+
+
+@dataclass
+class RewardChoice:
+    label: str  # what the user asked for: "baseline", "env", or a path
+    program: RewardProgram | None  # None: the env's own reward
+    cacheable: bool  # results may be reused across invocations
+
+
+def resolve_reward(task: Task, spec: str) -> RewardChoice:
+    if spec == "baseline":
+        src = task.baseline_reward
+        prog = None if src.strip() == "env" else RewardProgram(src, origin=f"{task.id} baseline")
+        return RewardChoice("baseline", prog, True)
+    if spec == "env":
+        return RewardChoice("env", None, True)
+    return RewardChoice(spec, RewardProgram.from_file(spec), False)
+
+
+def job_spec(task: Task, program: RewardProgram | None, steps: int, eval_episodes: int, seed: int,
+             backend: str, *, untrained: bool = False, overrides: dict | None = None,
+             label: str = "") -> dict[str, Any]:
+    return {
+        "task": dict(task.origin), "program": None if program is None else program.source,
+        "label": label or (program.origin if program else "env reward"),
+        "budget": {"steps": int(steps), "eval_episodes": int(eval_episodes)},
+        "seed": int(seed), "backend": backend, "untrained": untrained,
+        "overrides": overrides or {},
+    }
+
+
+def _cached_job(task: Task, backend: str, kind: str, steps: int, seed: int, spec: dict) -> Job:
+    d = cache_dir() / "eval" / f"{task.id}-{task.fingerprint}" / backend / f"{kind}-{steps}-seed{seed}"
+    return Job(d, spec, label=f"{kind} seed {seed}")
+
+
+def summarize(results: list[TrainResult]) -> dict[str, Any]:
+    fits = [r.fitness for r in results]
+    succ = [r.success_rate for r in results if r.success_rate is not None]
+    steps = sum(r.steps for r in results)
+    train_s = sum(r.timings.get("train_s", 0.0) for r in results)
+    return {
+        "fitness": {"mean": float(np.mean(fits)), "std": float(np.std(fits)), "per_seed": fits},
+        "success_rate": float(np.mean(succ)) if succ else None,
+        "env_steps_per_s": steps / train_s if train_s > 0 else None,
+    }
+
+
+def normalized(f: float, floor: float, base: float) -> float | None:
+    """Eureka's human-normalized score: (F - F_floor) / |F_baseline - F_floor|."""
+    denom = abs(base - floor)
+    if denom < 1e-9:
+        return None
+    return (f - floor) / denom
+
+
+def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backend: str = "sb3",
+             workers: int = 1, compare: str | None = None, out_dir: Path,
+             eval_episodes: int | None = None, overrides: dict | None = None,
+             on_event: Callable[[Job, dict], None] | None = None,
+             in_process: bool = False) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    eval_episodes = eval_episodes or task.budget(backend).eval_episodes
+    seed_list = list(range(seeds))
+    jobs: list[Job] = []
+    for s in seed_list:
+        spec = job_spec(task, reward.program, steps, eval_episodes, s, backend,
+                        overrides=overrides, label=reward.label)
+        if reward.cacheable and not overrides:
+            jobs.append(_cached_job(task, backend, reward.label, steps, s, spec))
+        else:
+            jobs.append(Job(out_dir / f"seed-{s}", spec, label=f"seed {s}"))
+    extra: dict[str, list[Job]] = {}
+    if compare:
+        if compare != "baseline":
+            raise RewardsmithError(f"--compare {compare!r} is not supported", "use --compare baseline")
+        base = resolve_reward(task, "baseline")
+        extra["baseline"] = [
+            _cached_job(task, backend, "baseline", steps, s,
+                        job_spec(task, base.program, steps, eval_episodes, s, backend, label="baseline"))
+            for s in seed_list
+        ]
+        extra["floor"] = [
+            _cached_job(task, backend, "floor", steps, s,
+                        job_spec(task, None, 0, eval_episodes, s, backend, untrained=True,
+                                 label="untrained"))
+            for s in seed_list
+        ]
+        if reward.label == "baseline":  # comparing the baseline with itself: train it once
+            extra["baseline"] = jobs
+    all_jobs = jobs + [j for k in ("baseline", "floor") for j in extra.get(k, []) if j not in jobs]
+    outcomes = run_jobs(all_jobs, workers, on_event=on_event, in_process=in_process)
+    by_job = {id(o.job): o for o in outcomes}
+
+    def results(js: list[Job]) -> list[TrainResult]:
+        outs: list[Outcome] = [by_job[id(j)] for j in js]
+        failed = [o for o in outs if not o.ok]
+        if failed:
+            raise RewardsmithError(f"training failed ({failed[0].job.label}): {failed[0].error}")
+        return [o.result for o in outs]  # type: ignore[misc]
+
+    main = results(jobs)
+    report: dict[str, Any] = {
+        "task": task.id, "reward": reward.label, "backend": backend, "steps": steps,
+        "seeds": seed_list, **summarize(main),
+        "wall_s": time.perf_counter() - t0,
+        "run_dir": str(jobs[0].dir.parent),
+        "fitness_doc": task.fitness.doc if task.fitness else None,
+    }
+    report["reused"] = sum(1 for j in jobs if by_job[id(j)].reused)
+    if compare:
+        base_r, floor_r = results(extra["baseline"]), results(extra["floor"])
+        per_seed = [normalized(m.fitness, f.fitness, b.fitness)
+                    for m, f, b in zip(main, floor_r, base_r)]
+        valid = [x for x in per_seed if x is not None]
+        report["compare"] = {
+            "baseline": summarize(base_r),
+            "floor": {"fitness": summarize(floor_r)["fitness"]},
+            "normalized_score": {
+                "mean": float(np.mean(valid)) if valid else None,
+                "std": float(np.std(valid)) if valid else None,
+                "per_seed": per_seed,
+                "formula": "(F - F_floor) / |F_baseline - F_floor|",
+            },
+            "cache": str(cache_dir() / "eval"),
+        }
+    return report

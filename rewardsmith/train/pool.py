@@ -1,0 +1,200 @@
+"""Run training jobs in parallel jailed worker processes, one per core by default.
+
+Each job lives in its own folder (``job.json`` in, ``train/result.json`` + ``DONE`` out). A job
+whose folder already holds ``DONE`` is not run again: that is how a resumed run skips finished
+candidates. Progress and heartbeats arrive on a pipe; a worker that stalls or runs over time is
+killed with its whole process group and reported as failed, with the reason in words.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rewardsmith.contracts import TrainResult
+from rewardsmith.runs.files import atomic_write_json, read_json
+from rewardsmith.sandbox import jail
+
+
+@dataclass
+class Job:
+    dir: Path
+    spec: dict[str, Any]  # task origin, program source (None: env reward), budget, seed, backend
+    label: str = ""
+
+
+@dataclass
+class Outcome:
+    job: Job
+    result: TrainResult | None
+    error: str | None = None
+    reused: bool = False  # finished earlier (DONE existed): not run again
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+@dataclass
+class _Running:
+    job: Job
+    proc: Any
+    read_fd: int
+    started: float
+    last_beat: float
+    buf: bytes = b""
+    log: Any = None
+    events: list[dict] = field(default_factory=list)
+
+
+Event = Callable[[Job, dict], None]
+
+
+def load_outcome(job: Job) -> Outcome | None:
+    """The outcome of a job that already ran to its end, or None."""
+    done = job.dir / "DONE"
+    if done.exists():
+        try:
+            return Outcome(job, TrainResult.from_json(read_json(job.dir / "train" / "result.json")),
+                           reused=True)
+        except (OSError, ValueError, TypeError):
+            return None  # a torn folder: run it again
+    return None
+
+
+def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
+             limits: jail.Limits | None = None, in_process: bool = False) -> list[Outcome]:
+    """Run ``jobs`` with at most ``workers`` at a time; return outcomes in job order."""
+    limits = limits or jail.Limits()
+    outcomes: dict[int, Outcome] = {}
+    pending = []
+    for i, job in enumerate(jobs):
+        prior = load_outcome(job)
+        if prior is not None:
+            outcomes[i] = prior
+            if on_event:
+                on_event(job, {"type": "reused", "fitness": prior.result.fitness})
+        else:
+            pending.append(i)
+
+    if in_process:  # for debugging and tests: no isolation, one at a time
+        from rewardsmith.train.worker import run_job
+
+        for i in pending:
+            job = jobs[i]
+            _write_job(job)
+            try:
+                outcomes[i] = Outcome(job, run_job(job.spec, job.dir))
+            except Exception as e:  # noqa: BLE001 - reported as a failed job
+                outcomes[i] = Outcome(job, None, f"{type(e).__name__}: {e}")
+        return [outcomes[i] for i in range(len(jobs))]
+
+    sel = selectors.DefaultSelector()
+    running: dict[int, _Running] = {}
+    queue = list(pending)
+    try:
+        while queue or running:
+            while queue and len(running) < max(1, workers):
+                i = queue.pop(0)
+                running[i] = _start(jobs[i], limits, sel, i)
+                if on_event:
+                    on_event(jobs[i], {"type": "started"})
+            for key, _ in sel.select(timeout=0.5):
+                i = key.data
+                r = running[i]
+                try:
+                    chunk = os.read(r.read_fd, 65536)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    r.last_beat = time.monotonic()
+                    r.buf += chunk
+                    *lines, r.buf = r.buf.split(b"\n")
+                    for line in lines:
+                        try:
+                            ev = json.loads(line)
+                        except ValueError:
+                            continue
+                        if on_event and ev.get("type") != "heartbeat":
+                            on_event(r.job, ev)
+            now = time.monotonic()
+            for i in list(running):
+                r = running[i]
+                reason = None
+                if r.proc.poll() is None:
+                    if now - r.started > limits.wall_s:
+                        reason = f"ran over its time limit of {limits.wall_s:.0f} s and was killed"
+                    elif now - r.last_beat > limits.stall_s:
+                        reason = f"stalled (no heartbeat for {limits.stall_s:.0f} s) and was killed"
+                    else:
+                        continue
+                    jail.kill_group(r.proc)
+                outcome = _finish(r, reason)
+                sel.unregister(r.read_fd)
+                os.close(r.read_fd)
+                del running[i]
+                outcomes[i] = outcome
+                if on_event:
+                    on_event(r.job, {"type": "finished", "ok": outcome.ok, "error": outcome.error,
+                                     "fitness": outcome.result.fitness if outcome.result else None})
+    finally:
+        for r in running.values():
+            jail.kill_group(r.proc)
+            if r.log:
+                r.log.close()
+    return [outcomes[i] for i in range(len(jobs))]
+
+
+def _write_job(job: Job) -> None:
+    job.dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("error.json",):
+        (job.dir / stale).unlink(missing_ok=True)
+    atomic_write_json(job.dir / "job.json", job.spec)
+
+
+def _start(job: Job, limits: jail.Limits, sel, key: int) -> _Running:
+    _write_job(job)
+    r_fd, w_fd = os.pipe()
+    os.set_blocking(r_fd, False)
+    log = open(job.dir / "worker.log", "wb")
+    proc = jail.spawn(
+        jail.python_argv("rewardsmith.train.worker", str(job.dir.resolve()), str(w_fd)),
+        cwd=job.dir, limits=limits, stdout=log, stderr=log, pass_fds=(w_fd,),
+    )
+    os.close(w_fd)
+    sel.register(r_fd, selectors.EVENT_READ, key)
+    now = time.monotonic()
+    return _Running(job, proc, r_fd, now, now, log=log)
+
+
+def _finish(r: _Running, killed_reason: str | None) -> Outcome:
+    r.proc.wait()
+    if r.log:
+        r.log.close()
+    job = r.job
+    if killed_reason is None and (job.dir / "DONE").exists():
+        try:
+            return Outcome(job, TrainResult.from_json(read_json(job.dir / "train" / "result.json")))
+        except (OSError, ValueError, TypeError) as e:
+            return Outcome(job, None, f"the worker's result could not be read: {e}")
+    if killed_reason is not None:
+        return Outcome(job, None, f"the training worker {killed_reason}")
+    err = job.dir / "error.json"
+    if err.exists():
+        try:
+            return Outcome(job, None, read_json(err)["error"])
+        except (OSError, ValueError, KeyError):
+            pass
+    tail = ""
+    try:
+        tail = (job.dir / "worker.log").read_text(errors="replace")[-600:].strip()
+    except OSError:
+        pass
+    why = jail.describe_exit(r.proc.returncode)
+    return Outcome(job, None, f"the training worker {why}" + (f"; last output: {tail}" if tail else ""))

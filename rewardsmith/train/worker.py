@@ -1,0 +1,98 @@
+"""A training worker: ``python -m rewardsmith.train.worker JOB_DIR PROGRESS_FD``.
+
+Runs inside the jail (see ``rewardsmith.sandbox.jail``), in its job folder. Reads ``job.json``,
+trains, writes ``train/result.json`` (and evaluation episodes, the policy), then ``DONE`` last.
+A failure the user can act on goes to ``error.json``. Progress lines (JSON) go to the progress
+fd; a background thread also beats every few seconds so a long evaluation is not taken for a
+stall.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+HEARTBEAT_S = 5.0
+
+
+class _Channel:
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, obj: dict) -> None:
+        line = (json.dumps(obj) + "\n").encode()
+        with self.lock:
+            try:
+                os.write(self.fd, line)
+            except OSError:
+                pass
+
+
+def main(argv: list[str]) -> int:
+    job_dir = Path(argv[0])
+    chan = _Channel(int(argv[1]))
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            chan.send({"type": "heartbeat", "t": time.time()})
+
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        job = json.loads((job_dir / "job.json").read_text())
+        result = run_job(job, job_dir, chan)
+        chan.send({"type": "done", "fitness": result.fitness})
+        return 0
+    except Exception as e:  # report every failure as data; the parent decides what it means
+        from rewardsmith.errors import RewardsmithError
+        from rewardsmith.runs.files import atomic_write_json
+
+        user_error = isinstance(e, RewardsmithError)
+        msg = str(e) if user_error else f"{type(e).__name__}: {e}"
+        atomic_write_json(job_dir / "error.json", {
+            "error": msg, "kind": type(e).__name__, "user_error": user_error,
+            "traceback": "" if user_error else traceback.format_exc(),
+        })
+        chan.send({"type": "error", "error": msg})
+        return 3
+    finally:
+        stop.set()
+
+
+def run_job(job: dict, job_dir: Path, chan: _Channel | None = None):
+    """Train as ``job`` says; used by the worker process and, in tests, in-process."""
+    from rewardsmith import tasks
+    from rewardsmith.contracts import Budget
+    from rewardsmith.reward.program import RewardProgram
+    from rewardsmith.runs.files import atomic_write_text
+    from rewardsmith.train import load as load_backend
+
+    task = tasks.from_origin(job["task"])
+    backend = load_backend(job.get("backend", "sb3"))
+    budget = Budget(**job["budget"])
+    src = job.get("program")
+    program = None if src is None else RewardProgram(src, origin=job.get("label", "program"))
+
+    def progress(done: int, total: int, info: dict) -> None:
+        if chan is not None:
+            chan.send({"type": "progress", "done": done, "total": total, **info})
+
+    if job.get("untrained"):
+        result = backend.evaluate_untrained(task, budget, int(job["seed"]),
+                                            overrides=job.get("overrides"))
+    else:
+        result = backend.train(task, program, budget, int(job["seed"]), progress=progress,
+                               workdir=job_dir / "train", overrides=job.get("overrides"))
+    result.save(job_dir / "train")
+    atomic_write_text(job_dir / "DONE", "")
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
