@@ -1,0 +1,26 @@
+"""LLM backends (``openai``, ``offline``, ``manual``), the response cache, prompts and extraction.
+
+The loop's entry points::
+
+    from rewardsmith.llm import make_llm, DesignContext, CandidateFeedback, extract_code, prompts
+"""
+
+from rewardsmith.llm.base import (
+    LLM,
+    REGISTRY,
+    CandidateFeedback,
+    Completion,
+    DesignContext,
+    LLMError,
+    Usage,
+    default_spec,
+    make_llm,
+    register,
+    request_key,
+)
+from rewardsmith.llm.extract import ExtractionError, extract_code
+
+__all__ = [
+    "LLM", "REGISTRY", "CandidateFeedback", "Completion", "DesignContext", "ExtractionError",
+    "LLMError", "Usage", "default_spec", "extract_code", "make_llm", "register", "request_key",
+]

@@ -1,0 +1,75 @@
+"""The response cache: an answer is stored under the sha256 of its full request, so a resumed
+or repeated run never asks (or pays) twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from rewardsmith.llm.base import LLM, Completion, DesignContext, Usage, request_key
+from rewardsmith.runs.files import atomic_write_json
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("REWARDSMITH_CACHE")
+    return Path(root) / "llm" if root else Path.home() / ".cache" / "rewardsmith" / "llm"
+
+
+class CachedLLM:
+    """Wraps any backend. A hit returns ``cached=True`` with zero cost and never calls ``inner``.
+
+    The key covers the backend name (which includes the model), the messages, ``n`` and the
+    temperature; for backends that read the design context (``inner.uses_context``, the offline
+    designer) it covers the context too.
+    """
+
+    def __init__(self, inner: LLM, cache_dir: str | Path | None = None):
+        self.inner = inner
+        self.name = inner.name
+        self.uses_context = bool(getattr(inner, "uses_context", False))  # forwarded through wrappers
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+    def key(self, messages: list[dict], n: int, temperature: float,
+            context: DesignContext | None = None) -> str:
+        ctx = context if self.uses_context else None
+        return request_key(self.inner.name, messages, n, temperature, ctx)
+
+    def path(self, key: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.json"
+
+    def lookup(self, key: str, n: int) -> Completion | None:
+        try:
+            entry = json.loads(self.path(key).read_text())
+            texts = entry["texts"]
+            if not (isinstance(texts, list) and len(texts) == n and all(isinstance(t, str) for t in texts)):
+                return None
+            return Completion(texts=texts, usage=Usage(0, 0, 0.0), model=entry.get("model", self.name),
+                              cached=True)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or torn entry: ask again and overwrite it
+
+    def complete(self, messages: list[dict], n: int, temperature: float,
+                 context: DesignContext | None = None) -> Completion:
+        key = self.key(messages, n, temperature, context)
+        hit = self.lookup(key, n)
+        if hit is not None:
+            return hit
+        out = self.inner.complete(messages, n, temperature, context=context)
+        atomic_write_json(self.path(key), {
+            "key": key,
+            "backend": self.inner.name,
+            "model": out.model,
+            "n": n,
+            "temperature": temperature,
+            "messages": messages,
+            "texts": out.texts,
+            "usage": asdict(out.usage),
+            "created": time.time(),
+        })
+        return out
+
+    def __repr__(self) -> str:
+        return f"CachedLLM({self.inner!r}, {str(self.cache_dir)!r})"

@@ -1,0 +1,128 @@
+"""The LLM registry and factory, the response cache, and the prompt templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from rewardsmith import tasks
+from rewardsmith.llm import (
+    Completion,
+    DesignContext,
+    LLMError,
+    Usage,
+    default_spec,
+    make_llm,
+    prompts,
+    request_key,
+)
+from rewardsmith.llm.cache import CachedLLM, default_cache_dir
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+class Counting:
+    name = "counting"
+    uses_context = False
+
+    def __init__(self):
+        self.calls = 0
+
+    def complete(self, messages, n, temperature, context=None):
+        self.calls += 1
+        return Completion([f"answer {self.calls}.{i}" for i in range(n)], Usage(5, 7, 0.01), "m")
+
+
+def test_default_spec(monkeypatch):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REWARDSMITH_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    assert default_spec() == "offline"
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
+    assert default_spec() == "openai:gpt-4o-mini"
+    monkeypatch.setenv("REWARDSMITH_MODEL", "qwen2.5-coder")
+    assert default_spec() == "openai:qwen2.5-coder"
+    assert make_llm(None, cache=False).name == "openai:qwen2.5-coder"
+    assert make_llm("openai:llama3", cache=False).name == "openai:llama3"
+
+
+def test_unknown_backend_lists_what_exists():
+    with pytest.raises(LLMError) as e:
+        make_llm("anthropic:claude", cache=False)
+    assert "manual" in str(e.value) and "offline" in str(e.value) and "openai" in str(e.value)
+
+
+def test_cache_hits_and_keys(tmp_path):
+    inner = Counting()
+    llm = CachedLLM(inner, tmp_path)
+    a = llm.complete(MESSAGES, 2, 1.0)
+    b = llm.complete(MESSAGES, 2, 1.0)
+    assert inner.calls == 1 and b.cached and b.texts == a.texts and b.usage.cost_usd == 0.0
+    llm.complete(MESSAGES, 3, 1.0)
+    llm.complete(MESSAGES, 2, 0.5)
+    llm.complete([{"role": "user", "content": "hi!"}], 2, 1.0)
+    assert inner.calls == 4
+    # a torn entry is asked again
+    path = llm.path(llm.key(MESSAGES, 2, 1.0))
+    path.write_text('{"texts": ["x"')
+    assert not llm.complete(MESSAGES, 2, 1.0).cached and inner.calls == 5
+
+
+def test_offline_cache_key_covers_the_context(tmp_path):
+    llm = make_llm("offline", cache_dir=tmp_path)
+    task = tasks.load("pendulum-balance-v0")
+    ctx = DesignContext.from_task(task)
+    msgs = prompts.initial_messages(task)
+    first = llm.complete(msgs, 2, 1.0, context=ctx)
+    assert not first.cached and llm.complete(msgs, 2, 1.0, context=ctx).cached
+    ctx.iteration = 1
+    assert not llm.complete(msgs, 2, 1.0, context=ctx).cached
+    assert request_key("offline", msgs, 2, 1.0, ctx) != request_key("offline", msgs, 2, 1.0)
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "llm"
+    monkeypatch.delenv("REWARDSMITH_CACHE")
+    assert default_cache_dir().parts[-3:] == (".cache", "rewardsmith", "llm")
+
+
+def test_templates_render_and_name_missing_variables():
+    for name in prompts.templates_used():
+        assert prompts.template_path(name).is_file()
+    assert prompts.template_path("reflection") == prompts.template_path("reflection_v1")
+    with pytest.raises(prompts.PromptError, match="best_source, reflection"):
+        prompts.render("reflection_v1")
+    with pytest.raises(prompts.PromptError, match="unknown prompt template"):
+        prompts.template_path("nonexistent_v1")
+    assert set(prompts.template_fingerprints()) == set(prompts.TEMPLATES_USED)
+
+
+def test_message_builders():
+    task = tasks.load("hopper-forward-v0")
+    msgs = prompts.initial_messages(task)
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    system, user = msgs[0]["content"], msgs[1]["content"]
+    for rule in ("np", "batch", "import", "underscore", "while", "try", "named variables", "components"):
+        assert rule in system
+    assert task.llm_context().strip()[:40] in user and "rootx_vel" in user and "```python" in user
+    src = "def compute_reward(state, action, next_state):\n    return 0.0, {}\n"
+    r = prompts.reflection_message(src, "fitness 0.3; episodes short")
+    assert src.strip() in r and "episodes short" in r and "swamps" in r
+    e = prompts.error_message(src, "line 2: remove the import")
+    assert "remove the import" in e and src.strip() in e
+    h = prompts.human_message(src, src.replace("0.0", "1.0"), "too jerky")
+    assert "too jerky" in h and "1.0" in h
+    assert "$" not in r + e + h
+    assert prompts.feedback_messages(task, r)[-1] == {"role": "user", "content": r}
+
+
+def test_nested_caches_still_key_on_the_offline_context(tmp_path):
+    from rewardsmith.llm.offline import OfflineDesigner
+
+    task = tasks.load("pendulum-balance-v0")
+    msgs = prompts.initial_messages(task)
+    llm = CachedLLM(CachedLLM(OfflineDesigner(), tmp_path / "a"), tmp_path / "b")
+    assert llm.uses_context
+    ctx = DesignContext.from_task(task)
+    llm.complete(msgs, 1, 1.0, context=ctx)
+    ctx.iteration = 3
+    assert not llm.complete(msgs, 1, 1.0, context=ctx).cached
