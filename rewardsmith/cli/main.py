@@ -205,10 +205,14 @@ def evaluate(
     if t.fitness is None:
         raise RewardsmithError(f"task {t.id} has no fitness to evaluate", "pass --fitness EXPR")
     choice = resolve_reward(t, reward)
-    if choice.program is not None:
-        from rewardsmith.reward.program import compile_program
+    if choice.program is not None and choice.label != "baseline":
+        from rewardsmith.sandbox.dryrun import check_program
 
-        compile_program(choice.program)  # fail fast, before any process starts
+        report = check_program(choice.program, t)  # fail fast, before any training starts
+        if not report.accepted:
+            raise RewardsmithError(f"{choice.label} was rejected ({report.stage}): "
+                                   + "; ".join(report.problems),
+                                   f"see `rewardsmith check {choice.label} --task {t.id}`")
     n_steps = steps or t.budget(backend).steps
     n_workers = workers or min(os.cpu_count() or 1, seeds * (3 if compare else 1))
     out = run_dir or Path("runs") / f"eval-{_timestamp()}-{t.id}"

@@ -142,7 +142,8 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
                 outcomes[i] = outcome
                 if on_event:
                     on_event(r.job, {"type": "finished", "ok": outcome.ok, "error": outcome.error,
-                                     "fitness": outcome.result.fitness if outcome.result else None})
+                                     "fitness": outcome.result.fitness if outcome.result else None,
+                                     "outcome": outcome})
     finally:
         for r in running.values():
             jail.kill_group(r.proc)

@@ -1,0 +1,282 @@
+"""``rewardsmith design``, ``runs`` and ``show``: the design loop from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rewardsmith.errors import RewardsmithError
+
+
+class LiveView:
+    """What the user watches while a run goes: iterations, each candidate's state, fitness, cost."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.iteration = 0
+        self.cands: dict[str, dict[str, Any]] = {}
+        self.cost = 0.0
+        self.tokens = 0
+        self.best: tuple[str, float] | None = None
+        self.baseline: float | None = None
+        self.note = ""
+        self.live: Live | None = None
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        cid = data.get("id")
+        if kind == "iteration_started":
+            self.iteration = data["iteration"]
+            self.note = "asking the designer for reward programs..."
+        elif kind == "llm_call":
+            self.cost = data.get("total_cost_usd", self.cost)
+            self.tokens += data.get("prompt_tokens", 0) + data.get("completion_tokens", 0)
+            self.note = "validating and training candidates" + (" (cached answers)" if data.get("cached") else "")
+        elif kind == "candidate_validating":
+            self.cands[cid] = {"state": "validating", "fitness": None, "done": 0, "total": 0}
+        elif kind == "candidate_validated" and not data.get("accepted"):
+            self.cands.setdefault(cid, {})["state"] = "rejected"
+        elif kind == "training_started":
+            self.cands.setdefault(cid, {}).update(state="training", done=0)
+        elif kind == "training_reused":
+            self.cands.setdefault(cid, {}).update(state="cached")
+        elif kind == "candidate_progress":
+            c = self.cands.setdefault(cid, {})
+            c.update(state="training", done=data.get("done", 0), total=data.get("total", 0))
+            if data.get("fitness") is not None:
+                c["fitness"] = data["fitness"]
+        elif kind in ("candidate_finished", "candidate_reused"):
+            c = self.cands.setdefault(cid, {})
+            c.update(state=data.get("status"), fitness=data.get("fitness"))
+            if data.get("error"):
+                c["error"] = data["error"]
+        elif kind == "job_finished" and self.cands.get(cid, {}).get("state") in ("training", "cached", None):
+            c = self.cands.setdefault(cid, {})
+            c.update(state="done" if data.get("ok") else "failed", fitness=data.get("fitness"))
+            if data.get("error"):
+                c["error"] = data["error"]
+        elif kind == "candidate_scored":
+            self.cands.setdefault(cid, {})["score"] = data.get("score")
+        elif kind == "new_best":
+            self.best = (data["id"], data["score"])
+        elif kind == "baseline":
+            self.baseline = (data.get("baseline") or {}).get("fitness_mean")
+        elif kind == "reevaluating":
+            self.note = f"re-evaluating {', '.join(data['candidates'])} on seeds {data['seeds']}"
+        if self.live is not None:
+            self.live.update(self.render())
+
+    def render(self):
+        table = Table(expand=False, box=None, pad_edge=False)
+        for col in ("candidate", "state", "progress", "fitness", "note"):
+            table.add_column(col, overflow="fold")
+        colors = {"ok": "green", "done": "green", "rejected": "yellow", "failed": "red", "training": "cyan"}
+        for cid, c in self.cands.items():
+            state = c.get("state", "")
+            prog = ""
+            if c.get("total"):
+                prog = f"{100 * c.get('done', 0) / c['total']:.0f}%"
+            fit = c.get("score") if c.get("score") is not None else c.get("fitness")
+            note = (c.get("error") or "")[:70]
+            table.add_row(cid, Text(state, style=colors.get(state, "")), prog,
+                          "-" if fit is None else f"{fit:.3g}", note)
+        head = (f"iteration {self.iteration + 1}  |  tokens {self.tokens:,}  |  cost ${self.cost:.4f}"
+                + (f"  |  best {self.best[0]}: {self.best[1]:.3g}" if self.best else "")
+                + (f"  |  baseline {self.baseline:.3g}" if self.baseline is not None else ""))
+        return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
+
+
+def _make_llm(spec: Optional[str], run_dir: Path, base_url: Optional[str], api_key: Optional[str]):
+    from rewardsmith.llm.base import make_llm
+    from rewardsmith.llm.cache import CachedLLM
+
+    inner = make_llm(spec, base_url=base_url, api_key=api_key, run_dir=run_dir, cache=False)
+    # the run's own cache makes --resume free even if the shared cache is cleared
+    return CachedLLM(CachedLLM(inner, None), run_dir / "llm" / "cache")
+
+
+def register(app: typer.Typer) -> None:
+    from rewardsmith.cli.main import _quiet_warnings, _resolve_task, _timestamp, console, err_console, guarded
+
+    @app.command()
+    @guarded
+    def design(
+        task: Optional[str] = typer.Option(None, "--task", "-t", help="Task id (see `rewardsmith tasks`) or task file."),
+        env: Optional[str] = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id, e.g. Walker2d-v5."),
+        description: Optional[str] = typer.Option(None, "--description", help="Ad-hoc task: what the robot should do."),
+        fitness: Optional[str] = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields (see `tasks show`), averaged over evaluation steps."),
+        llm: Optional[str] = typer.Option(None, "--llm", help="openai:MODEL, offline or manual (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline)."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (or OPENAI_BASE_URL)."),
+        api_key: Optional[str] = typer.Option(None, "--api-key", help="API key (or OPENAI_API_KEY)."),
+        iterations: int = typer.Option(3, "--iterations", "-i", min=1, help="Design iterations."),
+        samples: int = typer.Option(4, "--samples", "-k", min=1, help="Reward programs sampled per iteration."),
+        steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
+        seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidate is evaluated on before it is called best."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
+        temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=2.0),
+        max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0.0, help="Stop asking the LLM once this many USD are spent."),
+        backend: str = typer.Option("sb3", "--backend", help="Training backend."),
+        seed: int = typer.Option(0, "--seed", help="Base seed."),
+        no_baseline: bool = typer.Option(False, "--no-baseline", help="Do not train the hand-written baseline for comparison."),
+        run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where the run goes (default runs/<time>-<task>)."),
+        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a run after a crash or Ctrl-C."),
+        json_out: bool = typer.Option(False, "--json", help="Print a final summary JSON object on stdout."),
+    ):
+        """Run the design loop: the LLM writes rewards, policies train on them, the best one wins."""
+        from rewardsmith import tasks as tasks_mod
+        from rewardsmith.loop.design import DesignConfig, DesignLoop
+        from rewardsmith.runs.rundir import RunDir
+        from rewardsmith.train import load as load_backend
+
+        _quiet_warnings()
+        if resume is not None:
+            run = RunDir.open(resume)
+            m = run.manifest
+            t = tasks_mod.from_origin(m["task_origin"])
+            config = DesignConfig.from_dict(m["config"])
+            if workers:
+                config = DesignConfig.from_dict({**m["config"], "workers": workers})
+            run.update_manifest(status="running")
+            run.event("resumed")
+            llm_obj = _make_llm(config.llm, run.path, base_url, api_key)
+        else:
+            t = _resolve_task(task, env, description, fitness, steps)
+            load_backend(backend)
+            if t.fitness is None:
+                raise RewardsmithError(f"task {t.id} has no fitness to select candidates by",
+                                       "pass --fitness EXPR (human ranking arrives with --feedback human)")
+            config = DesignConfig(iterations=iterations, samples=samples, steps=steps, seeds=seeds,
+                                  workers=workers or max(1, os.cpu_count() or 1), temperature=temperature,
+                                  max_cost=max_cost, llm=llm, backend=backend, seed=seed,
+                                  compare_baseline=not no_baseline)
+            path = run_dir or Path("runs") / f"{_timestamp()}-{t.id}"
+            llm_obj = _make_llm(llm, path, base_url, api_key)
+            from dataclasses import asdict
+
+            from rewardsmith.llm import prompts
+
+            run = RunDir.create(path, {
+                "task": t.id, "task_origin": dict(t.origin), "config": asdict(config),
+                "llm": llm_obj.name, "prompt_templates": prompts.templates_used(),
+            })
+        view = LiveView(f"rewardsmith design: {t.id} ({llm_obj.name})")
+        loop = DesignLoop(t, run, config, llm_obj, observer=view)
+        err_console.print(f"run directory: [bold]{run.path}[/]")
+        try:
+            with Live(view.render(), console=err_console, refresh_per_second=4, transient=False) as live:
+                view.live = live
+                summary = loop.run_loop()
+        except KeyboardInterrupt:
+            run.update_manifest(status="interrupted")
+            run.event("interrupted")
+            err_console.print(f"\ninterrupted; continue with: [bold]rewardsmith design --resume {run.path}[/]")
+            raise typer.Exit(130) from None
+        except RewardsmithError as e:
+            run.update_manifest(status="failed", error=str(e))
+            run.event("run_failed", error=str(e))
+            raise RewardsmithError(f"{e} (the run is kept; fix the cause and continue with --resume {run.path})") from None
+        if json_out:
+            print(json.dumps(summary, indent=2))
+        _print_summary(summary, err_console if json_out else console)
+
+    @app.command()
+    @guarded
+    def runs(root: Path = typer.Argument(Path("runs"), help="Folder holding runs."),
+             json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
+        """Table of runs: task, status, best fitness."""
+        from rewardsmith.runs.rundir import list_runs
+
+        rows = []
+        for r in list_runs(root):
+            try:
+                m = r.manifest
+            except (OSError, ValueError):
+                continue
+            best = r.best() or {}
+            rows.append({"run": str(r.path), "task": m.get("task"), "status": m.get("status"),
+                         "llm": m.get("llm"), "created": m.get("created"),
+                         "best": best.get("candidate"), "best_fitness": best.get("score"),
+                         "candidates": len(r.candidates())})
+        if json_out:
+            print(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            console.print(f"no runs under {root}; start one with [bold]rewardsmith design --task pendulum-balance-v0[/]")
+            return
+        table = Table(title=f"runs in {root}", title_justify="left")
+        for col in ("run", "task", "status", "llm", "candidates", "best", "fitness"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(Path(r["run"]).name, r["task"], r["status"], r["llm"], str(r["candidates"]),
+                          r["best"] or "-", "-" if r["best_fitness"] is None else f"{r['best_fitness']:.3g}")
+        console.print(table)
+
+    @app.command()
+    @guarded
+    def show(run_path: Path = typer.Argument(..., help="A run directory."),
+             feedback: bool = typer.Option(True, "--feedback/--no-feedback", help="Show the feedback sent to the LLM."),
+             json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
+        """Iterations, candidates, best code and feedback of a run."""
+        from rich.syntax import Syntax
+
+        from rewardsmith.runs.files import read_json
+        from rewardsmith.runs.rundir import RunDir
+
+        run = RunDir.open(run_path)
+        m = run.manifest
+        cands = run.candidates()
+        best = run.best()
+        iters = sorted((run.path / "iterations").glob("*.json"), key=lambda p: int(p.stem))
+        if json_out:
+            print(json.dumps({"manifest": m, "candidates": [{k: v for k, v in c.items() if k != "train"} for c in cands],
+                              "best": best, "iterations": [read_json(p) for p in iters]}, indent=2, default=str))
+            return
+        console.print(f"[bold]{run.path}[/]  task {m.get('task')}  status {m.get('status')}  llm {m.get('llm')}")
+        table = Table(title="candidates", title_justify="left")
+        for col in ("id", "status", "stage", "fitness", "score (all seeds)", "success", "error"):
+            table.add_column(col, overflow="fold")
+        for c in cands:
+            table.add_row(c["id"], c["status"], c.get("stage") or "",
+                          "-" if c.get("fitness") is None else f"{c['fitness']:.3g}",
+                          "-" if c.get("score") is None else f"{c['score']:.3g} ({len(c.get('fitness_seeds') or {})} seeds)",
+                          "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}",
+                          (c.get("error") or "")[:120])
+        console.print(table)
+        if best:
+            console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} "
+                          f"(seeds {best.get('fitness_seeds')})")
+            console.print(Syntax((run.path / "best" / "reward.py").read_text(), "python"))
+        if feedback:
+            for p in iters:
+                fb = read_json(p).get("feedback")
+                if fb:
+                    console.print(Panel(fb, title=f"feedback after iteration {p.stem}", expand=False))
+
+
+def _print_summary(s: dict[str, Any], console) -> None:
+    b = s.get("best")
+    if b is None:
+        console.print("[yellow]no candidate trained successfully;[/] see the run with "
+                      f"[bold]rewardsmith show {s['run_dir']}[/]")
+        return
+    console.print(f"\n[bold green]best reward[/]: {b['reward_path']}")
+    line = f"fitness {b['score']:.4g} over {len(b['fitness_seeds'])} seed(s)"
+    if b.get("baseline_fitness") is not None:
+        line += f"; hand-written baseline {b['baseline_fitness']:.4g}"
+        if b.get("normalized_score") is not None:
+            line += f"; normalized score {b['normalized_score']:.3g} (1.0 = baseline)"
+    console.print(line)
+    if s.get("stopped_early"):
+        console.print(f"stopped early: {s['stopped_early']}")
+    console.print(f"candidates: {s['candidates']}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}")
+    console.print("next:")
+    console.print(f"  rewardsmith show {s['run_dir']}")
+    console.print(f"  rewardsmith evaluate --task {s['task']} --reward {b['reward_path']} --seeds 3 --compare baseline")

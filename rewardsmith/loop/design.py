@@ -1,0 +1,439 @@
+"""The design loop: prompt, sample, validate, train in parallel, select, reflect, repeat.
+
+Every step leaves its trace in the run directory before the next one starts, so a run killed at
+any moment resumes where it stopped: finished candidates are not trained again (their DONE
+markers), and LLM answers come from the run's own response cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.contracts import Episode, TrainResult
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
+from rewardsmith.runs.rundir import RunDir
+from rewardsmith.tasks.task import Task
+from rewardsmith.train.evaluate import _cached_job, job_spec, normalized, resolve_reward
+from rewardsmith.train.pool import Job, Outcome, run_jobs
+
+Observer = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    """Everything that shapes a design run (recorded in the manifest; strict: no unknown keys)."""
+
+    iterations: int = 3
+    samples: int = 4
+    steps: int | None = None  # env steps per candidate (default: the task's budget)
+    seeds: int = 2  # seeds the top candidates are evaluated on before one is called best
+    top_k: int = 1  # candidates per iteration re-evaluated on the extra seeds
+    workers: int = 2
+    temperature: float = 1.0
+    max_cost: float | None = None  # USD
+    llm: str | None = None  # "openai:MODEL", "offline", "manual"; None: automatic
+    backend: str = "sb3"
+    seed: int = 0
+    compare_baseline: bool = True
+    eval_episodes: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise RewardsmithError(f"unknown design settings: {', '.join(sorted(unknown))}",
+                                   f"known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
+@dataclass
+class Candidate:
+    id: str
+    iteration: int
+    k: int
+    status: str  # ok | rejected | failed
+    source: str = ""
+    stage: str = ""
+    error: str | None = None
+    fitness: float | None = None  # first seed
+    fitness_seeds: dict[str, float] = field(default_factory=dict)  # seed -> fitness
+    success_rate: float | None = None
+    train: dict[str, Any] | None = None  # TrainResult JSON of the first seed
+
+    @property
+    def score(self) -> float | None:
+        """Mean fitness over every seed it was evaluated on."""
+        if not self.fitness_seeds:
+            return self.fitness
+        return float(np.mean(list(self.fitness_seeds.values())))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "score": self.score}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Candidate:
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**d)
+
+
+class DesignLoop:
+    def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm, observer: Observer | None = None):
+        self.task = task
+        self.run = run
+        self.config = config
+        self.llm = llm
+        self.observer = observer or (lambda kind, data: None)
+        self.steps = config.steps or task.budget(config.backend).steps
+        self.eval_episodes = config.eval_episodes or task.budget(config.backend).eval_episodes
+        self.cost = 0.0
+        self.tokens = {"prompt": 0, "completion": 0}
+        self.best: Candidate | None = None
+        self.baseline: dict[str, Any] | None = None
+        self._restore_usage()
+
+    # ------------------------------------------------------------------ helpers
+    def emit(self, kind: str, **data: Any) -> None:
+        self.run.event(kind, **data)
+        self.observer(kind, data)
+
+    def _restore_usage(self) -> None:
+        for ev in self.run.events():
+            if ev.get("event") == "llm_call" and not ev.get("cached"):
+                self.cost += ev.get("cost_usd") or 0.0
+                self.tokens["prompt"] += ev.get("prompt_tokens", 0)
+                self.tokens["completion"] += ev.get("completion_tokens", 0)
+
+    def _seed_job(self, cand_dir: Path, source: str, seed: int, label: str) -> Job:
+        spec = job_spec(self.task, _program(source, label), self.steps, self.eval_episodes, seed,
+                        self.config.backend, label=label)
+        return Job(cand_dir / f"seed-{seed}", spec, label=label)
+
+    # ------------------------------------------------------------------ the loop
+    def run_loop(self) -> dict[str, Any]:
+        cfg = self.config
+        self.emit("loop_started", iterations=cfg.iterations, samples=cfg.samples, steps=self.steps)
+        feedback: str | None = None
+        stopped = None
+        for it in range(cfg.iterations):
+            summary_path = self.run.path / "iterations" / f"{it}.json"
+            if summary_path.exists():  # finished before a resume
+                s = read_json(summary_path)
+                self.best = Candidate.from_json(s["best"]) if s.get("best") else self.best
+                self.baseline = s.get("baseline") or self.baseline
+                feedback = s.get("feedback")
+                self.emit("iteration_reused", iteration=it)
+                continue
+            if cfg.max_cost is not None and self.cost >= cfg.max_cost:
+                stopped = f"the cost limit of ${cfg.max_cost:.2f} was reached (spent ${self.cost:.4f})"
+                self.emit("budget_exhausted", reason=stopped)
+                break
+            feedback = self._iteration(it, feedback)
+        return self._finish(stopped)
+
+    def _iteration(self, it: int, feedback: str | None) -> str | None:
+        from rewardsmith.llm.extract import extract_code
+
+        cfg = self.config
+        self.emit("iteration_started", iteration=it)
+        texts = self._ask(it, feedback)
+        candidates: list[Candidate] = []
+        to_train: list[tuple[Candidate, Job]] = []
+        for k, text in enumerate(texts):
+            cid = f"{it}-{k}"
+            d = self.run.candidate_dir(it, k)
+            prior = self.run.candidate_result(it, k)
+            if prior is not None:
+                c = Candidate.from_json(prior)
+                candidates.append(c)
+                self.emit("candidate_reused", id=cid, status=c.status, fitness=c.fitness)
+                continue
+            d.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(d / "response.md", text)
+            try:
+                source = extract_code(text)
+            except RewardsmithError as e:
+                c = Candidate(cid, it, k, "rejected", stage="extract", error=str(e))
+                self._finish_candidate(c)
+                candidates.append(c)
+                continue
+            atomic_write_text(d / "reward.py", source)
+            self.emit("candidate_validating", id=cid)
+            report = self._validate(source, d)
+            if not report["accepted"]:
+                c = Candidate(cid, it, k, "rejected", source=source, stage=report["stage"],
+                              error=report["feedback"])
+                self._finish_candidate(c)
+                candidates.append(c)
+                continue
+            c = Candidate(cid, it, k, "training", source=source, stage="train")
+            candidates.append(c)
+            to_train.append((c, self._seed_job(d, source, cfg.seed, cid)))
+
+        extra = self._baseline_jobs() if self.baseline is None and self.config.compare_baseline else {}
+        jobs = [j for _, j in to_train] + [j for js in extra.values() for j in js]
+        by_job = {id(j): c for c, j in to_train}
+
+        def finished(job: Job, o: Outcome) -> None:  # each candidate is done as soon as it is
+            c = by_job.get(id(job))
+            if c is not None and c.status == "training":
+                self._record_outcome(c, o)
+                self._finish_candidate(c)
+
+        outcomes = self._train(jobs, finished)
+        for c, job in to_train:
+            finished(job, outcomes[id(job)])
+        if extra:
+            self._record_baseline(extra, outcomes)
+
+        # selection: re-evaluate the top candidates on extra seeds before calling one best
+        ok = sorted([c for c in candidates if c.status == "ok"], key=lambda c: c.fitness, reverse=True)
+        top = ok[: cfg.top_k]
+        self._reevaluate(top)
+        iter_best = max(top, key=lambda c: c.score) if top else None
+        improved = False
+        if iter_best is not None and (self.best is None or iter_best.score > self.best.score):
+            self.best = iter_best
+            improved = True
+            self._write_best()
+        self.emit("iteration_finished", iteration=it,
+                  best=self.best.id if self.best else None,
+                  best_score=self.best.score if self.best else None,
+                  iteration_best=iter_best.id if iter_best else None,
+                  iteration_best_score=iter_best.score if iter_best else None, improved=improved,
+                  ok=len(ok), rejected=sum(c.status == "rejected" for c in candidates),
+                  failed=sum(c.status == "failed" for c in candidates))
+        next_feedback = self._feedback(candidates)
+        atomic_write_json(self.run.path / "iterations" / f"{it}.json", {
+            "iteration": it, "candidates": [c.id for c in candidates],
+            "best": self.best.to_json() if self.best else None,
+            "baseline": self.baseline, "feedback": next_feedback,
+        })
+        return next_feedback
+
+    # ------------------------------------------------------------------ stages
+    def _ask(self, it: int, feedback: str | None) -> list[str]:
+        from rewardsmith.llm import prompts
+        from rewardsmith.llm.base import DesignContext
+
+        messages = prompts.initial_messages(self.task)
+        if feedback is not None and self.best is not None:
+            messages = messages + [
+                {"role": "assistant", "content": f"```python\n{self.best.source.strip()}\n```"},
+                {"role": "user", "content": feedback},
+            ]
+        elif feedback is not None:
+            messages = messages + [{"role": "user", "content": feedback}]
+        context = DesignContext.from_task(self.task, iteration=it)
+        context.best = self._feedback_record(self.best) if self.best else None
+        others = self._others_for_context(it)
+        context.others = others
+        self.emit("llm_request", iteration=it, n=self.config.samples, llm=self.llm.name)
+        t0 = time.perf_counter()
+        completion = self.llm.complete(messages, n=self.config.samples,
+                                       temperature=self.config.temperature, context=context)
+        usage = completion.usage
+        if not completion.cached:
+            self.cost += usage.cost_usd or 0.0
+            self.tokens["prompt"] += usage.prompt_tokens
+            self.tokens["completion"] += usage.completion_tokens
+        atomic_write_json(self.run.path / "llm" / f"iteration-{it}.json", {
+            "messages": messages, "n": self.config.samples, "temperature": self.config.temperature,
+            "llm": self.llm.name, "model": completion.model, "responses": completion.texts,
+            "usage": asdict(usage), "cached": completion.cached,
+        })
+        self.emit("llm_call", iteration=it, cached=completion.cached, model=completion.model,
+                  prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                  cost_usd=usage.cost_usd, seconds=time.perf_counter() - t0,
+                  responses=len(completion.texts), total_cost_usd=self.cost)
+        if not completion.texts:
+            raise RewardsmithError(f"the LLM {self.llm.name} returned no answers")
+        return completion.texts[: self.config.samples]
+
+    def _others_for_context(self, it: int) -> list:
+        if it == 0:
+            return []
+        out = []
+        for k in range(self.config.samples):
+            r = self.run.candidate_result(it - 1, k)
+            if r is not None:
+                out.append(self._feedback_record(Candidate.from_json(r)))
+        return out
+
+    def _feedback_record(self, c: Candidate):
+        from rewardsmith.llm.base import CandidateFeedback
+
+        curve = (c.train or {}).get("curve", [])
+        names = sorted({k for p in curve for k in p.get("components", {})})
+        return CandidateFeedback(
+            source=c.source, fitness=c.score, success_rate=c.success_rate,
+            components={n: [p["components"].get(n, 0.0) for p in curve] for n in names},
+            episode_lengths=[p["episode_length"] for p in curve],
+            fitness_curve=[p.get("fitness") for p in curve], error=c.error,
+        )
+
+    def _validate(self, source: str, d: Path) -> dict[str, Any]:
+        from rewardsmith.reward.program import RewardProgram
+        from rewardsmith.sandbox.dryrun import check_program
+
+        report = check_program(RewardProgram(source, origin=d.name), self.task, workdir=d)
+        data = {**report.to_json(), "feedback": report.feedback()}
+        atomic_write_json(d / "validation.json", data)
+        self.emit("candidate_validated", id=d.name, **data)
+        return data
+
+    def _train(self, jobs: list[Job], finished: Callable[[Job, Outcome], None] | None = None
+               ) -> dict[int, Outcome]:
+        if not jobs:
+            return {}
+
+        def on_event(job: Job, ev: dict) -> None:
+            kind = ev.get("type")
+            if kind == "finished":
+                if finished is not None:
+                    finished(job, ev["outcome"])
+                self.observer("job_finished", {"id": job.label, "ok": ev.get("ok"),
+                                               "fitness": ev.get("fitness"), "error": ev.get("error")})
+            elif kind == "progress":
+                self.observer("candidate_progress", {"id": job.label, **ev})
+            elif kind in ("started", "reused"):
+                self.emit("training_started" if kind == "started" else "training_reused",
+                          id=job.label, job=str(job.dir))
+
+        outcomes = run_jobs(jobs, self.config.workers, on_event=on_event)
+        return {id(o.job): o for o in outcomes}
+
+    def _record_outcome(self, c: Candidate, o: Outcome) -> None:
+        if o.ok:
+            r: TrainResult = o.result  # type: ignore[assignment]
+            c.status, c.fitness, c.success_rate = "ok", r.fitness, r.success_rate
+            c.fitness_seeds = {str(r.seed): r.fitness}
+            c.train = r.to_json()
+        else:
+            c.status, c.error, c.stage = "failed", o.error, "train"
+
+    def _finish_candidate(self, c: Candidate) -> None:
+        self.run.finish_candidate(c.iteration, c.k, c.to_json())
+        self.emit("candidate_finished", id=c.id, status=c.status, stage=c.stage, error=c.error,
+                  fitness=c.fitness, success_rate=c.success_rate)
+
+    def _reevaluate(self, top: list[Candidate]) -> None:
+        cfg = self.config
+        extra_seeds = [cfg.seed + s for s in range(1, cfg.seeds)]
+        jobs: list[tuple[Candidate, Job]] = []
+        for c in top:
+            d = self.run.candidate_dir(c.iteration, c.k)
+            for s in extra_seeds:
+                if str(s) not in c.fitness_seeds:
+                    jobs.append((c, self._seed_job(d, c.source, s, f"{c.id} seed {s}")))
+        if not jobs:
+            return
+        self.emit("reevaluating", candidates=[c.id for c in top], seeds=extra_seeds)
+        outcomes = self._train([j for _, j in jobs])
+        for c, job in jobs:
+            o = outcomes[id(job)]
+            if o.ok:
+                c.fitness_seeds[str(job.spec["seed"])] = o.result.fitness  # type: ignore[union-attr]
+            else:
+                self.emit("reevaluation_failed", id=c.id, seed=job.spec["seed"], error=o.error)
+        for c in top:  # the candidate's record now carries every seed
+            self.run.finish_candidate(c.iteration, c.k, c.to_json())
+            self.emit("candidate_scored", id=c.id, score=c.score, fitness_seeds=c.fitness_seeds)
+
+    def _baseline_jobs(self) -> dict[str, list[Job]]:
+        cfg = self.config
+        base = resolve_reward(self.task, "baseline")
+        seeds = [cfg.seed + s for s in range(cfg.seeds)]
+        mk = lambda kind, prog, steps, untrained: [  # noqa: E731
+            _cached_job(self.task, cfg.backend, kind, steps, s,
+                        job_spec(self.task, prog, steps, self.eval_episodes, s, cfg.backend,
+                                 untrained=untrained, label=kind))
+            for s in seeds]
+        jobs = {"baseline": mk("baseline", base.program, self.steps, False),
+                "floor": mk("floor", None, 0, True)}
+        for kind, js in jobs.items():
+            for j in js:
+                j.label = f"{kind} seed {j.spec['seed']}"
+        return jobs
+
+    def _record_baseline(self, extra: dict[str, list[Job]], outcomes: dict[int, Outcome]) -> None:
+        res: dict[str, Any] = {}
+        for kind, js in extra.items():
+            fits = [outcomes[id(j)].result.fitness for j in js if outcomes[id(j)].ok]  # type: ignore[union-attr]
+            res[kind] = {"fitness_mean": float(np.mean(fits)) if fits else None, "per_seed": fits}
+        self.baseline = res
+        self.emit("baseline", **res)
+
+    def _episodes(self, c: Candidate) -> list[Episode]:
+        d = self.run.candidate_dir(c.iteration, c.k) / f"seed-{self.config.seed}" / "train"
+        return [Episode.load(p, self.task.spec) for p in sorted(d.glob("eval_episode_*.npz"))]
+
+    def _feedback(self, candidates: list[Candidate]) -> str | None:
+        from rewardsmith.critic.reflect import reflect
+        from rewardsmith.llm import prompts
+
+        failures = [c for c in candidates if c.status != "ok"]
+        if self.best is None:
+            if not failures:
+                return None
+            c = failures[0]
+            return prompts.error_message(c.source or "(no code could be extracted)", c.error or "unknown error")
+        result = TrainResult.from_json(self.best.train or {})
+        text = reflect(self.task, result, self.best.source, self._episodes(self.best))
+        if self.best.fitness_seeds and len(self.best.fitness_seeds) > 1:
+            text += ("\nAcross seeds, the task score was "
+                     + ", ".join(f"{v:.3g}" for v in self.best.fitness_seeds.values()) + ".")
+        if failures:
+            text += "\nOther candidates of the last iteration failed:\n" + "\n".join(
+                f"- {c.stage}: {(c.error or '')[:300]}" for c in failures[:3])
+        return prompts.reflection_message(self.best.source, text)
+
+    def _write_best(self) -> None:
+        c = self.best
+        assert c is not None
+        evidence = {"candidate": c.id, "score": c.score, "fitness_seeds": c.fitness_seeds,
+                    "success_rate": c.success_rate, "task": self.task.id, "steps": self.steps,
+                    "baseline": self.baseline}
+        self.run.write_best(c.source, evidence)
+        self.emit("new_best", id=c.id, score=c.score)
+
+    def _finish(self, stopped: str | None) -> dict[str, Any]:
+        best = self.best
+        summary: dict[str, Any] = {
+            "run_dir": str(self.run.path), "task": self.task.id, "status": "finished",
+            "stopped_early": stopped, "iterations": self.config.iterations,
+            "samples": self.config.samples, "steps": self.steps, "llm": self.llm.name,
+            "cost_usd": self.cost, "tokens": dict(self.tokens),
+            "best": None,
+        }
+        cands = self.run.candidates()
+        summary["candidates"] = {s: sum(1 for c in cands if c.get("status") == s)
+                                 for s in ("ok", "rejected", "failed")}
+        if best is not None:
+            b = {"id": best.id, "score": best.score, "fitness_seeds": best.fitness_seeds,
+                 "success_rate": best.success_rate,
+                 "reward_path": str(self.run.path / "best" / "reward.py")}
+            if self.baseline and self.baseline.get("baseline", {}).get("fitness_mean") is not None:
+                fb = self.baseline["baseline"]["fitness_mean"]
+                ff = (self.baseline.get("floor") or {}).get("fitness_mean")
+                b["baseline_fitness"] = fb
+                b["floor_fitness"] = ff
+                b["normalized_score"] = normalized(best.score, ff, fb) if ff is not None else None
+            summary["best"] = b
+            self._write_best()
+        self.run.update_manifest(status="finished", summary=summary)
+        self.emit("run_finished", **{k: v for k, v in summary.items() if k != "candidates"})
+        return summary
+
+
+def _program(source: str, label: str):
+    from rewardsmith.reward.program import RewardProgram
+
+    return RewardProgram(source, origin=label)

@@ -1,0 +1,146 @@
+"""The run directory: the single source of truth of a design run.
+
+```
+runs/<run-id>/
+  manifest.json          config, task, versions, prompt template names (atomic write)
+  events.jsonl           append-only log of everything that happened
+  llm/                   requests, responses, token counts (and the run's own response cache)
+  candidates/<iter>-<k>/ reward.py, validation.json, seed-<s>/ (training jobs), result.json, DONE
+  best/                  the best reward so far and its evidence
+```
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rewardsmith import __version__
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.runs.files import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    read_jsonl,
+)
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"rewardsmith": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "gymnasium", "mujoco", "stable-baselines3", "torch", "openai", "jax", "brax"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, path: Path, manifest: dict[str, Any]) -> RunDir:
+        path = Path(path)
+        if (path / "manifest.json").exists():
+            raise RewardsmithError(f"{path} already holds a run", f"resume it with --resume {path}, or pick another --run-dir")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        manifest = {**manifest, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "status": "running",
+                    "versions": versions(), "run_id": path.name}
+        run.write_manifest(manifest)
+        run.event("run_created", config=manifest.get("config"))
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        path = Path(path)
+        if not (path / "manifest.json").exists():
+            raise RewardsmithError(f"{path} is not a run directory (no manifest.json)",
+                                   "list runs with `rewardsmith runs`")
+        return cls(path)
+
+    # ------------------------------------------------------------------ manifest
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return read_json(self.path / "manifest.json")
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "manifest.json", manifest)
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        m = self.manifest
+        m.update(changes)
+        self.write_manifest(m)
+        return m
+
+    # -------------------------------------------------------------------- events
+    def event(self, kind: str, **data: Any) -> None:
+        append_jsonl(self.path / "events.jsonl", {"t": time.time(), "event": kind, **data})
+
+    def events(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / "events.jsonl")
+
+    # ---------------------------------------------------------------- candidates
+    def candidate_dir(self, iteration: int, k: int) -> Path:
+        return self.path / "candidates" / f"{iteration}-{k}"
+
+    def candidate_done(self, iteration: int, k: int) -> bool:
+        return (self.candidate_dir(iteration, k) / "DONE").exists()
+
+    def finish_candidate(self, iteration: int, k: int, result: dict[str, Any]) -> None:
+        d = self.candidate_dir(iteration, k)
+        atomic_write_json(d / "result.json", result)
+        atomic_write_text(d / "DONE", "")  # written last
+
+    def candidate_result(self, iteration: int, k: int) -> dict[str, Any] | None:
+        d = self.candidate_dir(iteration, k)
+        if not (d / "DONE").exists():
+            return None
+        return read_json(d / "result.json")
+
+    def candidates(self) -> list[dict[str, Any]]:
+        out = []
+        root = self.path / "candidates"
+        if not root.is_dir():
+            return out
+        for d in sorted(root.iterdir(), key=_cand_key):
+            if (d / "DONE").exists():
+                try:
+                    out.append(read_json(d / "result.json"))
+                except (OSError, ValueError):
+                    continue
+        return out
+
+    # ---------------------------------------------------------------------- best
+    def write_best(self, source: str, evidence: dict[str, Any]) -> None:
+        d = self.path / "best"
+        atomic_write_text(d / "reward.py", source)
+        atomic_write_json(d / "evidence.json", evidence)
+
+    def best(self) -> dict[str, Any] | None:
+        p = self.path / "best" / "evidence.json"
+        return read_json(p) if p.exists() else None
+
+
+def _cand_key(d: Path) -> tuple[int, int]:
+    try:
+        a, b = d.name.split("-")
+        return int(a), int(b)
+    except ValueError:
+        return (10**9, 0)
+
+
+def list_runs(root: Path) -> list[RunDir]:
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [RunDir(p) for p in root.iterdir() if (p / "manifest.json").exists()]
+    return sorted(runs, key=lambda r: r.path.stat().st_mtime, reverse=True)

@@ -1,0 +1,98 @@
+"""The command line, through typer's runner: what users type, what they see, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rewardsmith.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    out = result.output.strip()
+    assert out.startswith("error:"), out
+    return out
+
+
+def test_tasks_table_lists_every_task():
+    from rewardsmith import tasks
+
+    r = run("tasks", "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert {t["id"] for t in rows} == set(tasks.names())
+    assert len(rows) >= 10
+
+
+def test_tasks_show_is_the_llm_context_without_the_fitness():
+    r = run("tasks", "show", "hopper-forward-v0")
+    assert r.exit_code == 0, r.output
+    assert "hop forward" in r.output
+    assert "rootx_vel" in r.output and "torso_pos" in r.output
+    assert "def compute_reward(state, action, next_state):" in r.output
+    assert "metres travelled" not in r.output  # the fitness is hidden from the LLM
+    hidden = run("tasks", "show", "hopper-forward-v0", "--hidden")
+    assert "metres travelled" in hidden.output
+
+
+def test_unknown_task_is_one_line_error():
+    out = one_line_error(run("tasks", "show", "hopper-forwrd-v0"))
+    assert "hopper-forward-v0" in out  # the suggestion
+
+
+def test_evaluate_missing_reward_file(tmp_path):
+    out = one_line_error(run("evaluate", "--task", "pendulum-balance-v0", "--reward", str(tmp_path / "nope.py")))
+    assert "does not exist" in out
+
+
+def test_evaluate_reward_without_compute_reward(tmp_path):
+    f = tmp_path / "r.py"
+    f.write_text("def reward(state, action, next_state):\n    return action[:, 0], {}\n")
+    out = one_line_error(run("evaluate", "--task", "pendulum-balance-v0", "--reward", str(f)))
+    assert "compute_reward" in out
+
+
+def test_evaluate_unknown_state_field(tmp_path):
+    f = tmp_path / "r.py"
+    f.write_text("def compute_reward(state, action, next_state):\n"
+                 "    r = next_state.pole_angle\n    return r, {'r': r}\n")
+    out = one_line_error(run("evaluate", "--task", "pendulum-balance-v0", "--reward", str(f)))
+    assert "pole_angle" in out and "hinge_angle" in out
+
+
+def test_evaluate_bad_flag_combination():
+    one_line_error(run("evaluate", "--task", "pendulum-balance-v0", "--env", "Hopper-v5"))
+
+
+def test_adhoc_fitness_with_unknown_field():
+    out = one_line_error(run("evaluate", "--env", "Walker2d-v5", "--description", "walk backwards",
+                             "--fitness", "-rootx_velocity"))
+    assert "rootx_vel" in out
+
+
+def test_evaluate_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    r = run("evaluate", "--task", "pendulum-balance-v0", "--reward", "baseline", "--seeds", "1",
+            "--steps", "2048", "--json", "--run-dir", str(tmp_path / "eval"))
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{"):])
+    for key in ("task", "reward", "backend", "steps", "seeds", "fitness", "success_rate", "wall_s",
+                "env_steps_per_s"):
+        assert key in report
+    assert set(report["fitness"]) >= {"mean", "std", "per_seed"}
+    assert len(report["fitness"]["per_seed"]) == 1
+
+
+@pytest.mark.parametrize("args", [["design", "--task", "nope-v0"], ["show", "/nonexistent/run"]])
+def test_design_and_show_bad_input(args):
+    one_line_error(run(*args))

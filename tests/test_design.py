@@ -1,0 +1,108 @@
+"""The design loop end to end with the offline designer, and crash-safe resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rewardsmith.runs.files import read_jsonl
+
+SMALL = ["--task", "pendulum-balance-v0", "--llm", "offline", "--iterations", "2", "--samples", "2",
+         "--steps", "3072", "--seeds", "2", "--workers", "2"]
+
+
+def design(run_dir: Path, *extra: str, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "design", *extra,
+                           "--run-dir", str(run_dir), "--json"],
+                          capture_output=True, text=True, env=env, **kw)
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = dict(os.environ)
+    e["REWARDSMITH_CACHE"] = str(tmp_path / "cache")
+    e.pop("OPENAI_API_KEY", None)
+    e.pop("OPENAI_BASE_URL", None)
+    return e
+
+
+def test_offline_design_run_end_to_end(tmp_path, env):
+    run_dir = tmp_path / "run"
+    p = design(run_dir, *SMALL, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    summary = json.loads(p.stdout[p.stdout.index("{"): p.stdout.rindex("}") + 1])
+    assert summary["status"] == "finished"
+    best = summary["best"]
+    assert best is not None
+    assert len(best["fitness_seeds"]) == 2  # re-evaluated on a second seed before being called best
+    assert best["baseline_fitness"] is not None and best["floor_fitness"] is not None
+    # the untrained pole falls within ~25 steps; a few thousand steps of training on a designed
+    # reward keep it up several times longer
+    assert best["score"] > 2 * best["floor_fitness"]
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["prompt_templates"]
+    for k in range(2):
+        for it in range(2):
+            cdir = run_dir / "candidates" / f"{it}-{k}"
+            assert (cdir / "DONE").exists() and (cdir / "reward.py").exists()
+            assert json.loads((cdir / "validation.json").read_text())["accepted"]
+    assert (run_dir / "best" / "reward.py").read_text().strip().startswith(("def ", "#"))
+    events = [e["event"] for e in read_jsonl(run_dir / "events.jsonl")]
+    for kind in ("run_created", "llm_call", "candidate_finished", "iteration_finished", "run_finished"):
+        assert kind in events
+    # the second iteration's prompt carried the reflection on the best candidate
+    second = json.loads((run_dir / "llm" / "iteration-1.json").read_text())
+    feedback = second["messages"][-1]["content"]
+    assert "Reward components" in feedback and "Trajectory of the best" in feedback
+
+    show = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "show", str(run_dir)],
+                          capture_output=True, text=True, env=env)
+    assert show.returncode == 0 and "best:" in show.stdout
+    runs = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "runs", str(tmp_path), "--json"],
+                          capture_output=True, text=True, env=env)
+    assert json.loads(runs.stdout)[0]["status"] == "finished"
+
+
+def test_sigkill_mid_iteration_then_resume(tmp_path, env):
+    run_dir = tmp_path / "run"
+    args = [*SMALL[:-2], "--workers", "1", "--samples", "3", "--iterations", "2", "--seeds", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "rewardsmith.cli.main", "design", *args,
+                             "--run-dir", str(run_dir)], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    # kill once the first candidate is finished and the second is training
+    while time.time() < deadline:
+        if (run_dir / "candidates" / "0-0" / "DONE").exists() and not (run_dir / "candidates" / "0-2" / "DONE").exists():
+            break
+        if proc.poll() is not None:
+            pytest.fail("the run ended before it could be killed")
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = read_jsonl(run_dir / "events.jsonl")
+    finished_before = {e["id"] for e in before if e["event"] == "candidate_finished"}
+    assert "0-0" in finished_before
+    calls_before = [e for e in before if e["event"] == "llm_call"]
+    assert len(calls_before) == 1 and not calls_before[0]["cached"]
+
+    p = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "design", "--resume", str(run_dir), "--json"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    events = read_jsonl(run_dir / "events.jsonl")
+    after = events[len(before):]
+    # no finished candidate trained again
+    retrained = {e["id"] for e in after if e["event"] == "training_started"} & finished_before
+    assert not retrained
+    assert {e["id"] for e in after if e["event"] == "candidate_reused"} >= finished_before
+    # no LLM request sent twice: iteration 0 is answered from the run's cache
+    calls_after = [e for e in after if e["event"] == "llm_call"]
+    assert [c["iteration"] for c in calls_after if not c["cached"]] == [1]
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
