@@ -183,6 +183,7 @@ def register(app: typer.Typer) -> None:
             run.update_manifest(status="failed", error=str(e))
             run.event("run_failed", error=str(e))
             raise RewardsmithError(f"{e} (the run is kept; fix the cause and continue with --resume {run.path})") from None
+        summary["task_args"] = _task_args(t)
         if json_out:
             print(json.dumps(summary, indent=2))
         _print_summary(summary, err_console if json_out else console)
@@ -261,6 +262,19 @@ def register(app: typer.Typer) -> None:
                     console.print(Panel(fb, title=f"feedback after iteration {p.stem}", expand=False))
 
 
+def _task_args(task) -> str:
+    """The flags that name this task again on the command line."""
+    import shlex
+
+    o = task.origin
+    if o.get("kind") == "adhoc":
+        args = f"--env {o['env_id']} --description {shlex.quote(o['description'])}"
+        return args + (f" --fitness {shlex.quote(o['fitness'])}" if o.get("fitness") else "")
+    if o.get("kind") == "file":
+        return f"--task {shlex.quote(o['path'])}"
+    return f"--task {task.id}"
+
+
 def _print_summary(s: dict[str, Any], console) -> None:
     b = s.get("best")
     if b is None:
@@ -279,4 +293,5 @@ def _print_summary(s: dict[str, Any], console) -> None:
     console.print(f"candidates: {s['candidates']}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}")
     console.print("next:")
     console.print(f"  rewardsmith show {s['run_dir']}")
-    console.print(f"  rewardsmith evaluate --task {s['task']} --reward {b['reward_path']} --seeds 3 --compare baseline")
+    console.print(f"  rewardsmith evaluate {s.get('task_args') or '--task ' + s['task']} --reward {b['reward_path']} --seeds 3 "
+                  f"--compare baseline --run-dir {s['run_dir']}/evaluations/best")

@@ -263,7 +263,7 @@ def _print_evaluation(r: dict) -> None:
         ns = r["compare"]["normalized_score"]
         console.print(f"normalized score {ns['formula']}: [bold]{_fmt(ns['mean'])}[/]"
                       f" (per seed: {', '.join(_fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
-    console.print(f"wall time {r['wall_s']:.1f} s; policies in {r['run_dir']}")
+    console.print(f"wall time {r['wall_s']:.1f} s; report in {r['run_dir']}/evaluation.json")
 
 
 @app.command()

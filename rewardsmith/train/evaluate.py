@@ -18,6 +18,7 @@ import numpy as np
 from rewardsmith.contracts import TrainResult
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import RewardProgram
+from rewardsmith.runs.files import atomic_write_json
 from rewardsmith.tasks.task import Task
 from rewardsmith.train.pool import Job, Outcome, run_jobs
 
@@ -131,7 +132,8 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
         "task": task.id, "reward": reward.label, "backend": backend, "steps": steps,
         "seeds": seed_list, **summarize(main),
         "wall_s": time.perf_counter() - t0,
-        "run_dir": str(jobs[0].dir.parent),
+        "run_dir": str(out_dir),
+        "policies": [str(j.dir / "train" / "policy.zip") for j in jobs],
         "fitness_doc": task.fitness.doc if task.fitness else None,
     }
     report["reused"] = sum(1 for j in jobs if by_job[id(j)].reused)
@@ -151,4 +153,5 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
             },
             "cache": str(cache_dir() / "eval"),
         }
+    atomic_write_json(Path(out_dir) / "evaluation.json", report)
     return report
