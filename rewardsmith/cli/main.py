@@ -304,7 +304,8 @@ def _register_optional() -> None:
     """Commands that live in their own modules register themselves here."""
     import importlib
 
-    for mod in ("rewardsmith.cli.check", "rewardsmith.cli.design"):
+    for mod in ("rewardsmith.cli.check", "rewardsmith.cli.design", "rewardsmith.cli.export",
+                "rewardsmith.cli.feedback"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
