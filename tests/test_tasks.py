@@ -148,10 +148,10 @@ def test_broken_task_file_is_reported_and_others_load(tmp_path):
     (tmp_path / "syntax_error.py").write_text("TASK = (\n")
     (tmp_path / "raises.py").write_text("raise RuntimeError('boom')\n")
     (tmp_path / "no_task.py").write_text("X = 1\n")
-    (tmp_path / "duplicate.py").write_text(textwrap.dedent("""
+    (tmp_path / "zz_duplicate.py").write_text(textwrap.dedent("""
         from rewardsmith.tasks import Task
-        TASK = Task(id="hopper-forward-v0", env_id="Hopper-v5", description="d", fitness=None,
-                    baseline_reward="env")
+        TASK = Task(id="my-pendulum-v0", env_id="InvertedPendulum-v5", description="again",
+                    fitness=None, baseline_reward="env")
     """))
     (tmp_path / "mine.py").write_text(textwrap.dedent("""
         from rewardsmith.tasks import Task
@@ -166,11 +166,11 @@ def test_broken_task_file_is_reported_and_others_load(tmp_path):
     assert set(TASKS) | {"my-pendulum-v0"} == set(got["names"])
     assert got["extra"] == "mine"
     broken = {os.path.basename(k): v for k, v in got["broken"].items()}
-    assert set(broken) == {"syntax_error.py", "raises.py", "no_task.py", "duplicate.py"}
+    assert set(broken) == {"syntax_error.py", "raises.py", "no_task.py", "zz_duplicate.py"}
     assert "SyntaxError" in broken["syntax_error.py"]
     assert "boom" in broken["raises.py"]
     assert "TASK" in broken["no_task.py"]
-    assert "hopper-forward-v0" in broken["duplicate.py"]
+    assert "my-pendulum-v0" in broken["zz_duplicate.py"] and "mine.py" in broken["zz_duplicate.py"]
 
 
 def test_adhoc_task_from_expression():

@@ -135,9 +135,10 @@ def _as_batch(value: Any, batch: int, what: str, xp: Any) -> Any:
     dtype = getattr(value, "dtype", None)
     if shape is None or dtype is None:
         raise RewardProgramError(f"{what} must be an array of shape ({batch},); got {_describe(value)}")
-    if not np.issubdtype(np.dtype(dtype), np.number) or np.issubdtype(np.dtype(dtype), np.complexfloating):
-        if np.dtype(dtype) == np.bool_:
-            return value.astype(xp.float32 if xp is not np else np.float64)
+    kind = np.dtype(dtype).kind
+    if kind == "b":
+        value = value.astype(xp.float32 if xp is not np else np.float64)
+    elif kind not in "iuf":
         raise RewardProgramError(f"{what} must hold real numbers; it has dtype {dtype}")
     if tuple(shape) == ():
         return xp.broadcast_to(value, (batch,)).astype(float) if xp is np else xp.broadcast_to(value, (batch,))

@@ -150,14 +150,19 @@ class RewardVecEnv(DummyVecEnv):
             self.buf_rews[:] = self.guard.check(self.total_steps, reward, comps)
         self.total_steps += n
 
+        # one copy per step for all sub-envs; each episode buffer keeps its row of it
+        states = self._next.copy()
+        actions = np.array(self.actions, dtype=np.float64)
+        env_list, rew_list = env_rewards.tolist(), self.buf_rews.tolist()
+        comp_lists = {k: v.tolist() for k, v in comps.items()}
         for i in range(n):
             b = self._buffers[i]
-            b.states.append(self._next[i].copy())
-            b.actions.append(np.array(self.actions[i], dtype=np.float64))
-            b.env_rewards.append(float(env_rewards[i]))
-            b.rewards.append(float(self.buf_rews[i]))
-            for k, v in comps.items():
-                b.components.setdefault(k, []).append(float(v[i]))
+            b.states.append(states[i])
+            b.actions.append(actions[i])
+            b.env_rewards.append(env_list[i])
+            b.rewards.append(rew_list[i])
+            for k, v in comp_lists.items():
+                b.components.setdefault(k, []).append(v[i])
             obs = final_obs[i]
             if self.buf_dones[i]:
                 self.buf_infos[i]["terminal_observation"] = obs

@@ -94,6 +94,9 @@ class StateSpec:
     _blocks: dict[str, int] = field(repr=False, default_factory=dict)
     _nq: int = 0
     _nv: int = 0
+    # extract() concatenates MjData arrays into one source vector and gathers the row from it
+    _gather: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.intp))
+    _nrow: int = 0  # entries of the row that _gather fills (all but the task extras)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -191,6 +194,7 @@ class StateSpec:
         for ex in extras:
             add(_identifier(ex.name), ex.shape, ex.unit, ex.doc, "task")
 
+        gather = _gather_index(model, blocks, qposadr, dofadr, ballq, balld)
         return cls(
             fields=fields,
             size=offset,
@@ -206,6 +210,8 @@ class StateSpec:
             _blocks=blocks,
             _nq=int(model.nq),
             _nv=int(model.nv),
+            _gather=gather,
+            _nrow=blocks["extras"],
         )
 
     # ---------------------------------------------------------------- extraction
@@ -225,39 +231,25 @@ class StateSpec:
         mujoco.mj_subtreeVel(model, data)
 
         row = np.empty(self.size) if out is None else out
-        B = self._blocks
-        row[0] = data.time
-        row[1] = self.dt
-        nq, nv = self._nq, self._nv
-        row[B["qpos"] : B["qpos"] + nq] = data.qpos
-        row[B["qpos"] + nq : B["qpos"] + nq + nv] = data.qvel
-        nj = len(self._qposadr)
-        row[B["jpos"] : B["jpos"] + nj] = data.qpos[self._qposadr]
-        row[B["jvel"] : B["jvel"] + nj] = data.qvel[self._dofadr]
-        nb4 = len(self._ballq)
-        row[B["ballq"] : B["ballq"] + nb4] = data.qpos[self._ballq]
-        row[B["balld"] : B["balld"] + len(self._balld)] = data.qvel[self._balld]
-
-        n = self._nbody  # bodies 1..nbody-1 (0 is the world), always contiguous
-        xpos = data.xpos[1:]
-        row[B["body_pos"] : B["body_pos"] + 3 * n] = xpos.ravel()
-        row[B["body_quat"] : B["body_quat"] + 4 * n] = data.xquat[1:].ravel()
-        row[B["body_zaxis"] : B["body_zaxis"] + 3 * n] = data.xmat[1:, 2::3].ravel()
-        cvel = data.cvel[1:]
-        ang, lin = cvel[:, :3], cvel[:, 3:]
-        off = xpos - data.subtree_com[self._rootid]
-        # lin + ang x off, written out: np.cross costs ~40 us on small arrays
-        linvel = lin + ang[:, _YZX] * off[:, _ZXY] - ang[:, _ZXY] * off[:, _YZX]
-        row[B["body_linvel"] : B["body_linvel"] + 3 * n] = linvel.ravel()
-        row[B["body_angvel"] : B["body_angvel"] + 3 * n] = ang.ravel()
-        contact = np.zeros(n + 1)
-        if data.ncon:
-            contact[self._geom_body[data.contact.geom[: data.ncon]].ravel()] = 1.0
-        contact = contact[1:]
-        row[B["body_contact"] : B["body_contact"] + n] = contact
-        row[B["com"] : B["com"] + 3] = data.subtree_com[0]
-        row[B["com"] + 3 : B["com"] + 6] = data.subtree_linvel[0]
-        o = B["extras"]
+        contact = np.zeros(self._nbody + 1)
+        ncon = data.ncon
+        if ncon:
+            contact[self._geom_body[data.contact.geom[:ncon]]] = 1.0
+        # One copy of every MjData array the row needs, one gather, and the body-origin
+        # velocities from gathered columns: a dozen small numpy calls instead of thirty (this
+        # runs once per env step). The order of `src` is fixed by _gather_index.
+        src = np.concatenate((
+            (data.time, self.dt), data.qpos, data.qvel, data.xpos, data.xquat, data.xmat,
+            data.cvel, contact, data.subtree_com, data.subtree_linvel[0],
+        ), axis=None)
+        n = self._nrow
+        g = src[self._gather]
+        row[:n] = g[:n]
+        # linvel = lin + ang x (xpos - subtree_com[root]), for bodies 1..nbody-1
+        lin, a1, x1, c1, a2, x2, c2 = g[n:].reshape(7, -1)
+        o = self._blocks["body_linvel"]
+        row[o : o + len(lin)] = lin + a1 * (x1 - c1) - a2 * (x2 - c2)
+        o = n
         for ex in self._extras:
             f = self.fields[_identifier(ex.name)]
             row[o : o + f.size] = np.asarray(ex.fn(model, data), dtype=float).ravel()
@@ -292,6 +284,41 @@ class StateSpec:
                 shape = "()" if not f.shape else f"({', '.join(map(str, f.shape))},)"
                 lines.append(f"{f.name:<{width}}{shape:<8}{f.unit:<7}{f.doc}")
         return "\n".join(lines)
+
+
+def _gather_index(model, blocks: dict[str, int], qposadr, dofadr, ballq, balld) -> np.ndarray:
+    """Where each entry of a state row (up to the task extras) comes from in the source vector
+    that :meth:`StateSpec.extract` concatenates: ``(time, dt), qpos, qvel, xpos, xquat, xmat,
+    cvel, contact, subtree_com, subtree_linvel[0]`` (all bodies, world included, flattened).
+
+    After the row come 7 blocks of 3 * (nbody - 1) entries for the body-origin velocities
+    ``lin + a1 * (x1 - c1) - a2 * (x2 - c2)``: ``lin`` the com-frame linear velocity, ``a1, a2``
+    the angular velocity permuted (y, z, x) and (z, x, y), ``x`` the body positions and ``c``
+    the root's subtree com, permuted the other way (a cross product, written out). The row's
+    linvel block is first gathered from ``lin`` and then overwritten.
+    """
+    nq, nv, nb = int(model.nq), int(model.nv), int(model.nbody)
+    sizes = [2, nq, nv, 3 * nb, 4 * nb, 9 * nb, 6 * nb, nb, 3 * nb, 3]
+    T, QP, QV, XPOS, XQUAT, XMAT, CVEL, CON, COM, COMV = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    b = np.arange(1, nb)[:, None]  # bodies 1..nb-1 (0 is the world)
+    root = np.asarray(model.body_rootid, dtype=int)[1:, None]
+    xyz, yzx, zxy = np.arange(3), np.array([1, 2, 0]), np.array([2, 0, 1])
+    parts = [
+        [T, T + 1], QP + np.arange(nq), QV + np.arange(nv),
+        QP + np.asarray(qposadr, dtype=int), QV + np.asarray(dofadr, dtype=int),
+        QP + np.asarray(ballq, dtype=int), QV + np.asarray(balld, dtype=int),
+        XPOS + 3 * b + xyz, XQUAT + 4 * b + np.arange(4), XMAT + 9 * b + np.array([2, 5, 8]),
+        CVEL + 6 * b + 3 + xyz,  # linvel: overwritten after the gather
+        CVEL + 6 * b + xyz, CON + b[:, 0],
+        COM + xyz, COMV + xyz,
+    ]
+    row = np.concatenate([np.ravel(p) for p in parts])
+    if len(row) != blocks["extras"]:  # the layout built in from_model and this one must agree
+        raise AssertionError(f"state layout mismatch: {len(row)} != {blocks['extras']}")
+    cross = [CVEL + 6 * b + 3 + xyz,  # lin
+             CVEL + 6 * b + yzx, XPOS + 3 * b + zxy, COM + 3 * root + zxy,  # a1, x1, c1
+             CVEL + 6 * b + zxy, XPOS + 3 * b + yzx, COM + 3 * root + yzx]  # a2, x2, c2
+    return np.concatenate([row] + [np.ravel(p) for p in cross]).astype(np.intp)
 
 
 def unknown_field_message(name: str, fields: Mapping[str, Any]) -> str:

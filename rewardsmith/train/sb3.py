@@ -37,15 +37,20 @@ SAC_DEFAULTS: dict[str, Any] = {
 
 
 def settings(task: Task, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The task's settings over the defaults, strictly: an unknown key is an error."""
     hp = {**DEFAULTS, **dict(task.hyperparams.get(NAME, {})), **dict(overrides or {})}
     algo = hp["algo"]
     if algo not in ("ppo", "sac"):
         raise RewardsmithError(f"unknown algorithm {algo!r} for the sb3 backend; use ppo or sac")
+    known = set(DEFAULTS) | set(PPO_DEFAULTS) | set(SAC_DEFAULTS)
+    unknown = sorted(set(hp) - known)
+    if unknown:
+        raise RewardsmithError(f"unknown sb3 settings {', '.join(unknown)} (task {task.id})",
+                               f"known: {', '.join(sorted(known))}")
     base = PPO_DEFAULTS if algo == "ppo" else SAC_DEFAULTS
     own = set(DEFAULTS)
-    algo_kwargs = {k: v for k, v in hp.items() if k not in own}
     # a task's PPO settings do not apply when SAC is selected, and vice versa
-    algo_kwargs = {k: v for k, v in algo_kwargs.items() if k in base}
+    algo_kwargs = {k: v for k, v in hp.items() if k not in own and k in base}
     return {**{k: hp[k] for k in own}, "algo_kwargs": {**base, **algo_kwargs}}
 
 
@@ -170,8 +175,9 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
             self.last = 0
 
         def _on_step(self) -> bool:
-            done = venv.total_steps
-            if progress is not None and (done - self.last >= max(total // 100, 1) or done >= total):
+            done = min(venv.total_steps, total)  # PPO finishes its last rollout past the budget
+            if progress is not None and done > self.last and (
+                    done - self.last >= max(total // 100, 1) or done >= total):
                 self.last = done
                 recent = venv.summaries[-20:] or summaries[-20:]
                 fits = [s.fitness for s in recent if s.fitness is not None]
@@ -199,10 +205,10 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
         wrapped.save(str(workdir / "vecnormalize.pkl"))
         policy_path = str(workdir / "policy.zip")
     wrapped.close()
-    timings = {"wall_s": time.perf_counter() - t0, "train_s": train_s, "eval_s": eval_s,
-               "env_steps_per_s": steps_done / train_s if train_s > 0 else 0.0}
     if progress is not None:
         progress(total, total, {"fitness": None, "phase": "done"})
+    timings = {"wall_s": time.perf_counter() - t0, "train_s": train_s, "eval_s": eval_s,
+               "env_steps_per_s": steps_done / train_s if train_s > 0 else 0.0}
     return _result(task, seed, steps_done, episodes, _curve(summaries, steps_done), timings,
                    runtime=venv.guard.to_json(), policy_path=policy_path)
 
