@@ -106,3 +106,40 @@ def test_sigkill_mid_iteration_then_resume(tmp_path, env):
     calls_after = [e for e in after if e["event"] == "llm_call"]
     assert [c["iteration"] for c in calls_after if not c["cached"]] == [1]
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
+
+
+def test_oracle_feedback_end_to_end(tmp_path, env):
+    """--feedback oracle: a synthetic person ranks by the hidden fitness and steers the prompts."""
+    run_dir = tmp_path / "run"
+    args = [*SMALL[:-4], "--seeds", "1", "--workers", "2", "--feedback", "oracle"]
+    p = design(run_dir, *args, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    fbs = [json.loads((run_dir / "feedback" / f"iteration-{i}.json").read_text()) for i in range(2)]
+    for i, fb in enumerate(fbs):
+        assert fb["source"] == "oracle"
+        ok = [json.loads((run_dir / "candidates" / f"{i}-{k}" / "result.json").read_text()) for k in range(2)]
+        ranked = [c["id"] for c in sorted(ok, key=lambda c: c["score"], reverse=True)]
+        assert [c for c in fb["order"] if c in ranked] == ranked
+        assert fb["scores"][fb["best"]] == max(fb["scores"].values())
+    second = json.loads((run_dir / "llm" / "iteration-1.json").read_text())["messages"][-1]["content"]
+    assert "A person watched the policies" in second
+    evidence = json.loads((run_dir / "best" / "evidence.json").read_text())
+    assert evidence["candidate"] == fbs[-1]["best"] and evidence["selected_by"] == "oracle"
+    assert not list(run_dir.rglob("video.mp4"))  # the oracle needs no rendering
+
+    # resume after losing the last iteration's summary: the answers are not asked for again
+    answered = [fb["answered_at"] for fb in fbs]
+    (run_dir / "iterations" / "1.json").unlink()
+    p = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "design", "--resume", str(run_dir)],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    again = [json.loads((run_dir / "feedback" / f"iteration-{i}.json").read_text())["answered_at"] for i in range(2)]
+    assert again == answered
+    calls = [e for e in read_jsonl(run_dir / "events.jsonl") if e["event"] == "llm_call"]
+    assert all(c["cached"] for c in calls[2:])
+
+
+def test_adhoc_task_without_fitness_needs_a_ranking(tmp_path, env):
+    p = design(tmp_path / "run", "--env", "Hopper-v5", "--description", "hop in place", "--llm", "offline",
+               env=env, timeout=120)
+    assert p.returncode == 2 and "--feedback human" in p.stderr

@@ -69,6 +69,16 @@ class LiveView:
             self.best = (data["id"], data["score"])
         elif kind == "baseline":
             self.baseline = (data.get("baseline") or {}).get("fitness_mean")
+        elif kind == "feedback_waiting":
+            self.note = f"waiting for your ranking of {', '.join(data['candidates'])}"
+            if data.get("ui") == "cli" and self.live is not None:
+                self.live.stop()  # the terminal prompts need the screen
+        elif kind == "feedback_notice":
+            self.note = data["message"]
+        elif kind == "human_feedback":
+            self.note = f"{data['source']} preferred {data['best']}" + (f", rejected {data['worst']}" if data.get("worst") else "")
+            if self.live is not None and not self.live.is_started:
+                self.live.start()
         elif kind == "reevaluating":
             self.note = f"re-evaluating {', '.join(data['candidates'])} on seeds {data['seeds']}"
         if self.live is not None:
@@ -129,6 +139,10 @@ def register(app: typer.Typer) -> None:
         run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where the run goes (default runs/<time>-<task>)."),
         resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a run after a crash or Ctrl-C."),
         json_out: bool = typer.Option(False, "--json", help="Print a final summary JSON object on stdout."),
+        feedback: str = typer.Option("none", "--feedback", help="none, human (watch, rank, comment after each iteration) or oracle (synthetic ranking by a hidden fitness)."),
+        feedback_ui: str = typer.Option("web", "--feedback-ui", help="web (a local page) or cli (terminal prompts)."),
+        feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
+        oracle_fitness: Optional[str] = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
     ):
         """Run the design loop: the LLM writes rewards, policies train on them, the best one wins."""
         from rewardsmith import tasks as tasks_mod
@@ -148,15 +162,32 @@ def register(app: typer.Typer) -> None:
             run.event("resumed")
             llm_obj = _make_llm(config.llm, run.path, base_url, api_key)
         else:
+            if feedback not in ("none", "human", "oracle"):
+                raise RewardsmithError(f"unknown --feedback {feedback!r}", "use none, human or oracle")
+            if feedback_ui not in ("web", "cli"):
+                raise RewardsmithError(f"unknown --feedback-ui {feedback_ui!r}", "use web or cli")
+            if feedback == "human":
+                from rewardsmith.feedback.video import prepare_gl
+
+                prepare_gl()  # fails now, naming the packages, when no offscreen GL works
             t = _resolve_task(task, env, description, fitness, steps)
             load_backend(backend)
-            if t.fitness is None:
+            if t.fitness is None and feedback == "none":
                 raise RewardsmithError(f"task {t.id} has no fitness to select candidates by",
-                                       "pass --fitness EXPR (human ranking arrives with --feedback human)")
+                                       "pass --fitness EXPR, or let a person rank the behaviours with --feedback human")
+            if t.fitness is None and feedback == "oracle" and not oracle_fitness:
+                raise RewardsmithError("the oracle needs a fitness to rank by",
+                                       "pass --fitness EXPR or --oracle-fitness EXPR")
+            if oracle_fitness:
+                from rewardsmith.tasks import _check_expression_fields
+
+                _check_expression_fields(t, oracle_fitness)
             config = DesignConfig(iterations=iterations, samples=samples, steps=steps, seeds=seeds,
                                   workers=workers or max(1, os.cpu_count() or 1), temperature=temperature,
                                   max_cost=max_cost, llm=llm, backend=backend, seed=seed,
-                                  compare_baseline=not no_baseline)
+                                  compare_baseline=not no_baseline and t.fitness is not None,
+                                  feedback=feedback, feedback_ui=feedback_ui,
+                                  feedback_noise=feedback_noise, oracle_fitness=oracle_fitness)
             path = run_dir or Path("runs") / f"{_timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key)
             from dataclasses import asdict

@@ -43,6 +43,10 @@ class DesignConfig:
     seed: int = 0
     compare_baseline: bool = True
     eval_episodes: int | None = None
+    feedback: str = "none"  # none | human | oracle
+    feedback_ui: str = "web"  # web | cli
+    feedback_noise: float = 0.0  # oracle noise, in units of the group's fitness spread
+    oracle_fitness: str | None = None  # expression the oracle ranks by (tasks without a fitness)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
@@ -193,16 +197,28 @@ class DesignLoop:
         if extra:
             self._record_baseline(extra, outcomes)
 
-        # selection: re-evaluate the top candidates on extra seeds before calling one best
         ok = sorted([c for c in candidates if c.status == "ok"], key=lambda c: c.fitness, reverse=True)
-        top = ok[: cfg.top_k]
-        self._reevaluate(top)
-        iter_best = max(top, key=lambda c: c.score) if top else None
-        improved = False
-        if iter_best is not None and (self.best is None or iter_best.score > self.best.score):
+        human = None
+        if cfg.feedback != "none" and ok:
+            # a person (or the oracle) ranks the behaviours; their pick is the best
+            human, shown = self._human_feedback(it, ok)
+            iter_best = shown[human.best]
+            improved = self.best is None or iter_best.id != self.best.id
+            if self.task.fitness is not None and improved:
+                self._reevaluate([iter_best])
             self.best = iter_best
-            improved = True
-            self._write_best()
+            if improved:
+                self._write_best()
+        else:
+            # selection: re-evaluate the top candidates on extra seeds before calling one best
+            top = ok[: cfg.top_k]
+            self._reevaluate(top)
+            iter_best = max(top, key=lambda c: c.score) if top else None
+            improved = False
+            if iter_best is not None and (self.best is None or iter_best.score > self.best.score):
+                self.best = iter_best
+                improved = True
+                self._write_best()
         self.emit("iteration_finished", iteration=it,
                   best=self.best.id if self.best else None,
                   best_score=self.best.score if self.best else None,
@@ -210,13 +226,36 @@ class DesignLoop:
                   iteration_best_score=iter_best.score if iter_best else None, improved=improved,
                   ok=len(ok), rejected=sum(c.status == "rejected" for c in candidates),
                   failed=sum(c.status == "failed" for c in candidates))
-        next_feedback = self._feedback(candidates)
+        next_feedback = self._feedback(candidates, human)
         atomic_write_json(self.run.path / "iterations" / f"{it}.json", {
             "iteration": it, "candidates": [c.id for c in candidates],
             "best": self.best.to_json() if self.best else None,
             "baseline": self.baseline, "feedback": next_feedback,
+            "human": human.to_json() if human else None,
         })
         return next_feedback
+
+    def _human_feedback(self, it: int, ok: list[Candidate]):
+        from rewardsmith.feedback import collect
+        from rewardsmith.tasks.task import expression_fitness
+
+        cfg = self.config
+        shown = list(ok)
+        if self.best is not None and self.best.id not in {c.id for c in ok}:
+            shown.append(self.best)  # lets the person say that nothing new is better
+        cands = [{"id": c.id, "source": c.source,
+                  "fitness": c.score if self.task.fitness is not None else None,
+                  "folder": self.run.candidate_dir(c.iteration, c.k),
+                  **({"label": "previous best"} if c is self.best else {})} for c in shown]
+        oracle = expression_fitness(cfg.oracle_fitness) if cfg.oracle_fitness else None
+        self.emit("feedback_waiting", iteration=it, mode=cfg.feedback, ui=cfg.feedback_ui,
+                  candidates=[c.id for c in shown])
+        fb = collect(cfg.feedback, cfg.feedback_ui, self.run.path, it, self.task, cands,
+                     oracle_fitness=oracle, noise=cfg.feedback_noise, seed=cfg.seed,
+                     notify=lambda m: self.observer("feedback_notice", {"message": m}))
+        self.emit("human_feedback", iteration=it, best=fb.best, worst=fb.worst, order=fb.order,
+                  comment=fb.comment, scores=fb.scores, source=fb.source)
+        return fb, {c.id: c for c in shown}
 
     # ------------------------------------------------------------------ stages
     def _ask(self, it: int, feedback: str | None) -> list[str]:
@@ -375,9 +414,23 @@ class DesignLoop:
         d = self.run.candidate_dir(c.iteration, c.k) / f"seed-{self.config.seed}" / "train"
         return [Episode.load(p, self.task.spec) for p in sorted(d.glob("eval_episode_*.npz"))]
 
-    def _feedback(self, candidates: list[Candidate]) -> str | None:
+    def _feedback(self, candidates: list[Candidate], human=None) -> str | None:
         from rewardsmith.critic.reflect import reflect
         from rewardsmith.llm import prompts
+
+        if human is not None:
+            from rewardsmith.feedback import feedback_text
+
+            by_id = {c.id: c for c in candidates if c.status == "ok"}
+            if self.best is not None:
+                by_id.setdefault(self.best.id, self.best)
+            prev = self._previous_best_source()
+            text = feedback_text(human, by_id, previous_best_source=prev)
+            if self.best is not None and self.best.train:
+                result = TrainResult.from_json(self.best.train)
+                text += "\n\nWhat the preferred policy did:\n" + reflect(
+                    self.task, result, self.best.source, self._episodes(self.best))
+            return text
 
         failures = [c for c in candidates if c.status != "ok"]
         if self.best is None:
@@ -395,12 +448,21 @@ class DesignLoop:
                 f"- {c.stage}: {(c.error or '')[:300]}" for c in failures[:3])
         return prompts.reflection_message(self.best.source, text)
 
+    def _previous_best_source(self) -> str | None:
+        """The best candidate's code as it was before the latest iteration (for 'what changed')."""
+        its = sorted((self.run.path / "iterations").glob("*.json"), key=lambda p: int(p.stem))
+        if not its:
+            return None
+        prev = read_json(its[-1]).get("best")
+        return prev.get("source") if prev else None
+
     def _write_best(self) -> None:
         c = self.best
         assert c is not None
         evidence = {"candidate": c.id, "score": c.score, "fitness_seeds": c.fitness_seeds,
                     "success_rate": c.success_rate, "task": self.task.id, "steps": self.steps,
-                    "baseline": self.baseline}
+                    "baseline": self.baseline,
+                    "selected_by": "fitness" if self.config.feedback == "none" else self.config.feedback}
         self.run.write_best(c.source, evidence)
         self.emit("new_best", id=c.id, score=c.score)
 

@@ -1,0 +1,240 @@
+"""The ranking page, in a real headless Chromium (Debian's ``chromium``, driven by Playwright):
+it loads, shows the videos, and a click on "best" and "worst" plus a comment reaches the run
+directory and the next prompt. The server's own rules are tested without a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardsmith.feedback import collect, feedback_path, feedback_text
+from rewardsmith.feedback.cards import make_cards
+from rewardsmith.feedback.server import FeedbackServer
+from rewardsmith.feedback.video import Video, VideoSettings, write_video
+from rewardsmith.runs.files import atomic_write_json, read_json
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TASK = "pendulum-balance-v0"
+
+
+def _source(k: int) -> str:
+    return f"def compute_reward(state, action, next_state):\n    r = {k} * next_state.pole_angle\n    return r, {{'r': r}}\n"
+
+
+def _candidates(run: Path, clips: list[str]) -> list[dict]:
+    """Candidate folders with a synthetic clip ("mp4" = MP4 + GIF, "gif" = GIF only, "" = none)
+    and a recorded episode's reward components (for the plot); no OpenGL needed."""
+    out = []
+    for k, clip in enumerate(clips):
+        folder = run / "candidates" / f"0-{k}"
+        train = folder / "seed-0" / "train"
+        train.mkdir(parents=True)
+        t = np.arange(40)
+        np.savez(train / "eval_episode_0.npz", states=np.zeros((41, 3)), actions=np.zeros((40, 1)),
+                 terminated=np.asarray(k == 1),
+                 **{"component:upright": np.cos(t / (5 + k)), "component:effort": -0.1 * np.ones(40)})
+        if clip:
+            frames = [np.full((48, 64, 3), (30 * k + 8 * i) % 255, dtype=np.uint8) for i in range(10)]
+            write_video(frames, 10.0, folder / "video.mp4" if clip == "mp4" else None,
+                        folder / "video.gif")
+            v = Video(folder=str(folder), source="episode", mp4="video.mp4" if clip == "mp4" else None,
+                      gif="video.gif", frames=10, fps=10.0, seconds=1.0, steps=40, episode_length=40,
+                      terminated=k == 1, seed_dir="seed-0", settings=VideoSettings().key(),
+                      episode="eval_episode_0.npz")
+            atomic_write_json(folder / "video.json", v.to_json())
+        out.append({"id": f"0-{k}", "source": _source(k), "fitness": [1.5, None, -2.0][k % 3],
+                    "folder": folder})
+    return out
+
+
+class _Waiting:
+    """``collect`` in a thread, as the design loop calls it; the URL comes from its notice."""
+
+    def __init__(self, run, iteration, task, cands):
+        self.notes: list[str] = []
+        self.result: dict = {}
+
+        def go():
+            try:
+                self.result["fb"] = collect("human", "web", run, iteration, task, cands, videos=False,
+                                            port=0, open_browser=False, notify=self.notes.append,
+                                            timeout=90)
+            except BaseException as e:  # noqa: BLE001 - reported by the test
+                self.result["error"] = e
+
+        self.thread = threading.Thread(target=go, daemon=True)
+        self.thread.start()
+
+    def url(self) -> str:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            for n in self.notes:
+                m = re.search(r"http://127\.0\.0\.1:\d+/", n)
+                if m:
+                    return m.group(0)
+            assert "error" not in self.result, self.result.get("error")
+            time.sleep(0.05)
+        raise AssertionError(f"no URL announced: {self.notes}")
+
+    def answer(self):
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "collect() did not return after the answer"
+        assert "error" not in self.result, self.result.get("error")
+        return self.result["fb"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install playwright; it drives the system chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_page_shows_videos_and_a_best_worst_pick_with_comment_reaches_the_run(tmp_path, browser, load_task):
+    task = load_task(TASK)
+    cands = _candidates(tmp_path, ["mp4", "gif", ""])
+    cands[2]["label"] = "previous best"
+    waiting = _Waiting(tmp_path, 0, task, cands)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    page.goto(waiting.url())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    assert task.description in page.inner_text("#description")
+
+    # the videos, with the right sources; the MP4 really plays (or falls back to its GIF)
+    assert page.eval_on_selector_all("video", "vs => vs.map(v => v.getAttribute('src'))") == [
+        "/media/0-0/video.mp4"]
+    assert "/media/0-1/video.gif" in page.eval_on_selector_all("img", "is => is.map(i => i.getAttribute('src'))")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#card-0-0 video');"
+        " const i = document.querySelector('#card-0-0 img');"
+        " return (v && v.readyState >= 2 && v.videoWidth === 64) || (i && i.naturalWidth > 0); }",
+        timeout=15000)
+    page.wait_for_function("() => document.querySelector('#card-0-1 img').naturalWidth === 64")
+    assert "no video" in page.inner_text("#card-0-2") and "previous best" in page.inner_text("#card-0-2")
+    assert page.locator(".card svg polyline").count() == 6  # two components on each of 3 plots
+    assert "task score 1.500" in page.inner_text("#card-0-0")
+
+    assert page.is_disabled("#submit")
+    page.click("#card-0-2 .pick-best")
+    page.click("#card-0-0 .pick-worst")
+    assert page.get_attribute("#card-0-2 .pick-best", "aria-pressed") == "true"
+    assert "BEST" in page.inner_text("#card-0-2") and "WORST" in page.inner_text("#card-0-0")
+    page.fill("#comment", "keep the pole up but stop drifting to the right")
+    page.click("#submit")
+    page.wait_for_selector("#status.done", timeout=15000)
+    assert page.is_disabled("#card-0-1 .pick-best")
+    assert errors == []
+
+    fb = waiting.answer()
+    assert (fb.best, fb.worst, fb.source, fb.ui) == ("0-2", "0-0", "human", "web")
+    assert fb.comment == "keep the pole up but stop drifting to the right"
+    saved = read_json(feedback_path(tmp_path, 0))
+    assert saved["best"] == "0-2" and saved["worst"] == "0-0" and saved["comment"] == fb.comment
+    assert saved["scores"]["0-2"] > saved["scores"]["0-1"] > saved["scores"]["0-0"]
+    # ... and the next prompt
+    text = feedback_text(fb, {c["id"]: c for c in cands})
+    assert fb.comment in text and "r = 2 * next_state.pole_angle" in text
+    assert "r = 0 * next_state.pole_angle" in text
+
+    # a restart does not ask again
+    notes: list[str] = []
+    again = collect("human", "web", tmp_path, 0, task, cands, videos=False, port=0,
+                    open_browser=False, notify=notes.append, timeout=1)
+    assert again == fb and notes == []
+    page.close()
+
+
+def test_keyboard_full_ordering(tmp_path, browser, load_task):
+    task = load_task(TASK)
+    cands = _candidates(tmp_path, ["gif", "gif", "gif"])
+    waiting = _Waiting(tmp_path, 3, task, cands)
+    page = browser.new_page()
+    page.goto(waiting.url())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    page.keyboard.press("1")  # best: 1
+    page.keyboard.press("Shift+Digit2")  # worst: 2
+    assert page.inner_text("#best-label").startswith("1") and page.inner_text("#worst-label").startswith("2")
+    page.keyboard.press("o")  # order them all instead: 3 > 1 > (2 implied)
+    page.keyboard.press("3")
+    page.keyboard.press("2")
+    page.keyboard.press("Backspace")
+    assert page.inner_text("#order-label") == "3"
+    page.keyboard.press("1")
+    assert page.inner_text("#order-label") == "3 > 1 > 2"
+    page.keyboard.press("c")
+    page.keyboard.type("3 is calm")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#status.done", timeout=15000)
+    fb = waiting.answer()
+    assert fb.order == ["0-2", "0-0", "0-1"] and fb.full_order and fb.comment == "3 is calm"
+    assert fb.iteration == 3
+    page.close()
+
+
+# ------------------------------------------------------------------ the server, without a browser
+def _req(url, data=None, headers=None, method=None):
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_server_rules(tmp_path):
+    cands = _candidates(tmp_path, ["mp4", "gif"])
+    cards = make_cards(cands, dt=0.04)
+    got = []
+    server = FeedbackServer(cards, {c["id"]: c["folder"] for c in cands}, iteration=0, title="t",
+                            on_submit=lambda a: got.append(a) or {**a, "path": "x"}, port=0)
+    with server:
+        base = server.url
+        status, _, body = _req(base)
+        assert status == 200 and b"/app.js" in body
+        state = json.loads(_req(base + "api/state")[2])
+        assert [c["id"] for c in state["candidates"]] == ["0-0", "0-1"]
+        assert state["candidates"][0]["mp4"] == "video.mp4" and state["candidates"][1]["mp4"] is None
+        # ranges, so the browser can seek
+        size = (cands[0]["folder"] / "video.mp4").stat().st_size
+        status, headers, body = _req(base + "media/0-0/video.mp4", headers={"Range": "bytes=10-19"})
+        assert status == 206 and len(body) == 10 and headers["Content-Range"] == f"bytes 10-19/{size}"
+        # only the clips of known candidates
+        assert _req(base + "media/0-0/reward.py")[0] == 404
+        assert _req(base + "media/../video.json")[0] == 404
+        assert _req(base + "media/9-9/video.mp4")[0] == 404
+        # another host name (DNS rebinding) is refused
+        assert _req(base + "api/state", headers={"Host": "evil.example:80"})[0] == 403
+        answer = json.dumps({"best": "0-0", "worst": "0-1", "comment": "x"}).encode()
+        assert _req(base + "api/submit", answer, {"Content-Type": "text/plain"})[0] == 415
+        bad = json.dumps({"best": "0-0", "worst": "0-0"}).encode()
+        status, _, body = _req(base + "api/submit", bad, {"Content-Type": "application/json"})
+        assert status == 422 and b"different" in body
+        assert got == [] and server.wait(timeout=0.3) is None
+        status, _, body = _req(base + "api/submit", answer, {"Content-Type": "application/json"})
+        assert status == 200 and json.loads(body)["ok"]
+        assert server.wait(timeout=5)["best"] == "0-0"
+        assert got == [{"best": "0-0", "worst": "0-1", "order": [], "comment": "x"}]
+        assert json.loads(_req(base + "api/state")[2])["submitted"] is True
