@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Group
@@ -104,7 +104,7 @@ class LiveView:
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
 
-def _make_llm(spec: Optional[str], run_dir: Path, base_url: Optional[str], api_key: Optional[str]):
+def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: str | None):
     from rewardsmith.llm.base import make_llm
     from rewardsmith.llm.cache import CachedLLM
 
@@ -114,35 +114,42 @@ def _make_llm(spec: Optional[str], run_dir: Path, base_url: Optional[str], api_k
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.main import _quiet_warnings, _resolve_task, _timestamp, console, err_console, guarded
+    from rewardsmith.cli.main import (
+        _quiet_warnings,
+        _resolve_task,
+        _timestamp,
+        console,
+        err_console,
+        guarded,
+    )
 
     @app.command()
     @guarded
     def design(
-        task: Optional[str] = typer.Option(None, "--task", "-t", help="Task id (see `rewardsmith tasks`) or task file."),
-        env: Optional[str] = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id, e.g. Walker2d-v5."),
-        description: Optional[str] = typer.Option(None, "--description", help="Ad-hoc task: what the robot should do."),
-        fitness: Optional[str] = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields (see `tasks show`), averaged over evaluation steps."),
-        llm: Optional[str] = typer.Option(None, "--llm", help="openai:MODEL, offline or manual (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline)."),
-        base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (or OPENAI_BASE_URL)."),
-        api_key: Optional[str] = typer.Option(None, "--api-key", help="API key (or OPENAI_API_KEY)."),
+        task: str | None = typer.Option(None, "--task", "-t", help="Task id (see `rewardsmith tasks`) or task file."),
+        env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id, e.g. Walker2d-v5."),
+        description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what the robot should do."),
+        fitness: str | None = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields (see `tasks show`), averaged over evaluation steps."),
+        llm: str | None = typer.Option(None, "--llm", help="openai:MODEL, offline or manual (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline)."),
+        base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (or OPENAI_BASE_URL)."),
+        api_key: str | None = typer.Option(None, "--api-key", help="API key (or OPENAI_API_KEY)."),
         iterations: int = typer.Option(3, "--iterations", "-i", min=1, help="Design iterations."),
         samples: int = typer.Option(4, "--samples", "-k", min=1, help="Reward programs sampled per iteration."),
-        steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
+        steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
         seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidate is evaluated on before it is called best."),
-        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
+        workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=2.0),
-        max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0.0, help="Stop asking the LLM once this many USD are spent."),
+        max_cost: float | None = typer.Option(None, "--max-cost", min=0.0, help="Stop asking the LLM once this many USD are spent."),
         backend: str = typer.Option("sb3", "--backend", help="Training backend."),
         seed: int = typer.Option(0, "--seed", help="Base seed."),
         no_baseline: bool = typer.Option(False, "--no-baseline", help="Do not train the hand-written baseline for comparison."),
-        run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where the run goes (default runs/<time>-<task>)."),
-        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a run after a crash or Ctrl-C."),
+        run_dir: Path | None = typer.Option(None, "--run-dir", help="Where the run goes (default runs/<time>-<task>)."),
+        resume: Path | None = typer.Option(None, "--resume", help="Continue a run after a crash or Ctrl-C."),
         json_out: bool = typer.Option(False, "--json", help="Print a final summary JSON object on stdout."),
         feedback: str = typer.Option("none", "--feedback", help="none, human (watch, rank, comment after each iteration) or oracle (synthetic ranking by a hidden fitness)."),
         feedback_ui: str = typer.Option("web", "--feedback-ui", help="web (a local page) or cli (terminal prompts)."),
         feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
-        oracle_fitness: Optional[str] = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
+        oracle_fitness: str | None = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
     ):
         """Run the design loop: the LLM writes rewards, policies train on them, the best one wins."""
         from rewardsmith import tasks as tasks_mod

@@ -7,7 +7,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -118,8 +117,8 @@ def tasks_show(task_id: str = typer.Argument(..., help="Task id (see `rewardsmit
 
 
 # ------------------------------------------------------------------------- evaluate
-def _resolve_task(task: Optional[str], env: Optional[str], description: Optional[str],
-                  fitness: Optional[str], steps: Optional[int]):
+def _resolve_task(task: str | None, env: str | None, description: str | None,
+                  fitness: str | None, steps: int | None):
     from rewardsmith import tasks
 
     if task and env:
@@ -180,19 +179,19 @@ def make_progress(transient: bool = False):
 @app.command()
 @guarded
 def evaluate(
-    task: Optional[str] = typer.Option(None, "--task", "-t", help="Task id or task file."),
+    task: str | None = typer.Option(None, "--task", "-t", help="Task id or task file."),
     reward: str = typer.Option("baseline", "--reward", "-r", help="'baseline' (the task's hand-written reward), 'env' (the simulator's own), or a reward .py file."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Policies to train, one per seed."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Env steps per policy (default: the task's budget)."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per policy (default: the task's budget)."),
     backend: str = typer.Option("sb3", "--backend", help="Training backend."),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo (default) or sac."),
-    compare: Optional[str] = typer.Option(None, "--compare", help="'baseline': add the normalized score against the hand-written reward."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where policies and results go (default runs/eval-...)."),
+    algo: str | None = typer.Option(None, "--algo", help="ppo (default) or sac."),
+    compare: str | None = typer.Option(None, "--compare", help="'baseline': add the normalized score against the hand-written reward."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="Where policies and results go (default runs/eval-...)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-    env: Optional[str] = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id."),
-    description: Optional[str] = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words."),
-    fitness: Optional[str] = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields, averaged over steps."),
+    env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id."),
+    description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words."),
+    fitness: str | None = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields, averaged over steps."),
 ):
     """Train one policy per seed on a reward and report the task's fitness."""
     from rewardsmith.train import load as load_backend

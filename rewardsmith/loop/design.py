@@ -192,7 +192,7 @@ class DesignLoop:
                 self._finish_candidate(c)
 
         outcomes = self._train(jobs, finished)
-        for c, job in to_train:
+        for _, job in to_train:
             finished(job, outcomes[id(job)])
         if extra:
             self._record_baseline(extra, outcomes)
