@@ -32,6 +32,7 @@ from typing import Any
 
 from rewardsmith import __version__
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.runs.rundir import candidate_key
 
 VIDEO_SUFFIXES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif"}
 MAX_EMBED_VIDEO = 4 * 2**20  # bytes per video embedded as a data URI; larger ones are linked
@@ -131,7 +132,7 @@ def load_run(path: str | Path) -> RunData:
     validations: dict[str, dict[str, Any]] = {}
     cdir = root / "candidates"
     if cdir.is_dir():
-        for d in sorted((p for p in cdir.iterdir() if p.is_dir()), key=_cand_key):
+        for d in sorted((p for p in cdir.iterdir() if p.is_dir()), key=candidate_key):
             v = _read(d / "validation.json")
             if isinstance(v, dict):
                 validations[d.name] = v
@@ -140,7 +141,7 @@ def load_run(path: str | Path) -> RunData:
                 r.setdefault("id", d.name)
                 candidates.append(r)
             else:
-                it, k = _cand_key(d)
+                it, k = candidate_key(d)
                 src = (d / "reward.py").read_text() if (d / "reward.py").exists() else ""
                 candidates.append({"id": d.name, "iteration": it, "k": k, "status": "unfinished",
                                    "source": src, "stage": "", "error": None})
@@ -201,14 +202,6 @@ def _read(p: Path) -> Any:
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def _cand_key(d: Path) -> tuple[int, int]:
-    try:
-        a, b = d.name.split("-")
-        return int(a), int(b)
-    except ValueError:
-        return (10**9, 0)
 
 
 def _int(s: str) -> int:

@@ -111,7 +111,7 @@ class RunDir:
         root = self.path / "candidates"
         if not root.is_dir():
             return out
-        for d in sorted(root.iterdir(), key=_cand_key):
+        for d in sorted(root.iterdir(), key=candidate_key):
             if (d / "DONE").exists():
                 try:
                     out.append(read_json(d / "result.json"))
@@ -130,7 +130,8 @@ class RunDir:
         return read_json(p) if p.exists() else None
 
 
-def _cand_key(d: Path) -> tuple[int, int]:
+def candidate_key(d: Path) -> tuple[int, int]:
+    """Sort key of a candidate folder named <iteration>-<k>; other names sort last."""
     try:
         a, b = d.name.split("-")
         return int(a), int(b)

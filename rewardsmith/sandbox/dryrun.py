@@ -41,14 +41,6 @@ from rewardsmith.sandbox.static import check_source
 
 FORMAT_VERSION = 1
 GROUPS = ("ordinary", "zero", "extreme", "terminal")
-GROUP_WORDS = {
-    "ordinary": "ordinary states (random-policy steps of the real env)",
-    "zero": "all-zero states (every state field 0 except dt, zero action)",
-    "extreme": "extreme states (every state field far outside its usual range, actions at "
-               "their bounds)",
-    "terminal": "terminal states (the last step of an episode, e.g. after a fall)",
-    "single": "a batch of one state (B = 1)",
-}
 STAGES = ("static", "compile", "dry_run", "ok")
 WORKER_MODULE = "rewardsmith.sandbox.dryrun_worker"
 

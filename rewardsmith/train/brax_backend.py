@@ -1,0 +1,704 @@
+"""The ``brax`` backend: the task's MuJoCo model on MJX, trained with Brax's PPO (or SAC).
+
+Same protocol as :mod:`rewardsmith.train.sb3`: ``train(task, program, budget, seed, progress,
+workdir, overrides) -> TrainResult`` and ``evaluate_untrained``. The reward program is the same
+text as on the SB3 path, compiled with ``np`` bound to ``jax.numpy`` and called inside the
+jitted env step (:mod:`rewardsmith.train.brax_env`).
+
+Evaluation stays in JAX: at each of ``num_evals`` points of training, a jitted loop runs
+``max(eval_episodes, curve_episodes)`` deterministic episodes in parallel and returns their
+state rows, actions, rewards and components in one transfer; the host turns them into
+:class:`~rewardsmith.contracts.Episode` objects and scores them with the task's own numpy
+fitness, so fitness means the same on both backends. The curve's points are these
+evaluations; the last one is the final evaluation.
+
+``timings`` separates ``compile_s`` (tracing, lowering and XLA compilation, measured through
+``jax.monitoring``) from ``train_s`` (training only: no compilation, no evaluation) and
+``eval_s``; ``env_steps_per_s`` is over ``train_s``.
+
+Imports no JAX at module level: without the extra, every entry point raises a
+:class:`RewardsmithError` saying ``pip install 'rewardsmith[jax]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pickle
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.contracts import Budget, CurvePoint, Episode, Progress, TrainResult
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.reward.program import RewardProgram, RewardProgramError
+
+NAME = "brax"
+INSTALL_HINT = "install with pip install 'rewardsmith[jax]'"
+
+# Everything a user may set (task.hyperparams["brax"] or overrides); unknown keys are errors.
+# Device-dependent values (None here) come from CPU_DEFAULTS / GPU_DEFAULTS.
+DEFAULTS: dict[str, Any] = {
+    "algo": "ppo",
+    "num_envs": None,
+    "num_evals": None,  # evaluation points (curve), the first at step 0
+    "curve_episodes": None,  # episodes per evaluation point (at least budget.eval_episodes)
+    "policy_hidden": None,
+    "value_hidden": None,
+    "normalize_observations": True,
+    "episode_length": None,  # None: the gymnasium env's time limit
+    # MJX (see brax_env.SimSettings)
+    "solver_iterations": 8,
+    "ls_iterations": 8,
+    "integrator": None,
+    "fresh_resets": True,
+    "compile_cache": True,  # True: $REWARDSMITH_CACHE/jax or ~/.cache/rewardsmith/jax; a path; False
+}
+PPO_DEFAULTS: dict[str, Any] = {
+    "batch_size": None, "num_minibatches": None, "unroll_length": None,
+    "num_updates_per_batch": 4, "learning_rate": 3e-4, "entropy_cost": 1e-2, "discounting": 0.97,
+    "gae_lambda": 0.95, "clipping_epsilon": 0.3, "reward_scaling": 1.0, "max_grad_norm": None,
+}
+SAC_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 6e-4, "discounting": 0.97, "batch_size": None, "reward_scaling": 1.0,
+    "tau": 0.005, "min_replay_size": None, "max_replay_size": None, "grad_updates_per_step": None,
+}
+# Small on a CPU (2 cores is normal): compile time dominates anyway.
+CPU_DEFAULTS: dict[str, Any] = {
+    "num_envs": 32, "num_evals": 5, "curve_episodes": 4,
+    "policy_hidden": (64, 64), "value_hidden": (64, 64),
+    "batch_size": 32, "num_minibatches": 4, "unroll_length": 16,
+    "sac": {"num_envs": 16, "batch_size": 128, "min_replay_size": 1_000,
+            "max_replay_size": 200_000, "grad_updates_per_step": 1},
+}
+# Brax's published MJX settings, roughly: thousands of robots per GPU.
+GPU_DEFAULTS: dict[str, Any] = {
+    "num_envs": 2048, "num_evals": 10, "curve_episodes": 16,
+    "policy_hidden": (32, 32, 32, 32), "value_hidden": (256, 256, 256, 256, 256),
+    "batch_size": 1024, "num_minibatches": 32, "unroll_length": 10,
+    "sac": {"num_envs": 128, "batch_size": 512, "min_replay_size": 8_192,
+            "max_replay_size": 1_048_576, "grad_updates_per_step": 32},
+}
+# Per gymnasium env (both devices), after Brax's tuned settings for the same robots.
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "InvertedPendulum-v5": {"discounting": 0.97, "entropy_cost": 1e-2, "learning_rate": 1e-3,
+                            "reward_scaling": 1.0},
+    "InvertedDoublePendulum-v5": {"discounting": 0.97, "entropy_cost": 1e-2, "reward_scaling": 0.1},
+    "Hopper-v5": {"discounting": 0.97, "entropy_cost": 1e-3, "reward_scaling": 1.0},
+    "Walker2d-v5": {"discounting": 0.97, "entropy_cost": 1e-3, "reward_scaling": 1.0},
+    "HalfCheetah-v5": {"discounting": 0.95, "entropy_cost": 1e-3, "unroll_length": 20,
+                       "num_updates_per_batch": 8},
+    "Ant-v5": {"discounting": 0.97, "entropy_cost": 1e-2, "unroll_length": 5},
+    "Swimmer-v5": {"discounting": 0.9999, "entropy_cost": 1e-3},
+    "Reacher-v5": {"discounting": 0.9, "entropy_cost": 1e-3, "unroll_length": 10},
+}
+# Default budgets when a task defines none for this backend (env steps).
+DEFAULT_STEPS = {"cpu": None, "gpu": {"InvertedPendulum-v5": 1_000_000,
+                                      "InvertedDoublePendulum-v5": 3_000_000,
+                                      "Reacher-v5": 5_000_000}}
+GPU_DEFAULT_STEPS = 10_000_000
+
+
+# ------------------------------------------------------------------------------ set-up
+def _require_jax():
+    try:
+        import jax  # noqa: F401
+        from brax.training.agents.ppo import train as _ppo  # noqa: F401
+
+        from rewardsmith.state.mjx_view import import_mjx
+
+        import_mjx()
+    except ImportError as e:
+        raise RewardsmithError(f"the brax backend is not installed ({e.name or e} is missing)",
+                               INSTALL_HINT) from None
+    except RewardsmithError as e:
+        raise RewardsmithError(f"the brax backend is not installed ({e.message})",
+                               INSTALL_HINT) from None
+    import jax
+
+    return jax
+
+
+def device_kind() -> str:
+    """``"gpu"`` when JAX's default device is an accelerator, else ``"cpu"``."""
+    jax = _require_jax()
+    return "cpu" if jax.devices()[0].platform == "cpu" else "gpu"
+
+
+def settings(task, overrides: Mapping[str, Any] | None = None,
+             device: str | None = None) -> dict[str, Any]:
+    """The resolved settings: defaults < device defaults < env defaults < task < overrides."""
+    device = device or device_kind()
+    dev = CPU_DEFAULTS if device == "cpu" else GPU_DEFAULTS
+    task_hp = dict(task.hyperparams.get(NAME, {}))
+    user = {**task_hp, **dict(overrides or {})}
+    algo = user.get("algo", DEFAULTS["algo"])
+    if algo not in ("ppo", "sac"):
+        raise RewardsmithError(f"unknown algorithm {algo!r} for the brax backend; use ppo or sac")
+    algo_defaults = PPO_DEFAULTS if algo == "ppo" else SAC_DEFAULTS
+    known = set(DEFAULTS) | set(PPO_DEFAULTS) | set(SAC_DEFAULTS)
+    unknown = sorted(k for k in user if k not in known)
+    if unknown:
+        raise RewardsmithError(
+            f"unknown brax backend setting(s) {', '.join(unknown)}",
+            f"known: {', '.join(sorted(known))}",
+        )
+    dev_values = {k: v for k, v in dev.items() if k != "sac"}
+    if algo == "sac":
+        dev_values.update(dev["sac"])
+    env_values = ENV_DEFAULTS.get(task.env_id, {})
+    hp: dict[str, Any] = {}
+    for k in list(DEFAULTS) + list(algo_defaults):
+        v = DEFAULTS.get(k, algo_defaults.get(k))
+        for layer in (dev_values, env_values, user):
+            if k in layer:
+                v = layer[k]
+        hp[k] = v
+    hp["algo"] = algo
+    hp["device"] = device
+    for k in ("policy_hidden", "value_hidden"):
+        hp[k] = tuple(int(x) for x in hp[k])
+    if algo == "ppo" and (hp["batch_size"] * hp["num_minibatches"]) % hp["num_envs"]:
+        raise RewardsmithError(
+            f"brax PPO needs batch_size * num_minibatches ({hp['batch_size']} * "
+            f"{hp['num_minibatches']}) to be a multiple of num_envs ({hp['num_envs']})",
+            "change one of them",
+        )
+    return hp
+
+
+def default_budget(task, device: str | None = None) -> Budget:
+    """The task's brax budget, or one that suits the device (CPU: the SB3 budget)."""
+    if NAME in task.budgets:
+        return task.budgets[NAME]
+    device = device or device_kind()
+    sb3 = task.budgets.get("sb3")
+    if device == "cpu":
+        return sb3 or Budget(steps=100_000)
+    steps = DEFAULT_STEPS["gpu"].get(task.env_id, GPU_DEFAULT_STEPS)
+    return Budget(steps=steps, eval_episodes=sb3.eval_episodes if sb3 else 5)
+
+
+def describe() -> dict[str, Any]:
+    """For ``rewardsmith backends``: versions, devices, defaults (raises when not installed)."""
+    jax = _require_jax()
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("jax", "jaxlib", "flax", "brax", "mujoco", "mujoco-mjx"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    from rewardsmith.train.brax_env import PORTS
+
+    kind = device_kind()
+    return {"devices": [str(d) for d in jax.devices()], "device_kind": kind,
+            "versions": versions, "ported_envs": sorted(PORTS),
+            "defaults": {**DEFAULTS, **PPO_DEFAULTS,
+                         **{k: v for k, v in (CPU_DEFAULTS if kind == "cpu" else GPU_DEFAULTS).items()
+                            if k != "sac"}}}
+
+
+def _compile_cache(hp: dict[str, Any]) -> str | None:
+    """Turn on JAX's persistent compilation cache (the same program on another seed, or the
+    same task's untrained evaluation, then skips XLA compilation)."""
+    jax = _require_jax()
+    want = hp.get("compile_cache", True)
+    if not want:
+        return None
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return current
+    if isinstance(want, str):
+        path = Path(want)
+    elif os.environ.get("REWARDSMITH_CACHE"):
+        path = Path(os.environ["REWARDSMITH_CACHE"]) / "jax"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "rewardsmith" / "jax"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError:
+        return None  # read-only (a jailed worker): compile every time
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return str(path)
+
+
+# ---------------------------------------------------------------------- compile clock
+class CompileClock:
+    """Wall time spent tracing, lowering and compiling (from ``jax.monitoring`` events).
+
+    Nested events (a jit traced inside another) are counted once: each event is an interval
+    ending when it is reported, and the clock measures the union of the intervals.
+    """
+
+    EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
+              "/jax/core/compile/jaxpr_to_mlir_module_duration",
+              "/jax/core/compile/backend_compile_duration",
+              "/jax/compilation_cache/cache_retrieval_time_sec")
+
+    def __init__(self):
+        self._intervals: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+
+    def _listener(self, event: str, duration: float, **_: Any) -> None:
+        if event in self.EVENTS:
+            end = time.perf_counter()
+            with self._lock:
+                self._intervals.append((end - float(duration), end))
+
+    def __enter__(self) -> CompileClock:
+        from jax import monitoring
+
+        monitoring.register_event_duration_secs_listener(self._listener)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from jax._src import monitoring as _m
+
+        try:
+            _m.unregister_event_duration_listener(self._listener)
+        except (AttributeError, ValueError):
+            pass
+
+    def seconds(self, since: float = float("-inf"), until: float = float("inf")) -> float:
+        with self._lock:
+            spans = sorted((max(a, since), min(b, until)) for a, b in self._intervals)
+        total, cur_a, cur_b = 0.0, None, None
+        for a, b in spans:
+            if b <= a:
+                continue
+            if cur_b is None or a > cur_b:
+                if cur_b is not None:
+                    total += cur_b - cur_a
+                cur_a, cur_b = a, b
+            else:
+                cur_b = max(cur_b, b)
+        if cur_b is not None:
+            total += cur_b - cur_a
+        return total
+
+
+# ----------------------------------------------------------------------- traceability
+def check_traceable(program: RewardProgram | str, task=None, transitions=None,
+                    *, spec=None, compare_numpy: bool = True) -> list[str]:
+    """Can ``program`` run on the JAX path? ``[]`` when it can; otherwise what to change.
+
+    Runs the program under ``jax.jit`` and ``jax.vmap`` (one transition per call, with a batch
+    axis of 1, as inside the env step) on recorded transitions of ``task`` (the dry run's
+    :class:`~rewardsmith.sandbox.dryrun.Transitions`, recorded when not given), and checks that
+    the results agree with the numpy path and do not depend on the other rows of the batch.
+    ``spec`` may replace ``task.spec`` (the dry-run worker rebuilds one from the layout).
+    """
+    jax = _require_jax()
+    import jax.numpy as jnp
+
+    from rewardsmith.reward.program import compile_program
+    from rewardsmith.train.brax_env import traceable_message
+
+    if isinstance(program, str):
+        program = RewardProgram(program)
+    if program.source.strip() == "env":
+        return []
+    if transitions is None:
+        if task is None:
+            raise ValueError("check_traceable needs a task or recorded transitions")
+        from rewardsmith.sandbox.dryrun import record_transitions
+
+        transitions = record_transitions(task)
+    if spec is None:
+        if task is not None:
+            spec = task.spec
+        else:
+            from rewardsmith.state.view import Field, StateSpec
+
+            lay = transitions.layout
+            fields = {n: Field(n, int(o), tuple(s), "", "") for n, o, s in lay["fields"]}
+            spec = StateSpec(fields=fields, size=int(lay["size"]), dt=float(lay["dt"]))
+    try:
+        jp_prog = compile_program(program, xp=jnp)
+        np_prog = compile_program(program)
+    except RewardProgramError as e:
+        return [str(e)]
+
+    def single(s, a, n):
+        r, c = jp_prog(spec.view(s[None]), a[None], spec.view(n[None]))
+        return r[0], {k: v[0] for k, v in c.items()}
+
+    def batched(s, a, n):
+        return jp_prog(spec.view(s), a, spec.view(n))
+
+    problems: list[str] = []
+    vm = jax.jit(jax.vmap(single))
+    whole = jax.jit(batched)
+    groups = getattr(transitions, "groups", transitions)
+    for g in ("ordinary", "terminal", "extreme"):
+        if g not in groups:
+            continue
+        S, A, N = (np.asarray(x, dtype=np.float32) for x in groups[g])
+        try:
+            r1, c1 = vm(S, A, N)
+            r2, c2 = whole(S, A, N)
+        except RewardsmithError as e:
+            return [str(e)]
+        except Exception as e:  # tracing errors: say what to change
+            return [traceable_message(e)]
+        r1, r2 = np.asarray(r1, np.float64), np.asarray(r2, np.float64)
+        if set(c1) != set(c2):
+            problems.append("the component names depend on the batch size; return the same dict "
+                            "keys whatever the batch")
+            break
+        ok = np.isfinite(r1) & np.isfinite(r2)
+        if not np.allclose(r1[ok], r2[ok], rtol=1e-3, atol=1e-4):
+            problems.append(
+                "the reward of one row depends on the other rows of the batch (for example "
+                "np.mean or np.max over axis 0, or normalising by batch statistics); under JAX "
+                "each robot is rewarded on its own: compute each row from that row only")
+            break
+        if compare_numpy and g == "ordinary":
+            try:
+                r_np, _ = np_prog(spec.view(S.astype(np.float64)), A.astype(np.float64),
+                                  spec.view(N.astype(np.float64)))
+            except Exception:  # noqa: BLE001 - the numpy dry run reports numpy failures
+                continue
+            r_np = np.asarray(r_np, np.float64)
+            ok = np.isfinite(r_np) & np.isfinite(r1)
+            scale = np.maximum(np.abs(r_np[ok]), 1.0)
+            if ok.any() and np.max(np.abs(r1[ok] - r_np[ok]) / scale) > 1e-2:
+                problems.append(
+                    "compute_reward gives different values under jax.numpy (float32) than under "
+                    "numpy on the same states; avoid integer arithmetic on floats, huge "
+                    "intermediate values and functions whose numpy and jax.numpy versions "
+                    "differ")
+                break
+    return problems
+
+
+# --------------------------------------------------------------------------- training
+@dataclass
+class _Eval:
+    """Evaluation in JAX: ``n`` deterministic episodes in one jitted loop, from the same initial
+    states every time (the key depends on the seed only)."""
+
+    env: Any
+    n: int
+    seed: int
+    clock: CompileClock | None = None
+    make_policy: Any = None
+    _fn: Any = None
+    wall_s: float = 0.0  # all evaluation calls, compilation included
+    compile_s: float = 0.0  # compilation inside them
+
+    def run(self, make_policy, params) -> tuple[list[Episode], float]:
+        import jax
+
+        from rewardsmith.train.brax_env import make_rollout
+
+        t = time.perf_counter()
+        if self._fn is None or make_policy is not self.make_policy:
+            rollout = make_rollout(self.env, self.n)
+            self._fn = jax.jit(lambda p, k: rollout(make_policy(p, deterministic=True), k))
+            self.make_policy = make_policy
+        out = self._fn(params, jax.random.PRNGKey(self.seed + 100_003))
+        out = jax.device_get(out)
+        episodes = self.env.episodes(out)
+        t_end = time.perf_counter()
+        self.wall_s += t_end - t
+        if self.clock is not None:
+            self.compile_s += self.clock.seconds(t, t_end)
+        return episodes, float(out["nonfinite"])
+
+    @property
+    def exec_s(self) -> float:
+        return max(self.wall_s - self.compile_s, 0.0)
+
+
+def _score(task, episodes: list[Episode]) -> tuple[list[float], float | None]:
+    fit = task.fitness
+    fits = [fit(e) for e in episodes] if fit else [float(e.env_rewards.sum()) for e in episodes]
+    succ = None
+    if fit is not None and fit.success is not None:
+        succ = float(np.mean([bool(fit.success(e)) for e in episodes]))
+    return [float(f) for f in fits], succ
+
+
+def _point(task, step: int, episodes: list[Episode]) -> CurvePoint:
+    fits, succ = _score(task, episodes)
+    names = sorted({k for e in episodes for k in e.components})
+    return CurvePoint(
+        step=int(step), episodes=len(episodes), fitness=float(np.mean(fits)), success_rate=succ,
+        episode_length=float(np.mean([e.length for e in episodes])),
+        env_return=float(np.mean([e.env_rewards.sum() for e in episodes])),
+        reward_return=float(np.mean([e.rewards.sum() for e in episodes])),
+        components={k: float(np.mean([e.components[k].sum() for e in episodes])) for k in names},
+    )
+
+
+def _result(task, seed: int, steps: int, episodes: list[Episode], curve, timings, runtime,
+            policy_path=None) -> TrainResult:
+    fits, succ = _score(task, episodes)
+    return TrainResult(
+        task=task.id, backend=NAME, seed=seed, steps=int(steps),
+        fitness=float(np.mean(fits)), fitness_std=float(np.std(fits)), success_rate=succ,
+        eval_fitness=fits, curve=curve, eval_episodes=episodes, policy_path=policy_path,
+        timings=timings, runtime=runtime,
+    )
+
+
+def _jsonable(hp: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in hp.items()}
+
+
+def _sim(hp):
+    from rewardsmith.train.brax_env import SimSettings
+
+    return SimSettings(solver_iterations=hp["solver_iterations"], ls_iterations=hp["ls_iterations"],
+                       integrator=hp["integrator"], fresh_resets=hp["fresh_resets"])
+
+
+def _program(task, program: RewardProgram | None) -> RewardProgram | None:
+    if program is None or program.source.strip() == "env":
+        return None
+    problems = check_traceable(program, task)
+    if problems:
+        raise RewardProgramError(
+            f"reward program {program.origin} cannot run on the JAX path: " + "; ".join(problems))
+    return program
+
+
+def _network_factory(hp):
+    if hp["algo"] == "ppo":
+        from brax.training.agents.ppo import networks as ppo_networks
+
+        return functools.partial(ppo_networks.make_ppo_networks,
+                                 policy_hidden_layer_sizes=hp["policy_hidden"],
+                                 value_hidden_layer_sizes=hp["value_hidden"])
+    from brax.training.agents.sac import networks as sac_networks
+
+    return functools.partial(sac_networks.make_sac_networks,
+                             hidden_layer_sizes=hp["policy_hidden"])
+
+
+def train(task, program: RewardProgram | None, budget: Budget, seed: int,
+          progress: Progress | None = None, workdir: Path | None = None,
+          overrides: Mapping[str, Any] | None = None) -> TrainResult:
+    """Train one policy on ``program`` (None: the env's own reward); evaluate it on the fitness."""
+    _require_jax()
+    from rewardsmith.train.brax_env import RewardEnv, wrap_for_training
+
+    hp = settings(task, overrides)
+    cache = _compile_cache(hp)
+    program = _program(task, program)
+    total = int(budget.steps)
+    t0 = time.perf_counter()
+    with CompileClock() as clock:
+        env = RewardEnv(task, program, _sim(hp), hp["episode_length"])
+        n_eval = max(int(budget.eval_episodes), int(hp["curve_episodes"]))
+        ev = _Eval(env, n_eval, seed, clock)
+        curve: list[CurvePoint] = []
+        last: dict[str, Any] = {}
+        nonfinite = [0.0]
+
+        def on_params(step, make_policy, params):
+            episodes, bad = ev.run(make_policy, params)
+            nonfinite[0] += bad
+            curve.append(_point(task, step, episodes))
+            last.update(episodes=episodes, params=params, step=step)
+            if progress is not None:
+                progress(min(int(step), total), total,
+                         {"fitness": curve[-1].fitness, "episodes": len(episodes),
+                          "phase": "train"})
+
+        wrap = functools.partial(wrap_for_training, fresh_resets=hp["fresh_resets"])
+        common = dict(environment=env, num_timesteps=total, episode_length=env.episode_length,
+                      wrap_env_fn=wrap, num_envs=hp["num_envs"], seed=int(seed),
+                      normalize_observations=hp["normalize_observations"],
+                      network_factory=_network_factory(hp),
+                      learning_rate=hp["learning_rate"], discounting=hp["discounting"],
+                      reward_scaling=hp["reward_scaling"], batch_size=hp["batch_size"],
+                      num_evals=max(int(hp["num_evals"]), 2))
+        t_setup = time.perf_counter()
+        if hp["algo"] == "ppo":
+            from brax.training.agents.ppo import train as ppo
+
+            make_policy, params, _ = ppo.train(
+                **common, run_evals=False, policy_params_fn=on_params,
+                num_minibatches=hp["num_minibatches"], unroll_length=hp["unroll_length"],
+                num_updates_per_batch=hp["num_updates_per_batch"],
+                entropy_cost=hp["entropy_cost"], gae_lambda=hp["gae_lambda"],
+                clipping_epsilon=hp["clipping_epsilon"], max_grad_norm=hp["max_grad_norm"])
+            steps_done = int(last.get("step", total))
+        else:
+            make_policy, params, steps_done = _train_sac(hp, common, env, ev, task, curve, last,
+                                                         progress, total)
+        t_trained = time.perf_counter()
+        if hp["algo"] == "sac":  # the final evaluation is still to run
+            on_params(steps_done, make_policy, params)
+        t_end = time.perf_counter()
+        compile_s = clock.seconds(t0, t_end)
+        compile_train = clock.seconds(t_setup, t_trained)
+    eval_s = ev.exec_s
+    train_s = max((t_trained - t_setup) - compile_train - eval_s, 1e-9)
+    episodes = last["episodes"][: int(budget.eval_episodes)]
+    policy_path = _save_policy(workdir, hp, env, params) if workdir is not None else None
+    timings = {"wall_s": t_end - t0, "compile_s": compile_s, "train_s": train_s,
+               "eval_s": eval_s, "env_steps_per_s": steps_done / train_s,
+               "setup_s": t_setup - t0}
+    runtime = {"nonfinite_eval_steps": int(nonfinite[0]),
+               "eval_steps": int(sum(p.episode_length * p.episodes for p in curve)),
+               "device": hp["device"], "compile_cache": cache or "", "settings": _jsonable(hp)}
+    if progress is not None:
+        progress(total, total, {"fitness": None, "phase": "done"})
+    if nonfinite[0] > 50:
+        from rewardsmith.reward.vecenv import RewardRuntimeError
+
+        raise RewardRuntimeError(
+            f"the reward was non-finite (NaN or inf) in {int(nonfinite[0])} evaluation steps; "
+            "guard divisions with np.maximum(x, eps), clip exponents, and keep every term finite")
+    return _result(task, seed, steps_done, episodes, curve, timings, runtime, policy_path)
+
+
+def _train_sac(hp, common, env, ev, task, curve, last, progress, total):
+    """Brax SAC. Its trainer has no parameter callback, so the curve's middle points come from
+    Brax's own evaluator (returns and components, no fitness); the final point is ours."""
+    from brax.training.agents.sac import train as sac
+
+    def on_metrics(step, metrics):
+        if step == 0 and not metrics:
+            return
+        comps = {k.removeprefix("eval/episode_component/"): float(v) for k, v in metrics.items()
+                 if k.startswith("eval/episode_component/")}
+        curve.append(CurvePoint(
+            step=int(step), episodes=int(ev.n), fitness=None, success_rate=None,
+            episode_length=float(metrics.get("eval/avg_episode_length", np.nan)),
+            env_return=float(metrics.get("eval/episode_env_reward", np.nan)),
+            reward_return=float(metrics.get("eval/episode_reward", np.nan)),
+            components=comps))
+        last["step"] = int(step)
+        if progress is not None:
+            progress(min(int(step), total), total, {"fitness": None, "phase": "train"})
+
+    make_policy, params, _ = sac.train(
+        **common, num_eval_envs=ev.n, deterministic_eval=True, progress_fn=on_metrics,
+        tau=hp["tau"], min_replay_size=hp["min_replay_size"],
+        max_replay_size=hp["max_replay_size"], grad_updates_per_step=hp["grad_updates_per_step"])
+    return make_policy, params, int(last.get("step", total))
+
+
+def evaluate_untrained(task, budget: Budget, seed: int,
+                       overrides: Mapping[str, Any] | None = None) -> TrainResult:
+    """F_floor: the freshly initialised policy, evaluated exactly as a trained one is."""
+    _require_jax()
+    from rewardsmith.train.brax_env import RewardEnv
+
+    hp = settings(task, overrides)
+    cache = _compile_cache(hp)
+    t0 = time.perf_counter()
+    with CompileClock() as clock:
+        env = RewardEnv(task, None, _sim(hp), hp["episode_length"])
+        make_policy, params = _initial_policy(hp, env, seed)
+        ev = _Eval(env, int(budget.eval_episodes), seed, clock)
+        episodes, bad = ev.run(make_policy, params)
+        t_end = time.perf_counter()
+        compile_s = clock.seconds(t0, t_end)
+    timings = {"wall_s": t_end - t0, "compile_s": compile_s, "eval_s": ev.exec_s}
+    runtime = {"nonfinite_eval_steps": int(bad), "device": hp["device"],
+               "compile_cache": cache or ""}
+    return _result(task, seed, 0, episodes, [], timings, runtime)
+
+
+def _initial_policy(hp, env, seed: int):
+    """The policy Brax's trainer starts from for ``seed`` (same networks, same keys)."""
+    import jax
+    from brax.training.acme import running_statistics, specs
+
+    obs_spec = specs.Array((env.observation_size,), np.dtype("float32"))
+    normalize = (running_statistics.normalize if hp["normalize_observations"]
+                 else (lambda x, y: x))
+    key = jax.random.PRNGKey(int(seed))
+    global_key, _ = jax.random.split(key)
+    key_policy, key_value = jax.random.split(global_key)
+    normalizer = running_statistics.init_state(obs_spec)
+    if hp["algo"] == "ppo":
+        from brax.training.agents.ppo import networks as ppo_networks
+
+        nets = _network_factory(hp)(env.observation_size, env.action_size,
+                                    preprocess_observations_fn=normalize)
+        make_policy = ppo_networks.make_inference_fn(nets)
+        params = (normalizer, nets.policy_network.init(key_policy),
+                  nets.value_network.init(key_value))
+    else:
+        from brax.training.agents.sac import networks as sac_networks
+
+        nets = _network_factory(hp)(env.observation_size, env.action_size,
+                                    preprocess_observations_fn=normalize)
+        make_policy = sac_networks.make_inference_fn(nets)
+        params = (normalizer, nets.policy_network.init(key_policy))
+    return make_policy, params
+
+
+# ------------------------------------------------------------------------------ policy
+def _save_policy(workdir: Path, hp, env, params) -> str:
+    import jax
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = {"backend": NAME, "algo": hp["algo"], "task": env.task.id,
+              "observation_size": env.observation_size, "action_size": env.action_size,
+              "policy_hidden": list(hp["policy_hidden"]), "value_hidden": list(hp["value_hidden"]),
+              "normalize_observations": hp["normalize_observations"],
+              "ctrl_low": env.ctrl_low.tolist(), "ctrl_high": env.ctrl_high.tolist(),
+              "format": "pickle of (normalizer, policy[, value]) params as numpy; actions in "
+                        "[-1, 1] map linearly to [ctrl_low, ctrl_high]"}
+    path = workdir / "policy.pkl"
+    tmp = workdir / ".policy.pkl.tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump({"config": config, "params": jax.device_get(params)}, f)
+    os.replace(tmp, path)
+    (workdir / "policy.json").write_text(json.dumps(config, indent=2))
+    return str(path)
+
+
+def load_policy(path: str | Path):
+    """``act(obs) -> action`` (env units, deterministic) from a saved ``policy.pkl``."""
+    import jax
+    import jax.numpy as jnp
+    from brax.training.acme import running_statistics
+
+    with open(path, "rb") as f:
+        blob = pickle.load(f)  # noqa: S301 - our own file, written by _save_policy
+    cfg, params = blob["config"], blob["params"]
+    hp = {"algo": cfg["algo"], "policy_hidden": tuple(cfg["policy_hidden"]),
+          "value_hidden": tuple(cfg["value_hidden"])}
+    normalize = (running_statistics.normalize if cfg["normalize_observations"]
+                 else (lambda x, y: x))
+    nets = _network_factory(hp)(cfg["observation_size"], cfg["action_size"],
+                                preprocess_observations_fn=normalize)
+    if cfg["algo"] == "ppo":
+        from brax.training.agents.ppo import networks as ppo_networks
+
+        make_policy = ppo_networks.make_inference_fn(nets)
+    else:
+        from brax.training.agents.sac import networks as sac_networks
+
+        make_policy = sac_networks.make_inference_fn(nets)
+    policy = jax.jit(make_policy(params, deterministic=True))
+    lo, hi = np.asarray(cfg["ctrl_low"]), np.asarray(cfg["ctrl_high"])
+
+    def act(obs):
+        a, _ = policy(jnp.asarray(obs, jnp.float32), jax.random.PRNGKey(0))
+        a = np.clip(np.asarray(a, np.float64), -1.0, 1.0)
+        return lo + (a + 1.0) * 0.5 * (hi - lo)
+
+    return act
