@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rewardsmith.cli.main import _fmt
 from rewardsmith.errors import RewardsmithError
 
 
@@ -97,10 +98,10 @@ class LiveView:
             fit = c.get("score") if c.get("score") is not None else c.get("fitness")
             note = (c.get("error") or "")[:70]
             table.add_row(cid, Text(state, style=colors.get(state, "")), prog,
-                          "-" if fit is None else f"{fit:.3g}", note)
+                          _fmt(fit), note)
         head = (f"iteration {self.iteration + 1}  |  tokens {self.tokens:,}  |  cost ${self.cost:.4f}"
-                + (f"  |  best {self.best[0]}: {self.best[1]:.3g}" if self.best else "")
-                + (f"  |  baseline {self.baseline:.3g}" if self.baseline is not None else ""))
+                + (f"  |  best {self.best[0]}: {_fmt(self.best[1])}" if self.best else "")
+                + (f"  |  baseline {_fmt(self.baseline)}" if self.baseline is not None else ""))
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
 
@@ -255,7 +256,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(Path(r["run"]).name, r["task"], r["status"], r["llm"], str(r["candidates"]),
-                          r["best"] or "-", "-" if r["best_fitness"] is None else f"{r['best_fitness']:.3g}")
+                          r["best"] or "-", _fmt(r["best_fitness"]))
         console.print(table)
 
     @app.command()
@@ -284,8 +285,8 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, overflow="fold")
         for c in cands:
             table.add_row(c["id"], c["status"], c.get("stage") or "",
-                          "-" if c.get("fitness") is None else f"{c['fitness']:.3g}",
-                          "-" if c.get("score") is None else f"{c['score']:.3g} ({len(c.get('fitness_seeds') or {})} seeds)",
+                          _fmt(c.get("fitness")),
+                          "-" if c.get("score") is None else f"{_fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
                           "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}",
                           (c.get("error") or "")[:120])
         console.print(table)
