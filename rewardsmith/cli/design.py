@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rewardsmith.cli.main import _fmt
+from rewardsmith.cli.common import fmt
 from rewardsmith.errors import RewardsmithError
 
 
@@ -98,10 +98,10 @@ class LiveView:
             fit = c.get("score") if c.get("score") is not None else c.get("fitness")
             note = (c.get("error") or "")[:70]
             table.add_row(cid, Text(state, style=colors.get(state, "")), prog,
-                          _fmt(fit), note)
+                          fmt(fit), note)
         head = (f"iteration {self.iteration + 1}  |  tokens {self.tokens:,}  |  cost ${self.cost:.4f}"
-                + (f"  |  best {self.best[0]}: {_fmt(self.best[1])}" if self.best else "")
-                + (f"  |  baseline {_fmt(self.baseline)}" if self.baseline is not None else ""))
+                + (f"  |  best {self.best[0]}: {fmt(self.best[1])}" if self.best else "")
+                + (f"  |  baseline {fmt(self.baseline)}" if self.baseline is not None else ""))
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
 
@@ -115,13 +115,13 @@ def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: st
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.main import (
-        _quiet_warnings,
-        _resolve_task,
-        _timestamp,
+    from rewardsmith.cli.common import (
         console,
         err_console,
         guarded,
+        quiet_warnings,
+        resolve_task,
+        timestamp,
     )
 
     @app.command()
@@ -158,7 +158,7 @@ def register(app: typer.Typer) -> None:
         from rewardsmith.runs.rundir import RunDir
         from rewardsmith.train import load as load_backend
 
-        _quiet_warnings()
+        quiet_warnings()
         if resume is not None:
             run = RunDir.open(resume)
             m = run.manifest
@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
                 from rewardsmith.feedback.video import prepare_gl
 
                 prepare_gl()  # fails now, naming the packages, when no offscreen GL works
-            t = _resolve_task(task, env, description, fitness, steps)
+            t = resolve_task(task, env, description, fitness, steps)
             load_backend(backend)
             if t.fitness is None and feedback == "none":
                 raise RewardsmithError(f"task {t.id} has no fitness to select candidates by",
@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
                                   compare_baseline=not no_baseline and t.fitness is not None,
                                   feedback=feedback, feedback_ui=feedback_ui,
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness)
-            path = run_dir or Path("runs") / f"{_timestamp()}-{t.id}"
+            path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key)
             from dataclasses import asdict
 
@@ -256,7 +256,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(Path(r["run"]).name, r["task"], r["status"], r["llm"], str(r["candidates"]),
-                          r["best"] or "-", _fmt(r["best_fitness"]))
+                          r["best"] or "-", fmt(r["best_fitness"]))
         console.print(table)
 
     @app.command()
@@ -285,8 +285,8 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, overflow="fold")
         for c in cands:
             table.add_row(c["id"], c["status"], c.get("stage") or "",
-                          _fmt(c.get("fitness")),
-                          "-" if c.get("score") is None else f"{_fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
+                          fmt(c.get("fitness")),
+                          "-" if c.get("score") is None else f"{fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
                           "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}",
                           (c.get("error") or "")[:120])
         console.print(table)

@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.main import _quiet_warnings, console, err_console, guarded
+    from rewardsmith.cli.common import console, err_console, guarded, quiet_warnings
 
     @app.command()
     @guarded
@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         only: the reward, the state view for the robot, a gymnasium wrapper and a self-test."""
         from rewardsmith.export import ruff_problems, write_module
 
-        _quiet_warnings()
+        quiet_warnings()
         path = write_module(run, to, candidate=candidate, flavor=flavor, force=force)
         console.print(f"wrote [bold]{path}[/]", highlight=False)
         problems = ruff_problems(path.read_text())
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         from rewardsmith.errors import RewardsmithError
         from rewardsmith.report import report_compare, write_report
 
-        _quiet_warnings()
+        quiet_warnings()
         if compare and other is None:
             raise RewardsmithError("--compare needs a second run", "rewardsmith report RUN_A RUN_B --compare")
         if other is not None and not compare:

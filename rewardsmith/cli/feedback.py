@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.main import _quiet_warnings, console, err_console, guarded
+    from rewardsmith.cli.common import console, err_console, guarded, quiet_warnings
 
     @app.command()
     @guarded
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from rewardsmith.feedback.video import VideoSettings, prepare_gl, render_candidates
         from rewardsmith.runs.rundir import RunDir
 
-        _quiet_warnings()
+        quiet_warnings()
         if source not in ("auto", "episode", "policy"):
             raise RewardsmithError(f"--from {source!r}: use auto, episode or policy")
         prepare_gl()  # before MuJoCo is imported, so this process renders itself

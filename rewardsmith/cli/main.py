@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from rewardsmith import __version__
+from rewardsmith.cli.common import (
+    JobProgress,
+    console,
+    err_console,
+    fmt,
+    guarded,
+    make_progress,
+    quiet_warnings,
+    resolve_task,
+    timestamp,
+)
 from rewardsmith.errors import RewardsmithError
 
 app = typer.Typer(
@@ -24,37 +33,6 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(help="List tasks and show what the LLM sees for one.", invoke_without_command=True)
 app.add_typer(tasks_app, name="tasks")
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def guarded(fn):
-    """Turn RewardsmithError into a one-line message and exit code 2."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except RewardsmithError as e:
-            fail(str(e))
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def _quiet_warnings() -> None:
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*settotalmass.*")
 
 
 @app.callback()
@@ -102,7 +80,7 @@ def tasks_show(task_id: str = typer.Argument(..., help="Task id (see `rewardsmit
     """Print the exact context an LLM will see: description, state schema, signature."""
     from rewardsmith import tasks
 
-    _quiet_warnings()
+    quiet_warnings()
     t = tasks.load(task_id)
     print(t.llm_context())
     if hidden:
@@ -117,65 +95,6 @@ def tasks_show(task_id: str = typer.Argument(..., help="Task id (see `rewardsmit
 
 
 # ------------------------------------------------------------------------- evaluate
-def _resolve_task(task: str | None, env: str | None, description: str | None,
-                  fitness: str | None, steps: int | None):
-    from rewardsmith import tasks
-
-    if task and env:
-        raise RewardsmithError("give either --task or --env, not both")
-    if task:
-        return tasks.load(task)
-    if env:
-        if not description:
-            raise RewardsmithError("an ad-hoc task needs --description as well as --env")
-        return tasks.adhoc(env, description, fitness, steps=steps or 100_000)
-    raise RewardsmithError("no task given", "pass --task TASK_ID (see `rewardsmith tasks`) or --env ENV_ID --description TEXT")
-
-
-def _timestamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
-
-
-class _JobProgress:
-    """A rich progress bar per training job, fed by the worker pool's events."""
-
-    def __init__(self, progress, total_steps: int):
-        self.progress = progress
-        self.total = total_steps
-        self.ids: dict[int, int] = {}
-
-    def __call__(self, job, ev: dict) -> None:
-        key = id(job)
-        if key not in self.ids:
-            total = job.spec["budget"]["steps"] or 1
-            self.ids[key] = self.progress.add_task(job.label, total=total, status="queued")
-        tid = self.ids[key]
-        kind = ev.get("type")
-        if kind == "progress":
-            fit = ev.get("fitness")
-            self.progress.update(tid, completed=ev["done"],
-                                 status="training" + (f"  fitness {fit:.3g}" if fit is not None else ""))
-        elif kind == "started":
-            self.progress.update(tid, status="starting")
-        elif kind == "reused":
-            self.progress.update(tid, completed=self.progress.tasks[tid].total,
-                                 status=f"cached  fitness {ev['fitness']:.3g}")
-        elif kind == "finished":
-            if ev.get("ok"):
-                self.progress.update(tid, completed=self.progress.tasks[tid].total,
-                                     status=f"done  fitness {ev['fitness']:.3g}")
-            else:
-                self.progress.update(tid, status="[red]failed")
-
-
-def make_progress(transient: bool = False):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                    console=err_console, transient=transient)
-
-
 @app.command()
 @guarded
 def evaluate(
@@ -198,8 +117,8 @@ def evaluate(
     from rewardsmith.train.evaluate import evaluate as run_evaluate
     from rewardsmith.train.evaluate import resolve_reward
 
-    _quiet_warnings()
-    t = _resolve_task(task, env, description, fitness, steps)
+    quiet_warnings()
+    t = resolve_task(task, env, description, fitness, steps)
     load_backend(backend)
     if t.fitness is None:
         raise RewardsmithError(f"task {t.id} has no fitness to evaluate", "pass --fitness EXPR")
@@ -214,24 +133,16 @@ def evaluate(
                                    f"see `rewardsmith check {choice.label} --task {t.id}`")
     n_steps = steps or t.budget(backend).steps
     n_workers = workers or min(os.cpu_count() or 1, seeds * (3 if compare else 1))
-    out = run_dir or Path("runs") / f"eval-{_timestamp()}-{t.id}"
+    out = run_dir or Path("runs") / f"eval-{timestamp()}-{t.id}"
     overrides = {"algo": algo} if algo else None
     with make_progress() as progress:
         report = run_evaluate(t, choice, seeds=seeds, steps=n_steps, backend=backend,
                               workers=n_workers, compare=compare, out_dir=out, overrides=overrides,
-                              on_event=_JobProgress(progress, n_steps))
+                              on_event=JobProgress(progress, n_steps))
     if json_out:
         print(json.dumps(report, indent=2))
         return
     _print_evaluation(report)
-
-
-def _fmt(x, digits=3):
-    if x is None:
-        return "-"
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
 
 
 def _print_evaluation(r: dict) -> None:
@@ -245,9 +156,9 @@ def _print_evaluation(r: dict) -> None:
 
     def row(name, s):
         f = s["fitness"]
-        table.add_row(name, f"{_fmt(f['mean'])} ± {_fmt(f['std'], 2)}",
-                      ", ".join(_fmt(x) for x in f["per_seed"]),
-                      _fmt(s.get("success_rate"), 2), _fmt(s.get("env_steps_per_s"), 4))
+        table.add_row(name, f"{fmt(f['mean'])} ± {fmt(f['std'], 2)}",
+                      ", ".join(fmt(x) for x in f["per_seed"]),
+                      fmt(s.get("success_rate"), 2), fmt(s.get("env_steps_per_s"), 4))
 
     row(r["reward"], r)
     if "compare" in r:
@@ -260,8 +171,8 @@ def _print_evaluation(r: dict) -> None:
         console.print(f"fitness: {r['fitness_doc']}")
     if "compare" in r:
         ns = r["compare"]["normalized_score"]
-        console.print(f"normalized score {ns['formula']}: [bold]{_fmt(ns['mean'])}[/]"
-                      f" (per seed: {', '.join(_fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
+        console.print(f"normalized score {ns['formula']}: [bold]{fmt(ns['mean'])}[/]"
+                      f" (per seed: {', '.join(fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
     console.print(f"wall time {r['wall_s']:.1f} s; report in {r['run_dir']}/evaluation.json")
 
 

@@ -1,0 +1,5 @@
+"""``python -m rewardsmith``: the same as the ``rewardsmith`` command."""
+
+from rewardsmith.cli.main import main
+
+main()

@@ -1,0 +1,109 @@
+"""What every ``rewardsmith`` command shares: the consoles, one-line errors, progress bars and
+number formatting. Command modules import from here, never from ``main`` (which imports them)."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+
+from rewardsmith.errors import RewardsmithError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn):
+    """Turn RewardsmithError into a one-line message and exit code 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RewardsmithError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def quiet_warnings() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*settotalmass.*")
+
+
+def resolve_task(task: str | None, env: str | None, description: str | None,
+                  fitness: str | None, steps: int | None):
+    from rewardsmith import tasks
+
+    if task and env:
+        raise RewardsmithError("give either --task or --env, not both")
+    if task:
+        return tasks.load(task)
+    if env:
+        if not description:
+            raise RewardsmithError("an ad-hoc task needs --description as well as --env")
+        return tasks.adhoc(env, description, fitness, steps=steps or 100_000)
+    raise RewardsmithError("no task given", "pass --task TASK_ID (see `rewardsmith tasks`) or --env ENV_ID --description TEXT")
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+class JobProgress:
+    """A rich progress bar per training job, fed by the worker pool's events."""
+
+    def __init__(self, progress, total_steps: int):
+        self.progress = progress
+        self.total = total_steps
+        self.ids: dict[int, int] = {}
+
+    def __call__(self, job, ev: dict) -> None:
+        key = id(job)
+        if key not in self.ids:
+            total = job.spec["budget"]["steps"] or 1
+            self.ids[key] = self.progress.add_task(job.label, total=total, status="queued")
+        tid = self.ids[key]
+        kind = ev.get("type")
+        if kind == "progress":
+            fit = ev.get("fitness")
+            self.progress.update(tid, completed=ev["done"],
+                                 status="training" + (f"  fitness {fit:.3g}" if fit is not None else ""))
+        elif kind == "started":
+            self.progress.update(tid, status="starting")
+        elif kind == "reused":
+            self.progress.update(tid, completed=self.progress.tasks[tid].total,
+                                 status=f"cached  fitness {ev['fitness']:.3g}")
+        elif kind == "finished":
+            if ev.get("ok"):
+                self.progress.update(tid, completed=self.progress.tasks[tid].total,
+                                     status=f"done  fitness {ev['fitness']:.3g}")
+            else:
+                self.progress.update(tid, status="[red]failed")
+
+
+def make_progress(transient: bool = False):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                    console=err_console, transient=transient)
+
+
+def fmt(x, digits=3):
+    if x is None:
+        return "-"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
