@@ -90,7 +90,6 @@ def test_a_candidate_without_training_output_reports_why(tmp_path, gl, load_task
     assert isinstance(res[empty], str) and "no recorded evaluation episode and no saved policy" in res[empty]
 
 
-@pytest.mark.slow
 def test_a_saved_policy_runs_again_on_camera(tmp_path, gl, load_task, make_venv):
     from rewardsmith.train import sb3
 

@@ -119,9 +119,14 @@ def test_page_shows_videos_and_a_best_worst_pick_with_comment_reaches_the_run(tm
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     page.goto(waiting.url())
     page.wait_for_selector("body[data-ready='1']", timeout=15000)
     assert task.description in page.inner_text("#description")
+    # works offline: everything the page loads comes from the local server
+    origin = waiting.url().split("/", 3)[:3]
+    assert requested and all(u.split("/", 3)[:3] == origin for u in requested), requested
 
     # the videos, with the right sources; the MP4 really plays (or falls back to its GIF)
     assert page.eval_on_selector_all("video", "vs => vs.map(v => v.getAttribute('src'))") == [

@@ -113,21 +113,25 @@ def trajectory(ep: Episode, task: Task, fields: list[str]) -> str:
     return "\n".join(lines)
 
 
-def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode] | None = None) -> str:
-    """The reflection text for one trained candidate."""
+def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode] | None = None,
+            *, show_score: bool = True) -> str:
+    """The reflection text for one trained candidate. ``show_score=False`` leaves out the task
+    score and success rate (the fitness stays hidden, as when a preference oracle ranks by it)."""
     curve = result.curve
     lines = [
         f"We trained a policy with this reward function for {result.steps:,} env steps and "
         f"evaluated it on {len(result.eval_fitness)} episodes.",
-        f"Task score (higher is better): {_fmt(result.fitness)} ± {_fmt(result.fitness_std)} "
-        f"over the evaluation episodes.",
     ]
-    if result.success_rate is not None:
-        lines.append(f"Success rate: {_fmt(result.success_rate)}")
+    if show_score:
+        lines.append(f"Task score (higher is better): {_fmt(result.fitness)} ± "
+                     f"{_fmt(result.fitness_std)} over the evaluation episodes.")
+        if result.success_rate is not None:
+            lines.append(f"Success rate: {_fmt(result.success_rate)}")
     if curve:
         lines.append(f"At {len(curve)} points over training (mean over the training episodes that ended in each window):")
-        lines.append(_component_text("task score", [c.fitness for c in curve]))
-        if any(c.success_rate is not None for c in curve):
+        if show_score:
+            lines.append(_component_text("task score", [c.fitness for c in curve]))
+        if show_score and any(c.success_rate is not None for c in curve):
             lines.append(_component_text("success rate", [c.success_rate for c in curve]))
         lines.append(_component_text("episode length", [c.episode_length for c in curve]))
         lines.append(_component_text("total reward (episode sum)", [c.reward_return for c in curve]))
@@ -145,6 +149,10 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
     if result.runtime.get("nonfinite_calls"):
         lines.append(f"Warning: the reward was NaN/inf in {result.runtime['nonfinite_calls']} steps "
                      f"(first at step {result.runtime.get('first_bad_step')}); those rewards were replaced by 0.")
+    if result.runtime.get("nonfinite_component_calls"):
+        lines.append(f"Warning: a reward component was NaN/inf in "
+                     f"{result.runtime['nonfinite_component_calls']} steps (first: "
+                     f"{result.runtime.get('first_bad_component')}); those values were logged as 0.")
     if episodes:
         fits = result.eval_fitness
         order = np.argsort(fits)

@@ -7,6 +7,7 @@ desktop can open them in a player (or ``rewardsmith videos`` renders them anywhe
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,7 +53,11 @@ def show(cards: list[Card], folders: dict[str, Path], console, title: str = "",
 
 
 def _read(console, prompt: str, stream: IO[str] | None) -> str:
-    line = console.input(prompt, stream=stream)
+    try:
+        line = console.input(prompt, stream=stream)
+    except EOFError:
+        line = ""
+        stream = stream or sys.stdin
     if stream is not None and line == "":
         raise RewardsmithError("no answer: the input ended before the ranking was complete")
     return line.strip()
