@@ -142,6 +142,12 @@ def test_missing_closing_fence_on_a_complete_program_is_accepted():
     assert extract_code(f"```python\n{BODY}") == BODY
 
 
+def test_missing_closing_fence_with_prose_after_the_code_is_accepted():
+    text = (f"Here is the reward.\n\n```python\n{BODY}\nThis rewards forward speed; "
+            "tune ctrl_weight if the gait is jerky.\n")
+    assert extract_code(text) == BODY
+
+
 def test_think_blocks_are_ignored():
     text = ("<think>\nThe user wants a hopper. Maybe:\n```python\ndef compute_reward(state, action, next_state):\n"
             "    return 0.0, {}\n```\nNo, better to use velocity.\n</think>\n\n"

@@ -21,21 +21,25 @@ def default_cache_dir() -> Path:
 class CachedLLM:
     """Wraps any backend. A hit returns ``cached=True`` with zero cost and never calls ``inner``.
 
-    The key covers the backend name (which includes the model), the messages, ``n`` and the
-    temperature; for backends that read the design context (``inner.uses_context``, the offline
-    designer) it covers the context too.
+    The key covers the backend's identity (its name, which includes the model, and for a server
+    its URL: ``inner.cache_identity``), the messages, ``n`` and the temperature; for backends
+    that read the design context (``inner.uses_context``, the offline designer) it covers the
+    context too.
     """
 
     def __init__(self, inner: LLM, cache_dir: str | Path | None = None):
         self.inner = inner
         self.name = inner.name
-        self.uses_context = bool(getattr(inner, "uses_context", False))  # forwarded through wrappers
+        # forwarded through wrappers
+        self.uses_context = bool(getattr(inner, "uses_context", False))
+        self.prices_known = bool(getattr(inner, "prices_known", True))
+        self.cache_identity = str(getattr(inner, "cache_identity", inner.name))
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
     def key(self, messages: list[dict], n: int, temperature: float,
             context: DesignContext | None = None) -> str:
         ctx = context if self.uses_context else None
-        return request_key(self.inner.name, messages, n, temperature, ctx)
+        return request_key(self.cache_identity, messages, n, temperature, ctx)
 
     def path(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.json"

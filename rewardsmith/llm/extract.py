@@ -221,6 +221,11 @@ def extract_code(text: str) -> str:
         code = main.code
         if not main.closed:
             tree = _parse(code)
+            if tree is None:
+                # the closing ``` is missing but prose follows the code: trim the prose
+                trimmed = _unfenced_code(code)
+                if trimmed is not None and (t := _parse(trimmed)) is not None:
+                    code, tree = trimmed, t
             if tree is None or not _entry_complete(tree):
                 raise ExtractionError(
                     "the answer was cut off inside its code block (the closing ``` never came "

@@ -20,6 +20,7 @@ from rewardsmith.runs.files import atomic_write_text
 class ManualLLM:
     name = "manual"
     uses_context = False
+    prices_known = False  # answers pasted from a chat window: no usage, no prices
 
     def __init__(self, run_dir: str | Path, *, timeout: float | None = None, poll_s: float = 1.0,
                  console: Any = None):

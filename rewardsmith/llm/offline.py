@@ -980,6 +980,7 @@ class OfflineDesigner:
 
     name = "offline"
     uses_context = True
+    prices_known = True  # free
 
     def complete(self, messages: list[dict], n: int, temperature: float,
                  context: DesignContext | None = None) -> Completion:

@@ -99,6 +99,9 @@ class OpenAIBackend:
                 )
             key = LOCAL_KEY
         self.priced = urlparse(self.base_url).hostname == "api.openai.com"
+        self.prices_known = self.priced and price(model) is not None
+        # the same model name on two servers is two models: the cache keeps them apart
+        self.cache_identity = f"{self.name}@{self.base_url}"
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_s = backoff_s
