@@ -49,7 +49,17 @@ def test_occasional_nonfinite_values_do_not_stop_training():
     assert g.nonfinite_calls == 4
 
 
-@pytest.mark.slow
+def test_nonfinite_components_of_a_finite_reward_are_zeroed_and_counted():
+    g = RuntimeGuard()
+    r = np.array([1.0, 2.0])
+    comps = {"ok": np.ones(2), "ratio": np.array([np.inf, 0.5])}
+    out = g.check(24, r, comps)
+    assert out is r and g.nonfinite_calls == 0
+    assert comps["ratio"].tolist() == [0.0, 0.5] and comps["ok"].tolist() == [1.0, 1.0]
+    assert g.to_json()["nonfinite_component_calls"] == 1
+    assert g.to_json()["first_bad_component"] == "ratio at env step 24"
+
+
 def test_guard_inside_the_vec_env():
     """A reward that is NaN on every step stops training with the first offending step."""
     from rewardsmith import tasks

@@ -18,6 +18,7 @@ from rewardsmith.contracts import Episode
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import CompiledReward
 from rewardsmith.state.view import StateSpec
+from rewardsmith.train import liveness
 
 
 class RewardRuntimeError(RewardsmithError):
@@ -33,8 +34,19 @@ class RuntimeGuard:
     nonfinite_values: int = 0
     first_bad_step: int | None = None
     first_bad_detail: str = ""
+    nonfinite_component_calls: int = 0  # calls with a finite reward but a NaN/inf component
+    first_bad_component: str = ""
 
     def check(self, step: int, reward: np.ndarray, comps: dict[str, np.ndarray]) -> np.ndarray:
+        """The reward to train on. Non-finite rewards become 0 and are counted (too many stop
+        the candidate); non-finite components are set to 0 in ``comps``, in place, and counted,
+        so the logged component statistics stay finite."""
+        bad = [k for k, v in comps.items() if not np.all(np.isfinite(v))]
+        for k in bad:
+            comps[k] = np.where(np.isfinite(comps[k]), comps[k], 0.0)
+        if bad:
+            self.nonfinite_component_calls += 1
+            self.first_bad_component = self.first_bad_component or f"{bad[0]} at env step {step}"
         finite = np.isfinite(reward)
         if finite.all():
             return reward
@@ -42,7 +54,6 @@ class RuntimeGuard:
         self.nonfinite_values += int((~finite).sum())
         if self.first_bad_step is None:
             self.first_bad_step = step
-            bad = [k for k, v in comps.items() if not np.all(np.isfinite(v))]
             self.first_bad_detail = (
                 f"reward {reward[~finite][:3].tolist()}"
                 + (f"; non-finite components: {', '.join(bad)}" if bad else "")
@@ -57,7 +68,9 @@ class RuntimeGuard:
 
     def to_json(self) -> dict[str, Any]:
         return {"nonfinite_calls": self.nonfinite_calls, "nonfinite_values": self.nonfinite_values,
-                "first_bad_step": self.first_bad_step, "first_bad_detail": self.first_bad_detail}
+                "first_bad_step": self.first_bad_step, "first_bad_detail": self.first_bad_detail,
+                "nonfinite_component_calls": self.nonfinite_component_calls,
+                "first_bad_component": self.first_bad_component}
 
 
 @dataclass
@@ -149,6 +162,7 @@ class RewardVecEnv(DummyVecEnv):
             comps = {k: np.asarray(v, dtype=np.float64) for k, v in comps.items()}
             self.buf_rews[:] = self.guard.check(self.total_steps, reward, comps)
         self.total_steps += n
+        liveness.tick(n)
 
         # one copy per step for all sub-envs; each episode buffer keeps its row of it
         states = self._next.copy()

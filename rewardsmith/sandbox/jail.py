@@ -56,7 +56,9 @@ CLONE_NEWNET = 0x40000000
 @dataclass(frozen=True)
 class Limits:
     cpu_s: int = 3600  # CPU seconds (RLIMIT_CPU): SIGXCPU past it
-    address_space: int = 6 * GiB  # RLIMIT_AS (jax needs ~4 GiB of address space)
+    # RLIMIT_AS (jax needs ~4 GiB of address space on a CPU); None: no limit (CUDA maps far
+    # more virtual memory than it uses, so the JAX path on a GPU cannot run under one)
+    address_space: int | None = 6 * GiB
     file_size: int = 512 * MiB  # RLIMIT_FSIZE: largest file the worker may write (SIGXFSZ)
     open_files: int = 256  # RLIMIT_NOFILE
     # RLIMIT_NPROC counts every process of the user, so it is only set where the worker runs as
@@ -285,7 +287,8 @@ def _preexec(limits: Limits, iso: Isolation):
         if libc is not None:
             _unshare(libc, iso.netns_flags)
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space, limits.address_space))
+        if limits.address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limits.address_space, limits.address_space))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -48,6 +48,9 @@ class _Running:
     read_fd: int
     started: float
     last_beat: float
+    steps: int = 0  # env steps the worker reported (0: it does not count them)
+    last_step: float = 0.0  # when that count last moved
+    limits: jail.Limits = field(default_factory=jail.Limits)
     buf: bytes = b""
     log: Any = None
     events: list[dict] = field(default_factory=list)
@@ -68,10 +71,34 @@ def load_outcome(job: Job) -> Outcome | None:
     return None
 
 
+# The slowest training a worker may show before its time limit ends it (env steps per second,
+# with every core busy), and the fixed time on top for set-up, compiling and evaluation.
+MIN_STEPS_PER_S = 100.0
+OVERHEAD_S = 900.0
+
+
+def training_limits(spec: dict[str, Any], base: jail.Limits | None = None) -> jail.Limits:
+    """The jail's limits for one training job: wall and CPU time grow with its budget (an hour
+    at least), so a long evaluation is not cut short and a runaway one still ends. The JAX
+    path runs without an address-space limit (see ``jail.Limits.address_space``) and with CPU
+    time for every core XLA uses."""
+    import dataclasses
+
+    base = base or jail.Limits()
+    steps = int((spec.get("budget") or {}).get("steps") or 0)
+    wall = max(base.wall_s, OVERHEAD_S + steps / MIN_STEPS_PER_S)
+    if spec.get("backend") == "brax":
+        return dataclasses.replace(base, wall_s=wall, address_space=None,
+                                   cpu_s=max(base.cpu_s, int(wall * (os.cpu_count() or 1))))
+    return dataclasses.replace(base, wall_s=wall, cpu_s=max(base.cpu_s, int(2 * wall)))
+
+
 def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
              limits: jail.Limits | None = None, in_process: bool = False) -> list[Outcome]:
-    """Run ``jobs`` with at most ``workers`` at a time; return outcomes in job order."""
-    limits = limits or jail.Limits()
+    """Run ``jobs`` with at most ``workers`` at a time; return outcomes in job order.
+
+    ``limits`` applies to every job as given; by default each job gets
+    :func:`training_limits` for its budget."""
     outcomes: dict[int, Outcome] = {}
     pending = []
     for i, job in enumerate(jobs):
@@ -102,7 +129,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
         while queue or running:
             while queue and len(running) < max(1, workers):
                 i = queue.pop(0)
-                running[i] = _start(jobs[i], limits, sel, i)
+                running[i] = _start(jobs[i], limits or training_limits(jobs[i].spec), sel, i)
                 if on_event:
                     on_event(jobs[i], {"type": "started"})
             for key, _ in sel.select(timeout=0.5):
@@ -121,17 +148,26 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
                             ev = json.loads(line)
                         except ValueError:
                             continue
-                        if on_event and ev.get("type") != "heartbeat":
+                        if ev.get("type") == "heartbeat":
+                            steps = int(ev.get("steps") or 0)
+                            if steps != r.steps:
+                                r.steps, r.last_step = steps, time.monotonic()
+                        elif on_event:
                             on_event(r.job, ev)
             now = time.monotonic()
             for i in list(running):
                 r = running[i]
+                lim = r.limits
                 reason = None
                 if r.proc.poll() is None:
-                    if now - r.started > limits.wall_s:
-                        reason = f"ran over its time limit of {limits.wall_s:.0f} s and was killed"
-                    elif now - r.last_beat > limits.stall_s:
-                        reason = f"stalled (no heartbeat for {limits.stall_s:.0f} s) and was killed"
+                    if now - r.started > lim.wall_s:
+                        reason = f"ran over its time limit of {lim.wall_s:.0f} s and was killed"
+                    elif now - r.last_beat > lim.stall_s:
+                        reason = f"stalled (no heartbeat for {lim.stall_s:.0f} s) and was killed"
+                    elif r.steps and now - r.last_step > lim.stall_s:
+                        reason = (f"took no env step for {lim.stall_s:.0f} s (after "
+                                  f"{r.steps:,} steps) and was killed; a reward call that never "
+                                  "returns (a long loop in a rarely taken branch?) looks like this")
                     else:
                         continue
                     jail.kill_group(r.proc)
@@ -171,7 +207,7 @@ def _start(job: Job, limits: jail.Limits, sel, key: int) -> _Running:
     os.close(w_fd)
     sel.register(r_fd, selectors.EVENT_READ, key)
     now = time.monotonic()
-    return _Running(job, proc, r_fd, now, now, log=log)
+    return _Running(job, proc, r_fd, now, now, last_step=now, limits=limits, log=log)
 
 
 def _finish(r: _Running, killed_reason: str | None) -> Outcome:

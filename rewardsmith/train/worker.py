@@ -3,8 +3,9 @@
 Runs inside the jail (see ``rewardsmith.sandbox.jail``), in its job folder. Reads ``job.json``,
 trains, writes ``train/result.json`` (and evaluation episodes, the policy), then ``DONE`` last.
 A failure the user can act on goes to ``error.json``. Progress lines (JSON) go to the progress
-fd; a background thread also beats every few seconds so a long evaluation is not taken for a
-stall.
+fd; a background thread also beats every few seconds, with the count of env steps taken so
+far (:mod:`rewardsmith.train.liveness`), so the pool can tell a long evaluation from a hung
+reward call.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
 
     def beat() -> None:
+        from rewardsmith.train import liveness
+
         while not stop.wait(HEARTBEAT_S):
-            chan.send({"type": "heartbeat", "t": time.time()})
+            chan.send({"type": "heartbeat", "t": time.time(), "steps": liveness.steps()})
 
     threading.Thread(target=beat, daemon=True).start()
     try:

@@ -1,0 +1,94 @@
+"""The training pool: a worker that hangs in its reward or dies is killed and reported as a
+failed job with a reason, and the other jobs finish; time limits grow with the budget."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from rewardsmith import tasks
+from rewardsmith.reward.program import RewardProgram
+from rewardsmith.sandbox import jail
+from rewardsmith.train.evaluate import job_spec
+from rewardsmith.train.pool import Job, run_jobs, training_limits
+
+TASK = "pendulum-balance-v0"
+
+ALIVE = '''
+def compute_reward(state, action, next_state):
+    alive = next_state.hinge_angle * 0.0 + 1.0
+    return alive, {"alive": alive}
+'''
+
+# passes the static checks; the dry run would catch it, but this job goes to the pool directly:
+# after 0.4 s of simulated time one call loops for minutes
+HANGS_LATER = '''
+def compute_reward(state, action, next_state):
+    late = np.max(next_state.time) > 0.4
+    total = 0.0
+    for i in range(10**10 if late else 1):
+        total = total + 1.0
+    alive = next_state.hinge_angle * 0.0 + 1.0
+    return alive, {"alive": alive}
+'''
+
+
+def _job(tmp_path: Path, name: str, source: str, steps: int = 2048) -> Job:
+    task = tasks.load(TASK)
+    spec = job_spec(task, RewardProgram(source, origin=name), steps, 2, 0, "sb3", label=name)
+    return Job(tmp_path / name, spec, label=name)
+
+
+def _pid_of(job: Job) -> int | None:
+    """The worker process of ``job`` (its argv names the job folder)."""
+    needle = str(job.dir.resolve()).encode()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"rewardsmith.train.worker" in argv and needle in argv:
+            return int(d.name)
+    return None
+
+
+def test_a_reward_that_hangs_mid_training_is_killed_and_the_other_job_finishes(tmp_path):
+    hang, ok = _job(tmp_path, "hangs", HANGS_LATER), _job(tmp_path, "ok", ALIVE)
+    limits = jail.Limits(stall_s=12.0)
+    t0 = time.monotonic()
+    out = run_jobs([hang, ok], workers=2, limits=limits)
+    took = time.monotonic() - t0
+    assert not out[0].ok and "took no env step for 12 s" in out[0].error, out[0].error
+    assert "reward call that never returns" in out[0].error
+    assert out[1].ok and out[1].result.steps >= 2048
+    assert took < 90, took  # killed on the stall, not at the hour-long time limit
+    assert not (hang.dir / "DONE").exists()
+
+
+def test_a_worker_that_crashes_becomes_a_failed_job_with_the_signal_named(tmp_path):
+    doomed, ok = _job(tmp_path, "segv", ALIVE, steps=200_000), _job(tmp_path, "ok", ALIVE)
+    killed = []
+
+    def on_event(job, ev):
+        if job is doomed and ev.get("type") == "progress" and not killed:
+            pid = _pid_of(doomed)
+            if pid is not None:
+                os.kill(pid, signal.SIGSEGV)
+                killed.append(pid)
+
+    out = run_jobs([doomed, ok], workers=2, on_event=on_event)
+    assert killed, "the worker was never seen"
+    assert not out[0].ok and "SIGSEGV" in out[0].error, out[0].error
+    assert out[1].ok
+
+
+def test_time_limits_grow_with_the_budget():
+    small = training_limits({"budget": {"steps": 20_000}})
+    big = training_limits({"budget": {"steps": 5_000_000}})
+    assert small.wall_s == jail.Limits().wall_s  # an hour at least
+    assert big.wall_s > 5_000_000 / 100 and big.cpu_s >= 2 * big.wall_s - 1
+    assert big.stall_s == jail.Limits().stall_s
