@@ -120,6 +120,16 @@ class TrainResult:
         atomic_write_json(directory / "result.json", self.to_json())
 
 
+def episode_files(directory: Path) -> list[Path]:
+    """The evaluation episodes saved by :meth:`TrainResult.save`, in the order they were saved
+    (numerically: episode 10 comes after episode 9), so they line up with ``eval_fitness``."""
+    def index(p: Path) -> int:
+        tail = p.stem.rsplit("_", 1)[-1]
+        return int(tail) if tail.isdigit() else -1
+
+    return sorted(Path(directory).glob("eval_episode_*.npz"), key=index)
+
+
 @dataclass(frozen=True)
 class Budget:
     """How much training one candidate gets."""

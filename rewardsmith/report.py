@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith import __version__
+from rewardsmith.contracts import episode_files
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.runs.rundir import candidate_key
 
@@ -557,7 +558,7 @@ def _first_episode(d: RunData, c: dict[str, Any]) -> tuple[dict[str, Any], Any] 
 
     cdir = d.path / "candidates" / c["id"]
     for seed_dir in sorted(cdir.glob("seed-*")):
-        files = sorted((seed_dir / "train").glob("eval_episode_*.npz"))
+        files = episode_files(seed_dir / "train")
         if not files:
             continue
         try:

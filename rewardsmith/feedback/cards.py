@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from rewardsmith.contracts import episode_files
+
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac")
 
@@ -41,7 +43,7 @@ def _episode_file(folder: Path, video_meta: dict[str, Any] | None) -> Path | Non
         if p.exists():
             return p
     for d in seed_dirs(folder):
-        eps = sorted((d / "train").glob("eval_episode_*.npz"))
+        eps = episode_files(d / "train")
         if eps:
             return eps[0]
     return None

@@ -21,11 +21,11 @@ from rewardsmith.errors import RewardsmithError
 
 
 def _episodes(task, folder: Path) -> list:
-    from rewardsmith.contracts import Episode
+    from rewardsmith.contracts import Episode, episode_files
     from rewardsmith.feedback.video import seed_dirs
 
     for d in seed_dirs(folder):
-        paths = sorted((d / "train").glob("eval_episode_*.npz"))
+        paths = episode_files(d / "train")
         if paths:
             return [Episode.load(p, task.spec) for p in paths]
     return []

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardsmith.contracts import episode_files
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.runs.files import atomic_write_json, read_json
 
@@ -474,7 +475,7 @@ def render_candidate(task, folder: Path, *, source: str = "auto", settings: Vide
     if source in ("auto", "episode"):
         try:
             seed_dir = _pick_seed_dir(folder, "episode")
-            episode = sorted((seed_dir / "train").glob("eval_episode_*.npz"))[0]
+            episode = episode_files(seed_dir / "train")[0]
             frames, info = replay_frames(task, episode, settings)
             used = "episode"
         except RenderError as e:
