@@ -33,12 +33,15 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Option(  # noqa: B008
             ..., "--task", "-t", help="Task id (see `rewardsmith tasks`) or a task file."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),  # noqa: B008
+        backend: str = typer.Option(  # noqa: B008
+            "sb3", "--backend", help="Where it will train: sb3, or brax (adds the JAX checks: jit, vmap)."),
     ) -> None:
         """Check a reward program: static checks, then a dry run in the jail on recorded states."""
-        raise typer.Exit(run_check(reward_file, task, as_json))
+        raise typer.Exit(run_check(reward_file, task, as_json, backend))
 
 
-def run_check(reward_file: Path, task_name: str, as_json: bool = False) -> int:
+def run_check(reward_file: Path, task_name: str, as_json: bool = False,
+              backend: str = "sb3") -> int:
     """The command's body; returns the exit code."""
     from rewardsmith import tasks
     from rewardsmith.reward.program import RewardProgram
@@ -48,7 +51,11 @@ def run_check(reward_file: Path, task_name: str, as_json: bool = False) -> int:
     try:
         program = RewardProgram.from_file(reward_file)
         task = tasks.load(task_name)
-        report = check_program(program, task)
+        if backend != "sb3":
+            from rewardsmith.train import load as load_backend
+
+            load_backend(backend)  # unknown or not installed: say so before checking
+        report = check_program(program, task, backend=backend)
     except RewardsmithError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2

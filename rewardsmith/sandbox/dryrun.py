@@ -83,6 +83,19 @@ class DryRunSettings:
     limits: jail.Limits = field(default_factory=lambda: jail.Limits(
         cpu_s=30, address_space=1 * jail.GiB, file_size=4 * jail.MiB, open_files=64,
         wall_s=20.0, stall_s=20.0, network=False, gpu=False))
+    # also run the program under jax.numpy, jit and vmap (the brax backend's env step)
+    jax: bool = False
+
+    @classmethod
+    def for_backend(cls, backend: str) -> DryRunSettings:
+        """The dry run for candidates that will train on ``backend``. On the JAX path the
+        worker also imports JAX and compiles the program: more address space and time."""
+        if backend != "brax":
+            return cls()
+        wall = 90.0
+        return cls(jax=True, wall_s=wall, limits=jail.Limits(
+            cpu_s=180, address_space=16 * jail.GiB, file_size=4 * jail.MiB, open_files=256,
+            wall_s=wall, stall_s=wall, network=False, gpu=False))
 
 
 # --------------------------------------------------------------------------- transitions
@@ -301,14 +314,17 @@ def _source(program) -> tuple[str, str]:
 
 
 def check_program(program, task, *, workdir: Path | None = None,
-                  settings: DryRunSettings | None = None) -> CheckReport:
+                  settings: DryRunSettings | None = None, backend: str = "sb3") -> CheckReport:
     """Every layer a candidate passes before training: static checks, then the jailed dry run.
 
     ``program``: a :class:`~rewardsmith.reward.program.RewardProgram` (or its source text);
     ``task``: a :class:`~rewardsmith.tasks.Task`; ``workdir``: the candidate's folder (the dry
     run works in ``workdir/dryrun``; a temporary folder when None). Never raises for anything the
     program does; raises :class:`SandboxError` only when the sandbox itself cannot run.
+    ``backend``: where the candidate will train; ``"brax"`` adds the JAX checks (jit, vmap,
+    agreement with numpy) to the dry run. ``settings`` wins over ``backend`` when given.
     """
+    settings = settings or DryRunSettings.for_backend(backend)
     t0 = time.perf_counter()
     source, _ = _source(program)
     problems = check_source(source, free_names=())
@@ -347,7 +363,7 @@ def dry_run(program, task, *, workdir: Path | None = None, settings: DryRunSetti
         cfg = {"program": "program.py", "origin": origin, "transitions": str(tr.path),
                "result": "result.json", "ready": "ready", "max_abs": settings.max_abs,
                "max_call_s": settings.max_call_s, "call_timeout_s": settings.call_timeout_s,
-               "skip_static": bool(_unsafe_skip_static)}
+               "skip_static": bool(_unsafe_skip_static), "jax": bool(settings.jax)}
         (folder / "config.json").write_text(json.dumps(cfg))
         t1 = time.perf_counter()
         with open(folder / "worker.log", "wb") as log:

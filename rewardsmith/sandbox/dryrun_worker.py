@@ -367,6 +367,13 @@ def _run(cfg: dict[str, Any], result: dict[str, Any]) -> None:
                 f"the bound of {float(cfg['max_call_s']):g} s (training calls it every step); "
                 "use vectorised numpy on the whole batch instead of Python loops over rows", None))
     merged = _merge(problems)
+    if not merged and cfg.get("jax"):
+        # the JAX path: the same text under jax.numpy, jitted and vmapped as in the env step
+        t3 = time.perf_counter()
+        from rewardsmith.train.brax_backend import check_traceable
+
+        merged = check_traceable(source, transitions=groups, spec=spec)
+        timings["jax_s"] = time.perf_counter() - t3
     result["problems"] = merged[:MAX_PROBLEMS]
     result["stage"] = "dry_run" if merged else "ok"
     result["components"] = keys or []

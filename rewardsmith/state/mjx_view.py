@@ -37,6 +37,14 @@ def import_jax():
     return jax, jnp
 
 
+def quiet_brax_imports() -> None:
+    """Brax imports jaxopt, which warns on import that it is unmaintained; nothing to act on."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="JAXopt is no longer maintained",
+                            category=DeprecationWarning)
+
+
 def import_mjx():
     """``mujoco.mjx``, imported quietly (it prints a line when the optional warp is absent)."""
     import_jax()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import pickle
 import threading
@@ -62,18 +63,19 @@ DEFAULTS: dict[str, Any] = {
 }
 PPO_DEFAULTS: dict[str, Any] = {
     "batch_size": None, "num_minibatches": None, "unroll_length": None,
-    "num_updates_per_batch": 4, "learning_rate": 3e-4, "entropy_cost": 1e-2, "discounting": 0.97,
+    "num_updates_per_batch": None, "learning_rate": 3e-4, "entropy_cost": 1e-2, "discounting": 0.97,
     "gae_lambda": 0.95, "clipping_epsilon": 0.3, "reward_scaling": 1.0, "max_grad_norm": None,
 }
 SAC_DEFAULTS: dict[str, Any] = {
     "learning_rate": 6e-4, "discounting": 0.97, "batch_size": None, "reward_scaling": 1.0,
     "tau": 0.005, "min_replay_size": None, "max_replay_size": None, "grad_updates_per_step": None,
 }
-# Small on a CPU (2 cores is normal): compile time dominates anyway.
+# Small on a CPU (2 cores is normal): compile time dominates anyway, so the layout follows SB3's
+# (few envs, long rollouts, several epochs over each batch) to learn from small budgets.
 CPU_DEFAULTS: dict[str, Any] = {
-    "num_envs": 32, "num_evals": 5, "curve_episodes": 4,
+    "num_envs": 8, "num_evals": 5, "curve_episodes": 4,
     "policy_hidden": (64, 64), "value_hidden": (64, 64),
-    "batch_size": 32, "num_minibatches": 4, "unroll_length": 16,
+    "batch_size": 8, "num_minibatches": 8, "unroll_length": 32, "num_updates_per_batch": 5,
     "sac": {"num_envs": 16, "batch_size": 128, "min_replay_size": 1_000,
             "max_replay_size": 200_000, "grad_updates_per_step": 1},
 }
@@ -81,22 +83,29 @@ CPU_DEFAULTS: dict[str, Any] = {
 GPU_DEFAULTS: dict[str, Any] = {
     "num_envs": 2048, "num_evals": 10, "curve_episodes": 16,
     "policy_hidden": (32, 32, 32, 32), "value_hidden": (256, 256, 256, 256, 256),
-    "batch_size": 1024, "num_minibatches": 32, "unroll_length": 10,
+    "batch_size": 1024, "num_minibatches": 32, "unroll_length": 10, "num_updates_per_batch": 4,
     "sac": {"num_envs": 128, "batch_size": 512, "min_replay_size": 8_192,
             "max_replay_size": 1_048_576, "grad_updates_per_step": 32},
 }
 # Per gymnasium env (both devices), after Brax's tuned settings for the same robots.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "InvertedPendulum-v5": {"discounting": 0.97, "entropy_cost": 1e-2, "learning_rate": 1e-3,
-                            "reward_scaling": 1.0},
+    "InvertedPendulum-v5": {"discounting": 0.98, "entropy_cost": 0.0, "learning_rate": 1e-3,
+                            "num_updates_per_batch": 10},
     "InvertedDoublePendulum-v5": {"discounting": 0.97, "entropy_cost": 1e-2, "reward_scaling": 0.1},
-    "Hopper-v5": {"discounting": 0.97, "entropy_cost": 1e-3, "reward_scaling": 1.0},
-    "Walker2d-v5": {"discounting": 0.97, "entropy_cost": 1e-3, "reward_scaling": 1.0},
-    "HalfCheetah-v5": {"discounting": 0.95, "entropy_cost": 1e-3, "unroll_length": 20,
-                       "num_updates_per_batch": 8},
-    "Ant-v5": {"discounting": 0.97, "entropy_cost": 1e-2, "unroll_length": 5},
+    "Hopper-v5": {"discounting": 0.97, "entropy_cost": 1e-3},
+    "Walker2d-v5": {"discounting": 0.97, "entropy_cost": 1e-3},
+    "HalfCheetah-v5": {"discounting": 0.95, "entropy_cost": 1e-3, "num_updates_per_batch": 8},
+    "Ant-v5": {"discounting": 0.97, "entropy_cost": 1e-2},
     "Swimmer-v5": {"discounting": 0.9999, "entropy_cost": 1e-3},
-    "Reacher-v5": {"discounting": 0.9, "entropy_cost": 1e-3, "unroll_length": 10},
+    "Reacher-v5": {"discounting": 0.9, "entropy_cost": 1e-3},
+}
+# Per gymnasium env, per device: batch layout.
+ENV_LAYOUT: dict[str, dict[str, dict[str, Any]]] = {
+    # measured here: 20k steps reach the 1000-step maximum (32 envs x 16 steps: ~50-200)
+    "InvertedPendulum-v5": {"cpu": {"num_envs": 4, "batch_size": 8, "num_minibatches": 4,
+                                    "unroll_length": 64}},
+    "HalfCheetah-v5": {"gpu": {"unroll_length": 20, "batch_size": 512}},
+    "Ant-v5": {"gpu": {"num_envs": 4096, "batch_size": 2048, "unroll_length": 5}},
 }
 # Default budgets when a task defines none for this backend (env steps).
 DEFAULT_STEPS = {"cpu": None, "gpu": {"InvertedPendulum-v5": 1_000_000,
@@ -107,13 +116,16 @@ GPU_DEFAULT_STEPS = 10_000_000
 
 # ------------------------------------------------------------------------------ set-up
 def _require_jax():
+    from rewardsmith.state.mjx_view import quiet_brax_imports
+
+    quiet_brax_imports()
     try:
         import jax  # noqa: F401
-        from brax.training.agents.ppo import train as _ppo  # noqa: F401
 
         from rewardsmith.state.mjx_view import import_mjx
 
-        import_mjx()
+        import_mjx()  # first, quietly: brax imports it too
+        from brax.training.agents.ppo import train as _ppo  # noqa: F401
     except ImportError as e:
         raise RewardsmithError(f"the brax backend is not installed ({e.name or e} is missing)",
                                INSTALL_HINT) from None
@@ -123,6 +135,11 @@ def _require_jax():
     import jax
 
     return jax
+
+
+def require() -> None:
+    """Raise a :class:`RewardsmithError` naming the extra when JAX, Brax or MJX is missing."""
+    _require_jax()
 
 
 def device_kind() -> str:
@@ -152,7 +169,8 @@ def settings(task, overrides: Mapping[str, Any] | None = None,
     dev_values = {k: v for k, v in dev.items() if k != "sac"}
     if algo == "sac":
         dev_values.update(dev["sac"])
-    env_values = ENV_DEFAULTS.get(task.env_id, {})
+    env_values = {**ENV_DEFAULTS.get(task.env_id, {}),
+                  **ENV_LAYOUT.get(task.env_id, {}).get(device, {})}
     hp: dict[str, Any] = {}
     for k in list(DEFAULTS) + list(algo_defaults):
         v = DEFAULTS.get(k, algo_defaults.get(k))
@@ -410,7 +428,8 @@ class _Eval:
             rollout = make_rollout(self.env, self.n)
             self._fn = jax.jit(lambda p, k: rollout(make_policy(p, deterministic=True), k))
             self.make_policy = make_policy
-        out = self._fn(params, jax.random.PRNGKey(self.seed + 100_003))
+        # host copies: the same placement every call, so the rollout compiles once
+        out = self._fn(jax.device_get(params), jax.random.PRNGKey(self.seed + 100_003))
         out = jax.device_get(out)
         episodes = self.env.episodes(out)
         t_end = time.perf_counter()
@@ -477,6 +496,21 @@ def _program(task, program: RewardProgram | None) -> RewardProgram | None:
     return program
 
 
+def _num_evals(total: int, hp: Mapping[str, Any]) -> int:
+    """``num_evals`` near the setting whose rounding of the budget overshoots least: Brax's PPO
+    runs whole training steps, ``num_evals - 1`` epochs of equally many."""
+    want = max(int(hp["num_evals"]), 2)
+    if hp["algo"] != "ppo":
+        return want
+    per_step = hp["batch_size"] * hp["unroll_length"] * hp["num_minibatches"]
+
+    def done(n_after: int) -> int:
+        return math.ceil(total / (n_after * per_step)) * n_after * per_step
+
+    best = min(range(max(want - 3, 1), want + 3), key=lambda n: (done(n), abs(n + 1 - want)))
+    return best + 1
+
+
 def _network_factory(hp):
     if hp["algo"] == "ppo":
         from brax.training.agents.ppo import networks as ppo_networks
@@ -527,7 +561,7 @@ def train(task, program: RewardProgram | None, budget: Budget, seed: int,
                       network_factory=_network_factory(hp),
                       learning_rate=hp["learning_rate"], discounting=hp["discounting"],
                       reward_scaling=hp["reward_scaling"], batch_size=hp["batch_size"],
-                      num_evals=max(int(hp["num_evals"]), 2))
+                      num_evals=_num_evals(total, hp))
         t_setup = time.perf_counter()
         if hp["algo"] == "ppo":
             from brax.training.agents.ppo import train as ppo
@@ -543,7 +577,9 @@ def train(task, program: RewardProgram | None, budget: Budget, seed: int,
             make_policy, params, steps_done = _train_sac(hp, common, env, ev, task, curve, last,
                                                          progress, total)
         t_trained = time.perf_counter()
-        if hp["algo"] == "sac":  # the final evaluation is still to run
+        if hp["algo"] == "sac":  # the final evaluation is still to run; it replaces Brax's
+            if curve and curve[-1].step == steps_done and curve[-1].fitness is None:
+                curve.pop()
             on_params(steps_done, make_policy, params)
         t_end = time.perf_counter()
         compile_s = clock.seconds(t0, t_end)
@@ -578,7 +614,7 @@ def _train_sac(hp, common, env, ev, task, curve, last, progress, total):
         if step == 0 and not metrics:
             return
         comps = {k.removeprefix("eval/episode_component/"): float(v) for k, v in metrics.items()
-                 if k.startswith("eval/episode_component/")}
+                 if k.startswith("eval/episode_component/") and not k.endswith("_std")}
         curve.append(CurvePoint(
             step=int(step), episodes=int(ev.n), fitness=None, success_rate=None,
             episode_length=float(metrics.get("eval/avg_episode_length", np.nan)),

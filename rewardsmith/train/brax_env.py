@@ -25,7 +25,12 @@ import numpy as np
 from rewardsmith.contracts import Episode
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import CompiledReward, RewardProgram, RewardProgramError
-from rewardsmith.state.mjx_view import MjxStateExtractor, import_jax, import_mjx
+from rewardsmith.state.mjx_view import (
+    MjxStateExtractor,
+    import_jax,
+    import_mjx,
+    quiet_brax_imports,
+)
 
 # gymnasium MujocoEnv arguments that change nothing a port computes (the model itself comes from
 # the gymnasium env, so xml_file and frame_skip are honoured through it).
@@ -352,6 +357,7 @@ _INTEGRATORS = {"euler": 0, "rk4": 1, "implicit": 2, "implicitfast": 3}
 
 
 def _brax_base():
+    quiet_brax_imports()
     try:
         from brax.envs.base import Env, State, Wrapper
     except ImportError as e:
@@ -468,7 +474,7 @@ def _make_class():
             jax, jnp = import_jax()
             mjx = import_mjx()
             d0 = state.pipeline_state
-            prev_row = self.row(d0)
+            prev_row = state.info["row"]  # the row after the last step (or reset)
             ctrl = self.ctrl(action).astype(d0.ctrl.dtype)
             d = d0.replace(ctrl=ctrl)
             d = jax.lax.fori_loop(0, self.frame_skip, lambda _, x: mjx.step(self.mx, x), d)
@@ -484,7 +490,8 @@ def _make_class():
                 reward, comps = self.reward(prev_row, ctrl, next_row)
             f32 = jnp.float32
             finite = jnp.isfinite(reward)
-            metrics = {"env_reward": jnp.asarray(env_reward, f32),
+            metrics = {**state.metrics,  # keys wrappers added (Brax's EvalWrapper: "reward")
+                       "env_reward": jnp.asarray(env_reward, f32),
                        "nonfinite": jnp.where(finite, 0.0, 1.0).astype(f32),
                        **{f"component/{k}": jnp.asarray(comps[k], f32) for k in self.component_names}}
             info = {**state.info, "row": next_row}
@@ -593,16 +600,18 @@ def wrap_for_training(env, episode_length: int = 1000, action_repeat: int = 1,
         raise RewardsmithError("domain randomisation is not supported by the brax backend")
     fresh = env.unwrapped.sim.fresh_resets if fresh_resets is None else fresh_resets
     wrapped = EpisodeWrapper(VmapWrapper(env), episode_length, action_repeat)
-    if not fresh:
-        from brax.envs.wrappers.training import AutoResetWrapper
 
-        return AutoResetWrapper(wrapped)
+    class AutoResetWrapper(Wrapper):
+        """Resets finished episodes: to a new draw of the reset noise (``fresh``), or to the
+        episode's first state (Brax's own behaviour). Resets the state-view row with them."""
 
-    class FreshAutoResetWrapper(Wrapper):
         def reset(self, rng):
             jax, _ = import_jax()
             state = self.env.reset(rng)
-            state.info["reset_key"] = jax.vmap(lambda k: jax.random.fold_in(k, 7))(rng)
+            if fresh:
+                state.info["reset_key"] = jax.vmap(lambda k: jax.random.fold_in(k, 7))(rng)
+            else:
+                state.info["first"] = (state.pipeline_state, state.obs, state.info["row"])
             return state
 
         def step(self, state, action):
@@ -612,8 +621,14 @@ def wrap_for_training(env, episode_length: int = 1000, action_repeat: int = 1,
                                                 state.info["steps"])
             state = state.replace(done=jnp.zeros_like(state.done))
             state = self.env.step(state, action)
-            keys = jax.vmap(jax.random.split)(state.info["reset_key"])
-            fresh_state = jax.vmap(self.env.unwrapped.reset)(keys[:, 1])
+            info = dict(state.info)
+            if fresh:
+                keys = jax.vmap(jax.random.split)(state.info["reset_key"])
+                new = jax.vmap(self.env.unwrapped.reset)(keys[:, 1])
+                first = (new.pipeline_state, new.obs, new.info["row"])
+                info["reset_key"] = keys[:, 0]
+            else:
+                first = state.info["first"]
             done = state.done
 
             def where_done(x, y):
@@ -622,14 +637,12 @@ def wrap_for_training(env, episode_length: int = 1000, action_repeat: int = 1,
                 mask = jnp.reshape(done, done.shape + (1,) * (x.ndim - done.ndim)) > 0.5
                 return jnp.where(mask, x, y)
 
-            pipeline_state = jax.tree.map(where_done, fresh_state.pipeline_state,
-                                          state.pipeline_state)
-            obs = where_done(fresh_state.obs, state.obs)
-            info = {**state.info, "reset_key": keys[:, 0],
-                    "row": where_done(fresh_state.info["row"], state.info["row"])}
+            pipeline_state, obs, row = jax.tree.map(
+                where_done, first, (state.pipeline_state, state.obs, state.info["row"]))
+            info["row"] = row
             return state.replace(pipeline_state=pipeline_state, obs=obs, info=info)
 
-    return FreshAutoResetWrapper(wrapped)
+    return AutoResetWrapper(wrapped)
 
 
 # ---------------------------------------------------------------------------- rollouts

@@ -36,6 +36,20 @@ SAC_DEFAULTS: dict[str, Any] = {
 }
 
 
+def describe() -> dict[str, Any]:
+    """For ``rewardsmith backends``: versions, devices, defaults."""
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("stable-baselines3", "torch", "gymnasium", "mujoco"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"devices": ["cpu"], "device_kind": "cpu", "versions": versions,
+            "defaults": {**DEFAULTS, "ppo": PPO_DEFAULTS, "sac": SAC_DEFAULTS}}
+
+
 def settings(task: Task, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The task's settings over the defaults, strictly: an unknown key is an error."""
     hp = {**DEFAULTS, **dict(task.hyperparams.get(NAME, {})), **dict(overrides or {})}
