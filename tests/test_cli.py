@@ -96,3 +96,64 @@ def test_evaluate_json(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args", [["design", "--task", "nope-v0"], ["show", "/nonexistent/run"]])
 def test_design_and_show_bad_input(args):
     one_line_error(run(*args))
+
+
+def test_evaluate_reward_file_that_is_not_text_or_is_a_folder(tmp_path):
+    f = tmp_path / "r.py"
+    f.write_bytes(b"\xff\xfe\x00def compute_reward")
+    out = one_line_error(run("evaluate", "--task", "pendulum-balance-v0", "--reward", str(f)))
+    assert "not UTF-8 text" in out
+    out = one_line_error(run("evaluate", "--task", "pendulum-balance-v0", "--reward", str(tmp_path)))
+    assert "is a folder" in out
+
+
+def test_tasks_table_has_robot_and_env_columns():
+    r = run("tasks")
+    assert r.exit_code == 0, r.output
+    head = r.output.splitlines()[:4]
+    assert any("robot" in line and "env" in line for line in head), head
+    assert "InvertedPendulum-v5" in r.output
+
+
+def test_version():
+    from rewardsmith import __version__
+
+    r = run("--version")
+    assert r.exit_code == 0 and r.output.strip() == __version__
+
+
+def test_evaluate_compare_baseline_caches_floor_and_baseline(tmp_path, monkeypatch):
+    """--compare baseline: the normalized score against the untrained policy and the baseline;
+    a second comparison reuses both from the cache, and other settings do not."""
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "mine.py"
+    f.write_text("def compute_reward(state, action, next_state):\n"
+                 "    upright = np.where(np.abs(next_state.hinge_angle) < 0.2, 1.0, 0.0)\n"
+                 "    return upright, {\"upright\": upright}\n")
+    args = ["evaluate", "--task", "pendulum-balance-v0", "--reward", str(f), "--seeds", "1",
+            "--steps", "1024", "--compare", "baseline", "--json", "--workers", "2"]
+
+    def report(*extra):
+        r = run(*args, "--run-dir", str(tmp_path / f"eval{len(list(tmp_path.iterdir()))}"), *extra)
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output[r.output.index("{"):])
+
+    first = report()
+    c = first["compare"]
+    f_mine, f_base = first["fitness"]["mean"], c["baseline"]["fitness"]["mean"]
+    f_floor = c["floor"]["fitness"]["mean"]
+    expect = (f_mine - f_floor) / abs(f_base - f_floor)
+    assert c["normalized_score"]["per_seed"][0] == pytest.approx(expect)
+    cached = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
+    assert [n.split("-")[0] for n in cached] == ["baseline", "floor"]
+    assert all((p / "DONE").exists() for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
+    mtimes = {p: (p / "DONE").stat().st_mtime_ns for p in (tmp_path / "cache" / "eval").glob("*/sb3/*")}
+
+    second = report()  # the floor and baseline come from the cache: the same numbers
+    assert second["compare"]["baseline"]["fitness"] == c["baseline"]["fitness"]
+    assert second["compare"]["floor"]["fitness"] == c["floor"]["fitness"]
+    assert {p: (p / "DONE").stat().st_mtime_ns for p in mtimes} == mtimes
+
+    report("--algo", "sac")  # another algorithm: its own baseline and floor, not PPO's
+    names = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
+    assert len(names) == 4 and len(set(n.rsplit("-", 1)[-1] for n in names)) >= 2

@@ -54,6 +54,8 @@ def test_offline_design_run_end_to_end(tmp_path, env):
             cdir = run_dir / "candidates" / f"{it}-{k}"
             assert (cdir / "DONE").exists() and (cdir / "reward.py").exists()
             assert json.loads((cdir / "validation.json").read_text())["accepted"]
+            # the top two of each iteration (--top-k 2, here all) ran on the extra seed too
+            assert len(json.loads((cdir / "result.json").read_text())["fitness_seeds"]) == 2
     assert (run_dir / "best" / "reward.py").read_text().strip().startswith(("def ", "#"))
     events = [e["event"] for e in read_jsonl(run_dir / "events.jsonl")]
     for kind in ("run_created", "llm_call", "candidate_finished", "iteration_finished", "run_finished"):
@@ -66,6 +68,7 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     show = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "show", str(run_dir)],
                           capture_output=True, text=True, env=env)
     assert show.returncode == 0 and "best:" in show.stdout
+    assert "iterations" in show.stdout and "picked by" in show.stdout
     runs = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "runs", str(tmp_path), "--json"],
                           capture_output=True, text=True, env=env)
     assert json.loads(runs.stdout)[0]["status"] == "finished"
@@ -126,6 +129,15 @@ def test_oracle_feedback_end_to_end(tmp_path, env):
     evidence = json.loads((run_dir / "best" / "evidence.json").read_text())
     assert evidence["candidate"] == fbs[-1]["best"] and evidence["selected_by"] == "oracle"
     assert not list(run_dir.rglob("video.mp4"))  # the oracle needs no rendering
+    # the feedback sent next holds the code of both the preferred and the rejected candidate
+    # (the previous best too, which the oracle may rank last), and never the hidden fitness
+    for i, fb in enumerate(fbs):
+        sent = json.loads((run_dir / "iterations" / f"{i}.json").read_text())["feedback"]
+        for cid in (fb["best"], fb["worst"]):
+            src = (run_dir / "candidates" / cid / "reward.py").read_text().strip()
+            assert src.splitlines()[-1].strip() in sent, (cid, sent[:500])
+        assert "no other candidate" not in sent
+        assert "Task score" not in sent and "task score" not in sent
 
     # resume after losing the last iteration's summary: the answers are not asked for again
     answered = [fb["answered_at"] for fb in fbs]

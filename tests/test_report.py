@@ -3,8 +3,8 @@
 The fast tests build a run directory in the design loop's format (two iterations: accepted,
 rejected and failed candidates, curves, an evaluation episode, feedback, LLM usage, an evaluate
 report and a GIF). The report must show each part, reference no external URL, and render in
-headless Chromium to a screenshot that is not blank. A slow test does the same on a real
-offline design run.
+headless Chromium to a screenshot that is not blank. One more test does the same on a real
+(small) offline design run.
 """
 
 from __future__ import annotations
@@ -377,7 +377,6 @@ def test_cli_report(run, tmp_path, no_plots):
 
 
 # ============================================================================ a real run
-@pytest.mark.slow
 @needs_chromium
 def test_report_and_export_of_a_real_offline_run(tmp_path):
     """A real (small) offline design run: report renders, export runs without rewardsmith."""

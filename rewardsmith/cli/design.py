@@ -105,13 +105,16 @@ class LiveView:
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
 
-def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: str | None):
+def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: str | None,
+              shared_cache: bool = True):
     from rewardsmith.llm.base import make_llm
     from rewardsmith.llm.cache import CachedLLM
 
     inner = make_llm(spec, base_url=base_url, api_key=api_key, run_dir=run_dir, cache=False)
+    if shared_cache:
+        inner = CachedLLM(inner, None)  # ~/.cache/rewardsmith: repeated runs pay nothing twice
     # the run's own cache makes --resume free even if the shared cache is cleared
-    return CachedLLM(CachedLLM(inner, None), run_dir / "llm" / "cache")
+    return CachedLLM(inner, run_dir / "llm" / "cache")
 
 
 def register(app: typer.Typer) -> None:
@@ -137,7 +140,8 @@ def register(app: typer.Typer) -> None:
         iterations: int = typer.Option(3, "--iterations", "-i", min=1, help="Design iterations."),
         samples: int = typer.Option(4, "--samples", "-k", min=1, help="Reward programs sampled per iteration."),
         steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
-        seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidate is evaluated on before it is called best."),
+        seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidates are evaluated on before one is called best."),
+        top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=2.0),
         max_cost: float | None = typer.Option(None, "--max-cost", min=0.0, help="Stop asking the LLM once this many USD are spent."),
@@ -151,6 +155,7 @@ def register(app: typer.Typer) -> None:
         feedback_ui: str = typer.Option("web", "--feedback-ui", help="web (a local page) or cli (terminal prompts)."),
         feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
         oracle_fitness: str | None = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Ask the LLM afresh instead of reusing answers cached from earlier runs (the run's own cache still makes --resume free)."),
     ):
         """Run the design loop: the LLM writes rewards, policies train on them, the best one wins."""
         from rewardsmith import tasks as tasks_mod
@@ -168,7 +173,7 @@ def register(app: typer.Typer) -> None:
                 config = DesignConfig.from_dict({**m["config"], "workers": workers})
             run.update_manifest(status="running")
             run.event("resumed")
-            llm_obj = _make_llm(config.llm, run.path, base_url, api_key)
+            llm_obj = _make_llm(config.llm, run.path, base_url, api_key, shared_cache=not no_cache)
         else:
             if feedback not in ("none", "human", "oracle"):
                 raise RewardsmithError(f"unknown --feedback {feedback!r}", "use none, human or oracle")
@@ -191,13 +196,18 @@ def register(app: typer.Typer) -> None:
 
                 _check_expression_fields(t, oracle_fitness)
             config = DesignConfig(iterations=iterations, samples=samples, steps=steps, seeds=seeds,
+                                  top_k=top_k,
                                   workers=workers or max(1, os.cpu_count() or 1), temperature=temperature,
                                   max_cost=max_cost, llm=llm, backend=backend, seed=seed,
                                   compare_baseline=not no_baseline and t.fitness is not None,
                                   feedback=feedback, feedback_ui=feedback_ui,
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
-            llm_obj = _make_llm(llm, path, base_url, api_key)
+            llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
+            if max_cost is not None and not llm_obj.prices_known:
+                err_console.print(f"[yellow]warning:[/] {llm_obj.name} reports no prices, so "
+                                  "--max-cost cannot stop this run; limit it with --iterations "
+                                  "and --samples", highlight=False)
             from dataclasses import asdict
 
             from rewardsmith.llm import prompts
@@ -275,20 +285,49 @@ def register(app: typer.Typer) -> None:
         cands = run.candidates()
         best = run.best()
         iters = sorted((run.path / "iterations").glob("*.json"), key=lambda p: int(p.stem))
+        summaries = [read_json(p) for p in iters]
+        prefs_path = run.path / "feedback" / "preferences.json"
+        prefs = read_json(prefs_path).get("scores", {}) if prefs_path.exists() else {}
         if json_out:
             print(json.dumps({"manifest": m, "candidates": [{k: v for k, v in c.items() if k != "train"} for c in cands],
-                              "best": best, "iterations": [read_json(p) for p in iters]}, indent=2, default=str))
+                              "best": best, "iterations": summaries, "preferences": prefs},
+                             indent=2, default=str))
             return
         console.print(f"[bold]{run.path}[/]  task {m.get('task')}  status {m.get('status')}  llm {m.get('llm')}")
+        if summaries:
+            by_id = {c["id"]: c for c in cands}
+            it_table = Table(title="iterations", title_justify="left")
+            for col in ("iteration", "trained", "rejected", "failed", "iteration best",
+                        "best so far", "picked by"):
+                it_table.add_column(col, overflow="fold")
+            for s in summaries:
+                mine = [by_id[i] for i in s.get("candidates", []) if i in by_id]
+                ok = [c for c in mine if c["status"] == "ok" and c.get("score") is not None]
+                top = max(ok, key=lambda c: c["score"]) if ok else None
+                so_far = s.get("best") or {}
+                it_table.add_row(
+                    str(s["iteration"]), str(len(ok)),
+                    str(sum(c["status"] == "rejected" for c in mine)),
+                    str(sum(c["status"] == "failed" for c in mine)),
+                    f"{top['id']} ({fmt(top['score'])})" if top else "-",
+                    f"{so_far['id']} ({fmt(so_far.get('score'))})" if so_far else "-",
+                    (s.get("human") or {}).get("source") or "fitness")
+            console.print(it_table)
         table = Table(title="candidates", title_justify="left")
-        for col in ("id", "status", "stage", "fitness", "score (all seeds)", "success", "error"):
+        cols = ["id", "status", "stage", "fitness", "score (all seeds)", "success"]
+        if prefs:
+            cols += ["preference (BT / Elo)"]
+        for col in [*cols, "error"]:
             table.add_column(col, overflow="fold")
         for c in cands:
-            table.add_row(c["id"], c["status"], c.get("stage") or "",
-                          fmt(c.get("fitness")),
-                          "-" if c.get("score") is None else f"{fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
-                          "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}",
-                          (c.get("error") or "")[:120])
+            row = [c["id"], c["status"], c.get("stage") or "",
+                   fmt(c.get("fitness")),
+                   "-" if c.get("score") is None else f"{fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
+                   "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}"]
+            if prefs:
+                p = prefs.get(c["id"])
+                row.append(f"{p['bradley_terry']:+.2f} / {p['elo']:.0f}" if p else "-")
+            table.add_row(*row, (c.get("error") or "")[:120])
         console.print(table)
         if best:
             console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} "
@@ -332,5 +371,7 @@ def _print_summary(s: dict[str, Any], console) -> None:
     console.print(f"candidates: {s['candidates']}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}")
     console.print("next:")
     console.print(f"  rewardsmith show {s['run_dir']}")
+    console.print(f"  rewardsmith export {s['run_dir']} --to reward.py      # a self-contained module")
+    console.print(f"  rewardsmith report {s['run_dir']}")
     console.print(f"  rewardsmith evaluate {s.get('task_args') or '--task ' + s['task']} --reward {b['reward_path']} --seeds 3 "
                   f"--compare baseline --run-dir {s['run_dir']}/evaluations/best")

@@ -35,11 +35,16 @@ tasks_app = typer.Typer(help="List tasks and show what the LLM sees for one.", i
 app.add_typer(tasks_app, name="tasks")
 
 
-@app.callback()
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         console.print(__version__)
         raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the version and exit.")):
+    """Design reward functions for robot RL with an LLM (or with the built-in offline designer)."""
 
 
 # ---------------------------------------------------------------------------- tasks
@@ -61,12 +66,14 @@ def tasks_list(ctx: typer.Context,
         return
     table = Table(title="rewardsmith tasks", title_justify="left")
     table.add_column("id", no_wrap=True, style="bold")
+    table.add_column("robot", no_wrap=True)
     table.add_column("env", no_wrap=True)
     table.add_column("steps", justify="right", no_wrap=True)
     table.add_column("description", overflow="fold", ratio=1)
     for t in rows:
         b = t.budgets.get("sb3")
-        table.add_row(t.id, t.env_id, f"{b.steps // 1000}k" if b else "-", t.description)
+        table.add_row(t.id, t.robot or "-", t.env_id, f"{b.steps // 1000}k" if b else "-",
+                      t.description)
     console.print(table)
     for path, msg in tasks.broken_files().items():
         err_console.print(f"[yellow]warning:[/] skipped {path}: {msg}")
@@ -113,6 +120,7 @@ def evaluate(
     fitness: str | None = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields, averaged over steps."),
 ):
     """Train one policy per seed on a reward and report the task's fitness."""
+    from rewardsmith.train import budget_for
     from rewardsmith.train import load as load_backend
     from rewardsmith.train.evaluate import evaluate as run_evaluate
     from rewardsmith.train.evaluate import resolve_reward
@@ -126,12 +134,12 @@ def evaluate(
     if choice.program is not None and choice.label != "baseline":
         from rewardsmith.sandbox.dryrun import check_program
 
-        report = check_program(choice.program, t)  # fail fast, before any training starts
+        report = check_program(choice.program, t, backend=backend)  # fail fast, before training
         if not report.accepted:
             raise RewardsmithError(f"{choice.label} was rejected ({report.stage}): "
                                    + "; ".join(report.problems),
                                    f"see `rewardsmith check {choice.label} --task {t.id}`")
-    n_steps = steps or t.budget(backend).steps
+    n_steps = steps or budget_for(t, backend).steps
     n_workers = workers or min(os.cpu_count() or 1, seeds * (3 if compare else 1))
     out = run_dir or Path("runs") / f"eval-{timestamp()}-{t.id}"
     overrides = {"algo": algo} if algo else None
@@ -180,34 +188,34 @@ def _print_evaluation(r: dict) -> None:
 @guarded
 def backends(json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Which training backends are installed, which devices they see, and their defaults."""
-    import importlib.util
-
     from rewardsmith.train import BACKENDS
+    from rewardsmith.train import load as load_backend
 
     info = []
     for name in BACKENDS.names():
-        mod = BACKENDS.load(name)
-        deps = {"sb3": ["stable_baselines3", "torch", "mujoco", "gymnasium"],
-                "brax": ["jax", "brax", "mujoco.mjx"]}.get(name, [])
-        missing = [d for d in deps if importlib.util.find_spec(d.split(".")[0]) is None]
-        entry = {"name": name, "module": mod, "installed": not missing, "missing": missing}
-        if name == "sb3" and not missing:
-            from rewardsmith.train import sb3
-
-            entry["devices"] = ["cpu"]
-            entry["defaults"] = {**sb3.DEFAULTS, "ppo": sb3.PPO_DEFAULTS}
+        entry: dict = {"name": name, "module": BACKENDS.load(name)}
+        try:
+            entry.update(installed=True, **load_backend(name).describe())
+        except RewardsmithError as e:
+            entry.update(installed=False, problem=e.message, hint=e.hint)
         info.append(entry)
     if json_out:
         print(json.dumps(info, indent=2, default=str))
         return
     table = Table(title="training backends", title_justify="left")
-    for col in ("backend", "installed", "devices", "defaults"):
+    for col in ("backend", "installed", "devices", "versions", "defaults"):
         table.add_column(col, overflow="fold")
     for e in info:
-        table.add_row(e["name"], "yes" if e["installed"] else f"no (missing {', '.join(e['missing'])})",
-                      ", ".join(e.get("devices", [])) or "-",
-                      json.dumps(e.get("defaults", {}), default=str)[:200])
+        versions = ", ".join(f"{k} {v}" for k, v in (e.get("versions") or {}).items() if v)
+        defaults = ", ".join(f"{k}={v}" for k, v in (e.get("defaults") or {}).items()
+                             if v is not None and not isinstance(v, dict))
+        devices = ", ".join(e.get("devices", []))
+        if e.get("device_kind"):
+            devices = f"{e['device_kind']}: {devices}"
+        table.add_row(e["name"], "yes" if e["installed"] else f"no: {e['problem']} ({e['hint']})",
+                      devices or "-", versions or "-", defaults or "-")
     console.print(table)
+    console.print("full settings: [bold]rewardsmith backends --json[/]")
 
 
 def _register_optional() -> None:

@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from rewardsmith.contracts import Episode, TrainResult
+from rewardsmith.contracts import Episode, TrainResult, episode_files
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
 from rewardsmith.runs.rundir import RunDir
 from rewardsmith.tasks.task import Task
-from rewardsmith.train.evaluate import _cached_job, job_spec, normalized, resolve_reward
+from rewardsmith.train import budget_for
+from rewardsmith.train.evaluate import cached_job, job_spec, normalized, resolve_reward
 from rewardsmith.train.pool import Job, Outcome, run_jobs
 
 Observer = Callable[[str, dict[str, Any]], None]
@@ -95,8 +96,9 @@ class DesignLoop:
         self.config = config
         self.llm = llm
         self.observer = observer or (lambda kind, data: None)
-        self.steps = config.steps or task.budget(config.backend).steps
-        self.eval_episodes = config.eval_episodes or task.budget(config.backend).eval_episodes
+        budget = budget_for(task, config.backend)
+        self.steps = config.steps or budget.steps
+        self.eval_episodes = config.eval_episodes or budget.eval_episodes
         self.cost = 0.0
         self.tokens = {"prompt": 0, "completion": 0}
         self.best: Candidate | None = None
@@ -198,7 +200,7 @@ class DesignLoop:
             self._record_baseline(extra, outcomes)
 
         ok = sorted([c for c in candidates if c.status == "ok"], key=lambda c: c.fitness, reverse=True)
-        human = None
+        human, shown = None, {}
         if cfg.feedback != "none" and ok:
             # a person (or the oracle) ranks the behaviours; their pick is the best
             human, shown = self._human_feedback(it, ok)
@@ -226,7 +228,7 @@ class DesignLoop:
                   iteration_best_score=iter_best.score if iter_best else None, improved=improved,
                   ok=len(ok), rejected=sum(c.status == "rejected" for c in candidates),
                   failed=sum(c.status == "failed" for c in candidates))
-        next_feedback = self._feedback(candidates, human)
+        next_feedback = self._feedback(candidates, human, shown)
         atomic_write_json(self.run.path / "iterations" / f"{it}.json", {
             "iteration": it, "candidates": [c.id for c in candidates],
             "best": self.best.to_json() if self.best else None,
@@ -322,7 +324,8 @@ class DesignLoop:
         from rewardsmith.reward.program import RewardProgram
         from rewardsmith.sandbox.dryrun import check_program
 
-        report = check_program(RewardProgram(source, origin=d.name), self.task, workdir=d)
+        report = check_program(RewardProgram(source, origin=d.name), self.task, workdir=d,
+                               backend=self.config.backend)
         data = {**report.to_json(), "feedback": report.feedback()}
         atomic_write_json(d / "validation.json", data)
         self.emit("candidate_validated", id=d.name, **data)
@@ -391,9 +394,9 @@ class DesignLoop:
         base = resolve_reward(self.task, "baseline")
         seeds = [cfg.seed + s for s in range(cfg.seeds)]
         mk = lambda kind, prog, steps, untrained: [  # noqa: E731
-            _cached_job(self.task, cfg.backend, kind, steps, s,
-                        job_spec(self.task, prog, steps, self.eval_episodes, s, cfg.backend,
-                                 untrained=untrained, label=kind))
+            cached_job(self.task, kind,
+                       job_spec(self.task, prog, steps, self.eval_episodes, s, cfg.backend,
+                                untrained=untrained, label=kind))
             for s in seeds]
         jobs = {"baseline": mk("baseline", base.program, self.steps, False),
                 "floor": mk("floor", None, 0, True)}
@@ -412,24 +415,28 @@ class DesignLoop:
 
     def _episodes(self, c: Candidate) -> list[Episode]:
         d = self.run.candidate_dir(c.iteration, c.k) / f"seed-{self.config.seed}" / "train"
-        return [Episode.load(p, self.task.spec) for p in sorted(d.glob("eval_episode_*.npz"))]
+        return [Episode.load(p, self.task.spec) for p in episode_files(d)]
 
-    def _feedback(self, candidates: list[Candidate], human=None) -> str | None:
+    def _feedback(self, candidates: list[Candidate], human=None,
+                  shown: dict[str, Candidate] | None = None) -> str | None:
         from rewardsmith.critic.reflect import reflect
         from rewardsmith.llm import prompts
 
         if human is not None:
             from rewardsmith.feedback import feedback_text
 
-            by_id = {c.id: c for c in candidates if c.status == "ok"}
+            # everything the person ranked (the previous best too, which they may call worst)
+            by_id = dict(shown or {})
             if self.best is not None:
                 by_id.setdefault(self.best.id, self.best)
             prev = self._previous_best_source()
             text = feedback_text(human, by_id, previous_best_source=prev)
             if self.best is not None and self.best.train:
                 result = TrainResult.from_json(self.best.train)
+                # the oracle's fitness is hidden: the LLM learns only from the preferences
                 text += "\n\nWhat the preferred policy did:\n" + reflect(
-                    self.task, result, self.best.source, self._episodes(self.best))
+                    self.task, result, self.best.source, self._episodes(self.best),
+                    show_score=self.config.feedback != "oracle")
             return text
 
         failures = [c for c in candidates if c.status != "ok"]

@@ -41,12 +41,19 @@ class RewardProgram:
     @classmethod
     def from_file(cls, path: str | Path) -> RewardProgram:
         p = Path(path)
+        hint = "give a path to a .py file that defines compute_reward(state, action, next_state)"
+        if p.is_dir():
+            raise RewardProgramError(f"reward file {str(p)!r} is a folder, not a file", hint)
         if not p.is_file():
-            raise RewardProgramError(
-                f"reward file {str(p)!r} does not exist",
-                "give a path to a .py file that defines compute_reward(state, action, next_state)",
-            )
-        return cls(p.read_text(), origin=str(p))
+            raise RewardProgramError(f"reward file {str(p)!r} does not exist", hint)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise RewardProgramError(f"reward file {str(p)!r} is not UTF-8 text", hint) from None
+        except OSError as e:
+            raise RewardProgramError(f"reward file {str(p)!r} cannot be read: {e.strerror}",
+                                     hint) from None
+        return cls(text, origin=str(p))
 
     @classmethod
     def from_text(cls, text: str, origin: str = "<text>") -> RewardProgram:

@@ -36,6 +36,26 @@ class Fitness:
         return float(self.fn(ep))
 
 
+def _function_identity(f: Any, depth: int = 0) -> str:
+    """Text that changes when a fitness function changes: its source and, for a closure made by
+    a helper such as :func:`distance_travelled`, the values it closed over."""
+    if f is None:
+        return "-"
+    try:
+        text = inspect.getsource(f)
+    except (OSError, TypeError):
+        text = getattr(f, "__doc__", "") or type(f).__name__
+    cells = getattr(f, "__closure__", None) or ()
+    for c in cells:
+        try:
+            v = c.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        text += "\n" + (_function_identity(v, depth + 1) if callable(v) and depth < 3
+                        else repr(v) if not callable(v) else type(v).__name__)
+    return text
+
+
 def distance_travelled(field_name: str, axis: int | None = None, sign: float = 1.0,
                        doc: str = "") -> Callable[[Episode], float]:
     """Fitness helper: sum over the episode of a velocity field times dt (metres moved)."""
@@ -162,10 +182,7 @@ class Task:
             h.update(part.encode())
         if self.fitness is not None:
             for f in (self.fitness.fn, self.fitness.success):
-                try:
-                    h.update(inspect.getsource(f).encode() if f else b"-")
-                except (OSError, TypeError):
-                    h.update((getattr(f, "__doc__", "") or repr(f)).encode())
+                h.update(_function_identity(f).encode())
         return h.hexdigest()[:16]
 
     # ----------------------------------------------------------- what the LLM sees

@@ -20,6 +20,7 @@ from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.runs.files import atomic_write_json
 from rewardsmith.tasks.task import Task
+from rewardsmith.train import budget_for
 from rewardsmith.train.pool import Job, Outcome, run_jobs
 
 
@@ -57,8 +58,18 @@ def job_spec(task: Task, program: RewardProgram | None, steps: int, eval_episode
     }
 
 
-def _cached_job(task: Task, backend: str, kind: str, steps: int, seed: int, spec: dict) -> Job:
-    d = cache_dir() / "eval" / f"{task.id}-{task.fingerprint}" / backend / f"{kind}-{steps}-seed{seed}"
+def cached_job(task: Task, kind: str, spec: dict) -> Job:
+    """A job whose result is kept across runs (the floor, the baseline): its folder is named by
+    everything that shapes the result (task definition, backend, budget, seed, settings)."""
+    import hashlib
+    import json
+
+    budget, seed = spec["budget"], spec["seed"]
+    name = f"{kind}-{budget['steps']}-seed{seed}-ep{budget['eval_episodes']}"
+    if spec.get("overrides"):
+        blob = json.dumps(spec["overrides"], sort_keys=True, default=str).encode()
+        name += "-" + hashlib.sha256(blob).hexdigest()[:10]
+    d = cache_dir() / "eval" / f"{task.id}-{task.fingerprint}" / spec["backend"] / name
     return Job(d, spec, label=f"{kind} seed {seed}")
 
 
@@ -88,14 +99,14 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
              on_event: Callable[[Job, dict], None] | None = None,
              in_process: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
-    eval_episodes = eval_episodes or task.budget(backend).eval_episodes
+    eval_episodes = eval_episodes or budget_for(task, backend).eval_episodes
     seed_list = list(range(seeds))
     jobs: list[Job] = []
     for s in seed_list:
         spec = job_spec(task, reward.program, steps, eval_episodes, s, backend,
                         overrides=overrides, label=reward.label)
-        if reward.cacheable and not overrides:
-            jobs.append(_cached_job(task, backend, reward.label, steps, s, spec))
+        if reward.cacheable:
+            jobs.append(cached_job(task, reward.label, spec))
         else:
             jobs.append(Job(out_dir / f"seed-{s}", spec, label=f"seed {s}"))
     extra: dict[str, list[Job]] = {}
@@ -103,15 +114,17 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
         if compare != "baseline":
             raise RewardsmithError(f"--compare {compare!r} is not supported", "use --compare baseline")
         base = resolve_reward(task, "baseline")
+        # trained and evaluated as the reward under test is (same algorithm and settings)
         extra["baseline"] = [
-            _cached_job(task, backend, "baseline", steps, s,
-                        job_spec(task, base.program, steps, eval_episodes, s, backend, label="baseline"))
+            cached_job(task, "baseline",
+                       job_spec(task, base.program, steps, eval_episodes, s, backend,
+                                overrides=overrides, label="baseline"))
             for s in seed_list
         ]
         extra["floor"] = [
-            _cached_job(task, backend, "floor", steps, s,
-                        job_spec(task, None, 0, eval_episodes, s, backend, untrained=True,
-                                 label="untrained"))
+            cached_job(task, "floor",
+                       job_spec(task, None, 0, eval_episodes, s, backend, untrained=True,
+                                overrides=overrides, label="untrained"))
             for s in seed_list
         ]
         if reward.label == "baseline":  # comparing the baseline with itself: train it once
@@ -133,7 +146,7 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
         "seeds": seed_list, **summarize(main),
         "wall_s": time.perf_counter() - t0,
         "run_dir": str(out_dir),
-        "policies": [str(j.dir / "train" / "policy.zip") for j in jobs],
+        "policies": [r.policy_path for r in main],
         "fitness_doc": task.fitness.doc if task.fitness else None,
     }
     report["reused"] = sum(1 for j in jobs if by_job[id(j)].reused)
