@@ -111,6 +111,19 @@ class TrainResult:
         d["curve"] = [CurvePoint(**c) for c in d.get("curve", [])]
         return cls(**d)
 
+    @classmethod
+    def scored(cls, task: Any, backend: str, seed: int, steps: int, episodes: list[Episode],
+               curve: list[CurvePoint], timings: dict[str, float],
+               runtime: dict[str, Any] | None = None, policy_path: str | None = None
+               ) -> TrainResult:
+        """A result whose fitness is the task's own fitness over ``episodes`` (the env's return
+        where the task has none), the same way on every backend."""
+        fits, succ = score_episodes(task, episodes)
+        return cls(task=task.id, backend=backend, seed=seed, steps=int(steps),
+                   fitness=float(np.mean(fits)), fitness_std=float(np.std(fits)),
+                   success_rate=succ, eval_fitness=fits, curve=curve, eval_episodes=episodes,
+                   policy_path=policy_path, timings=timings, runtime=runtime or {})
+
     def save(self, directory: Path) -> None:
         from rewardsmith.runs.files import atomic_write_json
 
@@ -118,6 +131,17 @@ class TrainResult:
         for i, ep in enumerate(self.eval_episodes):
             ep.save(directory / f"eval_episode_{i}.npz")
         atomic_write_json(directory / "result.json", self.to_json())
+
+
+def score_episodes(task: Any, episodes: list[Episode]) -> tuple[list[float], float | None]:
+    """Each episode's fitness under ``task`` (its env return where the task has no fitness),
+    and the success rate where the task has a success predicate."""
+    fit = task.fitness
+    fits = [float(fit(e)) if fit else float(e.env_rewards.sum()) for e in episodes]
+    succ = None
+    if fit is not None and fit.success is not None:
+        succ = float(np.mean([bool(fit.success(e)) for e in episodes]))
+    return fits, succ
 
 
 def episode_files(directory: Path) -> list[Path]:

@@ -36,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from rewardsmith.contracts import Budget, CurvePoint, Episode, Progress, TrainResult
+from rewardsmith.contracts import (
+    Budget,
+    CurvePoint,
+    Episode,
+    Progress,
+    TrainResult,
+    score_episodes,
+)
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import RewardProgram, RewardProgramError
 
@@ -138,8 +145,21 @@ def _require_jax():
 
 
 def require() -> None:
-    """Raise a :class:`RewardsmithError` naming the extra when JAX, Brax or MJX is missing."""
-    _require_jax()
+    """Raise a :class:`RewardsmithError` naming the extra when JAX, Brax or MJX is missing.
+
+    Looks for the packages without importing them: the process that checks is often the one
+    that then starts jailed workers, and JAX warns about (and may deadlock on) a fork after it
+    started its threads."""
+    import importlib.util
+
+    for mod in ("jax", "jaxlib", "brax", "mujoco.mjx"):
+        try:
+            found = importlib.util.find_spec(mod) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise RewardsmithError(f"the brax backend is not installed ({mod} is missing)",
+                                   INSTALL_HINT)
 
 
 def device_kind() -> str:
@@ -443,17 +463,8 @@ class _Eval:
         return max(self.wall_s - self.compile_s, 0.0)
 
 
-def _score(task, episodes: list[Episode]) -> tuple[list[float], float | None]:
-    fit = task.fitness
-    fits = [fit(e) for e in episodes] if fit else [float(e.env_rewards.sum()) for e in episodes]
-    succ = None
-    if fit is not None and fit.success is not None:
-        succ = float(np.mean([bool(fit.success(e)) for e in episodes]))
-    return [float(f) for f in fits], succ
-
-
 def _point(task, step: int, episodes: list[Episode]) -> CurvePoint:
-    fits, succ = _score(task, episodes)
+    fits, succ = score_episodes(task, episodes)
     names = sorted({k for e in episodes for k in e.components})
     return CurvePoint(
         step=int(step), episodes=len(episodes), fitness=float(np.mean(fits)), success_rate=succ,
@@ -461,17 +472,6 @@ def _point(task, step: int, episodes: list[Episode]) -> CurvePoint:
         env_return=float(np.mean([e.env_rewards.sum() for e in episodes])),
         reward_return=float(np.mean([e.rewards.sum() for e in episodes])),
         components={k: float(np.mean([e.components[k].sum() for e in episodes])) for k in names},
-    )
-
-
-def _result(task, seed: int, steps: int, episodes: list[Episode], curve, timings, runtime,
-            policy_path=None) -> TrainResult:
-    fits, succ = _score(task, episodes)
-    return TrainResult(
-        task=task.id, backend=NAME, seed=seed, steps=int(steps),
-        fitness=float(np.mean(fits)), fitness_std=float(np.std(fits)), success_rate=succ,
-        eval_fitness=fits, curve=curve, eval_episodes=episodes, policy_path=policy_path,
-        timings=timings, runtime=runtime,
     )
 
 
@@ -602,7 +602,8 @@ def train(task, program: RewardProgram | None, budget: Budget, seed: int,
         raise RewardRuntimeError(
             f"the reward was non-finite (NaN or inf) in {int(nonfinite[0])} evaluation steps; "
             "guard divisions with np.maximum(x, eps), clip exponents, and keep every term finite")
-    return _result(task, seed, steps_done, episodes, curve, timings, runtime, policy_path)
+    return TrainResult.scored(task, NAME, seed, steps_done, episodes, curve, timings, runtime,
+                              policy_path)
 
 
 def _train_sac(hp, common, env, ev, task, curve, last, progress, total):
@@ -651,7 +652,7 @@ def evaluate_untrained(task, budget: Budget, seed: int,
     timings = {"wall_s": t_end - t0, "compile_s": compile_s, "eval_s": ev.exec_s}
     runtime = {"nonfinite_eval_steps": int(bad), "device": hp["device"],
                "compile_cache": cache or ""}
-    return _result(task, seed, 0, episodes, [], timings, runtime)
+    return TrainResult.scored(task, NAME, seed, 0, episodes, [], timings, runtime)
 
 
 def _initial_policy(hp, env, seed: int):

@@ -154,21 +154,6 @@ def evaluate_policy(task: Task, model, obs_normalizer, reward: CompiledReward | 
     return [venv.episodes[i][0] for i in range(n_episodes)]
 
 
-def _result(task: Task, seed: int, steps: int, episodes: list[Episode], curve, timings,
-            runtime=None, policy_path=None) -> TrainResult:
-    fit = task.fitness
-    fits = [fit(e) for e in episodes] if fit else [float(e.env_rewards.sum()) for e in episodes]
-    succ = None
-    if fit is not None and fit.success is not None:
-        succ = float(np.mean([bool(fit.success(e)) for e in episodes]))
-    return TrainResult(
-        task=task.id, backend=NAME, seed=seed, steps=steps,
-        fitness=float(np.mean(fits)), fitness_std=float(np.std(fits)), success_rate=succ,
-        eval_fitness=[float(f) for f in fits], curve=curve, eval_episodes=episodes,
-        policy_path=policy_path, timings=timings, runtime=runtime or {},
-    )
-
-
 def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
           progress: Progress | None = None, workdir: Path | None = None,
           overrides: Mapping[str, Any] | None = None) -> TrainResult:
@@ -223,8 +208,8 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
         progress(total, total, {"fitness": None, "phase": "done"})
     timings = {"wall_s": time.perf_counter() - t0, "train_s": train_s, "eval_s": eval_s,
                "env_steps_per_s": steps_done / train_s if train_s > 0 else 0.0}
-    return _result(task, seed, steps_done, episodes, _curve(summaries, steps_done), timings,
-                   runtime=venv.guard.to_json(), policy_path=policy_path)
+    return TrainResult.scored(task, NAME, seed, steps_done, episodes, _curve(summaries, steps_done),
+                              timings, runtime=venv.guard.to_json(), policy_path=policy_path)
 
 
 def evaluate_untrained(task: Task, budget: Budget, seed: int,
@@ -238,7 +223,8 @@ def evaluate_untrained(task: Task, budget: Budget, seed: int,
     episodes = evaluate_policy(task, model, wrapped if hp["normalize_obs"] else None, None,
                                budget.eval_episodes, seed)
     wrapped.close()
-    return _result(task, seed, 0, episodes, [], {"wall_s": time.perf_counter() - t0})
+    return TrainResult.scored(task, NAME, seed, 0, episodes, [],
+                              {"wall_s": time.perf_counter() - t0})
 
 
 def cpu_count() -> int:
