@@ -79,16 +79,16 @@ class JobProgress:
         if kind == "progress":
             fit = ev.get("fitness")
             self.progress.update(tid, completed=ev["done"],
-                                 status="training" + (f"  fitness {fit:.3g}" if fit is not None else ""))
+                                 status="training" + (f"  fitness {fmt(fit)}" if fit is not None else ""))
         elif kind == "started":
             self.progress.update(tid, status="starting")
         elif kind == "reused":
             self.progress.update(tid, completed=self.progress.tasks[tid].total,
-                                 status=f"cached  fitness {ev['fitness']:.3g}")
+                                 status=f"cached  fitness {fmt(ev['fitness'])}")
         elif kind == "finished":
             if ev.get("ok"):
                 self.progress.update(tid, completed=self.progress.tasks[tid].total,
-                                     status=f"done  fitness {ev['fitness']:.3g}")
+                                     status=f"done  fitness {fmt(ev['fitness'])}")
             else:
                 self.progress.update(tid, status="[red]failed")
 

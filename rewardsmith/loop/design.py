@@ -479,6 +479,7 @@ class DesignLoop:
             "run_dir": str(self.run.path), "task": self.task.id, "status": "finished",
             "stopped_early": stopped, "iterations": self.config.iterations,
             "samples": self.config.samples, "steps": self.steps, "llm": self.llm.name,
+            "backend": self.config.backend,
             "cost_usd": self.cost, "tokens": dict(self.tokens),
             "best": None,
         }
