@@ -92,3 +92,46 @@ def test_time_limits_grow_with_the_budget():
     assert small.wall_s == jail.Limits().wall_s  # an hour at least
     assert big.wall_s > 5_000_000 / 100 and big.cpu_s >= 2 * big.wall_s - 1
     assert big.stall_s == jail.Limits().stall_s
+
+
+def test_jax_jobs_get_one_gpu_each_and_wait_for_a_free_one(tmp_path, monkeypatch):
+    """With two GPUs visible, four brax jobs run two at a time, each with its own
+    CUDA_VISIBLE_DEVICES (the worker itself is replaced by a short sleep)."""
+    import selectors
+    import subprocess
+    import sys
+
+    from rewardsmith.train import pool
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert pool.visible_gpus() == ["3", "5"]
+    live: dict[str, str] = {}
+    seen: list[tuple[str, str, int]] = []
+
+    def fake_start(job, limits, sel, key, env=None):
+        gpu = (env or {}).get("CUDA_VISIBLE_DEVICES")
+        assert gpu not in live.values(), "a GPU was handed out twice"
+        live[job.label] = gpu
+        seen.append((job.label, gpu, len(live)))
+        r_fd, w_fd = os.pipe()
+        os.set_blocking(r_fd, False)
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.4)"])
+        os.close(w_fd)
+        sel.register(r_fd, selectors.EVENT_READ, key)
+        now = time.monotonic()
+        return pool._Running(job, proc, r_fd, now, now, last_step=now, limits=limits, gpu=gpu)
+
+    def on_event(job, ev):
+        if ev.get("type") == "finished":
+            live.pop(job.label, None)
+
+    monkeypatch.setattr(pool, "_start", fake_start)
+    jobs = []
+    for k in range(4):
+        j = _job(tmp_path, f"jax-{k}", ALIVE)
+        j.spec["backend"] = "brax"
+        jobs.append(j)
+    out = run_jobs(jobs, workers=4, on_event=on_event)
+    assert len(out) == 4 and len(seen) == 4
+    assert {g for _, g, _ in seen} == {"3", "5"}
+    assert max(n for _, _, n in seen) == 2  # never more jobs than GPUs

@@ -51,6 +51,7 @@ class _Running:
     steps: int = 0  # env steps the worker reported (0: it does not count them)
     last_step: float = 0.0  # when that count last moved
     limits: jail.Limits = field(default_factory=jail.Limits)
+    gpu: str | None = None  # the GPU this worker was given (CUDA_VISIBLE_DEVICES)
     buf: bytes = b""
     log: Any = None
     events: list[dict] = field(default_factory=list)
@@ -125,11 +126,19 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
     sel = selectors.DefaultSelector()
     running: dict[int, _Running] = {}
     queue = list(pending)
+    gpus = visible_gpus() if any(j.spec.get("backend") == "brax" for j in jobs) else []
+    free_gpus = list(gpus)
     try:
         while queue or running:
             while queue and len(running) < max(1, workers):
+                env = None
+                if gpus and jobs[queue[0]].spec.get("backend") == "brax":
+                    if not free_gpus:
+                        break  # one JAX job per GPU: it preallocates most of the memory
+                    env = {"CUDA_VISIBLE_DEVICES": free_gpus.pop(0)}
                 i = queue.pop(0)
-                running[i] = _start(jobs[i], limits or training_limits(jobs[i].spec), sel, i)
+                running[i] = _start(jobs[i], limits or training_limits(jobs[i].spec), sel, i,
+                                    env=env)
                 if on_event:
                     on_event(jobs[i], {"type": "started"})
             for key, _ in sel.select(timeout=0.5):
@@ -175,6 +184,8 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
                 sel.unregister(r.read_fd)
                 os.close(r.read_fd)
                 del running[i]
+                if r.gpu is not None:
+                    free_gpus.append(r.gpu)
                 outcomes[i] = outcome
                 if on_event:
                     on_event(r.job, {"type": "finished", "ok": outcome.ok, "error": outcome.error,
@@ -195,19 +206,32 @@ def _write_job(job: Job) -> None:
     atomic_write_json(job.dir / "job.json", job.spec)
 
 
-def _start(job: Job, limits: jail.Limits, sel, key: int) -> _Running:
+def visible_gpus() -> list[str]:
+    """The NVIDIA GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries, found without
+    importing JAX (the parent of jailed workers should not start JAX's threads)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    devs = sorted(int(p.name[6:]) for p in Path("/dev").glob("nvidia[0-9]*")
+                  if p.name[6:].isdigit())
+    return [str(d) for d in devs]
+
+
+def _start(job: Job, limits: jail.Limits, sel, key: int,
+           env: dict[str, str] | None = None) -> _Running:
     _write_job(job)
     r_fd, w_fd = os.pipe()
     os.set_blocking(r_fd, False)
     log = open(job.dir / "worker.log", "wb")
     proc = jail.spawn(
         jail.python_argv("rewardsmith.train.worker", str(job.dir.resolve()), str(w_fd)),
-        cwd=job.dir, limits=limits, stdout=log, stderr=log, pass_fds=(w_fd,),
+        cwd=job.dir, limits=limits, stdout=log, stderr=log, pass_fds=(w_fd,), env=env,
     )
     os.close(w_fd)
     sel.register(r_fd, selectors.EVENT_READ, key)
     now = time.monotonic()
-    return _Running(job, proc, r_fd, now, now, last_step=now, limits=limits, log=log)
+    gpu = (env or {}).get("CUDA_VISIBLE_DEVICES")
+    return _Running(job, proc, r_fd, now, now, last_step=now, limits=limits, log=log, gpu=gpu)
 
 
 def _finish(r: _Running, killed_reason: str | None) -> Outcome:
