@@ -16,6 +16,8 @@ def mean_distance(ep):
     return float(np.mean(np.linalg.norm(d, axis=-1)))
 
 
+# Measured (scripts/bench_baselines.py, seed 0, 2 cores): 300k steps take the baseline from a
+# mean distance of 26 cm (untrained) to 10 cm, 30% success, in ~90 s; 100k steps: 16 cm, 10%.
 TASK = Task(
     id="reacher-reach-v0",
     env_id="Reacher-v5",
@@ -30,7 +32,7 @@ TASK = Task(
     ),
     baseline_reward="env",
     baseline_doc="Reacher-v5's own reward: minus the fingertip-target distance - 0.1 |a|^2.",
-    budgets={"sb3": Budget(steps=100_000, eval_episodes=10)},
+    budgets={"sb3": Budget(steps=300_000, eval_episodes=10)},
     hyperparams={"sb3": {"n_envs": 8, "n_steps": 256, "batch_size": 256, "n_epochs": 10,
                          "gamma": 0.9}},
 )
