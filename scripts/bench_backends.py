@@ -62,7 +62,7 @@ def run_backend(name: str, task, program, budget, seeds: list[int], overrides: d
             "success_rate": r.success_rate,
             "device": r.runtime.get("device", "cpu"),
         })
-        print(f"  {name} seed {seed}: fitness {r.fitness:.3g} in {wall:.0f} s "
+        print(f"  {name} seed {seed}: fitness {r.fitness:.4g} in {wall:.0f} s "
               f"(compile {rows[-1]['compile_s']:.0f} s, {rows[-1]['env_steps_per_s']:,.0f} steps/s)",
               flush=True)
     out = {"backend": name, "runs": rows}
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         line = (f"{r['backend']:<8}{r['device']:<8}{r['steps']:>10,}{r['wall_s']:>9.1f}"
                 f"{r['compile_s']:>11.1f}{r['train_s']:>9.1f}{r['env_steps_per_s']:>10,.0f}"
-                f"{r['fitness']:>10.3g} ± {r['fitness_std']:<4.2g}")
+                f"{r['fitness']:>10.4g} ± {r['fitness_std']:<4.2g}")
         if args.floor:
             line += f"{r.get('floor_fitness', float('nan')):>11.3g}"
         print(line)
