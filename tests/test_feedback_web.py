@@ -243,3 +243,79 @@ def test_server_rules(tmp_path):
         assert server.wait(timeout=5)["best"] == "0-0"
         assert got == [{"best": "0-0", "worst": "0-1", "order": [], "comment": "x"}]
         assert json.loads(_req(base + "api/state")[2])["submitted"] is True
+
+
+def test_a_design_loop_takes_the_pages_answer_into_its_next_prompt(tmp_path, browser, load_task,
+                                                                    monkeypatch):
+    """The whole path: a design run with --feedback human renders the clips, serves the page,
+    waits; a click on best and worst plus a comment in Chromium lets it go on, and the next
+    iteration's prompt holds the comment and both programs."""
+    from dataclasses import asdict
+
+    from rewardsmith.feedback import video as video_mod
+    from rewardsmith.llm.base import make_llm
+    from rewardsmith.loop.design import DesignConfig, DesignLoop
+    from rewardsmith.runs.rundir import RunDir
+
+    try:
+        video_mod.gl_backend()
+    except video_mod.RenderError as e:
+        pytest.skip(f"no offscreen OpenGL for MuJoCo here: {e}")
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    task = load_task(TASK)
+    cfg = DesignConfig(iterations=2, samples=2, steps=1024, seeds=1, workers=2,
+                       compare_baseline=False, feedback="human", feedback_ui="web")
+    run = RunDir.create(tmp_path / "run", {"task": task.id, "task_origin": dict(task.origin),
+                                           "config": asdict(cfg)})
+    notes: list[str] = []
+    result: dict = {}
+
+    def observer(kind, data):
+        if kind == "feedback_notice":
+            notes.append(data["message"])
+
+    def go():
+        try:
+            loop = DesignLoop(task, run, cfg, make_llm("offline", cache=False), observer=observer)
+            result["summary"] = loop.run_loop()
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            result["error"] = e
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+
+    def page_url(seen: int) -> str:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            urls = [m.group(0) for n in notes for m in [re.search(r"http://127\.0\.0\.1:\d+/", n)] if m]
+            if len(urls) > seen:
+                return urls[seen]
+            assert "error" not in result, result.get("error")
+            time.sleep(0.2)
+        raise AssertionError(f"no page announced: {notes}")
+
+    comment = "the second one sways less; keep that and push the pole higher"
+    for it in range(2):
+        page = browser.new_page()
+        page.goto(page_url(it))
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        assert page.locator("video, img").count() >= 2  # the clips rendered from the policies
+        page.click("#card-0-1 .pick-best" if it == 0 else ".card >> nth=0 >> .pick-best")
+        page.click("#card-0-0 .pick-worst" if it == 0 else ".card >> nth=1 >> .pick-worst")
+        page.fill("#comment", comment if it == 0 else "fine")
+        page.click("#submit")
+        page.wait_for_selector("#status.done", timeout=15000)
+        page.close()
+    thread.join(240)
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    assert result["summary"]["best"] is not None
+
+    saved = read_json(feedback_path(run.path, 0))
+    assert (saved["best"], saved["worst"], saved["comment"]) == ("0-1", "0-0", comment)
+    prompt = read_json(run.path / "llm" / "iteration-1.json")["messages"][-1]["content"]
+    assert comment in prompt
+    for cid in ("0-1", "0-0"):  # both programs, verbatim: their named constants differ
+        src = (run.path / "candidates" / cid / "reward.py").read_text()
+        consts = re.findall(r"^ +\w+ = [-+0-9.e]+$", src, re.M)
+        assert consts and all(c in prompt for c in consts), (cid, consts)
+    assert (run.path / "candidates" / "0-1" / "video.mp4").exists()

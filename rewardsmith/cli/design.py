@@ -371,7 +371,7 @@ def _print_summary(s: dict[str, Any], console) -> None:
     console.print(f"candidates: {s['candidates']}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}")
     console.print("next:")
     console.print(f"  rewardsmith show {s['run_dir']}")
-    console.print(f"  rewardsmith export {s['run_dir']} --to reward.py      # a self-contained module")
+    console.print(f"  rewardsmith export {s['run_dir']} --to reward.py")
     console.print(f"  rewardsmith report {s['run_dir']}")
     backend = f" --backend {s['backend']}" if s.get("backend", "sb3") != "sb3" else ""
     console.print(f"  rewardsmith evaluate {s.get('task_args') or '--task ' + s['task']} --reward {b['reward_path']} --seeds 3 "
