@@ -157,3 +157,17 @@ def test_evaluate_compare_baseline_caches_floor_and_baseline(tmp_path, monkeypat
     report("--algo", "sac")  # another algorithm: its own baseline and floor, not PPO's
     names = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
     assert len(names) == 4 and len(set(n.rsplit("-", 1)[-1] for n in names)) >= 2
+
+
+def test_missing_jax_extra_is_named_with_its_brackets(monkeypatch):
+    """The hint `pip install 'rewardsmith[jax]'` must survive rich's markup."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.split(".")[0] in ("jax", "brax") else real(name, *a))
+    out = one_line_error(run("evaluate", "--task", "pendulum-balance-v0", "--backend", "brax"))
+    assert "brax backend is not installed" in out and "rewardsmith[jax]" in out
+    r = run("backends", "--json")
+    brax = next(b for b in json.loads(r.output) if b["name"] == "brax")
+    assert brax["installed"] is False and "rewardsmith[jax]" in brax["hint"]

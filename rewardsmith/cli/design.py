@@ -98,7 +98,7 @@ class LiveView:
             fit = c.get("score") if c.get("score") is not None else c.get("fitness")
             note = (c.get("error") or "")[:70]
             table.add_row(cid, Text(state, style=colors.get(state, "")), prog,
-                          fmt(fit), note)
+                          fmt(fit), Text(note))  # Text: error messages are not markup
         head = (f"iteration {self.iteration + 1}  |  tokens {self.tokens:,}  |  cost ${self.cost:.4f}"
                 + (f"  |  best {self.best[0]}: {fmt(self.best[1])}" if self.best else "")
                 + (f"  |  baseline {fmt(self.baseline)}" if self.baseline is not None else ""))
@@ -327,7 +327,7 @@ def register(app: typer.Typer) -> None:
             if prefs:
                 p = prefs.get(c["id"])
                 row.append(f"{p['bradley_terry']:+.2f} / {p['elo']:.0f}" if p else "-")
-            table.add_row(*row, (c.get("error") or "")[:120])
+            table.add_row(*row, Text((c.get("error") or "")[:120]))
         console.print(table)
         if best:
             console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} "
@@ -337,7 +337,7 @@ def register(app: typer.Typer) -> None:
             for p in iters:
                 fb = read_json(p).get("feedback")
                 if fb:
-                    console.print(Panel(fb, title=f"feedback after iteration {p.stem}", expand=False))
+                    console.print(Panel(Text(fb), title=f"feedback after iteration {p.stem}", expand=False))
 
 
 def _task_args(task) -> str:

@@ -212,7 +212,9 @@ def backends(json_out: bool = typer.Option(False, "--json", help="Print JSON."))
         devices = ", ".join(e.get("devices", []))
         if e.get("device_kind"):
             devices = f"{e['device_kind']}: {devices}"
-        table.add_row(e["name"], "yes" if e["installed"] else f"no: {e['problem']} ({e['hint']})",
+        from rich.markup import escape
+
+        table.add_row(e["name"], "yes" if e["installed"] else escape(f"no: {e['problem']} ({e['hint']})"),
                       devices or "-", versions or "-", defaults or "-")
     console.print(table)
     console.print("full settings: [bold]rewardsmith backends --json[/]")
