@@ -30,14 +30,12 @@ from rewardsmith.runs.files import (
 
 
 def versions() -> dict[str, str]:
-    import importlib.metadata as md
+    from rewardsmith.versions import package_versions
 
     out = {"rewardsmith": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "gymnasium", "mujoco", "stable-baselines3", "torch", "openai", "jax", "brax"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
+    found = package_versions(("numpy", "gymnasium", "mujoco", "stable-baselines3", "torch",
+                              "openai", "jax", "brax"))
+    out.update({k: v for k, v in found.items() if v is not None})
     return out
 
 

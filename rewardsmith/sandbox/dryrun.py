@@ -125,15 +125,9 @@ def cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
-    from importlib import metadata
+    from rewardsmith.versions import package_versions
 
-    out = {}
-    for pkg in ("mujoco", "gymnasium"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "?"
-    return out
+    return {k: v or "?" for k, v in package_versions(("mujoco", "gymnasium")).items()}
 
 
 @functools.lru_cache(maxsize=1)

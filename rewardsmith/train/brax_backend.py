@@ -226,15 +226,10 @@ def default_budget(task, device: str | None = None) -> Budget:
 def describe() -> dict[str, Any]:
     """For ``rewardsmith backends``: versions, devices, defaults (raises when not installed)."""
     jax = _require_jax()
-    from importlib import metadata
-
-    versions = {}
-    for pkg in ("jax", "jaxlib", "flax", "brax", "mujoco", "mujoco-mjx"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
     from rewardsmith.train.brax_env import PORTS
+    from rewardsmith.versions import package_versions
+
+    versions = package_versions(("jax", "jaxlib", "flax", "brax", "mujoco", "mujoco-mjx"))
 
     kind = device_kind()
     return {"devices": [str(d) for d in jax.devices()], "device_kind": kind,

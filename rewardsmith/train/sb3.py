@@ -38,14 +38,9 @@ SAC_DEFAULTS: dict[str, Any] = {
 
 def describe() -> dict[str, Any]:
     """For ``rewardsmith backends``: versions, devices, defaults."""
-    from importlib import metadata
+    from rewardsmith.versions import package_versions
 
-    versions = {}
-    for pkg in ("stable-baselines3", "torch", "gymnasium", "mujoco"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
+    versions = package_versions(("stable-baselines3", "torch", "gymnasium", "mujoco"))
     return {"devices": ["cpu"], "device_kind": "cpu", "versions": versions,
             "defaults": {**DEFAULTS, "ppo": PPO_DEFAULTS, "sac": SAC_DEFAULTS}}
 
