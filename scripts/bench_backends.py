@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", default="pendulum-balance-v0")
     ap.add_argument("--reward", help="reward program file (default: the task's baseline)")
     ap.add_argument("--steps", type=int, help="env steps (default: the task's sb3 budget)")
+    ap.add_argument("--sb3-steps", type=int,
+                    help="env steps for sb3 only (a GPU run of millions of brax steps would take "
+                         "sb3 hours; steps/s compare anyway)")
     ap.add_argument("--eval-episodes", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--backends", default="sb3,brax")
@@ -111,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
         over = _overrides(args.sb3 if name == "sb3" else args.brax)
-        results.append(run_backend(name, task, program, budget, seeds, over, args.floor))
+        b = budget
+        if name == "sb3" and args.sb3_steps:
+            b = Budget(steps=args.sb3_steps, eval_episodes=args.eval_episodes)
+        results.append(run_backend(name, task, program, b, seeds, over, args.floor))
 
     head = (f"{'backend':<8}{'device':<8}{'steps':>10}{'wall s':>9}{'compile s':>11}"
             f"{'train s':>9}{'steps/s':>10}{'fitness':>16}" + (f"{'untrained':>11}" if args.floor else ""))

@@ -94,32 +94,30 @@ def test_time_limits_grow_with_the_budget():
     assert big.stall_s == jail.Limits().stall_s
 
 
-def test_jax_jobs_get_one_gpu_each_and_wait_for_a_free_one(tmp_path, monkeypatch):
-    """With two GPUs visible, four brax jobs run two at a time, each with its own
-    CUDA_VISIBLE_DEVICES (the worker itself is replaced by a short sleep)."""
+def _fake_gpu_pool(tmp_path, monkeypatch, n_jobs: int):
+    """Run ``n_jobs`` brax jobs through the pool with each worker replaced by a short sleep;
+    returns (label, env, jobs running then) for each start."""
     import selectors
     import subprocess
     import sys
 
     from rewardsmith.train import pool
 
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    assert pool.visible_gpus() == ["3", "5"]
-    live: dict[str, str] = {}
-    seen: list[tuple[str, str, int]] = []
+    live: dict[str, dict] = {}
+    seen: list[tuple[str, dict, int]] = []
 
     def fake_start(job, limits, sel, key, env=None):
-        gpu = (env or {}).get("CUDA_VISIBLE_DEVICES")
-        assert gpu not in live.values(), "a GPU was handed out twice"
-        live[job.label] = gpu
-        seen.append((job.label, gpu, len(live)))
+        env = dict(env or {})
+        live[job.label] = env
+        seen.append((job.label, env, len(live)))
         r_fd, w_fd = os.pipe()
         os.set_blocking(r_fd, False)
         proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.4)"])
         os.close(w_fd)
         sel.register(r_fd, selectors.EVENT_READ, key)
         now = time.monotonic()
-        return pool._Running(job, proc, r_fd, now, now, last_step=now, limits=limits, gpu=gpu)
+        return pool._Running(job, proc, r_fd, now, now, last_step=now, limits=limits,
+                             gpu=env.get("CUDA_VISIBLE_DEVICES"))
 
     def on_event(job, ev):
         if ev.get("type") == "finished":
@@ -127,11 +125,39 @@ def test_jax_jobs_get_one_gpu_each_and_wait_for_a_free_one(tmp_path, monkeypatch
 
     monkeypatch.setattr(pool, "_start", fake_start)
     jobs = []
-    for k in range(4):
+    for k in range(n_jobs):
         j = _job(tmp_path, f"jax-{k}", ALIVE)
         j.spec["backend"] = "brax"
         jobs.append(j)
-    out = run_jobs(jobs, workers=4, on_event=on_event)
-    assert len(out) == 4 and len(seen) == 4
-    assert {g for _, g, _ in seen} == {"3", "5"}
+    out = run_jobs(jobs, workers=8, on_event=on_event)
+    assert len(out) == n_jobs and len(seen) == n_jobs
+    return seen
+
+
+def test_jax_jobs_get_one_gpu_each_and_wait_for_a_free_one(tmp_path, monkeypatch):
+    """With two GPUs visible, four brax jobs run two at a time, each with its own
+    CUDA_VISIBLE_DEVICES."""
+    from rewardsmith.train import pool
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.delenv("REWARDSMITH_JOBS_PER_GPU", raising=False)
+    assert pool.visible_gpus() == ["3", "5"]
+    seen = _fake_gpu_pool(tmp_path, monkeypatch, 4)
+    assert {env["CUDA_VISIBLE_DEVICES"] for _, env, _ in seen} == {"3", "5"}
     assert max(n for _, _, n in seen) == 2  # never more jobs than GPUs
+    assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in env for _, env, _ in seen)
+
+
+def test_several_jax_jobs_can_share_a_gpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("REWARDSMITH_JOBS_PER_GPU", "3")
+    seen = _fake_gpu_pool(tmp_path, monkeypatch, 5)
+    assert max(n for _, _, n in seen) == 3
+    assert all(env == {"CUDA_VISIBLE_DEVICES": "0", "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.300"}
+               for _, env, _ in seen)
+
+
+def test_no_gpu_means_no_device_assignment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    seen = _fake_gpu_pool(tmp_path, monkeypatch, 3)
+    assert all(env == {} for _, env, _ in seen) and max(n for _, _, n in seen) == 3

@@ -127,15 +127,18 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
     running: dict[int, _Running] = {}
     queue = list(pending)
     gpus = visible_gpus() if any(j.spec.get("backend") == "brax" for j in jobs) else []
-    free_gpus = list(gpus)
+    per_gpu = jobs_per_gpu()
+    free_gpus = [g for _ in range(per_gpu) for g in gpus]
     try:
         while queue or running:
             while queue and len(running) < max(1, workers):
                 env = None
                 if gpus and jobs[queue[0]].spec.get("backend") == "brax":
                     if not free_gpus:
-                        break  # one JAX job per GPU: it preallocates most of the memory
+                        break  # JAX preallocates GPU memory: a fixed number of jobs per GPU
                     env = {"CUDA_VISIBLE_DEVICES": free_gpus.pop(0)}
+                    if per_gpu > 1:  # share the GPU: each job takes its part of the memory
+                        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / per_gpu:.3f}"
                 i = queue.pop(0)
                 running[i] = _start(jobs[i], limits or training_limits(jobs[i].spec), sel, i,
                                     env=env)
@@ -204,6 +207,20 @@ def _write_job(job: Job) -> None:
     for stale in ("error.json",):
         (job.dir / stale).unlink(missing_ok=True)
     atomic_write_json(job.dir / "job.json", job.spec)
+
+
+def jobs_per_gpu() -> int:
+    """JAX training jobs that share one GPU (``REWARDSMITH_JOBS_PER_GPU``, default 1). Several
+    small jobs on a large GPU compile on separate CPU cores and fill the device together."""
+    raw = os.environ.get("REWARDSMITH_JOBS_PER_GPU", "1")
+    try:
+        n = int(raw)
+    except ValueError:
+        from rewardsmith.errors import RewardsmithError
+
+        raise RewardsmithError(f"REWARDSMITH_JOBS_PER_GPU={raw!r} is not a whole number",
+                               "set it to 1 or more") from None
+    return max(1, n)
 
 
 def visible_gpus() -> list[str]:
