@@ -132,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     by = {r["backend"]: r for r in results}
     if "sb3" in by and "brax" in by:
         s, b = by["sb3"], by["brax"]
+        wall = (f"{b['wall_s'] / s['wall_s']:.2f}x wall time" if b["steps"] == s["steps"] else
+                f"wall time per env step {b['wall_s'] / b['steps'] * 1e6:.0f} vs "
+                f"{s['wall_s'] / s['steps'] * 1e6:.0f} µs")
         print(f"\nbrax / sb3: {b['env_steps_per_s'] / s['env_steps_per_s']:.1f}x env steps/s in "
-              f"training, {b['wall_s'] / s['wall_s']:.2f}x wall time (brax compile "
-              f"{b['compile_s']:.0f} s of {b['wall_s']:.0f} s)")
+              f"training; {wall} (brax compile {b['compile_s']:.0f} s of {b['wall_s']:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps({"task": task.id, "steps": steps, "reward": label,
                                                "results": results}, indent=2))
