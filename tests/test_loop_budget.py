@@ -5,6 +5,8 @@ about the budget, not about training."""
 
 from __future__ import annotations
 
+import json
+
 from rewardsmith import tasks
 from rewardsmith.llm.base import Completion, Usage
 from rewardsmith.loop.design import DesignConfig, DesignLoop
@@ -57,3 +59,41 @@ def test_spent_money_counts_after_a_resume(tmp_path):
     llm = PricedLLM(0.6)
     summary = DesignLoop(task, RunDir.open(run.path), more, llm).run_loop()
     assert llm.calls == 0 and abs(summary["cost_usd"] - 1.2) < 1e-9
+
+
+def test_a_call_paid_for_but_never_logged_is_counted_on_resume(tmp_path):
+    """Killed after the answer reached the run's cache but before its llm_call event: the resumed
+    run takes the answer from the cache (no second request) and still counts what it cost."""
+    from rewardsmith.llm.cache import CachedLLM
+    from rewardsmith.runs.files import read_jsonl
+
+    task = tasks.load("pendulum-balance-v0")
+    config = DesignConfig(iterations=1, samples=1, steps=1024, workers=1, compare_baseline=False)
+    run = RunDir.create(tmp_path / "run", {"task": task.id, "config": {}})
+    priced = PricedLLM(0.25)
+    llm = CachedLLM(CachedLLM(priced, tmp_path / "shared"), run.path / "llm" / "cache",
+                    report_paid=True)
+    DesignLoop(task, run, config, llm).run_loop()
+    assert priced.calls == 1
+    # what a SIGKILL at the wrong moment leaves: no llm_call event, no iteration summary
+    events = run.path / "events.jsonl"
+    kept = [e for e in read_jsonl(events) if e["event"] != "llm_call"]
+    events.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    (run.path / "iterations" / "0.json").unlink()
+
+    again = PricedLLM(0.25)
+    llm2 = CachedLLM(CachedLLM(again, tmp_path / "shared"), run.path / "llm" / "cache",
+                     report_paid=True)
+    summary = DesignLoop(task, RunDir.open(run.path), config, llm2).run_loop()
+    assert again.calls == 0  # answered from the run's cache
+    assert abs(summary["cost_usd"] - 0.25) < 1e-9 and summary["tokens"]["prompt"] == 1000
+    calls = [e for e in RunDir.open(run.path).events() if e["event"] == "llm_call"]
+    assert [c["recovered"] for c in calls] == [True]
+
+    # a new run that repeats the request gets it from the shared cache and pays nothing
+    run2 = RunDir.create(tmp_path / "run2", {"task": task.id, "config": {}})
+    third = PricedLLM(0.25)
+    llm3 = CachedLLM(CachedLLM(third, tmp_path / "shared"), run2.path / "llm" / "cache",
+                     report_paid=True)
+    s2 = DesignLoop(task, run2, config, llm3).run_loop()
+    assert third.calls == 0 and s2["cost_usd"] == 0.0

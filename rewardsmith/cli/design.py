@@ -114,7 +114,7 @@ def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: st
     if shared_cache:
         inner = CachedLLM(inner, None)  # ~/.cache/rewardsmith: repeated runs pay nothing twice
     # the run's own cache makes --resume free even if the shared cache is cleared
-    return CachedLLM(inner, run_dir / "llm" / "cache")
+    return CachedLLM(inner, run_dir / "llm" / "cache", report_paid=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -52,9 +52,10 @@ class Usage:
 @dataclass
 class Completion:
     texts: list[str]
-    usage: Usage
+    usage: Usage  # what this call cost (zero for a cache hit)
     model: str
     cached: bool = False
+    paid: Usage | None = None  # a cache hit: what the answer cost when it was first asked
 
 
 @dataclass

@@ -27,8 +27,12 @@ class CachedLLM:
     context too.
     """
 
-    def __init__(self, inner: LLM, cache_dir: str | Path | None = None):
+    def __init__(self, inner: LLM, cache_dir: str | Path | None = None, *,
+                 report_paid: bool = False):
+        """``report_paid``: a hit says what the answer cost when it was asked (``paid``). Only a
+        run's own cache does: what it holds, that run paid for."""
         self.inner = inner
+        self.report_paid = report_paid
         self.name = inner.name
         # forwarded through wrappers
         self.uses_context = bool(getattr(inner, "uses_context", False))
@@ -50,8 +54,9 @@ class CachedLLM:
             texts = entry["texts"]
             if not (isinstance(texts, list) and len(texts) == n and all(isinstance(t, str) for t in texts)):
                 return None
+            paid = entry.get("usage") if self.report_paid else None
             return Completion(texts=texts, usage=Usage(0, 0, 0.0), model=entry.get("model", self.name),
-                              cached=True)
+                              cached=True, paid=Usage(**paid) if isinstance(paid, dict) else None)
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or torn entry: ask again and overwrite it
 
@@ -62,6 +67,7 @@ class CachedLLM:
         if hit is not None:
             return hit
         out = self.inner.complete(messages, n, temperature, context=context)
+        out.paid = None  # a hit further in (another run's answer) cost this run nothing
         atomic_write_json(self.path(key), {
             "key": key,
             "backend": self.inner.name,

@@ -281,7 +281,13 @@ class DesignLoop:
         completion = self.llm.complete(messages, n=self.config.samples,
                                        temperature=self.config.temperature, context=context)
         usage = completion.usage
-        if not completion.cached:
+        recovered = False
+        paid = completion.paid
+        if (completion.cached and paid is not None and (paid.cost_usd or paid.total_tokens)
+                and not self._paid_for(it)):
+            # answered and paid for by this run, but the process died before logging the call
+            usage, recovered = paid, True
+        if not completion.cached or recovered:
             self.cost += usage.cost_usd or 0.0
             self.tokens["prompt"] += usage.prompt_tokens
             self.tokens["completion"] += usage.completion_tokens
@@ -290,13 +296,19 @@ class DesignLoop:
             "llm": self.llm.name, "model": completion.model, "responses": completion.texts,
             "usage": asdict(usage), "cached": completion.cached,
         })
-        self.emit("llm_call", iteration=it, cached=completion.cached, model=completion.model,
+        self.emit("llm_call", iteration=it, cached=completion.cached and not recovered,
+                  recovered=recovered, model=completion.model,
                   prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                   cost_usd=usage.cost_usd, seconds=time.perf_counter() - t0,
                   responses=len(completion.texts), total_cost_usd=self.cost)
         if not completion.texts:
             raise RewardsmithError(f"the LLM {self.llm.name} returned no answers")
         return completion.texts[: self.config.samples]
+
+    def _paid_for(self, it: int) -> bool:
+        """Whether this run logged a paid (not cached) LLM call for iteration ``it``."""
+        return any(ev.get("event") == "llm_call" and ev.get("iteration") == it
+                   and not ev.get("cached") for ev in self.run.events())
 
     def _others_for_context(self, it: int) -> list:
         if it == 0:
