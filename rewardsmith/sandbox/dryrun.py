@@ -21,6 +21,7 @@ mujoco or torch: a check costs a Python + numpy start in the jail.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -90,12 +91,13 @@ class DryRunSettings:
     def for_backend(cls, backend: str) -> DryRunSettings:
         """The dry run for candidates that will train on ``backend``. On the JAX path the
         worker also imports JAX and compiles the program: more address space and time."""
+        base = cls()
         if backend != "brax":
-            return cls()
+            return base
         wall = 90.0
-        return cls(jax=True, wall_s=wall, limits=jail.Limits(
-            cpu_s=180, address_space=16 * jail.GiB, file_size=4 * jail.MiB, open_files=256,
-            wall_s=wall, stall_s=wall, network=False, gpu=False))
+        limits = dataclasses.replace(base.limits, cpu_s=180, address_space=16 * jail.GiB,
+                                     open_files=256, wall_s=wall, stall_s=wall)
+        return dataclasses.replace(base, jax=True, wall_s=wall, limits=limits)
 
 
 # --------------------------------------------------------------------------- transitions

@@ -51,8 +51,10 @@ def _function_identity(f: Any, depth: int = 0) -> str:
             v = c.cell_contents
         except ValueError:  # an empty cell
             continue
-        text += "\n" + (_function_identity(v, depth + 1) if callable(v) and depth < 3
-                        else repr(v) if not callable(v) else type(v).__name__)
+        if not callable(v):
+            text += "\n" + repr(v)
+        else:
+            text += "\n" + (_function_identity(v, depth + 1) if depth < 3 else type(v).__name__)
     return text
 
 
