@@ -81,9 +81,10 @@ def test_sigkill_mid_iteration_then_resume(tmp_path, env):
                              "--run-dir", str(run_dir)], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    # kill once the first candidate is finished and the second is training
+    # kill once the first candidate is finished and another one is not (one worker: it trains)
     while time.time() < deadline:
-        if (run_dir / "candidates" / "0-0" / "DONE").exists() and not (run_dir / "candidates" / "0-2" / "DONE").exists():
+        done = [(run_dir / "candidates" / f"0-{k}" / "DONE").exists() for k in range(3)]
+        if done[0] and not all(done):
             break
         if proc.poll() is not None:
             pytest.fail("the run ended before it could be killed")

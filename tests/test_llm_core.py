@@ -88,9 +88,11 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def test_templates_render_and_name_missing_variables():
     for name in prompts.templates_used():
         assert prompts.template_path(name).is_file()
-    assert prompts.template_path("reflection") == prompts.template_path("reflection_v1")
+    assert prompts.template_path("reflection") == prompts.template_path("reflection_v2")
     with pytest.raises(prompts.PromptError, match="best_source, reflection"):
-        prompts.render("reflection_v1")
+        prompts.render("reflection_v1")  # kept: runs made with it render the same text
+    with pytest.raises(prompts.PromptError, match="best_id, best_source, iteration, reflection"):
+        prompts.render("reflection_v2")
     with pytest.raises(prompts.PromptError, match="unknown prompt template"):
         prompts.template_path("nonexistent_v1")
     assert set(prompts.template_fingerprints()) == set(prompts.TEMPLATES_USED)
@@ -105,8 +107,9 @@ def test_message_builders():
         assert rule in system
     assert task.llm_context().strip()[:40] in user and "rootx_vel" in user and "```python" in user
     src = "def compute_reward(state, action, next_state):\n    return 0.0, {}\n"
-    r = prompts.reflection_message(src, "fitness 0.3; episodes short")
-    assert src.strip() in r and "episodes short" in r and "swamps" in r
+    r = prompts.reflection_message("1-2", src, "fitness 0.3; episodes short", "- 1-3: rejected")
+    assert src.strip() in r and "episodes short" in r and "swamps" in r and "- 1-3: rejected" in r
+    assert r.count(src.strip()) == 1 and "1-2" in r
     e = prompts.error_message(src, "line 2: remove the import")
     assert "remove the import" in e and src.strip() in e
     h = prompts.human_message(src, src.replace("0.0", "1.0"), "too jerky")

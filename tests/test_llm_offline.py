@@ -77,7 +77,7 @@ def test_every_task_gets_four_distinct_valid_programs(name):
     # and an improvement round on the first one stays valid too
     ctx.iteration = 1
     ctx.best = feedback(sources[0], lengths=[30.0] * 10, fitness=[0.1] * 10)
-    msgs = feedback_messages(task, reflection_message(sources[0], "(reflection)"))
+    msgs = feedback_messages(task, reflection_message("0-0", sources[0], "(reflection)", ""))
     out2 = DESIGNER.complete(msgs, 3, 1.0, context=ctx)
     sources2 = [extract_code(t) for t in out2.texts]
     assert len(set(sources2)) == 3
@@ -146,7 +146,7 @@ def test_short_episodes_raise_the_alive_weight():
                         fitness=[0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.5, 0.55, 0.6],
                         components={"forward": [0.1 * i for i in range(10)], "alive": [25.0] * 10,
                                     "effort": [-0.2] * 10})
-    out = DESIGNER.complete(feedback_messages(task, reflection_message(src, "...")), 4, 1.0, context=ctx)
+    out = DESIGNER.complete(feedback_messages(task, reflection_message("0-0", src, "...", "")), 4, 1.0, context=ctx)
     new = [extract_code(t) for t in out.texts]
     assert "episodes end early" in out.texts[0]
     assert constant(new[0], "alive_bonus") > constant(src, "alive_bonus")
@@ -163,7 +163,7 @@ def test_a_swamping_component_is_scaled_down_and_flat_fitness_raises_the_task():
                         components={"forward": [0.5 + 0.01 * i for i in range(10)],
                                     "alive": [990.0 + i for i in range(10)],
                                     "effort": [-3.0 - 0.1 * i for i in range(10)]})
-    out = DESIGNER.complete(feedback_messages(task, reflection_message(src, "...")), 1, 1.0, context=ctx)
+    out = DESIGNER.complete(feedback_messages(task, reflection_message("0-0", src, "...", "")), 1, 1.0, context=ctx)
     new = extract_code(out.texts[0])
     assert constant(new, "alive_bonus") < constant(src, "alive_bonus")
     assert constant(new, "forward_weight") > constant(src, "forward_weight")
@@ -182,7 +182,7 @@ def test_a_component_that_never_moves_is_dropped():
     comps = {k: [float(i) for i in range(10)] for k in component_constants(src)}
     comps[dead] = [0.0] * 10
     ctx.best = feedback(src, lengths=[1000] * 10, fitness=[float(i) for i in range(10)], components=comps)
-    text = DESIGNER.complete(feedback_messages(task, reflection_message(src, "...")), 1, 1.0, context=ctx).texts[0]
+    text = DESIGNER.complete(feedback_messages(task, reflection_message("0-0", src, "...", "")), 1, 1.0, context=ctx).texts[0]
     assert f"`{dead}` never changed" in text and f'"{dead}"' not in extract_code(text)
 
 
@@ -222,7 +222,7 @@ def compute_reward(state, action, next_state):
     ctx.best = feedback(foreign, lengths=[40.0] * 10, fitness=[0.1 * i for i in range(10)],
                         components={"forward_velocity": [0.1 * i for i in range(10)],
                                     "alive_bonus": [40.0] * 10, "control_cost": [-0.1] * 10})
-    out = DESIGNER.complete(feedback_messages(task, reflection_message(foreign, "...")), 3, 1.0, context=ctx)
+    out = DESIGNER.complete(feedback_messages(task, reflection_message("0-0", foreign, "...", "")), 3, 1.0, context=ctx)
     new = [extract_code(t) for t in out.texts]
     assert len(set(new)) == 3
     assert constant(new[0], "healthy_reward") > 1.0
@@ -278,3 +278,19 @@ def test_programs_run_under_jax_jit(name):
         fn = compile_program(RewardProgram(extract_code(text)), xp=jnp).fn
         reward, comps = jax.jit(lambda r, a, fn=fn: fn(task.spec.view(r), a, task.spec.view(r)))(rows, action)
         assert reward.shape == (4,) and bool(jnp.all(jnp.isfinite(reward)))
+
+
+def test_never_returns_a_program_the_run_has_already_tried():
+    from rewardsmith.reward.program import fingerprint
+
+    name = "pendulum-balance-v0"
+    task = tasks.load(name)
+    ctx = context(name)
+    first = [extract_code(t) for t in DESIGNER.complete(initial_messages(task), 4, 1.0, context=ctx).texts]
+    # the same request again, now knowing what the run has tried: four new programs
+    ctx.tried = sorted(fingerprint(s) for s in first)
+    again = [extract_code(t) for t in DESIGNER.complete(initial_messages(task), 4, 1.0, context=ctx).texts]
+    assert not {fingerprint(s) for s in again} & set(ctx.tried)
+    assert len({fingerprint(s) for s in again}) == 4
+    for src in again:
+        run_program(task, src)

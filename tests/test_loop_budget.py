@@ -43,8 +43,12 @@ def test_the_loop_stops_when_the_cost_limit_is_reached(tmp_path):
     assert summary["tokens"] == {"prompt": 3000, "completion": 1500}
     events = [e["event"] for e in run.events()]
     assert events.count("llm_call") == 3 and "budget_exhausted" in events
-    # every candidate was rejected, with the reason kept for the LLM
-    assert all(c["status"] == "rejected" for c in run.candidates())
+    # the first answer was rejected, with the reason kept for the LLM; the same program sent
+    # again is recognised as a repeat and carries that reason without being checked again
+    cands = run.candidates()
+    assert cands[0]["status"] == "rejected" and "import" in cands[0]["error"]
+    assert all(c["status"] == "duplicate" and c["duplicate_of"] == cands[0]["id"]
+               and c["error"] == cands[0]["error"] for c in cands[1:])
 
 
 def test_spent_money_counts_after_a_resume(tmp_path):

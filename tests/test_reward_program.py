@@ -253,3 +253,14 @@ def test_program_exception_becomes_runtime_error(hopper, make_venv, random_actio
     with pytest.raises(RewardRuntimeError, match="raised ValueError at env step 0"):
         venv.step(random_actions(venv, np.random.default_rng(0)))
     venv.close()
+
+
+def test_fingerprint_ignores_comments_docstrings_and_layout_but_not_code():
+    from rewardsmith.reward.program import fingerprint
+
+    a = "def compute_reward(state, action, next_state):\n    w = 1.0\n    return w, {}\n"
+    b = ('def compute_reward(state, action,\n                   next_state):\n'
+         '    """A docstring."""\n    # a comment\n\n    w = 1.0   # weight\n    return w, {}\n')
+    assert fingerprint(a) == fingerprint(b)
+    assert fingerprint(a) != fingerprint(a.replace("1.0", "2.0"))
+    assert fingerprint("def broken(:\n  x") == fingerprint("def broken(:   # note\n\n  x")

@@ -3,6 +3,7 @@ number formatting. Command modules import from here, never from ``main`` (which 
 
 from __future__ import annotations
 
+import os
 import time
 
 import typer
@@ -10,8 +11,18 @@ from rich.console import Console
 
 from rewardsmith.errors import RewardsmithError
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    """A console; into a file or a pipe (no terminal, no COLUMNS) it is 160 columns wide, so
+    tables are not squeezed to the 80 columns rich assumes there."""
+    c = Console(stderr=stderr)
+    if not c.is_terminal and "COLUMNS" not in os.environ:
+        c = Console(stderr=stderr, width=160)
+    return c
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:

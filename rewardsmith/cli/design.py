@@ -57,7 +57,9 @@ class LiveView:
         elif kind in ("candidate_finished", "candidate_reused"):
             c = self.cands.setdefault(cid, {})
             c.update(state=data.get("status"), fitness=data.get("fitness"))
-            if data.get("error"):
+            if data.get("duplicate_of"):
+                c["error"] = f"same program as {data['duplicate_of']}, not trained again"
+            elif data.get("error"):
                 c["error"] = data["error"]
         elif kind == "job_finished" and self.cands.get(cid, {}).get("state") in ("training", "cached", None):
             c = self.cands.setdefault(cid, {})
@@ -297,8 +299,8 @@ def register(app: typer.Typer) -> None:
         if summaries:
             by_id = {c["id"]: c for c in cands}
             it_table = Table(title="iterations", title_justify="left")
-            for col in ("iteration", "trained", "rejected", "failed", "iteration best",
-                        "best so far", "picked by"):
+            for col in ("iteration", "trained", "rejected", "failed", "duplicate",
+                        "iteration best", "best so far", "picked by"):
                 it_table.add_column(col, overflow="fold")
             for s in summaries:
                 mine = [by_id[i] for i in s.get("candidates", []) if i in by_id]
@@ -309,6 +311,7 @@ def register(app: typer.Typer) -> None:
                     str(s["iteration"]), str(len(ok)),
                     str(sum(c["status"] == "rejected" for c in mine)),
                     str(sum(c["status"] == "failed" for c in mine)),
+                    str(sum(c["status"] == "duplicate" for c in mine)),
                     f"{top['id']} ({fmt(top['score'])})" if top else "-",
                     f"{so_far['id']} ({fmt(so_far.get('score'))})" if so_far else "-",
                     (s.get("human") or {}).get("source") or "fitness")
@@ -327,7 +330,9 @@ def register(app: typer.Typer) -> None:
             if prefs:
                 p = prefs.get(c["id"])
                 row.append(f"{p['bradley_terry']:+.2f} / {p['elo']:.0f}" if p else "-")
-            table.add_row(*row, Text((c.get("error") or "")[:120]))
+            note = (f"same program as {c['duplicate_of']}, not trained again"
+                    if c.get("duplicate_of") else (c.get("error") or "")[:120])
+            table.add_row(*row, Text(note))
         console.print(table)
         if best:
             console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} "

@@ -167,3 +167,80 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             for e in events(ep, task):
                 lines.append(f"  - {e}")
     return "\n".join(lines)
+
+
+def _first_line(text: str | None, limit: int = 160) -> str:
+    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else "no message")[:limit]
+
+
+def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
+    """One line on one candidate of an iteration: its idea (component names), score per seed,
+    success, episode length, the dominant component and what its best evaluation episode showed.
+
+    ``c`` is the loop's candidate record (``id``, ``status``, ``stage``, ``error``, ``score``,
+    ``fitness_seeds``, ``success_rate``, ``train``, ``duplicate_of``)."""
+    if c.status == "duplicate":
+        if c.score is not None:
+            was = f"; that program scored {_fmt(c.score)}"
+        elif c.error:
+            was = f"; that program could not be used: {_first_line(c.error)}"
+        else:
+            was = ""
+        return (f"- {c.id}: the same program as {c.duplicate_of} (only comments or layout "
+                f"differ), so it was not trained again{was}. Propose something new instead.")
+    if c.status == "rejected":
+        return f"- {c.id}: rejected at the {c.stage or 'check'} stage: {_first_line(c.error)}"
+    if c.status == "failed":
+        return f"- {c.id}: training failed: {_first_line(c.error)}"
+    if c.status == "stopped":
+        prefix = f"- {c.id}: stopped early (weaker than the others after part of its budget)"
+    else:
+        prefix = f"- {c.id}"
+    curve = (c.train or {}).get("curve") or []
+    last = curve[-1] if curve else {}
+    comps = last.get("components") or {}
+    parts = []
+    if comps:
+        parts.append("components " + ", ".join(comps))
+    seeds = c.fitness_seeds or {}
+    score = f"task score {_fmt(c.score)}"
+    if len(seeds) > 1:
+        score += " (seeds: " + ", ".join(_fmt(v) for v in seeds.values()) + ")"
+    parts.append(score)
+    if c.success_rate is not None:
+        parts.append(f"success {c.success_rate:.0%}")
+    lengths = (c.train or {}).get("eval_episode_lengths") or []
+    if lengths:
+        parts.append(f"evaluation episodes {np.mean(lengths):.0f} steps long")
+    total = sum(abs(v) for v in comps.values())
+    if len(comps) > 1 and total > 0:
+        dom = max(comps, key=lambda k: abs(comps[k]))
+        parts.append(f"'{dom}' is {abs(comps[dom]) / total:.0%} of the reward")
+    if episodes:
+        fits = (c.train or {}).get("eval_fitness") or []
+        i = int(np.argmax(fits)) if len(fits) == len(episodes) else 0
+        parts.append("its best episode: " + "; ".join(events(episodes[i], task)))
+    return prefix + ": " + "; ".join(parts)
+
+
+def iteration_account(task: Task, iteration: int, candidates: list, best, improved: bool,
+                      episodes: dict[str, list[Episode]] | None = None,
+                      selection: str = "") -> str:
+    """What one iteration taught: a line per candidate, and whether it beat the best so far.
+
+    When nothing improved, the account asks for different ideas, so the next request differs
+    from this one and the designer does not propose the same programs again."""
+    episodes = episodes or {}
+    lines = [f"All {len(candidates)} candidates of iteration {iteration}"
+             + (f" ({selection})" if selection else "") + ":"]
+    lines += [candidate_line(task, c, episodes.get(c.id)) for c in candidates]
+    if best is None:
+        lines.append("No candidate has worked yet.")
+    elif improved:
+        lines.append(f"{best.id} is the new best (task score {_fmt(best.score)}).")
+    else:
+        lines.append(f"None of them beat the best so far, {best.id} (task score "
+                     f"{_fmt(best.score)}): do not propose these programs again; try a "
+                     "different idea or a different balance of the terms.")
+    return "\n".join(lines)

@@ -83,6 +83,9 @@ class DesignContext:
     iteration: int
     best: CandidateFeedback | None = None  # best so far (elitism)
     others: list[CandidateFeedback] = field(default_factory=list)  # this iteration's other candidates
+    # fingerprints (rewardsmith.reward.program.fingerprint) of every program the run has seen:
+    # a designer should not propose them again
+    tried: list[str] = field(default_factory=list)
     human_text: str | None = None
     # What an engineer would look up before writing a reward: the state right after reset
     # (scalar and small vector fields, rounded) and the episode's time limit in steps.
@@ -149,10 +152,11 @@ def _plain(o: Any) -> Any:
 
 
 def request_key(backend: str, messages: list[dict], n: int, temperature: float,
-                context: DesignContext | None = None) -> str:
-    """sha256 of the full request. ``context`` counts only where given (the offline designer)."""
-    payload: dict[str, Any] = {"v": 1, "backend": backend, "messages": messages, "n": int(n),
-                               "temperature": float(temperature)}
+                context: DesignContext | None = None, iteration: int | None = None) -> str:
+    """sha256 of the full request. ``context`` counts only where given (the offline designer);
+    ``iteration`` keeps one iteration's answers from serving another that sent the same text."""
+    payload: dict[str, Any] = {"v": 2, "backend": backend, "messages": messages, "n": int(n),
+                               "temperature": float(temperature), "iteration": iteration}
     if context is not None:
         payload["context"] = context.to_json()
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()

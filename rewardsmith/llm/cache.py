@@ -22,9 +22,11 @@ class CachedLLM:
     """Wraps any backend. A hit returns ``cached=True`` with zero cost and never calls ``inner``.
 
     The key covers the backend's identity (its name, which includes the model, and for a server
-    its URL: ``inner.cache_identity``), the messages, ``n`` and the temperature; for backends
-    that read the design context (``inner.uses_context``, the offline designer) it covers the
-    context too.
+    its URL: ``inner.cache_identity``), the messages, ``n``, the temperature and the design
+    iteration (``context.iteration``): an iteration that sends the same text as an earlier one
+    asks afresh, while a repeated run is answered from the cache, iteration by iteration. For
+    backends that read the design context (``inner.uses_context``, the offline designer) the
+    key covers the whole context.
     """
 
     def __init__(self, inner: LLM, cache_dir: str | Path | None = None, *,
@@ -43,7 +45,8 @@ class CachedLLM:
     def key(self, messages: list[dict], n: int, temperature: float,
             context: DesignContext | None = None) -> str:
         ctx = context if self.uses_context else None
-        return request_key(self.cache_identity, messages, n, temperature, ctx)
+        return request_key(self.cache_identity, messages, n, temperature, ctx,
+                           iteration=context.iteration if context is not None else None)
 
     def path(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.json"

@@ -41,12 +41,17 @@ class ManualLLM:
     def answer_names(n: int) -> list[str]:
         return ["answer.md"] if n == 1 else [f"answer_{i}.md" for i in range(1, n + 1)]
 
-    def request_dir(self, messages: list[dict], n: int, temperature: float) -> Path:
-        return self.root / request_key(self.name, messages, n, temperature)[:16]
+    def request_dir(self, messages: list[dict], n: int, temperature: float,
+                    iteration: int | None = None) -> Path:
+        """One folder per request and design iteration: answers written for one iteration never
+        answer a later one that happens to send the same text."""
+        return self.root / request_key(self.name, messages, n, temperature,
+                                       iteration=iteration)[:16]
 
     def complete(self, messages: list[dict], n: int, temperature: float,
                  context: DesignContext | None = None) -> Completion:
-        folder = self.request_dir(messages, n, temperature)
+        folder = self.request_dir(messages, n, temperature,
+                                  context.iteration if context is not None else None)
         names = self.answer_names(n)
         prompt = folder / "prompt.md"
         if not prompt.exists():

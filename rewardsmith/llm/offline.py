@@ -40,6 +40,7 @@ from rewardsmith.llm.base import (
     canonical_json,
     register,
 )
+from rewardsmith.reward.program import fingerprint
 
 MARKER = "# Written by rewardsmith's offline designer: rule-based, not an LLM."
 PLAN_PREFIX = "# plan:"
@@ -404,7 +405,7 @@ class Designer:
             return Term(key, "upright", variant, "task", f"a bounded bonus for keeping {', '.join(poles)} upright",
                         [Const(f"{key}_weight", 1.0), Const(f"{key}_temperature", 0.1, "temperature")],
                         [f"{key}_tilt = {tilt}",
-                         f"{key} = {key}_weight * np.exp(-{key}_tilt / {key}_temperature)"])
+                         f"{key} = {key}_weight * np.exp(-np.maximum({key}_tilt, 0.0) / {key}_temperature)"])
         if variant == "angle":
             hinges = [h for h in self.robot.hinges if not re.search(r"target", h)]
             if not hinges:
@@ -993,15 +994,19 @@ class OfflineDesigner:
                                               "ctx": context.to_json()}).encode()).hexdigest()
         spread = 0.5 + 0.5 * max(0.0, min(float(temperature), 2.0))
         texts: list[str] = []
-        sources: set[str] = set()
+        # never a program this run has already seen, nor one given twice in this answer
+        tried: set[str] = set(context.tried)
         for k in range(n):
-            for attempt in range(40):
+            for attempt in range(200):
                 seed = int(hashlib.sha256(f"{base}:{k}:{attempt}".encode()).hexdigest()[:16], 16)
                 rng = np.random.default_rng(seed)
-                text, source = self._sample(designer, context, k, attempt, rng, spread)
-                if source not in sources:
+                # past 40 attempts the neighbourhood is used up: explore further out
+                wider = spread * (1.0 + max(0, attempt - 40) / 20.0)
+                text, source = self._sample(designer, context, k, attempt, rng, wider)
+                fp = fingerprint(source)
+                if fp not in tried:
                     break
-            sources.add(source)
+            tried.add(fp)
             texts.append(text)
         return Completion(texts=texts, usage=Usage(0, 0, 0.0), model="offline-designer-v1")
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 TEMPLATES: dict[str, str] = {
     "system": "system_v1",
     "initial": "initial_v1",
-    "reflection": "reflection_v1",
+    "reflection": "reflection_v2",
     "error": "error_v1",
     "human": "human_v1",
 }
@@ -110,10 +110,11 @@ def initial_messages(task: Task) -> list[dict]:
             {"role": "user", "content": render(TEMPLATES["initial"], context=task.llm_context()).strip()}]
 
 
-def reflection_message(best_source: str, reflection: str) -> str:
-    """Feedback on the best program so far: its code, what the critic saw, how to act on it."""
-    return render(TEMPLATES["reflection"], best_source=best_source.strip(),
-                  reflection=reflection.strip()).strip()
+def reflection_message(best_id: str, best_source: str, reflection: str, iteration: str) -> str:
+    """Feedback on the best program so far (its code, once, and what the critic saw) and on
+    every candidate of the last iteration, with how to act on it."""
+    return render(TEMPLATES["reflection"], best_id=best_id, best_source=best_source.strip(),
+                  reflection=reflection.strip(), iteration=iteration.strip()).strip()
 
 
 def error_message(source: str, error: str) -> str:

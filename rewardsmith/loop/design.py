@@ -17,12 +17,13 @@ import numpy as np
 
 from rewardsmith.contracts import Episode, TrainResult, episode_files
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.executors import Executor, Job, LocalExecutor, Outcome
+from rewardsmith.reward.program import fingerprint
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
 from rewardsmith.runs.rundir import RunDir
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
 from rewardsmith.train.evaluate import cached_job, job_spec, normalized, resolve_reward
-from rewardsmith.train.pool import Job, Outcome, run_jobs
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -64,7 +65,7 @@ class Candidate:
     id: str
     iteration: int
     k: int
-    status: str  # ok | rejected | failed
+    status: str  # ok | rejected | failed | duplicate (the same program as ``duplicate_of``)
     source: str = ""
     stage: str = ""
     error: str | None = None
@@ -72,6 +73,7 @@ class Candidate:
     fitness_seeds: dict[str, float] = field(default_factory=dict)  # seed -> fitness
     success_rate: float | None = None
     train: dict[str, Any] | None = None  # TrainResult JSON of the first seed
+    duplicate_of: str | None = None  # an earlier candidate with the same program (not retrained)
 
     @property
     def score(self) -> float | None:
@@ -90,11 +92,13 @@ class Candidate:
 
 
 class DesignLoop:
-    def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm, observer: Observer | None = None):
+    def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm,
+                 observer: Observer | None = None, executor: Executor | None = None):
         self.task = task
         self.run = run
         self.config = config
         self.llm = llm
+        self.executor = executor or LocalExecutor(config.workers)
         self.observer = observer or (lambda kind, data: None)
         budget = budget_for(task, config.backend)
         self.steps = config.steps or budget.steps
@@ -152,6 +156,9 @@ class DesignLoop:
         texts = self._ask(it, feedback)
         candidates: list[Candidate] = []
         to_train: list[tuple[Candidate, Job]] = []
+        # a program already tried in this run (same seed and budget) is not trained again
+        seen = self._programs_seen(before=it)
+        duplicates: list[tuple[Candidate, Candidate]] = []
         for k, text in enumerate(texts):
             cid = f"{it}-{k}"
             d = self.run.candidate_dir(it, k)
@@ -159,6 +166,8 @@ class DesignLoop:
             if prior is not None:
                 c = Candidate.from_json(prior)
                 candidates.append(c)
+                if c.source and c.status != "duplicate":
+                    seen.setdefault(fingerprint(c.source), c)
                 self.emit("candidate_reused", id=cid, status=c.status, fitness=c.fitness)
                 continue
             d.mkdir(parents=True, exist_ok=True)
@@ -171,6 +180,12 @@ class DesignLoop:
                 candidates.append(c)
                 continue
             atomic_write_text(d / "reward.py", source)
+            fp = fingerprint(source)
+            if fp in seen:
+                c = Candidate(cid, it, k, "duplicate", source=source, duplicate_of=seen[fp].id)
+                candidates.append(c)
+                duplicates.append((c, seen[fp]))
+                continue
             self.emit("candidate_validating", id=cid)
             report = self._validate(source, d)
             if not report["accepted"]:
@@ -178,9 +193,11 @@ class DesignLoop:
                               error=report["feedback"])
                 self._finish_candidate(c)
                 candidates.append(c)
+                seen[fp] = c
                 continue
             c = Candidate(cid, it, k, "training", source=source, stage="train")
             candidates.append(c)
+            seen[fp] = c
             to_train.append((c, self._seed_job(d, source, cfg.seed, cid)))
 
         extra = self._baseline_jobs() if self.baseline is None and self.config.compare_baseline else {}
@@ -196,6 +213,10 @@ class DesignLoop:
         outcomes = self._train(jobs, finished)
         for _, job in to_train:
             finished(job, outcomes[id(job)])
+        for c, orig in duplicates:  # known only now where the original trained in this iteration
+            c.stage, c.error, c.success_rate = orig.stage, orig.error, orig.success_rate
+            c.fitness, c.fitness_seeds = orig.fitness, dict(orig.fitness_seeds)
+            self._finish_candidate(c)
         if extra:
             self._record_baseline(extra, outcomes)
 
@@ -227,8 +248,9 @@ class DesignLoop:
                   iteration_best=iter_best.id if iter_best else None,
                   iteration_best_score=iter_best.score if iter_best else None, improved=improved,
                   ok=len(ok), rejected=sum(c.status == "rejected" for c in candidates),
-                  failed=sum(c.status == "failed" for c in candidates))
-        next_feedback = self._feedback(candidates, human, shown)
+                  failed=sum(c.status == "failed" for c in candidates),
+                  duplicate=sum(c.status == "duplicate" for c in candidates))
+        next_feedback = self._feedback(it, candidates, improved, human, shown)
         atomic_write_json(self.run.path / "iterations" / f"{it}.json", {
             "iteration": it, "candidates": [c.id for c in candidates],
             "best": self.best.to_json() if self.best else None,
@@ -265,17 +287,12 @@ class DesignLoop:
         from rewardsmith.llm.base import DesignContext
 
         messages = prompts.initial_messages(self.task)
-        if feedback is not None and self.best is not None:
-            messages = messages + [
-                {"role": "assistant", "content": f"```python\n{self.best.source.strip()}\n```"},
-                {"role": "user", "content": feedback},
-            ]
-        elif feedback is not None:
+        if feedback is not None:  # it carries the best program's code (once) and what was tried
             messages = messages + [{"role": "user", "content": feedback}]
         context = DesignContext.from_task(self.task, iteration=it)
         context.best = self._feedback_record(self.best) if self.best else None
-        others = self._others_for_context(it)
-        context.others = others
+        context.others = self._others_for_context(it)
+        context.tried = sorted(self._programs_seen(before=it))
         self.emit("llm_request", iteration=it, n=self.config.samples, llm=self.llm.name)
         t0 = time.perf_counter()
         completion = self.llm.complete(messages, n=self.config.samples,
@@ -309,6 +326,16 @@ class DesignLoop:
         """Whether this run logged a paid (not cached) LLM call for iteration ``it``."""
         return any(ev.get("event") == "llm_call" and ev.get("iteration") == it
                    and not ev.get("cached") for ev in self.run.events())
+
+    def _programs_seen(self, before: int) -> dict[str, Candidate]:
+        """fingerprint -> the first finished candidate with that program, of the iterations
+        before ``before`` (what a resumed iteration saw when it started)."""
+        seen: dict[str, Candidate] = {}
+        for r in self.run.candidates():
+            c = Candidate.from_json(r)
+            if c.iteration < before and c.source and c.status != "duplicate":
+                seen.setdefault(fingerprint(c.source), c)
+        return seen
 
     def _others_for_context(self, it: int) -> list:
         if it == 0:
@@ -361,7 +388,7 @@ class DesignLoop:
                 self.emit("training_started" if kind == "started" else "training_reused",
                           id=job.label, job=str(job.dir))
 
-        outcomes = run_jobs(jobs, self.config.workers, on_event=on_event)
+        outcomes = self.executor.run(jobs, on_event=on_event)
         return {id(o.job): o for o in outcomes}
 
     def _record_outcome(self, c: Candidate, o: Outcome) -> None:
@@ -376,7 +403,7 @@ class DesignLoop:
     def _finish_candidate(self, c: Candidate) -> None:
         self.run.finish_candidate(c.iteration, c.k, c.to_json())
         self.emit("candidate_finished", id=c.id, status=c.status, stage=c.stage, error=c.error,
-                  fitness=c.fitness, success_rate=c.success_rate)
+                  fitness=c.fitness, success_rate=c.success_rate, duplicate_of=c.duplicate_of)
 
     def _reevaluate(self, top: list[Candidate]) -> None:
         cfg = self.config
@@ -429,9 +456,9 @@ class DesignLoop:
         d = self.run.candidate_dir(c.iteration, c.k) / f"seed-{self.config.seed}" / "train"
         return [Episode.load(p, self.task.spec) for p in episode_files(d)]
 
-    def _feedback(self, candidates: list[Candidate], human=None,
+    def _feedback(self, it: int, candidates: list[Candidate], improved: bool, human=None,
                   shown: dict[str, Candidate] | None = None) -> str | None:
-        from rewardsmith.critic.reflect import reflect
+        from rewardsmith.critic.reflect import iteration_account, reflect
         from rewardsmith.llm import prompts
 
         if human is not None:
@@ -451,21 +478,27 @@ class DesignLoop:
                     show_score=self.config.feedback != "oracle")
             return text
 
-        failures = [c for c in candidates if c.status != "ok"]
+        cfg = self.config
+        selection = (f"the best is the one with the highest mean task score; the top {cfg.top_k} "
+                     f"of each iteration are trained on {cfg.seeds} seeds" if cfg.seeds > 1 else
+                     "the best is the one with the highest task score")
+        account = iteration_account(
+            self.task, it, candidates, self.best, improved,
+            episodes={c.id: self._episodes(c) for c in candidates if c.status == "ok"},
+            selection=selection)
         if self.best is None:
+            failures = [c for c in candidates if c.status in ("rejected", "failed")]
             if not failures:
                 return None
             c = failures[0]
-            return prompts.error_message(c.source or "(no code could be extracted)", c.error or "unknown error")
+            return (prompts.error_message(c.source or "(no code could be extracted)",
+                                          c.error or "unknown error") + "\n\n" + account)
         result = TrainResult.from_json(self.best.train or {})
         text = reflect(self.task, result, self.best.source, self._episodes(self.best))
         if self.best.fitness_seeds and len(self.best.fitness_seeds) > 1:
             text += ("\nAcross seeds, the task score was "
                      + ", ".join(f"{v:.3g}" for v in self.best.fitness_seeds.values()) + ".")
-        if failures:
-            text += "\nOther candidates of the last iteration failed:\n" + "\n".join(
-                f"- {c.stage}: {(c.error or '')[:300]}" for c in failures[:3])
-        return prompts.reflection_message(self.best.source, text)
+        return prompts.reflection_message(self.best.id, self.best.source, text, account)
 
     def _previous_best_source(self) -> str | None:
         """The best candidate's code as it was before the latest iteration (for 'what changed')."""
@@ -497,7 +530,7 @@ class DesignLoop:
         }
         cands = self.run.candidates()
         summary["candidates"] = {s: sum(1 for c in cands if c.get("status") == s)
-                                 for s in ("ok", "rejected", "failed")}
+                                 for s in ("ok", "rejected", "failed", "duplicate")}
         if best is not None:
             b = {"id": best.id, "score": best.score, "fitness_seeds": best.fitness_seeds,
                  "success_rate": best.success_rate,

@@ -29,6 +29,26 @@ class RewardProgramError(RewardsmithError):
     """The program cannot be used: the message says what to change."""
 
 
+def fingerprint(source: str) -> str:
+    """What a program does, not how it is laid out: the sha256 of its syntax tree without
+    comments, docstrings or formatting, so two answers that differ only in those match. Text
+    that does not parse falls back to its lines with comments and blank space removed."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        lines = (line.split("#", 1)[0].strip() for line in source.splitlines())
+        return hashlib.sha256("\n".join(x for x in lines if x).encode()).hexdigest()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class RewardProgram:
     source: str

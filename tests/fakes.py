@@ -1,0 +1,104 @@
+"""Test doubles for the design loop: an executor that trains nothing, and a scripted LLM.
+
+``FakeExecutor`` honours the executor contract (DONE jobs are reused, one outcome per job in job
+order, ``started``/``finished`` events) and scores a program by the number it assigns to ``W``,
+so a test decides every candidate's fitness in the program text itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from rewardsmith.contracts import CurvePoint, TrainResult
+from rewardsmith.runs.files import atomic_write_text
+from rewardsmith.train.pool import Job, Outcome, load_outcome
+
+
+def program(w: float, comment: str = "") -> str:
+    """A valid reward program whose fake fitness is ``w``."""
+    return ("def compute_reward(state, action, next_state):\n"
+            + (f"    # {comment}\n" if comment else "")
+            + f"    W = {w}\n"
+            "    effort = -0.01 * np.sum(action ** 2, axis=-1)\n"
+            "    keep = W + 0.0 * effort\n"
+            "    return keep + effort, {\"keep\": keep, \"effort\": effort}\n")
+
+
+def answer(w: float, comment: str = "") -> str:
+    return f"Here is a reward.\n\n```python\n{program(w, comment)}```\n"
+
+
+def fitness_of(source: str | None) -> float:
+    if source is None:
+        return 0.0
+    m = re.search(r"^\s*W = ([-0-9.e]+)", source, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+class FakeExecutor:
+    name = "fake"
+
+    def __init__(self, interrupt_after: int | None = None):
+        self.trained: list[tuple[str | None, int]] = []  # (program source, seed) per job run
+        self.interrupt_after = interrupt_after  # raise KeyboardInterrupt after this many jobs
+
+    def run(self, jobs, on_event=None):
+        out = []
+        for job in jobs:
+            prior = load_outcome(job)
+            if prior is not None:
+                out.append(prior)
+                if on_event:
+                    on_event(job, {"type": "reused", "fitness": prior.result.fitness})
+                continue
+            if self.interrupt_after is not None and len(self.trained) >= self.interrupt_after:
+                raise KeyboardInterrupt  # what a kill in the middle of training leaves behind
+            if on_event:
+                on_event(job, {"type": "started"})
+            outcome = self._train(job)
+            out.append(outcome)
+            if on_event:
+                on_event(job, {"type": "finished", "ok": True, "error": None,
+                               "fitness": outcome.result.fitness, "outcome": outcome})
+        return out
+
+    def _train(self, job: Job) -> Outcome:
+        spec = job.spec
+        src, seed = spec["program"], spec["seed"]
+        self.trained.append((src, seed))
+        w = fitness_of(src)
+        steps = spec["budget"]["steps"]
+        curve = [CurvePoint(step=steps, episodes=4, fitness=w, success_rate=None,
+                            episode_length=100.0, env_return=w, reward_return=w,
+                            components={"keep": 100.0 * w, "effort": -1.0})]
+        result = TrainResult(task=spec["task"].get("id", "task"), backend=spec["backend"],
+                             seed=seed, steps=steps, fitness=w, fitness_std=0.0,
+                             success_rate=None, eval_fitness=[w], curve=curve)
+        job.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(job.dir / "job.json", json.dumps(spec))
+        result.save(job.dir / "train")
+        atomic_write_text(job.dir / "DONE", "")
+        return Outcome(job, result)
+
+
+class ScriptedLLM:
+    """Answers identical requests identically (as a model at temperature 0 would); a request it
+    has not seen gets the next batch of ``script``."""
+
+    name = "scripted"
+    prices_known = True
+
+    def __init__(self, script: list[list[str]]):
+        self.script = list(script)
+        self.seen: dict[str, list[str]] = {}
+        self.requests: list[list[dict]] = []
+
+    def complete(self, messages, n, temperature, context=None):
+        from rewardsmith.llm.base import Completion, Usage, canonical_json
+
+        self.requests.append(messages)
+        key = hashlib.sha256(canonical_json(messages).encode()).hexdigest()
+        if key not in self.seen:
+            self.seen[key] = self.script.pop(0)
+        return Completion(texts=self.seen[key][:n], usage=Usage(100, 50, 0.01), model="scripted-1")
