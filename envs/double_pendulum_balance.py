@@ -15,6 +15,7 @@ TASK = Task(
         doc="number of steps before the tip of the pendulum drops below 1 m (max 1000)",
         success=lambda ep: ep.length >= 1000,
         success_doc="balanced for the whole 1000-step episode",
+        maximum=1000.0,
     ),
     baseline_reward="env",
     baseline_doc="InvertedDoublePendulum-v5's own reward: alive bonus 10 minus tip-distance and "

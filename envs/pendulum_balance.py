@@ -23,6 +23,7 @@ TASK = Task(
         doc="number of steps the pole stays within 0.2 rad of upright (max 1000)",
         success=lambda ep: ep.length >= 1000,
         success_doc="the pole stays up for the whole 1000-step episode",
+        maximum=1000.0,
     ),
     baseline_reward=BASELINE,
     baseline_doc="InvertedPendulum-v5's own reward: +1 per step upright.",

@@ -1,8 +1,9 @@
 """Test doubles for the design loop: an executor that trains nothing, and a scripted LLM.
 
 ``FakeExecutor`` honours the executor contract (DONE jobs are reused, one outcome per job in job
-order, ``started``/``finished`` events) and scores a program by the number it assigns to ``W``,
-so a test decides every candidate's fitness in the program text itself."""
+order, ``started``/``finished``/``reused`` events whose answer may add follow-up jobs) and scores
+a program by the number it assigns to ``W`` (times the share of its budget a slice has had), so a
+test decides every candidate's fitness in the program text itself."""
 
 from __future__ import annotations
 
@@ -41,16 +42,21 @@ class FakeExecutor:
 
     def __init__(self, interrupt_after: int | None = None):
         self.trained: list[tuple[str | None, int]] = []  # (program source, seed) per job run
+        self.jobs: list[Job] = []  # every job run, in order
         self.interrupt_after = interrupt_after  # raise KeyboardInterrupt after this many jobs
 
     def run(self, jobs, on_event=None):
-        out = []
-        for job in jobs:
+        queue, out = list(jobs), []
+
+        def follow(job, event):
+            queue.extend((on_event(job, event) or []) if on_event else [])
+
+        while queue:
+            job = queue.pop(0)
             prior = load_outcome(job)
             if prior is not None:
                 out.append(prior)
-                if on_event:
-                    on_event(job, {"type": "reused", "fitness": prior.result.fitness})
+                follow(job, {"type": "reused", "fitness": prior.result.fitness, "outcome": prior})
                 continue
             if self.interrupt_after is not None and len(self.trained) >= self.interrupt_after:
                 raise KeyboardInterrupt  # what a kill in the middle of training leaves behind
@@ -58,17 +64,18 @@ class FakeExecutor:
                 on_event(job, {"type": "started"})
             outcome = self._train(job)
             out.append(outcome)
-            if on_event:
-                on_event(job, {"type": "finished", "ok": True, "error": None,
-                               "fitness": outcome.result.fitness, "outcome": outcome})
+            follow(job, {"type": "finished", "ok": True, "error": None,
+                         "fitness": outcome.result.fitness, "outcome": outcome})
         return out
 
     def _train(self, job: Job) -> Outcome:
         spec = job.spec
         src, seed = spec["program"], spec["seed"]
         self.trained.append((src, seed))
-        w = fitness_of(src)
+        self.jobs.append(job)
         steps = spec["budget"]["steps"]
+        # a slice of a halved job has learnt its share of the way
+        w = fitness_of(src) * steps / spec.get("planned_steps", steps)
         curve = [CurvePoint(step=steps, episodes=4, fitness=w, success_rate=None,
                             episode_length=100.0, env_return=w, reward_return=w,
                             components={"keep": 100.0 * w, "effort": -1.0})]

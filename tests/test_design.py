@@ -15,7 +15,7 @@ import pytest
 from rewardsmith.runs.files import read_jsonl
 
 SMALL = ["--task", "pendulum-balance-v0", "--llm", "offline", "--iterations", "2", "--samples", "2",
-         "--steps", "3072", "--seeds", "2", "--workers", "2"]
+         "--steps", "3072", "--seeds", "2", "--workers", "2", "--schedule", "full"]
 
 
 def design(run_dir: Path, *extra: str, env=None, **kw) -> subprocess.CompletedProcess:
@@ -76,7 +76,7 @@ def test_offline_design_run_end_to_end(tmp_path, env):
 
 def test_sigkill_mid_iteration_then_resume(tmp_path, env):
     run_dir = tmp_path / "run"
-    args = [*SMALL[:-2], "--workers", "1", "--samples", "3", "--iterations", "2", "--seeds", "1"]
+    args = [*SMALL, "--workers", "1", "--samples", "3", "--iterations", "2", "--seeds", "1"]
     proc = subprocess.Popen([sys.executable, "-m", "rewardsmith.cli.main", "design", *args,
                              "--run-dir", str(run_dir)], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -115,7 +115,7 @@ def test_sigkill_mid_iteration_then_resume(tmp_path, env):
 def test_oracle_feedback_end_to_end(tmp_path, env):
     """--feedback oracle: a synthetic person ranks by the hidden fitness and steers the prompts."""
     run_dir = tmp_path / "run"
-    args = [*SMALL[:-4], "--seeds", "1", "--workers", "2", "--feedback", "oracle"]
+    args = [*SMALL, "--seeds", "1", "--feedback", "oracle"]  # a later option wins
     p = design(run_dir, *args, env=env, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     fbs = [json.loads((run_dir / "feedback" / f"iteration-{i}.json").read_text()) for i in range(2)]
@@ -156,3 +156,29 @@ def test_adhoc_task_without_fitness_needs_a_ranking(tmp_path, env):
     p = design(tmp_path / "run", "--env", "Hopper-v5", "--description", "hop in place", "--llm", "offline",
                env=env, timeout=120)
     assert p.returncode == 2 and "--feedback human" in p.stderr
+
+
+@pytest.mark.slow
+def test_successive_halving_with_real_training(tmp_path, env):
+    """Real jailed workers: slices continue from the saved policy of the one before, weaker
+    candidates stop with their partial results, and the summary says why the loop stopped."""
+    run_dir = tmp_path / "run"
+    p = design(run_dir, "--task", "pendulum-balance-v0", "--llm", "offline", "--iterations", "2",
+               "--samples", "4", "--steps", "8192", "--seeds", "2", "--workers", "2",
+               "--no-baseline", env=env, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    summary = json.loads(p.stdout[p.stdout.index("{"): p.stdout.rindex("}") + 1])
+    cands = {c["id"]: c for c in (json.loads(f.read_text()) for f in run_dir.glob("candidates/*/result.json"))}
+    stopped = [c for c in cands.values() if c["status"] == "stopped"]
+    full = [c for c in cands.values() if c["status"] == "ok"]
+    assert stopped and full
+    for c in stopped:
+        partial = json.loads((run_dir / "candidates" / c["id"] / c["train_dir"] / "result.json").read_text())
+        assert partial["steps"] < 8192 and partial["fitness"] == c["fitness"]
+    for c in full:  # the last slice continued the one before: its curve starts with that slice's
+        seed = run_dir / "candidates" / c["id"] / "seed-0"
+        before = json.loads((seed / "rung-1" / "train" / "result.json").read_text())
+        after = json.loads((seed / "train" / "result.json").read_text())
+        assert after["steps"] >= 8192 and after["curve"][: len(before["curve"])] == before["curve"]
+        assert json.loads((seed / "job.json").read_text())["resume_from"].endswith("rung-1/train")
+    assert summary["candidates"]["stopped"] == len(stopped)

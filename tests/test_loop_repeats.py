@@ -23,7 +23,7 @@ SCRIPT = [
 def make_loop(tmp_path, llm, executor, run=None):
     task = tasks.load("pendulum-balance-v0")
     config = DesignConfig(iterations=3, samples=3, steps=1024, seeds=1, top_k=1, workers=1,
-                          compare_baseline=False)
+                          compare_baseline=False, schedule="full")
     run = run or RunDir.create(tmp_path / "run", {"task": task.id, "config": {}})
     # the CLI's arrangement: the run's own cache in front of a shared one
     cached = CachedLLM(CachedLLM(llm, tmp_path / "shared"), run.path / "llm" / "cache",

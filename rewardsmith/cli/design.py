@@ -49,6 +49,12 @@ class LiveView:
             self.cands.setdefault(cid, {}).update(state="training", done=0)
         elif kind == "training_reused":
             self.cands.setdefault(cid, {}).update(state="cached")
+        elif kind == "candidate_stopped":
+            self.cands.setdefault(cid, {}).update(
+                state="stopped", fitness=data.get("fitness"),
+                error=f"weaker than the others at {data.get('steps', 0):,} steps")
+        elif kind == "loop_stopped":
+            self.note = f"stopping: {data.get('reason')}"
         elif kind == "candidate_progress":
             c = self.cands.setdefault(cid, {})
             c.update(state="training", done=data.get("done", 0), total=data.get("total", 0))
@@ -91,7 +97,8 @@ class LiveView:
         table = Table(expand=False, box=None, pad_edge=False)
         for col in ("candidate", "state", "progress", "fitness", "note"):
             table.add_column(col, overflow="fold")
-        colors = {"ok": "green", "done": "green", "rejected": "yellow", "failed": "red", "training": "cyan"}
+        colors = {"ok": "green", "done": "green", "rejected": "yellow", "failed": "red",
+                  "training": "cyan", "stopped": "magenta", "duplicate": "dim"}
         for cid, c in self.cands.items():
             state = c.get("state", "")
             prog = ""
@@ -157,6 +164,8 @@ def register(app: typer.Typer) -> None:
         feedback_ui: str = typer.Option("web", "--feedback-ui", help="web (a local page) or cli (terminal prompts)."),
         feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
         oracle_fitness: str | None = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
+        schedule: str = typer.Option("halving", "--schedule", help="halving: every candidate trains a quarter of its budget, the weaker half stops, the rest continue from where they were (successive halving); full: every candidate trains its whole budget."),
+        patience: int | None = typer.Option(None, "--patience", min=1, help="Stop after this many iterations without a better reward (a solved task always stops)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Ask the LLM afresh instead of reusing answers cached from earlier runs (the run's own cache still makes --resume free)."),
     ):
         """Run the design loop: the LLM writes rewards, policies train on them, the best one wins."""
@@ -181,6 +190,10 @@ def register(app: typer.Typer) -> None:
                 raise RewardsmithError(f"unknown --feedback {feedback!r}", "use none, human or oracle")
             if feedback_ui not in ("web", "cli"):
                 raise RewardsmithError(f"unknown --feedback-ui {feedback_ui!r}", "use web or cli")
+            from rewardsmith.loop.schedule import SCHEDULES
+
+            if schedule not in SCHEDULES:
+                raise RewardsmithError(f"unknown --schedule {schedule!r}", "use halving or full")
             if feedback == "human":
                 from rewardsmith.feedback.video import prepare_gl
 
@@ -203,7 +216,8 @@ def register(app: typer.Typer) -> None:
                                   max_cost=max_cost, llm=llm, backend=backend, seed=seed,
                                   compare_baseline=not no_baseline and t.fitness is not None,
                                   feedback=feedback, feedback_ui=feedback_ui,
-                                  feedback_noise=feedback_noise, oracle_fitness=oracle_fitness)
+                                  feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
+                                  schedule=schedule, patience=patience)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
             if max_cost is not None and not llm_obj.prices_known:
@@ -296,10 +310,12 @@ def register(app: typer.Typer) -> None:
                              indent=2, default=str))
             return
         console.print(f"[bold]{run.path}[/]  task {m.get('task')}  status {m.get('status')}  llm {m.get('llm')}")
+        if (m.get("summary") or {}).get("stopped_early"):
+            console.print(f"stopped early: {m['summary']['stopped_early']}", highlight=False)
         if summaries:
             by_id = {c["id"]: c for c in cands}
             it_table = Table(title="iterations", title_justify="left")
-            for col in ("iteration", "trained", "rejected", "failed", "duplicate",
+            for col in ("iteration", "trained", "stopped early", "rejected", "failed", "duplicate",
                         "iteration best", "best so far", "picked by"):
                 it_table.add_column(col, overflow="fold")
             for s in summaries:
@@ -309,6 +325,7 @@ def register(app: typer.Typer) -> None:
                 so_far = s.get("best") or {}
                 it_table.add_row(
                     str(s["iteration"]), str(len(ok)),
+                    str(sum(c["status"] == "stopped" for c in mine)),
                     str(sum(c["status"] == "rejected" for c in mine)),
                     str(sum(c["status"] == "failed" for c in mine)),
                     str(sum(c["status"] == "duplicate" for c in mine)),

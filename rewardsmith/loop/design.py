@@ -49,6 +49,8 @@ class DesignConfig:
     feedback_ui: str = "web"  # web | cli
     feedback_noise: float = 0.0  # oracle noise, in units of the group's fitness spread
     oracle_fitness: str | None = None  # expression the oracle ranks by (tasks without a fitness)
+    schedule: str = "halving"  # halving: weak candidates stop early | full: every one trains it all
+    patience: int | None = None  # stop after this many iterations without a better best
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
@@ -57,6 +59,7 @@ class DesignConfig:
         if unknown:
             raise RewardsmithError(f"unknown design settings: {', '.join(sorted(unknown))}",
                                    f"known: {', '.join(sorted(known))}")
+        d = {"schedule": "full", **d}  # runs from before successive halving keep their schedule
         return cls(**d)
 
 
@@ -65,7 +68,9 @@ class Candidate:
     id: str
     iteration: int
     k: int
-    status: str  # ok | rejected | failed | duplicate (the same program as ``duplicate_of``)
+    # ok | rejected | failed | stopped (successive halving: weaker than the others part way
+    # through its budget; keeps its partial results) | duplicate (the same program as ``duplicate_of``)
+    status: str
     source: str = ""
     stage: str = ""
     error: str | None = None
@@ -74,6 +79,8 @@ class Candidate:
     success_rate: float | None = None
     train: dict[str, Any] | None = None  # TrainResult JSON of the first seed
     duplicate_of: str | None = None  # an earlier candidate with the same program (not retrained)
+    success_seeds: dict[str, float] = field(default_factory=dict)  # seed -> success rate
+    train_dir: str | None = None  # its first seed's results, relative to its folder
 
     @property
     def score(self) -> float | None:
@@ -121,6 +128,48 @@ class DesignLoop:
                 self.tokens["prompt"] += ev.get("prompt_tokens", 0)
                 self.tokens["completion"] += ev.get("completion_tokens", 0)
 
+    def _halving(self):
+        """This iteration's successive halving, or None (``--schedule full``, or a backend that
+        cannot continue a saved slice)."""
+        from rewardsmith.loop.schedule import Halving
+        from rewardsmith.train import load as load_backend
+
+        if self.config.schedule != "halving":
+            return None
+        if not getattr(load_backend(self.config.backend), "RESUMABLE", False):
+            return None
+        return Halving(self.steps)
+
+    def _slice_job(self, cand_dir: Path, c: Candidate, halving, rung: int) -> Job:
+        """Slice ``rung`` of candidate ``c``'s first seed: the last one in ``seed-<s>`` (where a
+        full-budget job would be), earlier ones in ``seed-<s>/rung-<r>``, each continuing the
+        one before from its saved policy."""
+        seed_dir = cand_dir / f"seed-{self.config.seed}"
+        sl = halving.slice(rung)
+        job = self._seed_job(cand_dir, c.source, self.config.seed, c.id)
+        job.spec.update(budget={**job.spec["budget"], "steps": sl.steps}, rung=rung,
+                        planned_steps=self.steps)
+        if rung > 0:
+            job.spec["resume_from"] = str(seed_dir / f"rung-{rung - 1}" / "train")
+        if not sl.last:
+            job.dir = seed_dir / f"rung-{rung}"
+        return job
+
+    def _keep(self, halving, c: Candidate, job: Job, rung: int, o: Outcome) -> bool:
+        """Whether ``c`` continues past slice ``rung``; the decision is kept with the slice, so a
+        resumed run makes the same one (and the scheduler still hears every result)."""
+        fitness = o.result.fitness  # type: ignore[union-attr]
+        keep = halving.keep(c.id, rung, fitness)
+        path = job.dir / "decision.json"
+        if path.exists():
+            keep = bool(read_json(path).get("continue"))
+        else:
+            atomic_write_json(path, {"continue": keep, "fitness": fitness, "rung": rung,
+                                     "steps": halving.slice(rung).steps})
+        self.emit("candidate_promoted" if keep else "candidate_stopped", id=c.id, rung=rung,
+                  fitness=fitness, steps=halving.slice(rung).steps)
+        return keep
+
     def _seed_job(self, cand_dir: Path, source: str, seed: int, label: str) -> Job:
         spec = job_spec(self.task, _program(source, label), self.steps, self.eval_episodes, seed,
                         self.config.backend, label=label)
@@ -132,6 +181,7 @@ class DesignLoop:
         self.emit("loop_started", iterations=cfg.iterations, samples=cfg.samples, steps=self.steps)
         feedback: str | None = None
         stopped = None
+        stale = 0  # iterations since the best last improved
         for it in range(cfg.iterations):
             summary_path = self.run.path / "iterations" / f"{it}.json"
             if summary_path.exists():  # finished before a resume
@@ -139,16 +189,43 @@ class DesignLoop:
                 self.best = Candidate.from_json(s["best"]) if s.get("best") else self.best
                 self.baseline = s.get("baseline") or self.baseline
                 feedback = s.get("feedback")
+                stale = 0 if s.get("improved", True) else stale + 1
                 self.emit("iteration_reused", iteration=it)
-                continue
-            if cfg.max_cost is not None and self.cost >= cfg.max_cost:
-                stopped = f"the cost limit of ${cfg.max_cost:.2f} was reached (spent ${self.cost:.4f})"
-                self.emit("budget_exhausted", reason=stopped)
+            else:
+                if cfg.max_cost is not None and self.cost >= cfg.max_cost:
+                    stopped = f"the cost limit of ${cfg.max_cost:.2f} was reached (spent ${self.cost:.4f})"
+                    self.emit("budget_exhausted", reason=stopped)
+                    break
+                feedback, improved = self._iteration(it, feedback)
+                stale = 0 if improved else stale + 1
+            if it == cfg.iterations - 1:
                 break
-            feedback = self._iteration(it, feedback)
+            stopped = self._nothing_left_to_gain(stale)
+            if stopped:
+                self.emit("loop_stopped", iteration=it, reason=stopped)
+                break
         return self._finish(stopped)
 
-    def _iteration(self, it: int, feedback: str | None) -> str | None:
+    def _nothing_left_to_gain(self, stale: int) -> str | None:
+        """Why the loop can stop before its last iteration, or None: the task is solved, or
+        ``patience`` iterations passed without a better best."""
+        cfg, best = self.config, self.best
+        if best is not None and self.task.fitness is not None and best.fitness_seeds:
+            top = self.task.fitness.maximum
+            if top is not None and best.score is not None and best.score >= top - 1e-9:
+                return (f"solved: {best.id} reached the task's maximum fitness ({top:g}) on "
+                        f"{len(best.fitness_seeds)} seed(s)")
+            seeds = best.success_seeds
+            if (seeds and len(seeds) >= len(best.fitness_seeds)
+                    and all(v >= 1.0 for v in seeds.values())):
+                return (f"solved: {best.id} succeeded on every evaluation episode of its "
+                        f"{len(seeds)} seed(s)")
+        if cfg.patience is not None and stale >= cfg.patience:
+            return f"no better reward in the last {stale} iteration(s) (--patience {cfg.patience})"
+        return None
+
+    def _iteration(self, it: int, feedback: str | None) -> tuple[str | None, bool]:
+        """One iteration; returns the feedback for the next and whether the best improved."""
         from rewardsmith.llm.extract import extract_code
 
         cfg = self.config
@@ -201,18 +278,38 @@ class DesignLoop:
             to_train.append((c, self._seed_job(d, source, cfg.seed, cid)))
 
         extra = self._baseline_jobs() if self.baseline is None and self.config.compare_baseline else {}
+        halving = self._halving()
+        if halving is not None:  # the first slice of each; the rest follow as they earn it
+            to_train = [(c, self._slice_job(self.run.candidate_dir(c.iteration, c.k), c, halving, 0))
+                        for c, _ in to_train]
         jobs = [j for _, j in to_train] + [j for js in extra.values() for j in js]
         by_job = {id(j): c for c, j in to_train}
 
-        def finished(job: Job, o: Outcome) -> None:  # each candidate is done as soon as it is
+        def finished(job: Job, o: Outcome) -> list[Job]:  # each candidate is done as soon as it is
             c = by_job.get(id(job))
-            if c is not None and c.status == "training":
+            if c is None or c.status != "training":
+                return []
+            rung = job.spec.get("rung")
+            if halving is not None and rung is not None and o.ok and not halving.slice(rung).last:
+                if self._keep(halving, c, job, rung, o):
+                    nxt = self._slice_job(self.run.candidate_dir(c.iteration, c.k), c, halving,
+                                          rung + 1)
+                    by_job[id(nxt)] = c
+                    return [nxt]
                 self._record_outcome(c, o)
+                c.status = "stopped"
+                c.train_dir = str(job.dir.relative_to(self.run.candidate_dir(c.iteration, c.k))
+                                  / "train")
                 self._finish_candidate(c)
+                return []
+            self._record_outcome(c, o)
+            self._finish_candidate(c)
+            return []
 
         outcomes = self._train(jobs, finished)
         for _, job in to_train:
-            finished(job, outcomes[id(job)])
+            if id(job) in outcomes:
+                finished(job, outcomes[id(job)])
         for c, orig in duplicates:  # known only now where the original trained in this iteration
             c.stage, c.error, c.success_rate = orig.stage, orig.error, orig.success_rate
             c.fitness, c.fitness_seeds = orig.fitness, dict(orig.fitness_seeds)
@@ -233,8 +330,11 @@ class DesignLoop:
             if improved:
                 self._write_best()
         else:
-            # selection: re-evaluate the top candidates on extra seeds before calling one best
+            # selection: re-evaluate the top candidates on extra seeds before calling one best;
+            # under successive halving only those that beat the best on their first seed
             top = ok[: cfg.top_k]
+            if halving is not None and self.best is not None:
+                top = [c for c in top if c.fitness is not None and c.fitness > self.best.score]
             self._reevaluate(top)
             iter_best = max(top, key=lambda c: c.score) if top else None
             improved = False
@@ -255,9 +355,9 @@ class DesignLoop:
             "iteration": it, "candidates": [c.id for c in candidates],
             "best": self.best.to_json() if self.best else None,
             "baseline": self.baseline, "feedback": next_feedback,
-            "human": human.to_json() if human else None,
+            "human": human.to_json() if human else None, "improved": improved,
         })
-        return next_feedback
+        return next_feedback, improved
 
     def _human_feedback(self, it: int, ok: list[Candidate]):
         from rewardsmith.feedback import collect
@@ -370,16 +470,18 @@ class DesignLoop:
         self.emit("candidate_validated", id=d.name, **data)
         return data
 
-    def _train(self, jobs: list[Job], finished: Callable[[Job, Outcome], None] | None = None
+    def _train(self, jobs: list[Job],
+               finished: Callable[[Job, Outcome], list[Job] | None] | None = None
                ) -> dict[int, Outcome]:
         if not jobs:
             return {}
 
-        def on_event(job: Job, ev: dict) -> None:
+        def on_event(job: Job, ev: dict) -> list[Job] | None:
             kind = ev.get("type")
+            more = None
+            if kind in ("finished", "reused") and finished is not None and "outcome" in ev:
+                more = finished(job, ev["outcome"])
             if kind == "finished":
-                if finished is not None:
-                    finished(job, ev["outcome"])
                 self.observer("job_finished", {"id": job.label, "ok": ev.get("ok"),
                                                "fitness": ev.get("fitness"), "error": ev.get("error")})
             elif kind == "progress":
@@ -387,6 +489,7 @@ class DesignLoop:
             elif kind in ("started", "reused"):
                 self.emit("training_started" if kind == "started" else "training_reused",
                           id=job.label, job=str(job.dir))
+            return more
 
         outcomes = self.executor.run(jobs, on_event=on_event)
         return {id(o.job): o for o in outcomes}
@@ -396,6 +499,7 @@ class DesignLoop:
             r: TrainResult = o.result  # type: ignore[assignment]
             c.status, c.fitness, c.success_rate = "ok", r.fitness, r.success_rate
             c.fitness_seeds = {str(r.seed): r.fitness}
+            c.success_seeds = {str(r.seed): r.success_rate} if r.success_rate is not None else {}
             c.train = r.to_json()
         else:
             c.status, c.error, c.stage = "failed", o.error, "train"
@@ -422,6 +526,8 @@ class DesignLoop:
             o = outcomes[id(job)]
             if o.ok:
                 c.fitness_seeds[str(job.spec["seed"])] = o.result.fitness  # type: ignore[union-attr]
+                if o.result.success_rate is not None:  # type: ignore[union-attr]
+                    c.success_seeds[str(job.spec["seed"])] = o.result.success_rate  # type: ignore[union-attr]
             else:
                 self.emit("reevaluation_failed", id=c.id, seed=job.spec["seed"], error=o.error)
         for c in top:  # the candidate's record now carries every seed
@@ -453,7 +559,7 @@ class DesignLoop:
         self.emit("baseline", **res)
 
     def _episodes(self, c: Candidate) -> list[Episode]:
-        d = self.run.candidate_dir(c.iteration, c.k) / f"seed-{self.config.seed}" / "train"
+        d = self.run.candidate_dir(c.iteration, c.k) / (c.train_dir or f"seed-{self.config.seed}/train")
         return [Episode.load(p, self.task.spec) for p in episode_files(d)]
 
     def _feedback(self, it: int, candidates: list[Candidate], improved: bool, human=None,
@@ -530,7 +636,7 @@ class DesignLoop:
         }
         cands = self.run.candidates()
         summary["candidates"] = {s: sum(1 for c in cands if c.get("status") == s)
-                                 for s in ("ok", "rejected", "failed", "duplicate")}
+                                 for s in ("ok", "stopped", "rejected", "failed", "duplicate")}
         if best is not None:
             b = {"id": best.id, "score": best.score, "fitness_seeds": best.fitness_seeds,
                  "success_rate": best.success_rate,

@@ -31,6 +31,7 @@ class Fitness:
     doc: str
     success: Callable[[Episode], bool] | None = None
     success_doc: str = ""
+    maximum: float | None = None  # the best fitness there is, where one is known (1000 steps up)
 
     def __call__(self, ep: Episode) -> float:
         return float(self.fn(ep))

@@ -57,7 +57,9 @@ class _Running:
     events: list[dict] = field(default_factory=list)
 
 
-Event = Callable[[Job, dict], None]
+# on_event(job, event) -> follow-up jobs or None. A "finished" or "reused" event may answer with
+# jobs that continue this one (the next slice under successive halving): they join the batch.
+Event = Callable[[Job, dict], "Sequence[Job] | None"]
 
 
 def load_outcome(job: Job) -> Outcome | None:
@@ -96,36 +98,56 @@ def training_limits(spec: dict[str, Any], base: jail.Limits | None = None) -> ja
 
 def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
              limits: jail.Limits | None = None, in_process: bool = False) -> list[Outcome]:
-    """Run ``jobs`` with at most ``workers`` at a time; return outcomes in job order.
+    """Run ``jobs`` with at most ``workers`` at a time; return outcomes in job order, then the
+    outcomes of follow-up jobs (see :data:`Event`) in the order they were added.
 
     ``limits`` applies to every job as given; by default each job gets
     :func:`training_limits` for its budget."""
     outcomes: dict[int, Outcome] = {}
-    pending = []
-    for i, job in enumerate(jobs):
+    pending: list[int] = []
+    jobs = list(jobs)
+
+    def add(job: Job, index: int | None = None) -> None:
+        if index is None:
+            jobs.append(job)
+            index = len(jobs) - 1
         prior = load_outcome(job)
-        if prior is not None:
-            outcomes[i] = prior
-            if on_event:
-                on_event(job, {"type": "reused", "fitness": prior.result.fitness})
-        else:
-            pending.append(i)
+        if prior is None:
+            pending.append(index)
+            return
+        outcomes[index] = prior
+        if on_event:
+            for nxt in on_event(job, {"type": "reused", "fitness": prior.result.fitness,
+                                        "outcome": prior}) or ():
+                add(nxt)
+
+    def followups(job: Job, event: dict) -> None:
+        if on_event:
+            for nxt in on_event(job, event) or ():
+                add(nxt)
+
+    for i, job in enumerate(list(jobs)):
+        add(job, i)
 
     if in_process:  # for debugging and tests: no isolation, one at a time
         from rewardsmith.train.worker import run_job
 
-        for i in pending:
+        while pending:
+            i = pending.pop(0)
             job = jobs[i]
             _write_job(job)
             try:
                 outcomes[i] = Outcome(job, run_job(job.spec, job.dir))
             except Exception as e:  # noqa: BLE001 - reported as a failed job
                 outcomes[i] = Outcome(job, None, f"{type(e).__name__}: {e}")
+            o = outcomes[i]
+            followups(job, {"type": "finished", "ok": o.ok, "error": o.error,
+                            "fitness": o.result.fitness if o.result else None, "outcome": o})
         return [outcomes[i] for i in range(len(jobs))]
 
     sel = selectors.DefaultSelector()
     running: dict[int, _Running] = {}
-    queue = list(pending)
+    queue = pending  # follow-up jobs join it as they are added
     gpus = visible_gpus() if any(j.spec.get("backend") == "brax" for j in jobs) else []
     per_gpu = jobs_per_gpu()
     free_gpus = [g for _ in range(per_gpu) for g in gpus]
@@ -190,10 +212,9 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
                 if r.gpu is not None:
                     free_gpus.append(r.gpu)
                 outcomes[i] = outcome
-                if on_event:
-                    on_event(r.job, {"type": "finished", "ok": outcome.ok, "error": outcome.error,
-                                     "fitness": outcome.result.fitness if outcome.result else None,
-                                     "outcome": outcome})
+                followups(r.job, {"type": "finished", "ok": outcome.ok, "error": outcome.error,
+                                  "fitness": outcome.result.fitness if outcome.result else None,
+                                  "outcome": outcome})
     finally:
         for r in running.values():
             jail.kill_group(r.proc)
@@ -243,6 +264,8 @@ def _start(job: Job, limits: jail.Limits, sel, key: int,
     proc = jail.spawn(
         jail.python_argv("rewardsmith.train.worker", str(job.dir.resolve()), str(w_fd)),
         cwd=job.dir, limits=limits, stdout=log, stderr=log, pass_fds=(w_fd,), env=env,
+        # a later slice of a halved job reads the slice before it (read-only)
+        readable=[Path(job.spec["resume_from"])] if job.spec.get("resume_from") else (),
     )
     os.close(w_fd)
     sel.register(r_fd, selectors.EVENT_READ, key)

@@ -16,6 +16,7 @@ from rewardsmith.reward.program import CompiledReward, RewardProgram, compile_pr
 from rewardsmith.tasks.task import Task
 
 NAME = "sb3"
+RESUMABLE = True  # train(resume_from=...) continues a saved slice (successive halving)
 CURVE_POINTS = 10
 
 # Settings that work across gymnasium's MuJoCo robots at small budgets; tasks override them.
@@ -110,11 +111,15 @@ def _build_model(task: Task, hp: dict[str, Any], venv, seed: int):
     return model, wrapped
 
 
-def _curve(summaries, total_steps: int) -> list[CurvePoint]:
-    """Bin the training episodes into CURVE_POINTS windows of training steps."""
-    if not summaries:
+def _curve(summaries, total_steps: int, start: int = 0, planned: int | None = None
+           ) -> list[CurvePoint]:
+    """Bin the training episodes into CURVE_POINTS windows of the ``planned`` steps (default:
+    ``total_steps``); a slice from ``start`` to ``total_steps`` gets the windows it covers."""
+    if not summaries or total_steps <= start:
         return []
-    edges = np.linspace(0, total_steps, CURVE_POINTS + 1)
+    width = max(planned or total_steps, total_steps) / CURVE_POINTS
+    inner = [k * width for k in range(1, CURVE_POINTS) if start < k * width < total_steps]
+    edges = np.array([start, *inner, total_steps], dtype=float)
     points = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         window = [s for s in summaries if lo < s.step <= hi] or []
@@ -149,17 +154,60 @@ def evaluate_policy(task: Task, model, obs_normalizer, reward: CompiledReward | 
     return [venv.episodes[i][0] for i in range(n_episodes)]
 
 
+def _resume(hp: dict[str, Any], venv, start: Path, seed: int):
+    """The model and observation/reward normalizer saved in ``start`` (a finished slice's
+    ``train`` folder), on ``venv``, ready to learn on."""
+    import torch
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    for name in ("policy.zip", "vecnormalize.pkl", "result.json"):
+        if not (start / name).is_file():
+            raise RewardsmithError(f"cannot continue training from {start}: {name} is missing")
+    wrapped = VecNormalize.load(str(start / "vecnormalize.pkl"), venv)
+    wrapped.training = True
+    cls = PPO if hp["algo"] == "ppo" else SAC
+    model = cls.load(start / "policy.zip", env=wrapped, device="cpu", seed=seed)
+    return model, wrapped
+
+
+def _merged_runtime(before: Mapping[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Runtime-guard counters of a slice added to those of the slices before it."""
+    out = dict(now)
+    for k, v in before.items():
+        if isinstance(v, int) and not isinstance(v, bool) and isinstance(now.get(k), int):
+            out[k] = v + now[k]
+        elif k.startswith("first_") and v not in (None, ""):
+            out[k] = v
+    return out
+
+
 def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
           progress: Progress | None = None, workdir: Path | None = None,
-          overrides: Mapping[str, Any] | None = None) -> TrainResult:
-    """Train one policy on ``program`` (None: the env's own reward) and evaluate it on the fitness."""
+          overrides: Mapping[str, Any] | None = None,
+          resume_from: Path | None = None, planned_steps: int | None = None) -> TrainResult:
+    """Train one policy on ``program`` (None: the env's own reward) and evaluate it on the fitness.
+
+    ``resume_from``: the ``train`` folder of an earlier slice of the same job (successive
+    halving): training continues from its saved policy and normalizer up to ``budget.steps``
+    in all, and the result's curve and counters include that slice's. ``planned_steps``: the
+    whole job's budget when this is one slice of it (the curve's windows divide that)."""
     from stable_baselines3.common.callbacks import BaseCallback
+
+    from rewardsmith.runs.files import read_json
 
     hp = settings(task, overrides)
     reward = _compiled(task, program)
     t0 = time.perf_counter()
     venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
-    model, wrapped = _build_model(task, hp, venv, seed)
+    before: dict[str, Any] = {}
+    if resume_from is not None:
+        model, wrapped = _resume(hp, venv, Path(resume_from), seed)
+        before = read_json(Path(resume_from) / "result.json")
+    else:
+        model, wrapped = _build_model(task, hp, venv, seed)
+    start = int(before.get("steps", 0))
     summaries = []
     total = int(budget.steps)
 
@@ -169,7 +217,7 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
             self.last = 0
 
         def _on_step(self) -> bool:
-            done = min(venv.total_steps, total)  # PPO finishes its last rollout past the budget
+            done = min(start + venv.total_steps, total)  # PPO finishes its last rollout past the budget
             if progress is not None and done > self.last and (
                     done - self.last >= max(total // 100, 1) or done >= total):
                 self.last = done
@@ -181,10 +229,14 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
                 summaries.extend(venv.pop_summaries())
             return True
 
-    model.learn(total_timesteps=total, callback=_Cb(), progress_bar=False)
+    if total > start:
+        model.learn(total_timesteps=total - start, callback=_Cb(), progress_bar=False,
+                    reset_num_timesteps=resume_from is None)
     summaries.extend(venv.pop_summaries())
+    for s in summaries:  # steps of the whole job, not of this slice
+        s.step += start
     train_s = time.perf_counter() - t0
-    steps_done = venv.total_steps
+    steps_done = start + venv.total_steps
 
     t1 = time.perf_counter()
     wrapped.training = False
@@ -201,10 +253,15 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
     wrapped.close()
     if progress is not None:
         progress(total, total, {"fitness": None, "phase": "done"})
-    timings = {"wall_s": time.perf_counter() - t0, "train_s": train_s, "eval_s": eval_s,
-               "env_steps_per_s": steps_done / train_s if train_s > 0 else 0.0}
-    return TrainResult.scored(task, NAME, seed, steps_done, episodes, _curve(summaries, steps_done),
-                              timings, runtime=venv.guard.to_json(), policy_path=policy_path)
+    prior_t = before.get("timings") or {}
+    timings = {"wall_s": time.perf_counter() - t0 + prior_t.get("wall_s", 0.0),
+               "train_s": train_s + prior_t.get("train_s", 0.0), "eval_s": eval_s,
+               "env_steps_per_s": venv.total_steps / train_s if train_s > 0 else 0.0}
+    curve = [CurvePoint(**c) for c in before.get("curve", [])] + _curve(summaries, steps_done, start, planned_steps)
+    return TrainResult.scored(task, NAME, seed, steps_done, episodes, curve, timings,
+                              runtime=_merged_runtime(before.get("runtime") or {},
+                                                      venv.guard.to_json()),
+                              policy_path=policy_path)
 
 
 def evaluate_untrained(task: Task, budget: Budget, seed: int,

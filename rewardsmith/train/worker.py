@@ -90,8 +90,13 @@ def run_job(job: dict, job_dir: Path, chan: _Channel | None = None):
         result = backend.evaluate_untrained(task, budget, int(job["seed"]),
                                             overrides=job.get("overrides"))
     else:
+        extra = {}  # one slice of a successively halved job (backends with RESUMABLE)
+        if job.get("planned_steps"):
+            extra["planned_steps"] = int(job["planned_steps"])
+        if job.get("resume_from"):
+            extra["resume_from"] = Path(job["resume_from"])
         result = backend.train(task, program, budget, int(job["seed"]), progress=progress,
-                               workdir=job_dir / "train", overrides=job.get("overrides"))
+                               workdir=job_dir / "train", overrides=job.get("overrides"), **extra)
     result.save(job_dir / "train")
     atomic_write_text(job_dir / "DONE", "")
     return result

@@ -1,0 +1,112 @@
+"""Where the training budget goes: successive halving within an iteration (weak candidates stop
+early, survivors continue from their checkpoint), and stopping the loop when nothing is left to
+gain (solved, or --patience). On a fake executor: no training, every fitness set by the test."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from fakes import FakeExecutor, ScriptedLLM, answer
+
+from rewardsmith import tasks
+from rewardsmith.loop.design import DesignConfig, DesignLoop
+from rewardsmith.runs.files import read_json
+from rewardsmith.runs.rundir import RunDir
+
+BUDGET = 4000
+CONFIG = DesignConfig(iterations=1, samples=4, steps=BUDGET, seeds=2, top_k=2, workers=1,
+                      compare_baseline=False)
+
+
+def loop_for(tmp_path, script, executor, run=None, **config):
+    task = tasks.load("pendulum-balance-v0")
+    run = run or RunDir.create(tmp_path / "run", {"task": task.id, "config": {}})
+    cfg = dataclasses.replace(CONFIG, **config)
+    return DesignLoop(task, run, cfg, ScriptedLLM(script), executor=executor), run
+
+
+def test_weak_candidates_stop_early_and_survivors_continue_from_their_slice(tmp_path):
+    ex = FakeExecutor()
+    loop, run = loop_for(tmp_path, [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)]], ex)
+    summary = loop.run_loop()
+    by_id = {c["id"]: c for c in run.candidates()}
+    # at a quarter of the budget 0-0 leads; the others fall behind it and stop there
+    assert by_id["0-0"]["status"] == "ok" and by_id["0-0"]["fitness"] == 4.0
+    for cid, w in (("0-1", 3.0), ("0-2", 2.0), ("0-3", 1.0)):
+        c = by_id[cid]
+        assert c["status"] == "stopped" and c["fitness"] == pytest.approx(w / 4)
+        assert c["train_dir"] == "seed-0/rung-0/train"
+        assert (run.path / "candidates" / cid / c["train_dir"] / "result.json").exists()
+        assert read_json(run.path / "candidates" / cid / "seed-0" / "rung-0" / "decision.json")["continue"] is False
+    # the survivor went on from its saved slice, not from scratch: 1000 -> 2000 -> 4000 steps
+    slices = [j for j in ex.jobs if j.label == "0-0"]
+    assert [j.spec["budget"]["steps"] for j in slices] == [1000, 2000, 4000]
+    assert slices[1].spec["resume_from"].endswith("0-0/seed-0/rung-0/train")
+    assert slices[2].spec["resume_from"].endswith("0-0/seed-0/rung-1/train")
+    assert slices[2].dir == run.path / "candidates" / "0-0" / "seed-0"
+    # only the full-budget survivor is re-evaluated on the second seed, at its full budget
+    extra = [j for j in ex.jobs if j.spec["seed"] == 1]
+    assert [(j.label, j.spec["budget"]["steps"]) for j in extra] == [("0-0 seed 1", BUDGET)]
+    # env steps trained on the first seed: 4 x 1000, then 1000 and 2000 more for the survivor
+    before = {None: 0, 0: 1000, 1: 2000}
+    trained = sum(j.spec["budget"]["steps"] - before[j.spec.get("rung", 0) - 1 if j.spec.get("rung") else None]
+                  for j in ex.jobs if j.spec["seed"] == 0)
+    assert trained == 7000 < 4 * BUDGET
+    assert summary["best"]["id"] == "0-0" and summary["candidates"]["stopped"] == 3
+
+
+def test_stopped_candidates_reach_the_next_prompt(tmp_path):
+    script = [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)], [answer(w) for w in (5.0, 0.5, 0.6, 0.7)]]
+    loop, run = loop_for(tmp_path, script, FakeExecutor(), iterations=2)
+    loop.run_loop()
+    prompt = read_json(run.path / "llm" / "iteration-1.json")["messages"][-1]["content"]
+    assert "- 0-1: stopped early" in prompt and "task score 0.75" in prompt
+
+
+def test_full_schedule_trains_every_candidate_its_whole_budget(tmp_path):
+    ex = FakeExecutor()
+    loop, run = loop_for(tmp_path, [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)]], ex,
+                         schedule="full")
+    loop.run_loop()
+    assert {c["status"] for c in run.candidates()} == {"ok"}
+    first = [j.spec["budget"]["steps"] for j in ex.jobs if j.spec["seed"] == 0]
+    assert first == [BUDGET] * 4
+    assert len([j for j in ex.jobs if j.spec["seed"] == 1]) == 2  # the top two, as before
+
+
+def test_a_kill_mid_halving_resumes_without_redoing_a_finished_slice(tmp_path):
+    script = [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)]]
+    first = FakeExecutor(interrupt_after=5)  # after the four first slices and 0-0's second
+    loop, run = loop_for(tmp_path, script, first)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_loop()
+    again = FakeExecutor()
+    loop2, _ = loop_for(tmp_path, script, again, run=RunDir.open(run.path))
+    summary = loop2.run_loop()
+    dirs = [j.dir for j in first.jobs + again.jobs]
+    assert len(dirs) == len(set(dirs))  # no slice trained twice
+    assert [j.spec["budget"]["steps"] for j in again.jobs] == [4000, 4000]  # 0-0's last + seed 1
+    assert summary["best"]["id"] == "0-0"
+    assert {c["id"]: c["status"] for c in run.candidates()} == {
+        "0-0": "ok", "0-1": "stopped", "0-2": "stopped", "0-3": "stopped"}
+
+
+def test_patience_stops_the_loop_after_iterations_without_improvement(tmp_path):
+    script = [[answer(3.0)], [answer(1.0)], [answer(2.0)], [answer(9.0)]]
+    loop, run = loop_for(tmp_path, script, FakeExecutor(), iterations=4, samples=1, seeds=1,
+                         patience=2)
+    summary = loop.run_loop()
+    assert len(loop.llm.requests) == 3
+    assert "no better reward in the last 2 iteration(s)" in summary["stopped_early"]
+    assert run.manifest["summary"]["stopped_early"] == summary["stopped_early"]
+
+
+def test_a_solved_task_stops_the_loop(tmp_path):
+    # pendulum-balance's fitness is the number of steps up, at most 1000
+    loop, run = loop_for(tmp_path, [[answer(1000.0)], [answer(5.0)]], FakeExecutor(),
+                         iterations=2, samples=1)
+    summary = loop.run_loop()
+    assert len(loop.llm.requests) == 1
+    assert summary["stopped_early"].startswith("solved: 0-0 reached the task's maximum fitness")
+    assert [e["reason"] for e in run.events() if e["event"] == "loop_stopped"] == [summary["stopped_early"]]
