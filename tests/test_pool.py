@@ -161,3 +161,27 @@ def test_no_gpu_means_no_device_assignment(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     seen = _fake_gpu_pool(tmp_path, monkeypatch, 3)
     assert all(env == {} for _, env, _ in seen) and max(n for _, _, n in seen) == 3
+
+
+def test_jobs_are_taken_lazily_and_follow_up_jobs_join_the_batch(tmp_path):
+    """A lazy job source is read only when a worker is free (so checking the next candidate
+    overlaps training), and a finished job's event may add a job that continues it."""
+    log: list[str] = []
+
+    def source():
+        for name in ("a", "b"):
+            log.append(f"take {name}")
+            yield _job(tmp_path, name, ALIVE, steps=512)
+
+    def on_event(job, ev):
+        if ev["type"] in ("started", "finished"):
+            log.append(f"{ev['type']} {job.label}")
+        if ev["type"] == "finished" and job.label == "a":
+            return [_job(tmp_path, "a2", ALIVE, steps=512)]
+        return None
+
+    outs = run_jobs(source(), workers=1, on_event=on_event)
+    assert [o.job.label for o in outs] == ["a", "a2", "b"] and all(o.ok for o in outs)
+    # one worker: a job that continues another goes first; "b" is taken when a worker is free
+    assert log == ["take a", "started a", "finished a", "started a2", "finished a2", "take b",
+                   "started b", "finished b"]

@@ -7,8 +7,9 @@ markers), and LLM answers come from the run's own response cache.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,8 +227,6 @@ class DesignLoop:
 
     def _iteration(self, it: int, feedback: str | None) -> tuple[str | None, bool]:
         """One iteration; returns the feedback for the next and whether the best improved."""
-        from rewardsmith.llm.extract import extract_code
-
         cfg = self.config
         self.emit("iteration_started", iteration=it)
         texts = self._ask(it, feedback)
@@ -236,54 +235,27 @@ class DesignLoop:
         # a program already tried in this run (same seed and budget) is not trained again
         seen = self._programs_seen(before=it)
         duplicates: list[tuple[Candidate, Candidate]] = []
-        for k, text in enumerate(texts):
-            cid = f"{it}-{k}"
-            d = self.run.candidate_dir(it, k)
-            prior = self.run.candidate_result(it, k)
-            if prior is not None:
-                c = Candidate.from_json(prior)
+        halving = self._halving()
+        by_job: dict[int, Candidate] = {}
+
+        def candidate_jobs():
+            """Each answer checked and, if it may train, its job; lazily, so the executor takes
+            the next one only when a worker is free and checking overlaps training."""
+            for k, text in enumerate(texts):
+                c = self._prepare(it, k, text, seen, duplicates)
                 candidates.append(c)
-                if c.source and c.status != "duplicate":
-                    seen.setdefault(fingerprint(c.source), c)
-                self.emit("candidate_reused", id=cid, status=c.status, fitness=c.fitness)
-                continue
-            d.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(d / "response.md", text)
-            try:
-                source = extract_code(text)
-            except RewardsmithError as e:
-                c = Candidate(cid, it, k, "rejected", stage="extract", error=str(e))
-                self._finish_candidate(c)
-                candidates.append(c)
-                continue
-            atomic_write_text(d / "reward.py", source)
-            fp = fingerprint(source)
-            if fp in seen:
-                c = Candidate(cid, it, k, "duplicate", source=source, duplicate_of=seen[fp].id)
-                candidates.append(c)
-                duplicates.append((c, seen[fp]))
-                continue
-            self.emit("candidate_validating", id=cid)
-            report = self._validate(source, d)
-            if not report["accepted"]:
-                c = Candidate(cid, it, k, "rejected", source=source, stage=report["stage"],
-                              error=report["feedback"])
-                self._finish_candidate(c)
-                candidates.append(c)
-                seen[fp] = c
-                continue
-            c = Candidate(cid, it, k, "training", source=source, stage="train")
-            candidates.append(c)
-            seen[fp] = c
-            to_train.append((c, self._seed_job(d, source, cfg.seed, cid)))
+                if c.status != "training":
+                    continue
+                d = self.run.candidate_dir(it, k)
+                # under halving the first slice; the rest follow as the candidate earns them
+                job = (self._slice_job(d, c, halving, 0) if halving is not None
+                       else self._seed_job(d, c.source, cfg.seed, c.id))
+                by_job[id(job)] = c
+                to_train.append((c, job))
+                yield job
 
         extra = self._baseline_jobs() if self.baseline is None and self.config.compare_baseline else {}
-        halving = self._halving()
-        if halving is not None:  # the first slice of each; the rest follow as they earn it
-            to_train = [(c, self._slice_job(self.run.candidate_dir(c.iteration, c.k), c, halving, 0))
-                        for c, _ in to_train]
-        jobs = [j for _, j in to_train] + [j for js in extra.values() for j in js]
-        by_job = {id(j): c for c, j in to_train}
+        jobs = itertools.chain(candidate_jobs(), (j for js in extra.values() for j in js))
 
         def finished(job: Job, o: Outcome) -> list[Job]:  # each candidate is done as soon as it is
             c = by_job.get(id(job))
@@ -358,6 +330,47 @@ class DesignLoop:
             "human": human.to_json() if human else None, "improved": improved,
         })
         return next_feedback, improved
+
+    def _prepare(self, it: int, k: int, text: str, seen: dict[str, Candidate],
+                 duplicates: list[tuple[Candidate, Candidate]]) -> Candidate:
+        """Answer ``k`` as a candidate: reused from before a resume, rejected (its code could
+        not be extracted or failed the checks), a duplicate of a program already tried, or
+        ready to train (status ``training``)."""
+        from rewardsmith.llm.extract import extract_code
+
+        cid = f"{it}-{k}"
+        d = self.run.candidate_dir(it, k)
+        prior = self.run.candidate_result(it, k)
+        if prior is not None:
+            c = Candidate.from_json(prior)
+            if c.source and c.status != "duplicate":
+                seen.setdefault(fingerprint(c.source), c)
+            self.emit("candidate_reused", id=cid, status=c.status, fitness=c.fitness)
+            return c
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(d / "response.md", text)
+        try:
+            source = extract_code(text)
+        except RewardsmithError as e:
+            c = Candidate(cid, it, k, "rejected", stage="extract", error=str(e))
+            self._finish_candidate(c)
+            return c
+        atomic_write_text(d / "reward.py", source)
+        fp = fingerprint(source)
+        if fp in seen:
+            c = Candidate(cid, it, k, "duplicate", source=source, duplicate_of=seen[fp].id)
+            duplicates.append((c, seen[fp]))
+            return c
+        self.emit("candidate_validating", id=cid)
+        report = self._validate(source, d)
+        if not report["accepted"]:
+            c = Candidate(cid, it, k, "rejected", source=source, stage=report["stage"],
+                          error=report["feedback"])
+            self._finish_candidate(c)
+        else:
+            c = Candidate(cid, it, k, "training", source=source, stage="train")
+        seen[fp] = c
+        return c
 
     def _human_feedback(self, it: int, ok: list[Candidate]):
         from rewardsmith.feedback import collect
@@ -470,11 +483,9 @@ class DesignLoop:
         self.emit("candidate_validated", id=d.name, **data)
         return data
 
-    def _train(self, jobs: list[Job],
+    def _train(self, jobs: Iterable[Job],
                finished: Callable[[Job, Outcome], list[Job] | None] | None = None
                ) -> dict[int, Outcome]:
-        if not jobs:
-            return {}
 
         def on_event(job: Job, ev: dict) -> list[Job] | None:
             kind = ev.get("type")

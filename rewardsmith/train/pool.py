@@ -12,7 +12,7 @@ import json
 import os
 import selectors
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,16 +96,19 @@ def training_limits(spec: dict[str, Any], base: jail.Limits | None = None) -> ja
     return dataclasses.replace(base, wall_s=wall, cpu_s=max(base.cpu_s, int(2 * wall)))
 
 
-def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
+def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
              limits: jail.Limits | None = None, in_process: bool = False) -> list[Outcome]:
-    """Run ``jobs`` with at most ``workers`` at a time; return outcomes in job order, then the
-    outcomes of follow-up jobs (see :data:`Event`) in the order they were added.
+    """Run ``jobs`` with at most ``workers`` at a time; return outcomes in the order the jobs
+    were taken, follow-up jobs (see :data:`Event`) included.
 
+    ``jobs`` may be a lazy iterable: the next job is taken only when a worker is free, so work
+    that produces jobs (validating a candidate) overlaps the training of those before it.
     ``limits`` applies to every job as given; by default each job gets
     :func:`training_limits` for its budget."""
     outcomes: dict[int, Outcome] = {}
     pending: list[int] = []
-    jobs = list(jobs)
+    source = iter(jobs)
+    jobs = []
 
     def add(job: Job, index: int | None = None) -> None:
         if index is None:
@@ -126,13 +129,21 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
             for nxt in on_event(job, event) or ():
                 add(nxt)
 
-    for i, job in enumerate(list(jobs)):
-        add(job, i)
+    def pull() -> bool:
+        """Take the next job from ``source`` (it may finish at once, as reused); False when
+        there is none left."""
+        job = next(source, None)
+        if job is None:
+            return False
+        add(job)
+        return True
 
     if in_process:  # for debugging and tests: no isolation, one at a time
         from rewardsmith.train.worker import run_job
 
-        while pending:
+        while pending or pull():
+            if not pending:
+                continue
             i = pending.pop(0)
             job = jobs[i]
             _write_job(job)
@@ -148,13 +159,20 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_event: Event | None = None,
     sel = selectors.DefaultSelector()
     running: dict[int, _Running] = {}
     queue = pending  # follow-up jobs join it as they are added
-    gpus = visible_gpus() if any(j.spec.get("backend") == "brax" for j in jobs) else []
+    gpus: list[str] | None = None  # looked up at the first JAX job
     per_gpu = jobs_per_gpu()
-    free_gpus = [g for _ in range(per_gpu) for g in gpus]
+    free_gpus: list[str] = []
+    more = True  # source may still hold jobs
     try:
-        while queue or running:
-            while queue and len(running) < max(1, workers):
+        while queue or running or more:
+            while len(running) < max(1, workers) and (queue or more):
+                if not queue:
+                    more = pull()
+                    continue
                 env = None
+                if jobs[queue[0]].spec.get("backend") == "brax" and gpus is None:
+                    gpus = visible_gpus()
+                    free_gpus = [g for _ in range(per_gpu) for g in gpus]
                 if gpus and jobs[queue[0]].spec.get("backend") == "brax":
                     if not free_gpus:
                         break  # JAX preallocates GPU memory: a fixed number of jobs per GPU
