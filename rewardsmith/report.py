@@ -403,7 +403,7 @@ def _fitness_plot(runs: list[tuple[str, RunData]], plots: _Plots) -> str:
         for i, (label, d) in enumerate(runs):
             color = COLORS[i % len(COLORS)]
             pre = f"{label}: " if len(runs) > 1 else ""
-            xs, ys, bad_x = [], [], []
+            xs, ys, bad_x, early = [], [], [], []
             for c in d.candidates:
                 it = int(c.get("iteration", 0))
                 jitter = 0.08 * (int(c.get("k", 0)) % 7 - 3) + (0.1 * i if len(runs) > 1 else 0)
@@ -411,9 +411,15 @@ def _fitness_plot(runs: list[tuple[str, RunData]], plots: _Plots) -> str:
                 if c.get("status") == "ok" and f is not None:
                     xs.append(it + jitter)
                     ys.append(f)
+                elif c.get("status") == "stopped" and f is not None:
+                    early.append((it + jitter, f))
                 elif c.get("status") in ("rejected", "failed"):
                     bad_x.append(it + jitter)
             ax.scatter(xs, ys, s=22, alpha=0.55, color=color, label=f"{pre}candidates (first seed)")
+            if early:  # successive halving: fitness when they stopped, part way through
+                ax.scatter([x for x, _ in early], [y for _, y in early], s=22, alpha=0.55,
+                           facecolors="none", edgecolors=color,
+                           label=f"{pre}stopped early ({len(early)}, partial budget)")
             seq = [(it, _score(b)) for it, b in d.best_sequence() if _score(b) is not None]
             if seq:
                 ax.plot([x for x, _ in seq], [y for _, y in seq], "-o", color=color, lw=2,
@@ -897,6 +903,7 @@ details { margin: 6px 0; }
 summary { cursor: pointer; color: var(--acc); }
 .st-ok { color: #116329; font-weight: 600; }
 .st-rejected, .st-failed { color: #82071e; font-weight: 600; }
+.st-stopped, .st-duplicate { color: #6e7781; }
 .st-unfinished { color: var(--muted); }
 .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .col { min-width: 0; }
