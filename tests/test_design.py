@@ -74,6 +74,7 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     assert json.loads(runs.stdout)[0]["status"] == "finished"
 
 
+@pytest.mark.slow  # the loop's resume logic is tested on a fake executor by default
 def test_sigkill_mid_iteration_then_resume(tmp_path, env):
     run_dir = tmp_path / "run"
     args = [*SMALL, "--workers", "1", "--samples", "3", "--iterations", "2", "--seeds", "1"]
@@ -112,6 +113,7 @@ def test_sigkill_mid_iteration_then_resume(tmp_path, env):
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow  # oracle ranking and prompts: tests/test_feedback_oracle.py
 def test_oracle_feedback_end_to_end(tmp_path, env):
     """--feedback oracle: a synthetic person ranks by the hidden fitness and steers the prompts."""
     run_dir = tmp_path / "run"

@@ -232,6 +232,9 @@ def register(app: typer.Typer) -> None:
                 "task": t.id, "task_origin": dict(t.origin), "config": asdict(config),
                 "llm": llm_obj.name, "prompt_templates": prompts.templates_used(),
             })
+        from rewardsmith import mjlog
+
+        mjlog.to_file(run.path / "mujoco.log")  # the simulator's own warnings, with the run
         view = LiveView(f"rewardsmith design: {t.id} ({llm_obj.name})")
         loop = DesignLoop(t, run, config, llm_obj, observer=view)
         err_console.print(f"run directory: [bold]{run.path}[/]")

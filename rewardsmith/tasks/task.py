@@ -138,6 +138,9 @@ class Task:
     def make_env(self, render_mode: str | None = None):
         import gymnasium as gym
 
+        from rewardsmith import mjlog
+
+        mjlog.install()  # MuJoCo's warnings into logging, not MUJOCO_LOG.TXT in the cwd
         kwargs = dict(self.env_kwargs)
         if self.max_episode_steps is not None:
             kwargs["max_episode_steps"] = self.max_episode_steps
