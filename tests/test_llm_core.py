@@ -129,3 +129,23 @@ def test_nested_caches_still_key_on_the_offline_context(tmp_path):
     llm.complete(msgs, 1, 1.0, context=ctx)
     ctx.iteration = 3
     assert not llm.complete(msgs, 1, 1.0, context=ctx).cached
+
+
+@pytest.mark.parametrize("name, facts", [
+    ("hopper-forward-v0", ["`next_state.torso_pos[:, 2]`", "1000 steps (8 s)", "(0.7, inf)",
+                           "(-0.2, 0.2) rad", "not the robot's x position", "100,000 env steps",
+                           "gamma 0.99", "VecNormalize"]),
+    ("ant-forward-v0", ["50 s", "(0.2, 1.0) m", "x and y position", "150,000 env steps"]),
+    ("cheetah-run-v0", ["never ends an episode early"]),
+    ("pendulum-balance-v0", ["tilts more than 0.2 rad", "gamma 0.98", "20,000 env steps"]),
+])
+def test_the_initial_prompt_says_how_rewards_are_trained_and_what_the_policy_sees(name, facts):
+    task = tasks.load(name)
+    user = prompts.initial_messages(task)[1]["content"]
+    for fact in facts:
+        assert fact in user, fact
+    # the budget of the run, not the task's default, where the run sets one
+    assert "30,000 env steps" in prompts.initial_messages(task, "sb3", 30_000)[1]["content"]
+    # and it stays compact: the whole first request for Ant is well under 4k tokens (~4 chars each)
+    if name == "ant-forward-v0":
+        assert sum(len(m["content"]) for m in prompts.initial_messages(task)) < 4 * 4000

@@ -88,8 +88,11 @@ def tasks_show(task_id: str = typer.Argument(..., help="Task id (see `rewardsmit
     from rewardsmith import tasks
 
     quiet_warnings()
+    from rewardsmith.llm.prompts import training_context
+
     t = tasks.load(task_id)
     print(t.llm_context())
+    print(training_context(t))  # at the task's default budget on the sb3 backend
     if hidden:
         print("--- hidden from the LLM ---")
         if t.fitness:

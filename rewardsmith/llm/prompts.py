@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # The template each builder renders. The run manifest records these (see templates_used()).
 TEMPLATES: dict[str, str] = {
     "system": "system_v1",
-    "initial": "initial_v1",
+    "initial": "initial_v2",
     "reflection": "reflection_v2",
     "error": "error_v1",
     "human": "human_v1",
@@ -104,10 +104,14 @@ def system_message() -> dict:
     return {"role": "system", "content": render(TEMPLATES["system"]).strip()}
 
 
-def initial_messages(task: Task) -> list[dict]:
-    """The first request for a task: the coding rules, then the task's description and schema."""
+def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None) -> list[dict]:
+    """The first request for a task: the coding rules, then the task's description and schema,
+    and how its rewards are trained (``backend`` with ``steps`` env steps; default: the task's
+    budget) and what the policy sees."""
     return [system_message(),
-            {"role": "user", "content": render(TEMPLATES["initial"], context=task.llm_context()).strip()}]
+            {"role": "user", "content": render(TEMPLATES["initial"], context=task.llm_context(),
+                                               training=training_context(task, backend, steps)
+                                               ).strip()}]
 
 
 def reflection_message(best_id: str, best_source: str, reflection: str, iteration: str) -> str:
@@ -144,3 +148,81 @@ def render_messages(messages: list[dict]) -> str:
             content = "\n".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
         parts.append(f"## {role}\n\n{str(content).strip()}\n")
     return "\n".join(parts)
+
+
+def training_context(task: Task, backend: str = "sb3", steps: int | None = None) -> str:
+    """What the prompt says about training and observation: how fields are read (with an
+    example from this robot), the episode's length, the trainer's budget, discount and
+    normalization (from the backend's ``training_summary`` where it has one), and which
+    positions the policy cannot see."""
+    from rewardsmith.train import budget_for
+    from rewardsmith.train import load as load_backend
+
+    spec = task.spec
+    example = next((n for n, f in spec.fields.items() if n.endswith("_pos") and f.shape == (3,)),
+                   next(iter(spec.fields)))
+    f = spec.fields[example]
+    read = (f"next_state.{example}[:, 2]" if f.shape == (3,) else f"next_state.{example}")
+    lines = [f"Fields are read as attributes, each with the batch axis first: `{read}` is "
+             + (f"the height (z) of the {example[:-4]} after the step, shape (B,)."
+                if f.shape == (3,) else f"{example} after the step.")]
+    facts = _episode_facts(task)
+    if facts:
+        lines.append(facts)
+    steps = steps or budget_for(task, backend).steps
+    module = load_backend(backend)
+    if hasattr(module, "training_summary"):
+        lines.append(module.training_summary(task, steps))
+    else:
+        lines.append(f"The {backend} backend trains each reward for {int(steps):,} env steps.")
+    return "\n".join(lines)
+
+
+def _episode_facts(task: Task) -> str:
+    """The episode's time limit, and the positions left out of the policy's observation
+    (gymnasium's MuJoCo envs drop the root's x (and y) position by default)."""
+    try:
+        env = task.make_env()
+    except RewardsmithError:
+        return ""
+    try:
+        out = []
+        limit = task.max_episode_steps or (env.spec.max_episode_steps if env.spec else None)
+        if limit:
+            out.append(f"An episode lasts at most {limit} steps ({limit * task.spec.dt:g} s).")
+        u = env.unwrapped
+        out.append(_termination(u))
+        if getattr(u, "_exclude_current_positions_from_observation", False):
+            import mujoco
+
+            free = u.model.njnt > 0 and u.model.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
+            what = "x and y position" if free else "x position"  # a 3D robot: both
+            out.append(f"The policy observes the joint angles and velocities but not the robot's "
+                       f"{what}: a reward on distance from the start is invisible to it, so reward "
+                       "velocity or progress per step instead.")
+        return " ".join(out)
+    except Exception:  # noqa: BLE001 - an unusual env: the prompt goes without these facts
+        return ""
+    finally:
+        env.close()
+
+
+def _termination(u) -> str:
+    """When gymnasium's env ends an episode early, from its own settings."""
+    name = type(u).__name__
+    if getattr(u, "_terminate_when_unhealthy", False):
+        parts = []
+        if hasattr(u, "_healthy_z_range"):
+            parts.append(f"the torso's height (z) leaves {tuple(u._healthy_z_range)} m")
+        if hasattr(u, "_healthy_angle_range"):
+            parts.append(f"its pitch angle leaves {tuple(u._healthy_angle_range)} rad")
+        if hasattr(u, "_healthy_state_range"):
+            parts.append(f"any other joint position or velocity leaves {tuple(u._healthy_state_range)}")
+        return ("The env ends an episode early, as a fall, when " + ", or ".join(parts)
+                + ": steps after a fall earn nothing, so a per-step bonus for staying up rewards "
+                "not falling.") if parts else "The env ends an episode early when the robot falls."
+    if name == "InvertedPendulumEnv":
+        return "The env ends an episode early when the pole tilts more than 0.2 rad from upright."
+    if name == "InvertedDoublePendulumEnv":
+        return "The env ends an episode early when the pendulum's tip drops to 1 m or lower."
+    return "The env never ends an episode early: every episode runs to the time limit."

@@ -399,7 +399,7 @@ class DesignLoop:
         from rewardsmith.llm import prompts
         from rewardsmith.llm.base import DesignContext
 
-        messages = prompts.initial_messages(self.task)
+        messages = prompts.initial_messages(self.task, self.config.backend, self.steps)
         if feedback is not None:  # it carries the best program's code (once) and what was tried
             messages = messages + [{"role": "user", "content": feedback}]
         context = DesignContext.from_task(self.task, iteration=it)

@@ -46,6 +46,25 @@ def describe() -> dict[str, Any]:
             "defaults": {**DEFAULTS, "ppo": PPO_DEFAULTS, "sac": SAC_DEFAULTS}}
 
 
+def training_summary(task: Task, steps: int, overrides: Mapping[str, Any] | None = None) -> str:
+    """How a reward will be trained, in words, for the prompt: algorithm, budget, parallel envs,
+    discount, and what the trainer normalizes."""
+    hp = settings(task, overrides)
+    kw = hp["algo_kwargs"]
+    algo = "PPO" if hp["algo"] == "ppo" else "SAC"
+    lines = [f"{algo} (stable-baselines3) trains each reward for {int(steps):,} env steps in "
+             f"total, over {hp['n_envs']} environments at a time, with discount gamma "
+             f"{kw.get('gamma', 0.99):g}: a short budget, so shaping that leads towards the "
+             "task matters."]
+    if hp["normalize_reward"]:
+        lines.append("Rewards are scaled by a running estimate of the return's spread before "
+                     "learning (VecNormalize), so the absolute size of the reward does not matter "
+                     "but the relative sizes of its terms do.")
+    if hp["normalize_obs"]:
+        lines.append("Observations are normalized by running mean and spread.")
+    return "\n".join(lines)
+
+
 def settings(task: Task, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The task's settings over the defaults, strictly: an unknown key is an error."""
     hp = {**DEFAULTS, **dict(task.hyperparams.get(NAME, {})), **dict(overrides or {})}
