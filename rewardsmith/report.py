@@ -629,7 +629,11 @@ def _candidates_table(d: RunData, code: bool = True) -> str:
         seeds = c.get("fitness_seeds") or {}
         t = (c.get("train") or {}).get("timings") or {}
         err = (c.get("error") or "")
+        if c.get("duplicate_of"):
+            err = f"the same program as {c['duplicate_of']}, not trained again"
         cell = _e(err[:300] + ("…" if len(err) > 300 else ""))
+        for flag in (c.get("signals") or {}).get("flags", []):  # reward-hacking signals
+            cell += f"<div class='warn'>⚠ {_e(flag['text'])}</div>"
         if code and c.get("source"):
             cell += f"<details><summary>code</summary><pre class='code'>{_e(c['source'])}</pre></details>"
         star = " ★" if best and c["id"] == best["id"] else ""

@@ -76,9 +76,14 @@ class FakeExecutor:
         steps = spec["budget"]["steps"]
         # a slice of a halved job has learnt its share of the way
         w = fitness_of(src) * steps / spec.get("planned_steps", steps)
-        curve = [CurvePoint(step=steps, episodes=4, fitness=w, success_rate=None,
-                            episode_length=100.0, env_return=w, reward_return=w,
-                            components={"keep": 100.0 * w, "effort": -1.0})]
+        # five windows of training: the score climbs to w and the reward with it, unless the
+        # program says "hack" (the reward climbs, the score stays where it started)
+        hack = "hack" in (src or "")
+        curve = [CurvePoint(step=steps * (i + 1) // 5, episodes=4,
+                            fitness=w * (0.2 if hack else (i + 1) / 5), success_rate=None,
+                            episode_length=100.0, env_return=w, reward_return=10.0 * (i + 1),
+                            components={"keep": 100.0 * w, "effort": -1.0})
+                 for i in range(5)]
         result = TrainResult(task=spec["task"].get("id", "task"), backend=spec["backend"],
                              seed=seed, steps=steps, fitness=w, fitness_std=0.0,
                              success_rate=None, eval_fitness=[w], curve=curve)

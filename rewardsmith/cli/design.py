@@ -350,8 +350,10 @@ def register(app: typer.Typer) -> None:
             if prefs:
                 p = prefs.get(c["id"])
                 row.append(f"{p['bradley_terry']:+.2f} / {p['elo']:.0f}" if p else "-")
+            flags = (c.get("signals") or {}).get("flags") or []
             note = (f"same program as {c['duplicate_of']}, not trained again"
-                    if c.get("duplicate_of") else (c.get("error") or "")[:120])
+                    if c.get("duplicate_of") else (c.get("error") or "")[:120]
+                    or "; ".join("warning: " + f["text"] for f in flags))
             table.add_row(*row, Text(note))
         console.print(table)
         if best:

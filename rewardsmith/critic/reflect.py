@@ -140,12 +140,15 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             lines.append("Reward components (mean episode sum):")
             for n in names:
                 lines.append(_component_text(n, [c.components.get(n) for c in curve]))
-            last = curve[-1].components
-            total = sum(abs(v) for v in last.values()) or 1.0
-            dominant = max(last, key=lambda k: abs(last[k]))
-            share = abs(last[dominant]) / total
-            if share > 0.8 and len(last) > 1:
-                lines.append(f"Note: '{dominant}' makes up {share:.0%} of the reward magnitude at the end of training; the other terms barely matter.")
+    if show_score:  # the signals compare the reward with the task score
+        from rewardsmith.critic.hacking import signals
+
+        fits = result.eval_fitness
+        paired = episodes is not None and len(episodes) == len(fits)
+        sig = signals(result.to_json(), [float(e.rewards.sum()) for e in episodes] if paired else None,
+                      fits if paired else None)
+        for flag in sig["flags"]:
+            lines.append(f"Warning: {flag['text']}.")
     if result.runtime.get("nonfinite_calls"):
         lines.append(f"Warning: the reward was NaN/inf in {result.runtime['nonfinite_calls']} steps "
                      f"(first at step {result.runtime.get('first_bad_step')}); those rewards were replaced by 0.")
@@ -208,6 +211,9 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
     if len(seeds) > 1:
         score += " (seeds: " + ", ".join(_fmt(v) for v in seeds.values()) + ")"
     parts.append(score)
+    flags = (getattr(c, "signals", None) or {}).get("flags", [])
+    for flag in [f for f in flags if f["kind"] != "dominant"][:1]:  # dominance: below
+        parts.append("warning: " + flag["text"])
     if c.success_rate is not None:
         parts.append(f"success {c.success_rate:.0%}")
     lengths = (c.train or {}).get("eval_episode_lengths") or []

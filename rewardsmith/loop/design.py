@@ -82,6 +82,7 @@ class Candidate:
     duplicate_of: str | None = None  # an earlier candidate with the same program (not retrained)
     success_seeds: dict[str, float] = field(default_factory=dict)  # seed -> success rate
     train_dir: str | None = None  # its first seed's results, relative to its folder
+    signals: dict[str, Any] | None = None  # reward-hacking signals (rewardsmith.critic.hacking)
 
     @property
     def score(self) -> float | None:
@@ -512,8 +513,21 @@ class DesignLoop:
             c.fitness_seeds = {str(r.seed): r.fitness}
             c.success_seeds = {str(r.seed): r.success_rate} if r.success_rate is not None else {}
             c.train = r.to_json()
+            c.signals = self._signals(c.train, o.job.dir / "train")
         else:
             c.status, c.error, c.stage = "failed", o.error, "train"
+
+    def _signals(self, train: dict[str, Any], folder: Path) -> dict[str, Any]:
+        from rewardsmith.critic.hacking import signals
+
+        try:
+            eps = [Episode.load(p, self.task.spec) for p in episode_files(folder)]
+        except (OSError, ValueError, KeyError):
+            eps = []
+        fits = train.get("eval_fitness") or []
+        if len(eps) != len(fits):
+            return signals(train)
+        return signals(train, [float(e.rewards.sum()) for e in eps], fits)
 
     def _finish_candidate(self, c: Candidate) -> None:
         self.run.finish_candidate(c.iteration, c.k, c.to_json())

@@ -1,0 +1,70 @@
+"""Reward-hacking signals: reward and task score that diverge are flagged, and the flag reaches
+the candidate's record, the next prompt and `show`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fakes import FakeExecutor, ScriptedLLM, answer
+
+from rewardsmith import tasks
+from rewardsmith.critic.hacking import correlation, signals
+from rewardsmith.loop.design import DesignConfig, DesignLoop
+from rewardsmith.runs.files import read_json
+from rewardsmith.runs.rundir import RunDir
+
+
+def curve(rewards, scores, comps=None):
+    return {"curve": [{"reward_return": r, "fitness": f, "components": comps or {"a": 1.0, "b": 1.0}}
+                      for r, f in zip(rewards, scores)]}
+
+
+def test_reward_up_and_score_flat_is_flagged():
+    s = signals(curve([1, 5, 10, 20, 40, 80], [0.3, 0.31, 0.29, 0.3, 0.3, 0.28]))
+    assert [f["kind"] for f in s["flags"]] == ["diverging"]
+    assert "rose" in s["flags"][0]["text"] and "stayed flat" in s["flags"][0]["text"]
+
+
+def test_reward_and_score_rising_together_is_not_flagged():
+    s = signals(curve([1, 5, 10, 20, 40, 80], [0.1, 0.3, 0.5, 0.9, 1.4, 2.0]),
+                episode_rewards=[10, 20, 30, 40, 50], episode_scores=[1, 2, 3, 4, 5])
+    assert s["flags"] == [] and s["train_correlation"] > 0.9 and s["eval_correlation"] > 0.99
+
+
+def test_episodes_with_more_reward_and_less_score_are_flagged():
+    s = signals(curve([1, 2, 3, 4], [1, 2, 3, 4]), episode_rewards=[50, 40, 30, 20, 10],
+                episode_scores=[1.0, 2.0, 3.0, 4.0, 5.0])
+    assert [f["kind"] for f in s["flags"]] == ["anticorrelated"] and s["eval_correlation"] < -0.99
+
+
+def test_one_component_swamping_the_rest_is_flagged():
+    s = signals(curve([1, 2, 3, 4], [1, 2, 3, 4], comps={"alive": 990.0, "forward": 5.0}))
+    assert s["dominant"]["component"] == "alive" and [f["kind"] for f in s["flags"]] == ["dominant"]
+
+
+def test_correlation_needs_enough_finite_points():
+    assert correlation([1, 2, 3], [1, 2, 3]) is None
+    assert correlation([1, 2, None, 3, float("nan"), 4], [1, 2, 5, 3, 1, 4]) == 1.0
+    assert correlation([1, 1, 1, 1], [1, 2, 3, 4]) is None
+
+
+def test_a_hacked_reward_is_flagged_in_the_record_the_prompt_and_show(tmp_path):
+    from typer.testing import CliRunner
+
+    from rewardsmith.cli.main import app
+
+    task = tasks.load("pendulum-balance-v0")
+    run = RunDir.create(tmp_path / "run", {"task": task.id, "config": {}})
+    config = DesignConfig(iterations=2, samples=2, steps=1000, seeds=1, workers=1,
+                          compare_baseline=False, schedule="full")
+    script = [[answer(3.0, "hack"), answer(2.0)], [answer(1.0)] * 2]
+    DesignLoop(task, run, dataclasses.replace(config), ScriptedLLM(script),
+               executor=FakeExecutor()).run_loop()
+    c = {c["id"]: c for c in run.candidates()}
+    assert "diverging" in [f["kind"] for f in c["0-0"]["signals"]["flags"]]
+    assert not [f for f in c["0-1"]["signals"]["flags"] if f["kind"] == "diverging"]
+    prompt = read_json(run.path / "llm" / "iteration-1.json")["messages"][-1]["content"]
+    assert "Warning: its reward rose during training" in prompt  # the best's reflection
+    assert "- 0-0: components" in prompt and "warning: its reward rose" in prompt
+    out = CliRunner().invoke(app, ["show", str(run.path), "--no-feedback"])
+    assert out.exit_code == 0 and "warning: its reward rose" in out.output
