@@ -68,3 +68,33 @@ def test_a_hacked_reward_is_flagged_in_the_record_the_prompt_and_show(tmp_path):
     assert "- 0-0: components" in prompt and "warning: its reward rose" in prompt
     out = CliRunner().invoke(app, ["show", str(run.path), "--no-feedback"])
     assert out.exit_code == 0 and "warning: its reward rose" in out.output
+
+
+def test_a_one_second_flip_in_a_fifty_second_episode_is_in_the_summary():
+    import numpy as np
+
+    from rewardsmith.contracts import Episode
+    from rewardsmith.critic.reflect import events
+
+    task = tasks.load("cheetah-run-v0")  # dt 0.05 s: 1000 steps are 50 s
+    spec, T = task.spec, 1000
+    states = np.zeros((T + 1, max(f.offset + f.size for f in spec.fields.values())))
+
+    def put(name, values):
+        f = spec.fields[name]
+        states[:, f.offset:f.offset + f.size] = np.asarray(values).reshape(T + 1, -1)
+
+    put("time", np.arange(T + 1) * spec.dt)
+    turn = np.zeros(T + 1)
+    turn[400:420] = np.linspace(0, -2 * np.pi, 20)  # one second, from t=20 s
+    turn[420:] = -2 * np.pi
+    put("rooty_angle", turn)
+    put("torso_zaxis", np.tile([0.0, 0.0, 1.0], (T + 1, 1)))
+    contact = np.ones(T + 1)
+    contact[395:425] = 0.0
+    for name in [n for n in spec.fields if n.endswith("_contact")]:
+        put(name, contact)
+    ep = Episode(states, np.zeros((T, 6)), np.zeros(T), np.zeros(T), {}, False, spec)
+    text = "\n".join(events(ep, task))
+    assert "1 full turn(s) about its pitch axis" in text and "t=20." in text
+    assert "airborne (no body touching the ground) 1 time(s)" in text and "1.50 s" in text

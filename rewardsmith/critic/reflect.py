@@ -66,6 +66,9 @@ def _key_fields(task: Task, source: str) -> list[str]:
     defaults = ["com_pos", "com_vel"]
     if root:
         defaults = [f"{root}_pos", f"{root}_linvel", f"{root}_zaxis", *defaults]
+    pitch = _pitch_field(task)
+    if pitch:
+        defaults.insert(1, pitch)
     for f in defaults:
         if f in spec.fields and f not in chosen:
             chosen.append(f)
@@ -76,26 +79,78 @@ def _component_text(name: str, values: list[float]) -> str:
     return f"  {name}: {_series(values)} ({_trend(values)})"
 
 
+def _pitch_field(task: Task) -> str | None:
+    """The root's pitch hinge of a planar robot (gymnasium's ``rooty``), whose angle keeps
+    counting past a full turn."""
+    for name, f in task.spec.fields.items():
+        if name.endswith("_angle") and f.group.startswith("joint root") and name.startswith("rooty"):
+            return name
+    return None
+
+
+def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) index pairs, end exclusive, of the runs of True in ``mask``."""
+    padded = np.concatenate([[False], mask.astype(bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(int)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def events(ep: Episode, task: Task) -> list[str]:
-    """Notable things that happened in an episode, in words."""
+    """Notable things that happened in an episode, in words and at their times: falls, flips
+    (full turns of a planar robot's pitch), the largest tilt, turning upside down, airborne
+    phases. Event-based, so a flip of one second in a fifty-second episode is not missed."""
     out = []
     spec = task.spec
     nxt = ep.next
+    t = np.asarray(nxt.time, dtype=float)
+    end = f"{t[-1]:.2f} s" if len(t) else "0 s"
     if ep.terminated:
-        out.append(f"the episode ended early at step {ep.length} (the env judged the robot unhealthy: it fell or left its safe range)")
+        out.append(f"the episode ended early at step {ep.length} (t={end}): the env judged the robot "
+                   "unhealthy (it fell or left its safe range)")
     else:
-        out.append(f"the episode ran to the time limit ({ep.length} steps)")
+        out.append(f"the episode ran to the time limit ({ep.length} steps, {end})")
+    pitch = _pitch_field(task)
+    if pitch is not None and ep.length > 1:
+        a = np.asarray(nxt[pitch], dtype=float)
+        rel = a - a[0]
+        turns = int(np.floor(np.max(np.abs(rel)) / (2 * np.pi)))
+        if turns >= 1:
+            sign = np.sign(rel[int(np.argmax(np.abs(rel)))])
+            # when each full turn was completed
+            done = [int(np.argmax(sign * rel >= 2 * np.pi * (k + 1))) for k in range(turns)]
+            start = int(np.argmax(np.abs(rel) > 0.5))
+            out.append(f"it turned {turns} full turn(s) about its pitch axis ({pitch} went "
+                       f"{'up' if sign > 0 else 'down'} by {abs(rel[done[-1]]):.1f} rad), "
+                       f"starting at t={t[start]:.2f} s and completing turn(s) at "
+                       + ", ".join(f"t={t[i]:.2f} s" for i in done[:5]))
+        else:
+            out.append(f"its pitch ({pitch}) stayed within [{rel.min():+.2f}, {rel.max():+.2f}] rad of "
+                       "where it started (no full turn)")
     zaxes = [n for n in spec.fields if n.endswith("_zaxis")]
     if zaxes:
-        up = nxt[zaxes[0]][:, 2]
+        up = np.asarray(nxt[zaxes[0]])[:, 2]
+        tilt = np.degrees(np.arccos(np.clip(up, -1.0, 1.0)))
+        body = zaxes[0][:-6]
         if np.any(up < 0):
-            step = int(np.argmax(up < 0))
-            out.append(f"{zaxes[0][:-6]} turned upside down at step {step} (its z axis pointed down)")
+            flips = _segments(up < 0)
+            a, b = flips[0]
+            out.append(f"{body} was upside down (its z axis pointing down) {len(flips)} time(s), "
+                       f"first from t={t[a]:.2f} s for {t[b - 1] - t[a] + spec.dt:.2f} s")
+        else:
+            i = int(np.argmax(tilt))
+            out.append(f"{body} tilted at most {tilt[i]:.0f} degrees from upright (at t={t[i]:.2f} s)")
     contact = [n for n in spec.fields if n.endswith("_contact")]
-    if contact:
-        airborne = np.all(np.stack([nxt[c] for c in contact], axis=-1) == 0, axis=-1)
-        if airborne.any():
-            out.append(f"no body touched the ground in {int(airborne.sum())} of {ep.length} steps")
+    if contact and ep.length > 1:
+        airborne = np.all(np.stack([np.asarray(nxt[c]) for c in contact], axis=-1) == 0, axis=-1)
+        phases = _segments(airborne)
+        if phases:
+            longest = max(phases, key=lambda p: p[1] - p[0])
+            dur = (longest[1] - longest[0]) * spec.dt
+            out.append(f"it was airborne (no body touching the ground) {len(phases)} time(s), "
+                       f"{airborne.sum() * spec.dt:.2f} s in all; the longest flight lasted "
+                       f"{dur:.2f} s, from t={t[longest[0]]:.2f} s")
+        else:
+            out.append("some body touched the ground at every step (it never left the ground)")
     return out
 
 
