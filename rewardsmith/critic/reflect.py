@@ -192,9 +192,15 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
         lines.append(_component_text("total reward (episode sum)", [c.reward_return for c in curve]))
         names = sorted({k for c in curve for k in c.components})
         if names:
-            lines.append("Reward components (mean episode sum):")
+            last = curve[-1]
+            steps = max(last.episode_length, 1.0)
+            total = sum(abs(v) for v in last.components.values()) or 1.0
+            lines.append("Reward components (mean episode sum; then, at the end of training, "
+                         "the typical value per step and the share of the reward's magnitude):")
             for n in names:
-                lines.append(_component_text(n, [c.components.get(n) for c in curve]))
+                v = last.components.get(n, 0.0)
+                lines.append(_component_text(n, [c.components.get(n) for c in curve])
+                             + f"; per step {_fmt(v / steps)}, {abs(v) / total:.0%}")
     if show_score:  # the signals compare the reward with the task score
         from rewardsmith.critic.hacking import signals
 
