@@ -45,6 +45,8 @@ def test_an_iteration_without_improvement_is_followed_by_a_new_question(tmp_path
     assert len(llm.requests) == 3
     calls = [e for e in run.events() if e["event"] == "llm_call"]
     assert [c["cached"] for c in calls] == [False, False, False]
+    # every request's size is recorded (estimated where the LLM reports none)
+    assert all(0 < c["prompt_tokens_estimate"] < 8000 for c in calls)
     # iteration 2's prompt differs from iteration 1's and says what iteration 1 tried
     p1, p2 = (read_json(run.path / "llm" / f"iteration-{i}.json")["messages"] for i in (1, 2))
     assert p1 != p2

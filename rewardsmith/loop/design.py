@@ -426,11 +426,13 @@ class DesignLoop:
             "messages": messages, "n": self.config.samples, "temperature": self.config.temperature,
             "llm": self.llm.name, "model": completion.model, "responses": completion.texts,
             "usage": asdict(usage), "cached": completion.cached,
+            "prompt_tokens_estimate": estimate_tokens(messages),
         })
         self.emit("llm_call", iteration=it, cached=completion.cached and not recovered,
                   recovered=recovered, model=completion.model,
                   prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                   cost_usd=usage.cost_usd, seconds=time.perf_counter() - t0,
+                  prompt_tokens_estimate=estimate_tokens(messages),
                   responses=len(completion.texts), total_cost_usd=self.cost)
         if not completion.texts:
             raise RewardsmithError(f"the LLM {self.llm.name} returned no answers")
@@ -677,6 +679,12 @@ class DesignLoop:
         self.run.update_manifest(status="finished", summary=summary)
         self.emit("run_finished", **{k: v for k, v in summary.items() if k != "candidates"})
         return summary
+
+
+def estimate_tokens(messages: list[dict]) -> int:
+    """The request's size in tokens, estimated at four characters a token (what English text
+    and code average in the GPT tokenizers), for backends that report no usage."""
+    return sum(len(str(m.get("content", ""))) for m in messages) // 4
 
 
 def _program(source: str, label: str):
