@@ -75,7 +75,7 @@ class FakeExecutor:
         self.jobs.append(job)
         steps = spec["budget"]["steps"]
         # a slice of a halved job has learnt its share of the way
-        w = fitness_of(src) * steps / spec.get("planned_steps", steps)
+        w = fitness_of(src) * steps / max(spec.get("planned_steps", steps), 1)
         # five windows of training: the score climbs to w and the reward with it, unless the
         # program says "hack" (the reward climbs, the score stays where it started)
         hack = "hack" in (src or "")

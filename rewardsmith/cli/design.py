@@ -392,7 +392,15 @@ def _print_summary(s: dict[str, Any], console) -> None:
         line += f"; hand-written baseline {b['baseline_fitness']:.4g}"
         if b.get("normalized_score") is not None:
             line += f"; normalized score {b['normalized_score']:.3g} (1.0 = baseline)"
-    console.print(line)
+    console.print(line, highlight=False)
+    cmp = b.get("comparison")
+    if cmp:
+        from rewardsmith.critic.compare import verdict
+
+        console.print(f"the best {verdict(cmp)}", highlight=False)
+        if not cmp["normalized_score"]["defined"]:
+            console.print(f"normalized score undefined: {cmp['normalized_score']['why']}",
+                          highlight=False)
     if s.get("stopped_early"):
         console.print(f"stopped early: {s['stopped_early']}")
     console.print(f"candidates: {s['candidates']}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}")

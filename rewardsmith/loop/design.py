@@ -641,6 +641,20 @@ class DesignLoop:
         prev = read_json(its[-1]).get("best")
         return prev.get("source") if prev else None
 
+    def _comparison(self, best: Candidate) -> dict[str, Any] | None:
+        """The best against the baseline and the floor over the seeds all three ran on."""
+        from rewardsmith.critic.compare import compare
+
+        base = (self.baseline or {}).get("baseline") or {}
+        floor = (self.baseline or {}).get("floor") or {}
+        b, f = base.get("per_seed") or [], floor.get("per_seed") or []
+        seeds = [str(self.config.seed + i) for i in range(len(b))]
+        mine = [best.fitness_seeds[s] for s in seeds if s in best.fitness_seeds]
+        if not mine or len(f) != len(b):
+            return None
+        per_seed = [normalized(m, fl, bs) for m, fl, bs in zip(mine, f, b)]
+        return compare(mine, b, f, per_seed)
+
     def _write_best(self) -> None:
         c = self.best
         assert c is not None
@@ -674,6 +688,11 @@ class DesignLoop:
                 b["baseline_fitness"] = fb
                 b["floor_fitness"] = ff
                 b["normalized_score"] = normalized(best.score, ff, fb) if ff is not None else None
+                cmp = self._comparison(best)
+                if cmp is not None:
+                    b["comparison"] = cmp
+                    if not cmp["normalized_score"]["defined"]:
+                        b["normalized_score"] = None  # noise over noise: raw fitness instead
             summary["best"] = b
             self._write_best()
         self.run.update_manifest(status="finished", summary=summary)
