@@ -346,9 +346,22 @@ def _summary(d: RunData) -> str:
         ("cost", f"${_cost(d):.4f}"),
         ("tokens", f"{_tokens(d)[0] + _tokens(d)[1]:,}"),
     ]
-    html_cards = "".join(f"<div class='card'><div class='k'>{_e(k)}</div><div class='v'>{_e(v)}</div></div>"
-                         for k, v in cards)
     extra = ""
+    cmp = (s.get("best") or {}).get("comparison")
+    if cmp:  # over the seeds the best, the baseline and the floor all ran on
+        from rewardsmith.critic.compare import verdict
+
+        def ci(i):
+            return (f"{_f(i['mean'])} [{_f(i['low'])}, {_f(i['high'])}]" if i.get("low") is not None
+                    else _f(i.get("mean")))
+
+        extra += (f"<p>The best {_e(verdict(cmp))}. Fitness with {cmp['reward']['level']:.0%} "
+                  f"intervals over {cmp['reward']['n']} seeds: best {_e(ci(cmp['reward']))}, "
+                  f"baseline {_e(ci(cmp['baseline']))}, untrained {_e(ci(cmp['floor']))}.</p>")
+        if not cmp["normalized_score"]["defined"]:
+            cards[5] = ("normalized score", "undefined")
+            extra += (f"<p class='warn'>Normalized score undefined: "
+                      f"{_e(cmp['normalized_score']['why'])}.</p>")
     if s.get("stopped_early"):
         extra += f"<p class='warn'>Stopped early: {_e(s['stopped_early'])}</p>"
     if d.manifest.get("error"):
@@ -360,6 +373,8 @@ def _summary(d: RunData) -> str:
     extra += (f"<details><summary>configuration and versions</summary><pre>{_e(cfg_txt)}\n"
               f"{_e(', '.join(f'{k} {v}' for k, v in versions.items()))}\n"
               f"prompt templates: {_e(', '.join(d.manifest.get('prompt_templates') or []))}</pre></details>")
+    html_cards = "".join(f"<div class='card'><div class='k'>{_e(k)}</div><div class='v'>{_e(v)}</div></div>"
+                         for k, v in cards)
     return f"<div class='cards'>{html_cards}</div>{extra}"
 
 

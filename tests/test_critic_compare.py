@@ -57,3 +57,8 @@ def test_the_design_summary_flags_a_baseline_that_does_not_learn(tmp_path, monke
     assert best["comparison"]["normalized_score"]["defined"] is False
     assert best["comparison"]["reward_vs_baseline"]["beyond_noise"] is True
     assert best["baseline_fitness"] == 0.0 and best["score"] == 3.0
+    # the report says the same
+    from rewardsmith.report import write_report
+
+    html = write_report(run.path).read_text()
+    assert "Normalized score undefined" in html and "beats the baseline beyond noise" in html
