@@ -56,8 +56,9 @@ class ExportError(RewardsmithError):
 
 # =============================================================================== from a run
 def export_module(run_dir: str | Path, candidate: str | None = None, flavor: str = "numpy",
-                  module_name: str = "reward_module") -> str:
-    """The text of the module for ``candidate`` (``"I-K"``; default: the run's best)."""
+                  module_name: str = "reward_module", env_id: str | None = None) -> str:
+    """The text of the module for ``candidate`` (``"I-K"``; default: the run's best).
+    ``env_id``: importing the module registers the rewarded env under this gymnasium id."""
     from rewardsmith import tasks
     from rewardsmith.runs.rundir import RunDir
 
@@ -71,11 +72,28 @@ def export_module(run_dir: str | Path, candidate: str | None = None, flavor: str
         raise ExportError(f"{run.path}/manifest.json has no task_origin; cannot load the task") from None
     best_id = (run.best() or {}).get("candidate")
     meta = _run_meta(run, manifest, cid, cand, is_best=cid == best_id)
+    if env_id is not None:
+        meta["env_id"] = check_env_id(env_id)
     return render_module(task, cand["source"], flavor=flavor, meta=meta, module_name=module_name)
 
 
+def check_env_id(env_id: str) -> str:
+    """``env_id`` if gymnasium accepts it as a new id (``Name-vN``, optionally ``ns/``)."""
+    from gymnasium.envs.registration import parse_env_id
+
+    try:
+        ns, name, version = parse_env_id(env_id)
+    except Exception as e:  # noqa: BLE001 - gymnasium raises its own error type
+        raise ExportError(f"--env-id {env_id!r} is not a gymnasium env id ({e})",
+                          "use a name with a version, e.g. MyHopperBackward-v0") from None
+    if version is None:
+        raise ExportError(f"--env-id {env_id!r} has no version",
+                          "gymnasium ids end in -v<N>, e.g. MyHopperBackward-v0")
+    return env_id
+
+
 def write_module(run_dir: str | Path, to: str | Path, candidate: str | None = None,
-                 flavor: str = "numpy", force: bool = False) -> Path:
+                 flavor: str = "numpy", force: bool = False, env_id: str | None = None) -> Path:
     """Write the module to ``to`` (a ``.py`` file, or a folder to put ``<task>_reward.py`` in)."""
     from rewardsmith.runs.files import atomic_write_text
     from rewardsmith.runs.rundir import RunDir
@@ -91,7 +109,7 @@ def write_module(run_dir: str | Path, to: str | Path, candidate: str | None = No
     if to.exists() and not force:
         raise ExportError(f"{to} already exists", "pass --force to overwrite it")
     module_name = to.stem if to.stem.isidentifier() and not keyword.iskeyword(to.stem) else "reward_module"
-    text = export_module(run_dir, candidate, flavor, module_name=module_name)
+    text = export_module(run_dir, candidate, flavor, module_name=module_name, env_id=env_id)
     atomic_write_text(to, text)
     from rewardsmith.report import _readable
 
@@ -343,6 +361,7 @@ def _constants(task, meta: Mapping[str, Any], kwargs: dict[str, Any], spec) -> s
         f"DT = {float(spec.dt)!r}  # seconds between state and next_state (one env step)",
         f"RUN_ID = {meta.get('run_id')!r}",
         f"CANDIDATE = {meta.get('candidate')!r}",
+        f"REGISTER_ID = {meta.get('env_id')!r}  # importing this module registers it with gymnasium",
     ]
     return "\n".join(_fit_line(x) for x in lines)
 
@@ -691,16 +710,18 @@ def _as_batch(value, batch):
     return value.reshape(batch)
 
 
-class RewardWrapper(gym.Wrapper):
+class RewardWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Replaces a MuJoCo env's reward with compute_reward.
 
     Each step's ``info`` gets ``reward_components`` ({name: float}) and ``env_reward`` (the
     reward the env itself returned). A non-finite reward becomes 0.0 (as it did in training)
-    and sets ``info["reward_nonfinite"]``. ``dt`` defaults to the env's own step time.
+    and sets ``info["reward_nonfinite"]``. ``dt`` defaults to the env's own step time. Like
+    gymnasium's own wrappers it records its arguments, so ``env.spec`` recreates it.
     """
 
     def __init__(self, env, dt=None):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, dt=dt)
+        gym.Wrapper.__init__(self, env)
         base = env.unwrapped
         if not (hasattr(base, "model") and hasattr(base, "data")):
             raise TypeError(f"{type(base).__name__} is not a MuJoCo env (it has no model/data)")
@@ -732,6 +753,30 @@ class RewardWrapper(gym.Wrapper):
             info["reward_nonfinite"] = True
             value = 0.0
         return obs, value, terminated, truncated, info
+
+
+def register(env_id=REGISTER_ID):
+    """Register ENV_ID (with ENV_KWARGS and its time limit) with this reward as ``env_id``, so
+    ``gym.make(env_id)`` works in training scripts and configs. Importing this module does it
+    for REGISTER_ID when that is set."""
+    from gymnasium.envs.registration import WrapperSpec
+
+    if env_id is None:
+        raise ValueError("name the id to register, e.g. register('MyHopper-v0')")
+    base = gym.spec(ENV_ID)
+    kwargs = dict(ENV_KWARGS)
+    limit = kwargs.pop("max_episode_steps", base.max_episode_steps)
+    wrapper = WrapperSpec("RewardWrapper", f"{__name__}:RewardWrapper", {"dt": None})
+    gym.register(
+        id=env_id, entry_point=base.entry_point, kwargs={**base.kwargs, **kwargs},
+        max_episode_steps=limit, nondeterministic=base.nondeterministic,
+        additional_wrappers=(*base.additional_wrappers, wrapper),
+    )
+    return env_id
+
+
+if REGISTER_ID is not None and REGISTER_ID not in gym.registry:
+    register()
 
 
 def self_test(steps=20, seed=0):

@@ -543,3 +543,83 @@ def test_textwrap_helpers_keep_long_docs_in_100_columns(load_task):
             return v, {"forward": v}
     '''))
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+# ============================================================== gymnasium's conventions
+def _import_module(path: Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # env.spec names the wrapper as NAME:RewardWrapper
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("kind", ["registry", "adhoc"])
+def test_exported_wrapper_passes_gymnasium_and_sb3_env_checkers(kind, pendulum_run, tmp_path):
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env as gym_check
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    from rewardsmith import tasks
+    from rewardsmith.export import render_module
+
+    if kind == "registry":
+        path = write_module(pendulum_run, tmp_path / "pend_checked.py")
+    else:
+        task = tasks.adhoc("Walker2d-v5", "walk backwards", "-rootx_vel")
+        src = ("def compute_reward(state, action, next_state):\n    back_weight = 1.0\n"
+               "    back = -back_weight * next_state.rootx_vel\n    return back, {'back': back}\n")
+        path = tmp_path / "walker_checked.py"
+        path.write_text(render_module(task, src, meta={"run_id": "x", "candidate": "0-0"},
+                                      module_name=path.stem))
+    mod = _import_module(path, path.stem)
+    env = mod.RewardWrapper(gym.make(mod.ENV_ID, **mod.ENV_KWARGS))
+    try:
+        gym_check(env, skip_render_check=True)  # recreates the env from env.spec too; no display here
+        sb3_check(env, warn=True)
+    finally:
+        env.close()
+    assert env.spec.additional_wrappers[-1].entry_point == f"{path.stem}:RewardWrapper"
+
+
+CLEAN_MAKE = r'''
+import json, sys
+
+class _NoRewardsmith:
+    def find_spec(self, name, path=None, target=None):
+        if name == "rewardsmith" or name.startswith("rewardsmith."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NoRewardsmith())
+sys.path[:] = [p for p in sys.path if p] + SITE + [MODDIR]
+import gymnasium as gym
+import hop_backward  # registers the id
+
+env = gym.make("MyPendulumBalance-v0")
+env.reset(seed=0)
+_, reward, term, trunc, info = env.step(env.action_space.sample())
+again = gym.make(env.spec)  # gymnasium recreates it from its spec
+json.dump({"components": sorted(info["reward_components"]), "limit": env.spec.max_episode_steps,
+           "reward": reward, "again": type(again).__name__,
+           "rewardsmith_loaded": any(m.startswith("rewardsmith") for m in sys.modules)},
+          open(OUT, "w"))
+'''
+
+
+def test_exported_module_registers_an_env_id_for_gym_make(pendulum_run, tmp_path):
+    module = write_module(pendulum_run, tmp_path / "hop_backward.py", env_id="MyPendulumBalance-v0")
+    assert "REGISTER_ID = 'MyPendulumBalance-v0'" in module.read_text()
+    script, out = tmp_path / "driver.py", tmp_path / "out.json"
+    script.write_text(f"SITE = {_site_dirs()!r}\nMODDIR = {str(tmp_path)!r}\nOUT = {str(out)!r}\n"
+                      + CLEAN_MAKE)
+    p = subprocess.run([sys.executable, "-I", "-S", str(script)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    info = json.loads(out.read_text())
+    assert "upright" in info["components"] and not info["rewardsmith_loaded"]
+    assert info["limit"] == 1000 and info["again"] == "RewardWrapper"
+    with pytest.raises(ExportError, match="no version"):
+        write_module(pendulum_run, tmp_path / "bad.py", env_id="NoVersion")

@@ -21,13 +21,16 @@ def register(app: typer.Typer) -> None:
         flavor: Annotated[str, typer.Option(
             "--flavor", help="numpy, or jax (np is jax.numpy).")] = "numpy",
         force: Annotated[bool, typer.Option("--force", help="Overwrite the file if it exists.")] = False,
+        env_id: Annotated[str | None, typer.Option(
+            "--env-id", help="Register the rewarded env under this gymnasium id when the module "
+                             "is imported, e.g. MyHopperBackward-v0.")] = None,
     ):
         """Write a reward of a run as one module that needs numpy (or jax), mujoco and gymnasium
         only: the reward, the state view for the robot, a gymnasium wrapper and a self-test."""
         from rewardsmith.export import ruff_problems, write_module
 
         quiet_warnings()
-        path = write_module(run, to, candidate=candidate, flavor=flavor, force=force)
+        path = write_module(run, to, candidate=candidate, flavor=flavor, force=force, env_id=env_id)
         console.print(f"wrote [bold]{path}[/]", highlight=False)
         problems = ruff_problems(path.read_text())
         if problems:
@@ -35,6 +38,8 @@ def register(app: typer.Typer) -> None:
                               f"{path}: {problems[0].get('code')} {problems[0].get('message')}")
         console.print(f"self-test: [bold]python {path}[/]", highlight=False)
         console.print(f"use: [bold]from {path.stem} import RewardWrapper[/]", highlight=False)
+        if env_id:
+            console.print(f"or:  [bold]import {path.stem}; gym.make({env_id!r})[/]", highlight=False)
 
     @app.command()
     @guarded
