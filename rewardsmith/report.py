@@ -366,6 +366,10 @@ def _summary(d: RunData) -> str:
         extra += f"<p class='warn'>Stopped early: {_e(s['stopped_early'])}</p>"
     if d.manifest.get("error"):
         extra += f"<p class='warn'>The run failed: {_e(d.manifest['error'])}</p>"
+    if any(d.path.glob("candidates/*/seed-*/train/tb")):
+        extra += (f"<p class='note'>Training curves of every candidate (task score, return, episode "
+                  f"length, each reward component) in TensorBoard: "
+                  f"<code>tensorboard --logdir {_e(str(d.path))}</code></p>")
     extra += ("<p class='note'>Normalized score = (F − F<sub>untrained</sub>) / |F<sub>baseline</sub> − "
               "F<sub>untrained</sub>|: 1.0 is as good as the hand-written reward.</p>")
     versions = d.manifest.get("versions") or {}

@@ -139,3 +139,20 @@ def test_same_seed_same_result(task):
     b = sb3.train(task, None, budget, seed=7)
     assert a.eval_fitness == b.eval_fitness
     assert [p.fitness for p in a.curve] == [p.fitness for p in b.curve]
+
+
+def test_training_writes_tensorboard_scalars_for_the_task_and_every_component(trained):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, workdir, _ = trained
+    files = sorted((workdir / "tb").rglob("events.out.tfevents.*"))
+    assert files, "no TensorBoard event files"
+    acc = EventAccumulator(str(files[0].parent))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for tag in ("rewardsmith/fitness", "rewardsmith/return", "rewardsmith/episode_length",
+                "rewardsmith/component/alive", "train/value_loss"):
+        assert tag in tags, (tag, sorted(tags))
+    lengths = [e.value for e in acc.Scalars("rewardsmith/episode_length")]
+    assert len(lengths) >= 3 and lengths[-1] > lengths[0]  # the pole stays up longer

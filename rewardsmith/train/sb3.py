@@ -173,6 +173,29 @@ def evaluate_policy(task: Task, model, obs_normalizer, reward: CompiledReward | 
     return [venv.episodes[i][0] for i in range(n_episodes)]
 
 
+def _tensorboard_dir(workdir: Path | None) -> str | None:
+    """Where SB3 writes TensorBoard event files: the job's ``train/tb`` (``tensorboard --logdir
+    runs/<id>`` then shows every candidate); None without a workdir or without tensorboard."""
+    import importlib.util
+
+    if workdir is None or importlib.util.find_spec("tensorboard") is None:
+        return None
+    return str(Path(workdir) / "tb")
+
+
+def _log_episode(logger, s) -> None:
+    """One finished training episode's task score, returns, length and reward components."""
+    if s.fitness is not None:
+        logger.record_mean("rewardsmith/fitness", float(s.fitness))
+    if s.success is not None:
+        logger.record_mean("rewardsmith/success", float(s.success))
+    logger.record_mean("rewardsmith/episode_length", float(s.length))
+    logger.record_mean("rewardsmith/return", float(s.reward_return))
+    logger.record_mean("rewardsmith/env_return", float(s.env_return))
+    for name, value in s.components.items():
+        logger.record_mean(f"rewardsmith/component/{name}", float(value))
+
+
 def _resume(hp: dict[str, Any], venv, start: Path, seed: int):
     """The model and observation/reward normalizer saved in ``start`` (a finished slice's
     ``train`` folder), on ``venv``, ready to learn on."""
@@ -245,12 +268,17 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
                 progress(done, total, {"fitness": float(np.mean(fits)) if fits else None,
                                        "episodes": len(summaries) + len(venv.summaries)})
             if len(venv.summaries) > 0:
-                summaries.extend(venv.pop_summaries())
+                new = venv.pop_summaries()
+                summaries.extend(new)
+                for s in new:  # TensorBoard: averaged over the episodes of each PPO update
+                    _log_episode(self.logger, s)
             return True
 
+    model.tensorboard_log = _tensorboard_dir(workdir)
     if total > start:
         model.learn(total_timesteps=total - start, callback=_Cb(), progress_bar=False,
-                    reset_num_timesteps=resume_from is None)
+                    reset_num_timesteps=resume_from is None, tb_log_name="ppo" if
+                    hp["algo"] == "ppo" else "sac")
     summaries.extend(venv.pop_summaries())
     for s in summaries:  # steps of the whole job, not of this slice
         s.step += start
