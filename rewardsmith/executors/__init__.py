@@ -1,8 +1,9 @@
 """Where training jobs run. The design loop and ``evaluate`` see only the :class:`Executor`
 contract: jobs in, progress events and outcomes out.
 
-    executor = LocalExecutor(workers=2)        # jailed worker processes on this machine
-    outcomes = executor.run(jobs, on_event)    # one Outcome per job, in job order
+    executor = make_executor("local", workers=2)   # jailed worker processes on this machine
+    executor = make_executor("ray")                # the same jobs on a Ray cluster
+    outcomes = executor.run(jobs, on_event)        # one Outcome per job, in job order
 
 A job whose folder already holds ``DONE`` is not run again (``reused``), whatever the executor,
 so a resumed run never redoes finished work. Tests pass a fake executor that trains nothing.
@@ -10,26 +11,35 @@ so a resumed run never redoes finished work. Tests pass a fake executor that tra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
 
-from rewardsmith.train.pool import Job, Outcome
+from rewardsmith.registry import Registry
+from rewardsmith.train.pool import Event, Job, Outcome
 
-Event = Callable[[Job, dict], None]
-
-__all__ = ["Event", "Executor", "Job", "LocalExecutor", "Outcome"]
+__all__ = ["EXECUTORS", "Event", "Executor", "Job", "LocalExecutor", "Outcome", "describe",
+           "make_executor", "names", "register"]
 
 
 @runtime_checkable
 class Executor(Protocol):
     """Runs training jobs. ``on_event(job, event)`` receives ``{"type": "started" | "reused" |
-    "progress" | "finished", ...}``; a ``finished`` event carries the job's ``outcome``. A job
-    that crashes, stalls or runs over its limits is an :class:`Outcome` with an ``error``, never
-    an exception and never a hang."""
+    "progress" | "finished", ...}``; a ``finished`` or ``reused`` event carries the job's
+    ``outcome``, and what ``on_event`` returns for it may be follow-up jobs that join the batch
+    (the next slice of a successively halved job). ``jobs`` may be lazy: the next job is taken
+    when a slot is free. A job that crashes, stalls or runs over its limits is an
+    :class:`Outcome` with an ``error``, never an exception and never a hang."""
 
     name: str
 
-    def run(self, jobs: Sequence[Job], on_event: Event | None = None) -> list[Outcome]: ...
+    def run(self, jobs: Iterable[Job], on_event: Event | None = None) -> list[Outcome]: ...
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class LocalExecutor:
@@ -38,13 +48,73 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, limits=None):
         self.workers = max(1, int(workers))
+        self.limits = limits  # jail.Limits for every job (default: per job, by its budget)
 
-    def run(self, jobs: Sequence[Job], on_event: Event | None = None) -> list[Outcome]:
+    def run(self, jobs: Iterable[Job], on_event: Event | None = None) -> list[Outcome]:
         from rewardsmith.train.pool import run_jobs
 
-        return run_jobs(jobs, self.workers, on_event=on_event)
+        return run_jobs(jobs, self.workers, on_event=on_event, limits=self.limits)
+
+    def describe(self) -> dict[str, Any]:
+        return {**_describe_local(), "workers": self.workers}
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self.workers})"
+
+
+def _describe_local() -> dict[str, Any]:
+    from rewardsmith.sandbox import jail
+    from rewardsmith.train.pool import visible_gpus
+
+    return {"name": "local", "installed": True, "cores": _cores(), "gpus": len(visible_gpus()),
+            "nodes": 1, "isolation": jail.isolation().mode}
+
+
+def _describe_ray(connect: bool = False) -> dict[str, Any]:
+    from rewardsmith.executors.ray_executor import describe as ray_describe
+
+    return ray_describe(connect=connect)
+
+
+def _make_local(workers: int | None) -> Executor:
+    return LocalExecutor(workers or _cores())
+
+
+def _make_ray(workers: int | None) -> Executor:
+    from rewardsmith.executors.ray_executor import RayExecutor
+
+    return RayExecutor(workers=workers)  # None: as many jobs as the cluster runs at once
+
+
+# name -> (make(workers), describe(connect)); ``workers`` None means the executor's default
+# (every core here; as many as the cluster runs at once on Ray)
+EXECUTORS: Registry[tuple[Callable[[int | None], Executor], Callable[..., dict]]] = Registry(
+    "executor")
+EXECUTORS.register("local", (_make_local, lambda connect=False: _describe_local()))
+EXECUTORS.register("ray", (_make_ray, _describe_ray))
+
+
+def register(name: str, make: Callable[[int | None], Executor],
+             describe: Callable[..., dict] | None = None) -> None:
+    EXECUTORS.register(name, (make, describe or (lambda connect=False: {"name": name})))
+
+
+def names() -> list[str]:
+    return EXECUTORS.names()
+
+
+def make_executor(name: str, workers: int | None = None) -> Executor:
+    """The executor called ``name`` (``local``, ``ray``); ``workers``: jobs at once (default:
+    one per core here; on Ray, as many as the cluster can run). An unknown name is an error
+    that lists the known ones; ``ray`` without Ray installed says how to install it."""
+    make, _ = EXECUTORS.load(name)
+    return make(workers)
+
+
+def describe(name: str, connect: bool = False) -> dict[str, Any]:
+    """What executor ``name`` would use: installed?, cores, GPUs, nodes. Nothing is started
+    unless ``connect`` (for Ray: connect to ``$RAY_ADDRESS`` or start a local Ray)."""
+    _, desc = EXECUTORS.load(name)
+    return desc(connect=connect)

@@ -15,6 +15,7 @@ from rewardsmith.tasks.task import Fitness, Task, TaskError, distance_travelled,
 __all__ = [
     "Budget", "Extra", "Fitness", "Task", "TaskError", "distance_travelled", "expression_fitness",
     "REGISTRY", "load", "from_origin", "names", "register", "task_dirs", "load_task_file", "broken_files", "adhoc",
+    "load_task_text", "portable_origin",
 ]
 
 _BROKEN: dict[str, str] = {}
@@ -91,7 +92,60 @@ def from_origin(origin: dict) -> Task:
     if kind == "adhoc":
         return adhoc(origin["env_id"], origin["description"], origin.get("fitness"),
                      reduce=origin.get("reduce", "mean"), steps=origin.get("steps", 100_000))
+    if kind == "text":
+        return load_task_text(origin["text"], origin.get("name") or "task.py")
     raise TaskError(f"cannot load a task from {origin!r}")
+
+
+def load_task_text(text: str, name: str = "task.py") -> Task:
+    """A task from the text of its file (what another machine receives, see
+    :func:`portable_origin`); ``name`` is the file's name, for messages. The task's ``origin``
+    holds the text, so it can be loaded again from it anywhere."""
+    import hashlib
+    import linecache
+    import types
+
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    mod_name = f"rewardsmith_tasktext_{digest}"
+    module = sys.modules.get(mod_name)
+    if module is None:
+        module = types.ModuleType(mod_name)
+        filename = f"<task file {name} {digest}>"
+        # the source stays readable (tracebacks, and inspect for the task's fingerprint)
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        sys.modules[mod_name] = module
+        try:
+            exec(compile(text, filename, "exec"), module.__dict__)  # noqa: S102 - a task file, trusted as a local one is
+        except Exception as e:
+            sys.modules.pop(mod_name, None)
+            raise TaskError(f"task file {name} failed to load: {type(e).__name__}: {e}",
+                            "fix the file; every task file defines TASK = Task(...)") from None
+    task = getattr(module, "TASK", None)
+    if not isinstance(task, Task):
+        sys.modules.pop(mod_name, None)
+        raise TaskError(f"task file {name} does not define TASK = Task(...)")
+    object.__setattr__(task, "origin", {"kind": "text", "name": name, "text": text})
+    return task
+
+
+def portable_origin(origin: dict) -> dict:
+    """``origin`` made loadable on a machine that does not share this one's disk: a task that
+    comes from a file (``kind: file``, or a registry task defined in a file, such as one from
+    ``$REWARDSMITH_TASKS``) travels as the text of that file; an ad-hoc task is its settings
+    already. The task file must not read other files next to it."""
+    kind = origin.get("kind")
+    path = None
+    if kind == "file":
+        path = Path(origin["path"])
+    elif kind == "registry":
+        path = Path(load(origin["id"]).source_file or "")
+    if path is None or not path.name:
+        return dict(origin)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise TaskError(f"cannot read task file {path}: {e}") from None
+    return {"kind": "text", "name": path.name, "text": text}
 
 
 def names() -> list[str]:

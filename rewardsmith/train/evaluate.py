@@ -97,7 +97,9 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
              workers: int = 1, compare: str | None = None, out_dir: Path,
              eval_episodes: int | None = None, overrides: dict | None = None,
              on_event: Callable[[Job, dict], None] | None = None,
-             in_process: bool = False) -> dict[str, Any]:
+             in_process: bool = False, executor=None) -> dict[str, Any]:
+    """``executor``: where the jobs run (see :mod:`rewardsmith.executors`); by default the local
+    pool with ``workers`` processes."""
     t0 = time.perf_counter()
     eval_episodes = eval_episodes or budget_for(task, backend).eval_episodes
     seed_list = list(range(seeds))
@@ -130,7 +132,10 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
         if reward.label == "baseline":  # comparing the baseline with itself: train it once
             extra["baseline"] = jobs
     all_jobs = jobs + [j for k in ("baseline", "floor") for j in extra.get(k, []) if j not in jobs]
-    outcomes = run_jobs(all_jobs, workers, on_event=on_event, in_process=in_process)
+    if executor is not None and not in_process:
+        outcomes = executor.run(all_jobs, on_event)
+    else:
+        outcomes = run_jobs(all_jobs, workers, on_event=on_event, in_process=in_process)
     by_job = {id(o.job): o for o in outcomes}
 
     def results(js: list[Job]) -> list[TrainResult]:
