@@ -171,3 +171,20 @@ def test_missing_jax_extra_is_named_with_its_brackets(monkeypatch):
     r = run("backends", "--json")
     brax = next(b for b in json.loads(r.output) if b["name"] == "brax")
     assert brax["installed"] is False and "rewardsmith[jax]" in brax["hint"]
+
+
+def test_tables_through_a_pipe_are_plain_rows_with_every_cell_in_full():
+    import subprocess
+    import sys
+
+    from rewardsmith import tasks
+
+    p = subprocess.run([sys.executable, "-m", "rewardsmith", "tasks"], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[1].split("\t") == ["id", "robot", "env", "steps", "description"]
+    for name in tasks.names():
+        t = tasks.load(name)
+        assert any(line.startswith(t.id + "\t") and line.endswith("\t" + t.description)
+                   for line in lines), name

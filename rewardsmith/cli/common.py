@@ -121,3 +121,28 @@ def fmt(x, digits=3):
     if abs(x) >= 100:
         return f"{x:,.0f}"
     return f"{x:.{digits}g}"
+
+
+def print_table(table, con: Console | None = None) -> None:
+    """A rich table on a terminal; into a file or a pipe, plain tab-separated rows with every
+    cell in full (a boxed table there is clipped to a width and wraps ids and descriptions)."""
+    from rich.text import Text
+
+    con = con or console
+    if con.is_terminal:
+        con.print(table)
+        return
+
+    def plain(cell) -> str:
+        text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+        return " ".join(text.split())
+
+    out = con.file
+    if table.title:
+        print(plain(table.title), file=out)
+    cols = list(table.columns)
+    print("\t".join(plain(c.header) for c in cols), file=out)
+    cells = [list(c.cells) for c in cols]
+    for r in range(table.row_count):
+        print("\t".join(plain(col[r]) if r < len(col) else "" for col in cells), file=out)
+    out.flush()

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rewardsmith.cli.common import fmt
+from rewardsmith.cli.common import fmt, print_table
 from rewardsmith.errors import RewardsmithError
 
 
@@ -286,7 +286,7 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             table.add_row(Path(r["run"]).name, r["task"], r["status"], r["llm"], str(r["candidates"]),
                           r["best"] or "-", fmt(r["best_fitness"]))
-        console.print(table)
+        print_table(table)
 
     @app.command()
     @guarded
@@ -335,7 +335,7 @@ def register(app: typer.Typer) -> None:
                     f"{top['id']} ({fmt(top['score'])})" if top else "-",
                     f"{so_far['id']} ({fmt(so_far.get('score'))})" if so_far else "-",
                     (s.get("human") or {}).get("source") or "fitness")
-            console.print(it_table)
+            print_table(it_table)
         table = Table(title="candidates", title_justify="left")
         cols = ["id", "status", "stage", "fitness", "score (all seeds)", "success"]
         if prefs:
@@ -355,7 +355,7 @@ def register(app: typer.Typer) -> None:
                     if c.get("duplicate_of") else (c.get("error") or "")[:120]
                     or "; ".join("warning: " + f["text"] for f in flags))
             table.add_row(*row, Text(note))
-        console.print(table)
+        print_table(table)
         if best:
             console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} "
                           f"(seeds {best.get('fitness_seeds')})")

@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.common import console, err_console, guarded, quiet_warnings
+    from rewardsmith.cli.common import console, err_console, guarded, print_table, quiet_warnings
 
     @app.command()
     @guarded
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
             note = f"[yellow]{v.mp4_error}[/]" if v.mp4_error else ("ended early" if v.terminated else "")
             table.add_row(f.name, v.source, f"{v.seconds:.1f}", str(v.frames), note)
             made += [str(f / name) for name in (v.mp4, v.gif) if name]
-        console.print(table)
+        print_table(table)
         for path in made:
             console.print(path, highlight=False, soft_wrap=True)
         if not made:

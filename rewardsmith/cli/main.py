@@ -18,6 +18,7 @@ from rewardsmith.cli.common import (
     fmt,
     guarded,
     make_progress,
+    print_table,
     quiet_warnings,
     resolve_task,
     timestamp,
@@ -74,7 +75,7 @@ def tasks_list(ctx: typer.Context,
         b = t.budgets.get("sb3")
         table.add_row(t.id, t.robot or "-", t.env_id, f"{b.steps // 1000}k" if b else "-",
                       t.description)
-    console.print(table)
+    print_table(table)
     for path, msg in tasks.broken_files().items():
         err_console.print(f"[yellow]warning:[/] skipped {path}: {msg}")
     console.print("Show what the LLM sees: [bold]rewardsmith tasks show TASK_ID[/]")
@@ -177,7 +178,7 @@ def _print_evaluation(r: dict) -> None:
         if r["reward"] != "baseline":
             row("baseline", c["baseline"])
         row("untrained (floor)", c["floor"])
-    console.print(table)
+    print_table(table)
     if r.get("fitness_doc"):
         console.print(f"fitness: {r['fitness_doc']}")
     if "compare" in r:
@@ -219,7 +220,7 @@ def backends(json_out: bool = typer.Option(False, "--json", help="Print JSON."))
 
         table.add_row(e["name"], "yes" if e["installed"] else escape(f"no: {e['problem']} ({e['hint']})"),
                       devices or "-", versions or "-", defaults or "-")
-    console.print(table)
+    print_table(table)
     console.print("full settings: [bold]rewardsmith backends --json[/]")
 
 
