@@ -152,6 +152,7 @@ def register(app: typer.Typer) -> None:
         seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidates are evaluated on before one is called best."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
+        executor: str | None = typer.Option(None, "--executor", help="Where candidates train: local (jailed processes on this machine, the default) or ray (a Ray cluster at $RAY_ADDRESS, else a local Ray; see docs/SCALING.md). A resumed run keeps its own."),
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=2.0),
         max_cost: float | None = typer.Option(None, "--max-cost", min=0.0, help="Stop asking the LLM once this many USD are spent."),
         backend: str = typer.Option("sb3", "--backend", help="Training backend."),
@@ -180,8 +181,9 @@ def register(app: typer.Typer) -> None:
             m = run.manifest
             t = tasks_mod.from_origin(m["task_origin"])
             config = DesignConfig.from_dict(m["config"])
-            if workers:
-                config = DesignConfig.from_dict({**m["config"], "workers": workers})
+            if workers or executor:
+                config = DesignConfig.from_dict({**m["config"], "workers": workers or config.workers,
+                                                 "executor": executor or config.executor})
             run.update_manifest(status="running")
             run.event("resumed")
             llm_obj = _make_llm(config.llm, run.path, base_url, api_key, shared_cache=not no_cache)
@@ -217,7 +219,8 @@ def register(app: typer.Typer) -> None:
                                   compare_baseline=not no_baseline and t.fitness is not None,
                                   feedback=feedback, feedback_ui=feedback_ui,
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
-                                  schedule=schedule, patience=patience)
+                                  schedule=schedule, patience=patience,
+                                  executor=executor or "local")
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
             if max_cost is not None and not llm_obj.prices_known:
@@ -236,7 +239,13 @@ def register(app: typer.Typer) -> None:
 
         mjlog.to_file(run.path / "mujoco.log")  # the simulator's own warnings, with the run
         view = LiveView(f"rewardsmith design: {t.id} ({llm_obj.name})")
-        loop = DesignLoop(t, run, config, llm_obj, observer=view)
+        from rewardsmith.executors import make_executor
+
+        # fails now if Ray is missing; on Ray, as many jobs at once as the cluster runs unless
+        # --workers says otherwise
+        runner = make_executor(config.executor, config.workers
+                               if config.executor == "local" or workers else None)
+        loop = DesignLoop(t, run, config, llm_obj, observer=view, executor=runner)
         err_console.print(f"run directory: [bold]{run.path}[/]")
         try:
             with Live(view.render(), console=err_console, refresh_per_second=4, transient=False) as live:

@@ -117,6 +117,7 @@ def evaluate(
     algo: str | None = typer.Option(None, "--algo", help="ppo (default) or sac."),
     compare: str | None = typer.Option(None, "--compare", help="'baseline': add the normalized score against the hand-written reward."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
+    executor: str = typer.Option("local", "--executor", help="Where the policies train: local or ray (see docs/SCALING.md)."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Where policies and results go (default runs/eval-...)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id."),
@@ -124,12 +125,15 @@ def evaluate(
     fitness: str | None = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields, averaged over steps."),
 ):
     """Train one policy per seed on a reward and report the task's fitness."""
+    from rewardsmith.executors import make_executor
     from rewardsmith.train import budget_for
     from rewardsmith.train import load as load_backend
     from rewardsmith.train.evaluate import evaluate as run_evaluate
     from rewardsmith.train.evaluate import resolve_reward
 
     quiet_warnings()
+    if executor != "local":
+        make_executor(executor, workers)  # an unknown name or a missing extra fails before any work
     t = resolve_task(task, env, description, fitness, steps)
     load_backend(backend)
     if t.fitness is None:
@@ -150,7 +154,8 @@ def evaluate(
     with make_progress() as progress:
         report = run_evaluate(t, choice, seeds=seeds, steps=n_steps, backend=backend,
                               workers=n_workers, compare=compare, out_dir=out, overrides=overrides,
-                              on_event=JobProgress(progress, n_steps))
+                              on_event=JobProgress(progress, n_steps),
+                              executor=None if executor == "local" else make_executor(executor, n_workers))
     if json_out:
         print(json.dumps(report, indent=2))
         return
@@ -186,6 +191,30 @@ def _print_evaluation(r: dict) -> None:
         console.print(f"normalized score {ns['formula']}: [bold]{fmt(ns['mean'])}[/]"
                       f" (per seed: {', '.join(fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
     console.print(f"wall time {r['wall_s']:.1f} s; report in {r['run_dir']}/evaluation.json")
+
+
+@app.command()
+@guarded
+def executors(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+              connect: bool = typer.Option(False, "--connect", help="Ray: connect to $RAY_ADDRESS (or start a local Ray) to count the cluster's cores, GPUs and nodes.")):
+    """Where training jobs can run: this machine, or a Ray cluster (docs/SCALING.md)."""
+    from rewardsmith import executors as ex_mod
+
+    info = [ex_mod.describe(name, connect=connect) for name in ex_mod.names()]
+    if json_out:
+        print(json.dumps(info, indent=2, default=str))
+        return
+    table = Table(title="executors", title_justify="left")
+    for col in ("executor", "installed", "cores", "GPUs", "nodes", "notes"):
+        table.add_column(col, overflow="fold")
+    for e in info:
+        notes = ", ".join(f"{k} {e[k]}" for k in ("version", "address", "isolation") if e.get(k))
+        if e.get("note"):
+            notes += f"; {e['note']}"
+        installed = "yes" if e["installed"] else f"no ({e.get('hint')})"
+        table.add_row(e["name"], installed, str(e.get("cores", "-")), str(e.get("gpus", "-")),
+                      str(e.get("nodes", "-")), notes or "-")
+    print_table(table)
 
 
 @app.command()

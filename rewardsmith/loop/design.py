@@ -52,6 +52,7 @@ class DesignConfig:
     oracle_fitness: str | None = None  # expression the oracle ranks by (tasks without a fitness)
     schedule: str = "halving"  # halving: weak candidates stop early | full: every one trains it all
     patience: int | None = None  # stop after this many iterations without a better best
+    executor: str = "local"  # where jobs run: local | ray (a resumed run keeps it)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
