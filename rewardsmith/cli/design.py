@@ -232,7 +232,7 @@ def register(app: typer.Typer) -> None:
             from rewardsmith.llm import prompts
 
             run = RunDir.create(path, {
-                "task": t.id, "task_origin": dict(t.origin), "config": asdict(config),
+                "task": t.id, "task_origin": tasks_mod.recorded_origin(t), "config": asdict(config),
                 "llm": llm_obj.name, "prompt_templates": prompts.templates_used(),
             })
         from rewardsmith import mjlog

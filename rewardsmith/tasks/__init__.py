@@ -148,6 +148,25 @@ def portable_origin(origin: dict) -> dict:
     return {"kind": "text", "name": path.name, "text": text}
 
 
+def builtin_dirs() -> list[Path]:
+    """The task folders that ship with rewardsmith (not ``$REWARDSMITH_TASKS``)."""
+    here = Path(__file__).resolve().parent.parent
+    return [d for d in (here.parent / "envs", here / "_data" / "envs") if d.is_dir()]
+
+
+def recorded_origin(task: Task) -> dict:
+    """How a run records its task: by id for a task that ships with rewardsmith or an ad-hoc
+    one, by content for a task from a file or a ``$REWARDSMITH_TASKS`` folder, so the run's
+    commands (show, export, report, videos, --resume) work elsewhere or after the folder is gone."""
+    origin = dict(task.origin)
+    src = Path(task.source_file).resolve() if getattr(task, "source_file", None) else None
+    builtin = src is not None and any(src.parent == d.resolve() for d in builtin_dirs())
+    if origin.get("kind") == "file" or (origin.get("kind") == "registry" and not builtin):
+        origin = {**portable_origin(origin), "id": task.id,
+                  "from": origin.get("path") or str(src or "")}
+    return origin
+
+
 def names() -> list[str]:
     return REGISTRY.names()
 
