@@ -80,6 +80,30 @@ class CurvePoint:
     components: dict[str, float]  # mean episode sum of each component
 
 
+@dataclass(frozen=True)
+class RuntimeStats:
+    """What the runtime guard saw while a reward trained, the same on every backend (read from
+    ``TrainResult.runtime``, which also holds backend-specific extras)."""
+
+    nonfinite_steps: int = 0  # env steps whose reward was NaN/inf (replaced by 0)
+    first_bad_step: int | None = None
+    first_bad_detail: str = ""
+    nonfinite_component_steps: int = 0  # steps with a finite reward but a NaN/inf component
+    first_bad_component: str = ""
+
+    @classmethod
+    def from_runtime(cls, runtime: Mapping[str, Any]) -> RuntimeStats:
+        """From the sb3 guard's counters (``nonfinite_calls``...) or the brax backend's
+        (``nonfinite_eval_steps``: counted inside the jitted evaluation)."""
+        steps = runtime.get("nonfinite_calls")
+        if steps is None:
+            steps = runtime.get("nonfinite_eval_steps", 0)
+        return cls(nonfinite_steps=int(steps or 0), first_bad_step=runtime.get("first_bad_step"),
+                   first_bad_detail=str(runtime.get("first_bad_detail") or ""),
+                   nonfinite_component_steps=int(runtime.get("nonfinite_component_calls") or 0),
+                   first_bad_component=str(runtime.get("first_bad_component") or ""))
+
+
 @dataclass
 class TrainResult:
     """What a training backend returns. Data, never scraped from logs."""
@@ -97,6 +121,10 @@ class TrainResult:
     policy_path: str | None = None
     timings: dict[str, float] = field(default_factory=dict)  # wall_s, train_s, eval_s, env_steps_per_s
     runtime: dict[str, Any] = field(default_factory=dict)  # runtime-guard counters
+
+    @property
+    def stats(self) -> RuntimeStats:
+        return RuntimeStats.from_runtime(self.runtime)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

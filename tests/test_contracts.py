@@ -27,3 +27,27 @@ def test_twelve_saved_episodes_line_up_with_their_fitness(tmp_path):
     res.save(tmp_path)
     lengths = [len(np.load(p)["rewards"]) for p in episode_files(tmp_path)]
     assert lengths == [3 + i for i in range(12)]
+
+
+def test_runtime_stats_read_the_same_from_either_backend():
+    from rewardsmith.contracts import RuntimeStats
+
+    sb3 = RuntimeStats.from_runtime({"nonfinite_calls": 3, "nonfinite_values": 5, "first_bad_step": 40,
+                                     "first_bad_detail": "reward [nan]",
+                                     "nonfinite_component_calls": 1, "first_bad_component": "x"})
+    brax = RuntimeStats.from_runtime({"nonfinite_eval_steps": 3, "device": "cpu"})
+    assert sb3.nonfinite_steps == brax.nonfinite_steps == 3
+    assert sb3.first_bad_step == 40 and brax.first_bad_step is None
+    assert RuntimeStats.from_runtime({}) == RuntimeStats()
+
+
+def test_the_critic_warns_about_non_finite_rewards_from_the_brax_backend_too():
+    from rewardsmith import tasks
+    from rewardsmith.contracts import TrainResult
+    from rewardsmith.critic.reflect import reflect
+
+    r = TrainResult(task="pendulum-balance-v0", backend="brax", seed=0, steps=100, fitness=1.0,
+                    fitness_std=0.0, success_rate=None, eval_fitness=[1.0], curve=[],
+                    runtime={"nonfinite_eval_steps": 7})
+    text = reflect(tasks.load("pendulum-balance-v0"), r, "def compute_reward(s, a, n):\n  pass\n")
+    assert "NaN/inf in 7 steps" in text

@@ -210,13 +210,15 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
                       fits if paired else None)
         for flag in sig["flags"]:
             lines.append(f"Warning: {flag['text']}.")
-    if result.runtime.get("nonfinite_calls"):
-        lines.append(f"Warning: the reward was NaN/inf in {result.runtime['nonfinite_calls']} steps "
-                     f"(first at step {result.runtime.get('first_bad_step')}); those rewards were replaced by 0.")
-    if result.runtime.get("nonfinite_component_calls"):
+    stats = result.stats  # the same record on every backend
+    if stats.nonfinite_steps:
+        first = f" (first at step {stats.first_bad_step})" if stats.first_bad_step is not None else ""
+        lines.append(f"Warning: the reward was NaN/inf in {stats.nonfinite_steps} steps{first}; "
+                     "those rewards were replaced by 0.")
+    if stats.nonfinite_component_steps:
         lines.append(f"Warning: a reward component was NaN/inf in "
-                     f"{result.runtime['nonfinite_component_calls']} steps (first: "
-                     f"{result.runtime.get('first_bad_component')}); those values were logged as 0.")
+                     f"{stats.nonfinite_component_steps} steps (first: "
+                     f"{stats.first_bad_component}); those values were logged as 0.")
     if episodes:
         fits = result.eval_fitness
         order = np.argsort(fits)
