@@ -318,38 +318,24 @@ def replay_frames(task, episode_path: Path, settings: VideoSettings,
     return frames, info
 
 
-def _algo(task, seed_dir: Path) -> str:
-    from rewardsmith.train import sb3
+def _policy(task, seed_dir: Path):
+    """The saved policy in ``seed_dir/train``, loaded by the backend that trained it."""
+    from rewardsmith.train import load as load_backend
 
-    overrides = {}
-    job = seed_dir / "job.json"
-    if job.exists():
-        spec = read_json(job)
-        if spec.get("backend", "sb3") != "sb3":
-            raise RenderError(f"{seed_dir} was trained with the {spec['backend']} backend; only sb3 "
-                              "policies can be run again", "use --from episode to replay its recorded episodes")
-        overrides = spec.get("overrides") or {}
-    return sb3.settings(task, overrides)["algo"]
+    spec = read_json(seed_dir / "job.json") if (seed_dir / "job.json").exists() else {}
+    name = spec.get("backend", "sb3")
+    backend = load_backend(name)
+    if not hasattr(backend, "load_policy"):
+        raise RenderError(f"the {name} backend cannot run a saved policy again",
+                          "use --from episode to replay its recorded episodes")
+    return backend.load_policy(task, Path(seed_dir) / "train", spec.get("overrides") or {})
 
 
 def policy_frames(task, seed_dir: Path, settings: VideoSettings, seed: int = 0,
                   renderer_factory: Callable[..., FrameRenderer] = FrameRenderer
                   ) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """Frames of a fresh deterministic episode of the saved SB3 policy in ``seed_dir/train``."""
-    import pickle
-
-    train = Path(seed_dir) / "train"
-    algo = _algo(task, Path(seed_dir))
-    try:
-        from stable_baselines3 import PPO, SAC
-    except ImportError as e:  # pragma: no cover - sb3 is a dependency
-        raise RenderError(f"cannot load the policy: {e}", "pip install stable-baselines3") from None
-    cls = PPO if algo == "ppo" else SAC
-    model = cls.load(str(train / "policy.zip"), device="cpu")
-    norm = None
-    if (train / "vecnormalize.pkl").exists():
-        with open(train / "vecnormalize.pkl", "rb") as f:
-            norm = pickle.load(f)  # noqa: S301 - our own file, written by the training worker
+    """Frames of a fresh deterministic episode of the saved policy in ``seed_dir/train``."""
+    act = _policy(task, Path(seed_dir))
     env = task.make_env()
     spec = task.spec
     try:
@@ -362,11 +348,7 @@ def policy_frames(task, seed_dir: Path, settings: VideoSettings, seed: int = 0,
             obs, _ = env.reset(seed=seed)
             frames.append(rend(u.data))
             while t < limit:
-                o = np.asarray(obs, dtype=np.float32)[None]
-                if norm is not None and getattr(norm, "norm_obs", False):
-                    o = norm.normalize_obs(o)
-                action, _ = model.predict(o, deterministic=True)
-                obs, r, term, trunc, _ = env.step(action[0])
+                obs, r, term, trunc, _ = env.step(act(obs))
                 ret += float(r)
                 t += 1
                 if t % stride == 0 or term or trunc:

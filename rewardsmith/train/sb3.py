@@ -311,6 +311,34 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
                               policy_path=policy_path)
 
 
+def load_policy(task: Task, train_dir: Path, overrides: Mapping[str, Any] | None = None):
+    """The policy saved in ``train_dir`` (``policy.zip`` and ``vecnormalize.pkl``) as a
+    function: one observation -> one deterministic action."""
+    import pickle
+
+    from stable_baselines3 import PPO, SAC
+
+    train_dir = Path(train_dir)
+    if not (train_dir / "policy.zip").is_file():
+        raise RewardsmithError(f"no saved policy in {train_dir}",
+                               "train with a workdir (every design run does)")
+    cls = PPO if settings(task, overrides)["algo"] == "ppo" else SAC
+    model = cls.load(str(train_dir / "policy.zip"), device="cpu")
+    norm = None
+    if (train_dir / "vecnormalize.pkl").exists():
+        with open(train_dir / "vecnormalize.pkl", "rb") as f:
+            norm = pickle.load(f)  # noqa: S301 - our own file, written by the training worker
+
+    def act(obs):
+        o = np.asarray(obs, dtype=np.float32)[None]
+        if norm is not None and getattr(norm, "norm_obs", False):
+            o = norm.normalize_obs(o)
+        action, _ = model.predict(o, deterministic=True)
+        return action[0]
+
+    return act
+
+
 def evaluate_untrained(task: Task, budget: Budget, seed: int,
                        overrides: Mapping[str, Any] | None = None) -> TrainResult:
     """F_floor: the freshly initialised policy, evaluated exactly as a trained one is."""
