@@ -1,6 +1,7 @@
 """The ranking page, in a real headless Chromium (Debian's ``chromium``, driven by Playwright):
 it loads, shows the videos, and a click on "best" and "worst" plus a comment reaches the run
-directory and the next prompt. The server's own rules are tested without a browser."""
+directory and the next prompt; blind by default (shuffled, no scores until the ranking is in).
+The server's own rules are tested without a browser."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith.feedback import collect, feedback_path, feedback_text
+from rewardsmith.feedback import blind_order, collect, feedback_path, feedback_text
 from rewardsmith.feedback.cards import make_cards
 from rewardsmith.feedback.server import FeedbackServer
 from rewardsmith.feedback.video import Video, VideoSettings, write_video
@@ -61,7 +62,7 @@ def _candidates(run: Path, clips: list[str]) -> list[dict]:
 class _Waiting:
     """``collect`` in a thread, as the design loop calls it; the URL comes from its notice."""
 
-    def __init__(self, run, iteration, task, cands):
+    def __init__(self, run, iteration, task, cands, **kw):
         self.notes: list[str] = []
         self.result: dict = {}
 
@@ -69,7 +70,7 @@ class _Waiting:
             try:
                 self.result["fb"] = collect("human", "web", run, iteration, task, cands, videos=False,
                                             port=0, open_browser=False, notify=self.notes.append,
-                                            timeout=90)
+                                            timeout=90, **kw)
             except BaseException as e:  # noqa: BLE001 - reported by the test
                 self.result["error"] = e
 
@@ -140,7 +141,7 @@ def test_page_shows_videos_and_a_best_worst_pick_with_comment_reaches_the_run(tm
     page.wait_for_function("() => document.querySelector('#card-0-1 img').naturalWidth === 64")
     assert "no video" in page.inner_text("#card-0-2") and "previous best" in page.inner_text("#card-0-2")
     assert page.locator(".card svg polyline").count() == 6  # two components on each of 3 plots
-    assert "task score 1.500" in page.inner_text("#card-0-0")
+    assert "task score" not in page.inner_text("#card-0-0")  # blind: not before the ranking
 
     assert page.is_disabled("#submit")
     page.click("#card-0-2 .pick-best")
@@ -151,6 +152,8 @@ def test_page_shows_videos_and_a_best_worst_pick_with_comment_reaches_the_run(tm
     page.click("#submit")
     page.wait_for_selector("#status.done", timeout=15000)
     assert page.is_disabled("#card-0-1 .pick-best")
+    # ranked: the scores are shown now
+    page.wait_for_function("() => document.querySelector('#card-0-0').innerText.includes('task score 1.500')")
     assert errors == []
 
     fb = waiting.answer()
@@ -179,6 +182,8 @@ def test_keyboard_full_ordering(tmp_path, browser, load_task):
     page = browser.new_page()
     page.goto(waiting.url())
     page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    shown = _shown(page)  # the keys pick by position, in the shuffled order
+    assert shown == blind_order(["0-0", "0-1", "0-2"], 0, 3)
     page.keyboard.press("1")  # best: 1
     page.keyboard.press("Shift+Digit2")  # worst: 2
     assert page.inner_text("#best-label").startswith("1") and page.inner_text("#worst-label").startswith("2")
@@ -194,8 +199,90 @@ def test_keyboard_full_ordering(tmp_path, browser, load_task):
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#status.done", timeout=15000)
     fb = waiting.answer()
-    assert fb.order == ["0-2", "0-0", "0-1"] and fb.full_order and fb.comment == "3 is calm"
-    assert fb.iteration == 3
+    assert fb.order == [shown[2], shown[0], shown[1]] and fb.full_order and fb.comment == "3 is calm"
+    assert fb.iteration == 3 and fb.shown_order == shown
+    page.close()
+
+
+def _shown(page) -> list[str]:
+    return page.eval_on_selector_all(".card", "cs => cs.map(c => c.dataset.id)")
+
+
+# seed 0, iteration 0 shuffles four candidates away from the order they are passed in
+BLIND_SEED, BLIND_IT = 0, 0
+FITNESS = [3.25, 2.5, 1.75, 0.5]  # passed best first, as the design loop does
+SHOWN_SCORES = ["task score 3.250", "task score 2.500", "task score 1.750", "task score 0.500"]
+
+
+def _by_fitness(run: Path) -> list[dict]:
+    cands = _candidates(run, ["gif", "gif", "gif", "gif"])
+    for c, f in zip(cands, FITNESS):
+        c["fitness"] = f
+    return cands
+
+
+def test_blind_page_shuffles_and_hides_the_scores_until_the_ranking_is_sent(tmp_path, browser, load_task):
+    task = load_task(TASK)
+    cands = _by_fitness(tmp_path)
+    ids = [c["id"] for c in cands]
+    expected = blind_order(ids, BLIND_SEED, BLIND_IT)
+    assert expected != ids  # the seed is one whose shuffle differs from the fitness order
+    waiting = _Waiting(tmp_path, BLIND_IT, task, cands, seed=BLIND_SEED)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(waiting.url())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+
+    shown = _shown(page)
+    assert shown == expected and shown != ids
+    # numbered in the order shown, so the keys and numbers say nothing about the fitness either
+    assert [page.inner_text(f"#card-{cid} .num") for cid in shown] == ["1", "2", "3", "4"]
+    text = page.inner_text("body")
+    assert "task score" not in text
+    assert not any(f"{f:.3f}" in text for f in FITNESS), text
+    assert "random order" in page.inner_text("#blind-note")
+    # nor in the data behind the page
+    state = page.evaluate("() => fetch('/api/state').then(r => r.json())")
+    assert state["scores_hidden"] and all(c["fitness"] is None for c in state["candidates"])
+
+    page.keyboard.press("4")  # best: the fourth shown
+    page.keyboard.press("Shift+Digit1")  # worst: the first shown
+    page.click("#submit")
+    page.wait_for_selector("#status.done", timeout=15000)
+    page.wait_for_function("() => document.body.innerText.includes('task score')")
+    for cid, score in zip(ids, SHOWN_SCORES):
+        assert score in page.inner_text(f"#card-{cid}")
+    assert "shown now" in page.inner_text("#blind-note")
+    assert errors == []
+
+    fb = waiting.answer()
+    assert (fb.best, fb.worst) == (shown[3], shown[0])
+    assert fb.shown_order == shown and fb.blind
+    saved = read_json(feedback_path(tmp_path, BLIND_IT))
+    assert saved["shown_order"] == shown and saved["blind"] is True
+    assert saved["candidates"] == ids  # as passed
+    page.close()
+
+
+def test_show_scores_shows_them_from_the_start(tmp_path, browser, load_task):
+    task = load_task(TASK)
+    cands = _by_fitness(tmp_path)
+    ids = [c["id"] for c in cands]
+    waiting = _Waiting(tmp_path, BLIND_IT, task, cands, seed=BLIND_SEED, show_scores=True)
+    page = browser.new_page()
+    page.goto(waiting.url())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    assert _shown(page) == blind_order(ids, BLIND_SEED, BLIND_IT)  # still shuffled
+    for cid, score in zip(ids, SHOWN_SCORES):
+        assert score in page.inner_text(f"#card-{cid}")
+    assert page.is_hidden("#blind-note")
+    page.keyboard.press("1")
+    page.keyboard.press("Shift+Digit2")
+    page.click("#submit")
+    page.wait_for_selector("#status.done", timeout=15000)
+    fb = waiting.answer()
+    assert not fb.blind and fb.shown_order == _shown(page)
     page.close()
 
 
@@ -263,8 +350,11 @@ def test_a_design_loop_takes_the_pages_answer_into_its_next_prompt(tmp_path, bro
         pytest.skip(f"no offscreen OpenGL for MuJoCo here: {e}")
     monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
     task = load_task(TASK)
+    # schedule full: successive halving would stop the weaker of two near-equal candidates
+    # early (the training is not bit-exact), leaving one clip to rank
     cfg = DesignConfig(iterations=2, samples=2, steps=1024, seeds=1, workers=2,
-                       compare_baseline=False, feedback="human", feedback_ui="web")
+                       compare_baseline=False, feedback="human", feedback_ui="web",
+                       schedule="full")
     run = RunDir.create(tmp_path / "run", {"task": task.id, "task_origin": dict(task.origin),
                                            "config": asdict(cfg)})
     notes: list[str] = []
@@ -299,7 +389,8 @@ def test_a_design_loop_takes_the_pages_answer_into_its_next_prompt(tmp_path, bro
         page = browser.new_page()
         page.goto(page_url(it))
         page.wait_for_selector("body[data-ready='1']", timeout=15000)
-        assert page.locator("video, img").count() >= 2  # the clips rendered from the policies
+        # the clips rendered from the policies
+        assert page.locator("video, img").count() >= 2, (notes, page.inner_text("body"))
         page.click("#card-0-1 .pick-best" if it == 0 else ".card >> nth=0 >> .pick-best")
         page.click("#card-0-0 .pick-worst" if it == 0 else ".card >> nth=1 >> .pick-worst")
         page.fill("#comment", comment if it == 0 else "fine")

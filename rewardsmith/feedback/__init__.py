@@ -6,12 +6,20 @@ the terminal (or asks a synthetic oracle, ``mode="oracle"``), turns the answer i
 preferences and Bradley-Terry scores, and records it in ``runs/<id>/feedback/iteration-<i>.json``.
 An iteration whose file exists is never asked again, so a resumed run goes on where it stopped.
 :func:`feedback_text` turns the answer into the next prompt.
+
+The person ranks blind by default: the candidates appear in a shuffled order (:func:`blind_order`,
+seeded by the run's seed and the iteration, so a resumed run shows the same order; the order shown
+is recorded with the answer) and their task scores stay hidden until the ranking is sent, so
+neither the position nor a number tells which one the fitness prefers. ``show_scores=True`` shows
+the scores from the start. The "previous best" label stays: it names the person's own earlier
+pick, not a score, and that candidate's id (from an earlier iteration) would tell it anyway.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +37,7 @@ UIS = ("web", "cli")
 class HumanFeedback:
     best: str
     worst: str | None
-    order: list[str]  # best first; the middle is in display order unless full_order
+    order: list[str]  # best first; the middle is in the order passed unless full_order
     comment: str
     scores: dict[str, float]  # Bradley-Terry log-strength from this iteration's pairs
     source: str  # "human" | "oracle"
@@ -38,6 +46,8 @@ class HumanFeedback:
     pairs: list[list[str]] = field(default_factory=list)  # [winner, loser]
     ui: str = ""
     answered_at: str = ""
+    shown_order: list[str] = field(default_factory=list)  # the ids as the person saw them (human)
+    blind: bool = False  # the task scores were hidden until the ranking was sent
 
     @property
     def ranking(self) -> list[str]:
@@ -77,9 +87,20 @@ def _source(c: Any) -> str:
     return (c.get("source") if isinstance(c, Mapping) else getattr(c, "source", "")) or ""
 
 
+def blind_order(ids: Sequence[str], seed: int, iteration: int) -> list[str]:
+    """The order the person sees ``ids`` in: a shuffle seeded by the run's seed and the
+    iteration (the same after a resume, different from one iteration to the next) and independent
+    of the order the ids come in, so a position says nothing about the candidates' fitness."""
+    out = sorted(ids)
+    random.Random(f"rewardsmith-feedback:{int(seed)}:{int(iteration)}").shuffle(out)
+    return out
+
+
 def record(run_dir: Path, iteration: int, ids: Sequence[str], answer: dict[str, Any], source: str,
-           ui: str = "", extra: dict[str, Any] | None = None) -> HumanFeedback:
-    """Turn a checked answer into preferences and scores and write it, atomically."""
+           ui: str = "", extra: dict[str, Any] | None = None, *,
+           shown_order: Sequence[str] | None = None, blind: bool = False) -> HumanFeedback:
+    """Turn a checked answer into preferences and scores and write it, atomically.
+    ``shown_order``: the ids in the order the person saw them; ``blind``: scores were hidden."""
     from rewardsmith.feedback.preference import (
         PreferenceLog,
         bradley_terry,
@@ -102,7 +123,8 @@ def record(run_dir: Path, iteration: int, ids: Sequence[str], answer: dict[str, 
     fb = HumanFeedback(best=best, worst=worst, order=order, comment=answer.get("comment") or "",
                        scores=scores, source=source, iteration=iteration, full_order=full,
                        pairs=[list(p) for p in pairs], ui=ui,
-                       answered_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                       answered_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                       shown_order=list(shown_order or []), blind=blind)
     log = PreferenceLog(Path(run_dir) / "feedback" / "preferences.json")
     log.add(iteration, ids, pairs, source)
     log.save()
@@ -134,13 +156,18 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
             seed: int = 0, videos: bool = True, video_source: str = "auto",
             video_settings=None, port: int | None = None, open_browser: bool | None = None,
             notify: Callable[[str], None] | None = None, console=None,
-            input_stream: IO[str] | None = None, timeout: float | None = None) -> HumanFeedback:
+            input_stream: IO[str] | None = None, timeout: float | None = None,
+            show_scores: bool = False) -> HumanFeedback:
     """Ask for (or simulate) a ranking of ``candidates`` and record it; see the module doc.
 
     ``candidates``: dicts with ``id``, ``source`` (reward code), ``fitness`` (may be None) and
-    ``folder`` (the candidate directory holding ``seed-<s>/train/``), in display order; pass the
-    ones that trained. An optional ``label`` is shown beside the id (e.g. "previous best", for
-    the last iteration's winner shown again so the person can say nothing new is better). ``mode``: ``human`` or ``oracle``; ``ui``: ``web`` or ``cli`` (human only).
+    ``folder`` (the candidate directory holding ``seed-<s>/train/``), in any order (e.g. best
+    first); pass the ones that trained. An optional ``label`` is shown beside the id (e.g.
+    "previous best", for the last iteration's winner shown again so the person can say nothing
+    new is better). ``mode``: ``human`` or ``oracle``; ``ui``: ``web`` or ``cli`` (human only).
+    Human: the candidates are shown in :func:`blind_order` (by ``seed`` and ``iteration``) and
+    their task scores are hidden until the ranking is sent, unless ``show_scores``; the page's
+    URL is printed on stderr as a plain line (and passed to ``notify``), whatever the output is.
     Oracle: ranks by ``oracle_fitness`` (Episode -> float, over the recorded evaluation episodes)
     or else by the candidates' fitness, with ``noise`` in units of the group's fitness spread.
     """
@@ -158,6 +185,7 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
     if prior is not None:  # answered before a restart: never ask twice
         _ensure_logged(run_dir, prior, ids)
         return prior
+    told = notify  # the default notice already goes to stderr: the URL line is not printed twice
     notify = notify or _notify_default
 
     if mode == "oracle":
@@ -171,6 +199,10 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
 
     from rewardsmith.feedback.cards import make_cards
 
+    shown_order = blind_order(ids, seed, iteration)
+    by_id = {c["id"]: c for c in candidates}
+    candidates = [by_id[cid] for cid in shown_order]  # numbered 1..n in this order
+    blind = not show_scores
     folders = {c["id"]: Path(c["folder"]) for c in candidates}
     rendered: dict[str, Any] = {}
     if videos:
@@ -180,7 +212,7 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
         notify(f"rendering {len(candidates)} video(s) for iteration {iteration + 1}...")
         by_folder = render_candidates(task, list(folders.values()), source=video_source,
                                       settings=settings)
-        rendered = {cid: by_folder.get(folders[cid]) for cid in ids}
+        rendered = {cid: by_folder.get(folders[cid]) for cid in shown_order}
         for cid, v in rendered.items():
             if isinstance(v, str):
                 notify(f"  {cid}: no video ({v})")
@@ -194,23 +226,37 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
     description = getattr(task, "description", "")
 
     def on_submit(answer: dict[str, Any]) -> dict[str, Any]:
-        fb = record(run_dir, iteration, ids, answer, "human", ui=ui)
+        fb = record(run_dir, iteration, ids, answer, "human", ui=ui, shown_order=shown_order,
+                    blind=blind)
         return {**fb.to_json(), "path": str(feedback_path(run_dir, iteration))}
 
     if ui == "cli":
-        from rewardsmith.feedback.terminal import ask
+        from rewardsmith.feedback.terminal import ask, reveal
 
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
         answer = ask(cards, folders, console=console, stream=input_stream,
-                     title=f"{title}: iteration {iteration + 1}", description=description)
+                     title=f"{title}: iteration {iteration + 1}", description=description,
+                     show_scores=show_scores)
         on_submit(answer)
+        if blind:  # ranked and recorded: the scores can no longer sway it
+            reveal(cards, console)
     else:
         from rewardsmith.feedback.server import FeedbackServer
 
         server = FeedbackServer(cards, folders, iteration=iteration, title=title,
-                                description=description, on_submit=on_submit, port=port)
+                                description=description, on_submit=on_submit, port=port,
+                                show_scores=show_scores)
         with server:
-            notify(f"rank the behaviours of iteration {iteration + 1} at {server.url} "
-                   "(waiting for your answer; Ctrl-C stops the run, --resume asks again)")
+            notice = (f"rank the behaviours of iteration {iteration + 1} at {server.url} "
+                      "(waiting for your answer; Ctrl-C stops the run, --resume asks again)")
+            if told is not None:
+                # a plain line, whatever the output is: the live view shows notices only on a
+                # terminal, and a run logged to a file must still say where the page is
+                print(f"rewardsmith: {notice}", file=sys.stderr, flush=True)
+            notify(notice)
             if open_browser if open_browser is not None else _has_display():
                 import webbrowser
 
@@ -266,4 +312,5 @@ def feedback_text(fb: HumanFeedback, candidates_by_id: Mapping[str, Any],
     return text
 
 
-__all__ = ["HumanFeedback", "collect", "feedback_text", "load", "record", "feedback_path"]
+__all__ = ["HumanFeedback", "blind_order", "collect", "feedback_text", "load", "record",
+           "feedback_path"]

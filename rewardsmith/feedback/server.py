@@ -5,6 +5,11 @@ the candidates, ``GET /media/<id>/video.mp4|video.gif`` their clips (with HTTP r
 browser can seek), ``POST /api/submit`` the person's answer: ``{"best", "worst", "order",
 "comment"}``. The answer is handed to ``on_submit``, which records it in the run directory
 before the request returns; then :meth:`FeedbackServer.wait` returns it.
+
+Blind by default: until an answer is in, ``/api/state`` carries no task score (``fitness`` is
+null), so neither the page nor a look at its data shows which candidate the fitness prefers; the
+answer's reply and the state after it carry the scores, and the page shows them then.
+``show_scores=True`` sends them from the start.
 """
 
 from __future__ import annotations
@@ -65,8 +70,9 @@ class FeedbackServer:
     def __init__(self, cards: list[Card], folders: dict[str, Path], *, iteration: int,
                  title: str, description: str = "",
                  on_submit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 host: str = "127.0.0.1", port: int | None = None):
+                 host: str = "127.0.0.1", port: int | None = None, show_scores: bool = False):
         self.cards = cards
+        self.show_scores = show_scores
         self.folders = {k: Path(v) for k, v in folders.items()}
         self.iteration = iteration
         self.title = title
@@ -98,9 +104,20 @@ class FeedbackServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
+    @property
+    def scores_hidden(self) -> bool:
+        """The task scores stay off the page until the person has sent a ranking."""
+        return not self.show_scores and self.result is None
+
+    def scores(self) -> dict[str, float | None]:
+        return {c.id: c.fitness for c in self.cards}
+
     def state(self) -> dict[str, Any]:
+        hidden = self.scores_hidden
+        cards = [{**c.to_json(), **({"fitness": None} if hidden else {})} for c in self.cards]
         return {"iteration": self.iteration, "title": self.title, "description": self.description,
-                "candidates": [c.to_json() for c in self.cards],
+                "candidates": cards, "blind": not self.show_scores, "scores_hidden": hidden,
+                "has_scores": any(c.fitness is not None for c in self.cards),
                 "submitted": self.result is not None,
                 "answer": self.answer}
 
@@ -234,6 +251,7 @@ def _handler(server: FeedbackServer):
             except RewardsmithError as e:
                 return self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": str(e)})
             return self._json(HTTPStatus.OK, {"ok": True, "saved": result.get("path"),
-                                              "best": result.get("best"), "worst": result.get("worst")})
+                                              "best": result.get("best"), "worst": result.get("worst"),
+                                              "scores": server.scores()})  # ranked: no longer hidden
 
     return Handler

@@ -2,6 +2,9 @@
 
 The clips are still written into each candidate folder; the table links them, so a person on a
 desktop can open them in a player (or ``rewardsmith videos`` renders them anywhere).
+
+Blind by default, as on the page: the table has no task score column and the scores are printed
+only once the answer is recorded (``show_scores=True`` shows them in the table).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def _fmt(x: float | None) -> str:
 
 
 def show(cards: list[Card], folders: dict[str, Path], console, title: str = "",
-         description: str = "") -> None:
+         description: str = "", show_scores: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -31,7 +34,8 @@ def show(cards: list[Card], folders: dict[str, Path], console, title: str = "",
                   caption_justify="left")
     table.add_column("#", justify="right", style="bold")
     table.add_column("candidate", no_wrap=True)
-    table.add_column("task score", justify="right")
+    if show_scores:
+        table.add_column("task score", justify="right")
     table.add_column("steps", justify="right")
     table.add_column("reward components (episode sums)", overflow="fold")
     table.add_column("video", overflow="fold")
@@ -46,10 +50,24 @@ def show(cards: list[Card], folders: dict[str, Path], console, title: str = "",
             video = f"[link=file://{p}]{escape(str(p))}[/link]"
         elif c.video_note:
             video = escape(c.video_note)
+        score = [_fmt(c.fitness)] if show_scores else []
         table.add_row(str(c.number), c.id + (f" ({escape(c.label)})" if c.label else ""),
-                      _fmt(c.fitness), steps,
+                      *score, steps,
                       escape(", ".join(f"{k} {_fmt(v)}" for k, v in comps) or "-"), video)
     console.print(table)
+    if not show_scores:
+        scored = any(c.fitness is not None for c in cards)
+        console.print("blind ranking: the candidates are in a random order"
+                      + (" and their task scores are shown once you have ranked them" if scored else ""),
+                      style="dim", highlight=False)
+
+
+def reveal(cards: list[Card], console) -> None:
+    """After the ranking: the task scores the table did not show."""
+    if all(c.fitness is None for c in cards):
+        return
+    console.print("task scores: " + ", ".join(f"{c.number} ({c.id}) {_fmt(c.fitness)}" for c in cards),
+                  highlight=False)
 
 
 def _read(console, prompt: str, stream: IO[str] | None) -> str:
@@ -75,13 +93,16 @@ def _numbers(text: str, n: int) -> list[int]:
 
 
 def ask(cards: list[Card], folders: dict[str, Path], *, console=None, stream: IO[str] | None = None,
-        title: str = "", description: str = "", max_tries: int = 5) -> dict[str, Any]:
-    """Show the candidates, then ask for the best and worst (or a full order) and a comment."""
+        title: str = "", description: str = "", max_tries: int = 5,
+        show_scores: bool = False) -> dict[str, Any]:
+    """Show the candidates, then ask for the best and worst (or a full order) and a comment.
+    The task scores are in the table only with ``show_scores``; else :func:`reveal` shows them
+    once the answer is recorded."""
     if console is None:
         from rich.console import Console
 
         console = Console(stderr=True)
-    show(cards, folders, console, title, description)
+    show(cards, folders, console, title, description, show_scores=show_scores)
     ids = [c.id for c in cards]
     n = len(cards)
     answer: dict[str, Any] | None = None

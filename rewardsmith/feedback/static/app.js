@@ -1,7 +1,10 @@
 // rewardsmith ranking page: no framework, no network beyond this local server.
 "use strict";
 
-const S = { cands: [], best: null, worst: null, ordering: false, order: [], done: false };
+// blind (the default): the candidates come shuffled and without their task scores, which the
+// server sends only once the ranking is in
+const S = { cands: [], best: null, worst: null, ordering: false, order: [], done: false,
+            blind: false, hidden: false, hasScores: false };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -58,7 +61,7 @@ function render() {
          c.label ? el("span", { class: "label", text: c.label }) : null,
          el("span", { class: "badges" })),
       mediaFor(c),
-      el("p", { class: "facts", text: facts(c) }),
+      el("p", { class: "facts stats", text: facts(c) }),
       el("p", { class: "facts note", text: c.video_note && (c.mp4 || c.gif) ? c.video_note : "" }));
     if (c.plot_svg) {
       const plot = el("div", { class: "plot-box", title: "reward components over the episode" });
@@ -156,6 +159,29 @@ function status(text, cls = "") {
   s.className = cls;
 }
 
+// after the ranking: the task scores the page did not show while the person ranked
+function revealScores(scores) {
+  if (!scores) return;
+  for (const c of S.cands) {
+    if (!(c.id in scores)) continue;
+    c.fitness = scores[c.id];
+    const card = $(`card-${c.id}`);
+    const p = card && card.querySelector(".facts.stats");
+    if (p) p.textContent = facts(c);
+  }
+  S.hidden = false;
+  blindNote();
+}
+
+function blindNote() {
+  const n = $("blind-note");
+  n.hidden = !S.blind;
+  n.textContent = !S.hasScores ? "Blind ranking: the candidates are in a random order."
+    : S.hidden
+      ? "Blind ranking: the candidates are in a random order and their scores stay hidden until you send your ranking."
+      : "Blind ranking: the candidates were in a random order; their scores are shown now that the ranking is in.";
+}
+
 async function submit() {
   if (S.done || !ready()) {
     status(S.ordering ? "order every candidate first" : "pick the best and the worst first", "error");
@@ -173,6 +199,7 @@ async function submit() {
     S.done = true;
     status("Thanks: saved. rewardsmith goes on with the next iteration; you can close this tab.", "done");
     update();
+    if (S.hidden) revealScores(j.scores);
   } catch (e) {
     status(`not saved: ${e.message}`, "error");
     $("submit").disabled = false;
@@ -216,10 +243,14 @@ async function main() {
   const r = await fetch("/api/state");
   const st = await r.json();
   S.cands = st.candidates;
+  S.blind = Boolean(st.blind);
+  S.hidden = Boolean(st.scores_hidden);
+  S.hasScores = Boolean(st.has_scores);
   document.title = `rewardsmith: ${st.title}`;
   $("title").textContent = `${st.title} · iteration ${st.iteration + 1}`;
   $("description").textContent = st.description || "";
   render();
+  blindNote();
   if (st.submitted) {
     S.done = true;
     S.best = st.answer && st.answer.best; S.worst = st.answer && st.answer.worst;
