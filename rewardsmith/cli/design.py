@@ -21,8 +21,9 @@ from rewardsmith.errors import RewardsmithError
 class LiveView:
     """What the user watches while a run goes: iterations, each candidate's state, fitness, cost."""
 
-    def __init__(self, title: str):
+    def __init__(self, title: str, blind: bool = False):
         self.title = title
+        self.blind = blind  # a person ranks blind: no task scores on screen
         self.iteration = 0
         self.cands: dict[str, dict[str, Any]] = {}
         self.cost = 0.0
@@ -105,11 +106,14 @@ class LiveView:
             if c.get("total"):
                 prog = f"{100 * c.get('done', 0) / c['total']:.0f}%"
             fit = c.get("score") if c.get("score") is not None else c.get("fitness")
+            if self.blind:
+                fit = None
             note = (c.get("error") or "")[:70]
             table.add_row(cid, Text(state, style=colors.get(state, "")), prog,
                           fmt(fit), Text(note))  # Text: error messages are not markup
         head = (f"iteration {self.iteration + 1}  |  tokens {self.tokens:,}  |  cost ${self.cost:.4f}"
-                + (f"  |  best {self.best[0]}: {fmt(self.best[1])}" if self.best else "")
+                + (f"  |  best {self.best[0]}" + ("" if self.blind else f": {fmt(self.best[1])}")
+                   if self.best else "")
                 + (f"  |  baseline {fmt(self.baseline)}" if self.baseline is not None else ""))
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
@@ -164,6 +168,7 @@ def register(app: typer.Typer) -> None:
         feedback: str = typer.Option("none", "--feedback", help="none, human (watch, rank, comment after each iteration) or oracle (synthetic ranking by a hidden fitness)."),
         feedback_ui: str = typer.Option("web", "--feedback-ui", help="web (a local page) or cli (terminal prompts)."),
         feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
+        show_scores: bool = typer.Option(False, "--show-scores", help="With --feedback human: show each candidate's task score while you rank (by default the ranking is blind: shuffled, scores shown after you answer)."),
         oracle_fitness: str | None = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
         schedule: str = typer.Option("halving", "--schedule", help="halving: every candidate trains a quarter of its budget, the weaker half stops, the rest continue from where they were (successive halving); full: every candidate trains its whole budget."),
         patience: int | None = typer.Option(None, "--patience", min=1, help="Stop after this many iterations without a better reward (a solved task always stops)."),
@@ -219,6 +224,7 @@ def register(app: typer.Typer) -> None:
                                   compare_baseline=not no_baseline and t.fitness is not None,
                                   feedback=feedback, feedback_ui=feedback_ui,
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
+                                  show_scores=show_scores,
                                   schedule=schedule, patience=patience,
                                   executor=executor or "local")
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
@@ -238,7 +244,8 @@ def register(app: typer.Typer) -> None:
         from rewardsmith import mjlog
 
         mjlog.to_file(run.path / "mujoco.log")  # the simulator's own warnings, with the run
-        view = LiveView(f"rewardsmith design: {t.id} ({llm_obj.name})")
+        view = LiveView(f"rewardsmith design: {t.id} ({llm_obj.name})",
+                        blind=config.feedback == "human" and not config.show_scores)
         from rewardsmith.executors import make_executor
 
         # fails now if Ray is missing; on Ray, as many jobs at once as the cluster runs unless

@@ -50,6 +50,7 @@ class DesignConfig:
     feedback_ui: str = "web"  # web | cli
     feedback_noise: float = 0.0  # oracle noise, in units of the group's fitness spread
     oracle_fitness: str | None = None  # expression the oracle ranks by (tasks without a fitness)
+    show_scores: bool = False  # human feedback: show task scores while ranking (default: blind)
     schedule: str = "halving"  # halving: weak candidates stop early | full: every one trains it all
     patience: int | None = None  # stop after this many iterations without a better best
     executor: str = "local"  # where jobs run: local | ray (a resumed run keeps it)
@@ -388,10 +389,11 @@ class DesignLoop:
                   **({"label": "previous best"} if c is self.best else {})} for c in shown]
         oracle = expression_fitness(cfg.oracle_fitness) if cfg.oracle_fitness else None
         self.emit("feedback_waiting", iteration=it, mode=cfg.feedback, ui=cfg.feedback_ui,
-                  candidates=[c.id for c in shown])
+                  candidates=sorted(c.id for c in shown))
         fb = collect(cfg.feedback, cfg.feedback_ui, self.run.path, it, self.task, cands,
                      oracle_fitness=oracle, noise=cfg.feedback_noise, seed=cfg.seed,
-                     notify=lambda m: self.observer("feedback_notice", {"message": m}))
+                     notify=lambda m: self.observer("feedback_notice", {"message": m}),
+                     show_scores=cfg.show_scores)
         self.emit("human_feedback", iteration=it, best=fb.best, worst=fb.worst, order=fb.order,
                   comment=fb.comment, scores=fb.scores, source=fb.source)
         return fb, {c.id: c for c in shown}
