@@ -2,7 +2,7 @@
 
 A backend turns chat ``messages`` into ``n`` answer texts plus token use::
 
-    llm = make_llm("openai:gpt-4o")           # or "offline", "manual", None for the default
+    llm = make_llm("openai:gpt-4o")           # rewardsmith.llm.make_llm; "offline", "manual", None
     out = llm.complete(messages, n=4, temperature=1.0, context=DesignContext.from_task(task))
     out.texts, out.usage.prompt_tokens, out.usage.cost_usd, out.cached
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -174,46 +173,20 @@ class LLM(Protocol):
 # A factory takes the part of the spec after "name:" (or None) and keyword settings.
 LLMFactory = Callable[..., LLM]
 
-
-def _load_builtin() -> None:
-    from rewardsmith.llm import manual, offline, openai_backend  # noqa: F401 - they register
-
-
-REGISTRY: Registry[LLMFactory] = Registry("LLM backend", loader=_load_builtin)
+# Backends by name. This module imports no backend: rewardsmith.llm.registry enters the built-in
+# ones (imported only when one is made) and holds make_llm.
+REGISTRY: Registry[LLMFactory] = Registry("LLM backend")
 
 
 def register(name: str, factory: LLMFactory, *, replace: bool = False) -> LLMFactory:
     return REGISTRY.register(name, factory, replace=replace)
 
 
-def default_spec() -> str:
-    """``openai:<model>`` when a key or base URL is configured, else ``offline``."""
-    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
-        return f"openai:{os.environ.get('REWARDSMITH_MODEL') or DEFAULT_OPENAI_MODEL}"
-    return "offline"
+def __getattr__(name: str) -> Any:
+    # ``from rewardsmith.llm.base import make_llm`` (or default_spec) from before they moved to
+    # rewardsmith.llm.registry: resolved on use, so importing this module imports no backend.
+    if name in ("make_llm", "default_spec"):
+        from rewardsmith.llm import registry
 
-
-def make_llm(spec: str | None, *, base_url: str | None = None, api_key: str | None = None,
-             run_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-             cache: bool = True, **settings: Any) -> LLM:
-    """Make the backend named by ``spec`` ("openai:MODEL", "offline", "manual"; None: default).
-
-    The result is wrapped in the response cache unless ``cache=False``; ``settings`` go to the
-    backend (``timeout``, ``max_retries`` for openai; ``timeout``, ``poll_s`` for manual).
-    """
-    from rewardsmith.errors import UnknownName
-
-    spec = (spec or default_spec()).strip()
-    name, _, arg = spec.partition(":")
-    if name == "openai" and not arg:
-        arg = os.environ.get("REWARDSMITH_MODEL") or DEFAULT_OPENAI_MODEL
-    try:
-        factory = REGISTRY.load(name)
-    except UnknownName as e:
-        raise LLMError(e.message, "use --llm openai:MODEL, --llm offline or --llm manual") from None
-    llm = factory(arg or None, base_url=base_url, api_key=api_key, run_dir=run_dir, **settings)
-    if cache:
-        from rewardsmith.llm.cache import CachedLLM
-
-        llm = CachedLLM(llm, cache_dir)
-    return llm
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rewardsmith.llm.base import Completion, DesignContext, LLMError, Usage, register, request_key
+from rewardsmith.llm.base import Completion, DesignContext, LLMError, Usage, request_key
 from rewardsmith.llm.prompts import render_messages
 from rewardsmith.runs.files import atomic_write_text
 
@@ -139,12 +139,9 @@ class ManualLLM:
             title="rewardsmith", border_style="yellow"))
 
 
-def _factory(model: str | None = None, *, run_dir: str | Path | None = None, base_url: Any = None,
-             api_key: Any = None, **settings: Any) -> ManualLLM:
+def factory(model: str | None = None, *, run_dir: str | Path | None = None, base_url: Any = None,
+            api_key: Any = None, **settings: Any) -> ManualLLM:
     if run_dir is None:
         raise LLMError("the manual LLM backend needs a run directory to write prompts to",
                        "pass run_dir= (the design command does this)")
     return ManualLLM(run_dir, **settings)
-
-
-register("manual", _factory)

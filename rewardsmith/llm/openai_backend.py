@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
-from rewardsmith.llm.base import Completion, DesignContext, LLMError, Usage, register
+from rewardsmith.llm.base import DEFAULT_OPENAI_MODEL, Completion, DesignContext, LLMError, Usage
 
 OPENAI_URL = "https://api.openai.com/v1"
 LOCAL_KEY = "not-needed"  # local servers want some key in the header, not a real one
@@ -279,12 +279,7 @@ def _connection_reason(e: Exception) -> str:
     return f"connection failed ({str(cause or e)[:100]})"
 
 
-def _factory(model: str | None, *, base_url: str | None = None, api_key: str | None = None,
-             run_dir: Any = None, **settings: Any) -> OpenAIBackend:
-    from rewardsmith.llm.base import DEFAULT_OPENAI_MODEL
-
+def factory(model: str | None, *, base_url: str | None = None, api_key: str | None = None,
+            run_dir: Any = None, **settings: Any) -> OpenAIBackend:
     return OpenAIBackend(model or os.environ.get("REWARDSMITH_MODEL") or DEFAULT_OPENAI_MODEL,
                          base_url=base_url, api_key=api_key, **settings)
-
-
-register("openai", _factory)

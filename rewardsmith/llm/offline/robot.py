@@ -1,0 +1,180 @@
+"""What the offline designer reads from a task: the robot (from the state schema) and the intent
+(from the description)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rewardsmith.llm.base import DesignContext
+
+
+# =============================================================================== the robot
+@dataclass
+class Robot:
+    """What the state schema says about the robot."""
+
+    fields: dict[str, tuple[tuple[int, ...], str, str]]
+    bodies: list[str]
+    root: str | None
+    hinges: list[str]
+    slides: list[str]  # the robot's slide joints (task sliders such as target_x excluded)
+    vertical: str | None  # slide joint measuring height (Hopper's rootz)
+    axis_slides: dict[int, str]  # axis -> slide joint along it (Hopper's rootx)
+    free_root: bool
+    initial: dict[str, Any]
+    dt: float | None
+    limit: int | None
+    action_dim: int
+
+    @classmethod
+    def from_context(cls, ctx: DesignContext) -> Robot:
+        f = ctx.fields
+
+        def is_vec(name: str, n: int) -> bool:
+            return name in f and tuple(f[name][0]) == (n,)
+
+        bodies = [n[:-4] for n in f if n.endswith("_pos") and is_vec(n, 3) and n != "com_pos"
+                  and f"{n[:-4]}_zaxis" in f]
+        hinges = [n[:-6] for n in f if n.endswith("_angle") and tuple(f[n][0]) == () and f"{n[:-6]}_angvel" in f]
+        all_slides = [n[:-4] for n in f if n.endswith("_pos") and tuple(f[n][0]) == ()
+                      and f"{n[:-4]}_vel" in f]
+        slides = [s for s in all_slides if not re.search(r"target|goal|obj|ball|puck", s)]
+        vertical = next((s for s in slides if s.endswith("z")), None)
+        axis_slides = {}
+        for s in slides:
+            for axis, letter in ((0, "x"), (1, "y")):
+                if s.endswith(letter) and axis not in axis_slides:
+                    axis_slides[axis] = s
+        root = None
+        for pref in ("torso", "trunk", "base", "pelvis", "chassis", "hull", "body", "root"):
+            if pref in bodies:
+                root = pref
+                break
+        if root is None and bodies:
+            root = bodies[0]
+        nq = f["qpos"][0][0] if "qpos" in f and f["qpos"][0] else 0
+        nballs = sum(1 for n in f if n.endswith("_quat") and f"{n[:-5]}_pos" not in f)
+        free_root = nq - len(hinges) - len(all_slides) - 4 * nballs >= 7
+        dt = ctx.initial.get("dt")
+        return cls(f, bodies, root, hinges, slides, vertical, axis_slides, free_root,
+                   dict(ctx.initial), float(dt) if isinstance(dt, (int, float)) and dt > 0 else None,
+                   ctx.episode_limit, ctx.action_dim)
+
+    def has(self, name: str) -> bool:
+        return name in self.fields
+
+    def init(self, name: str, index: int | None = None) -> float | None:
+        v = self.initial.get(name)
+        if v is None:
+            return None
+        if index is None:
+            return float(v) if not isinstance(v, list) else None
+        return float(v[index]) if isinstance(v, list) and len(v) > index else None
+
+    @property
+    def height_expr(self) -> str | None:
+        if self.root:
+            return f"next_state.{self.root}_pos[:, 2]"
+        return "next_state.com_pos[:, 2]" if self.has("com_pos") else None
+
+    @property
+    def rest_height(self) -> float | None:
+        return self.init(f"{self.root}_pos", 2) if self.root else self.init("com_pos", 2)
+
+    @property
+    def can_move_vertically(self) -> bool:
+        return self.vertical is not None or self.free_root
+
+
+# ============================================================================== the intent
+@dataclass
+class Intent:
+    kind: str  # locomotion, jump, balance, reach, flip, stand
+    axis: int = 0
+    sign: float = 1.0
+    avoid_fall: bool = False
+    drift: bool = False
+    no_turn: bool = False
+    tip_high: bool = False
+    smooth: bool = False
+    tip: str | None = None  # reach: fields named like *tip* and *target*
+    target: str | None = None
+    helper: str | None = None  # push: the fingertip that moves the object (``tip``) to the target
+    why: str = ""
+
+    @property
+    def direction(self) -> str:
+        return ("+" if self.sign > 0 else "-") + "xyz"[self.axis]
+
+
+_WORDS = {
+    "reach": r"\b(reach\w*|target|goal|touch\w*|fingertip|point at|grasp)\b",
+    "balance": r"\b(balanc\w*|inverted|pendulum|pole|keep\w* \w+ (up|upright))\b",
+    "flip": r"\b(back ?flip\w*|front ?flip\w*|somersault\w*|do a flip|flip (backward|forward)s?)\b",
+    "jump": r"\b(jump\w*|leap\w*|as high as|height|high(er|est)?|hop up|bounce)\b",
+    "move": r"\b(walk\w*|run\w*|hop\w*|swim\w*|crawl\w*|mov\w*|go|travel\w*|locomot\w*|fast\w*|speed|"
+            r"forwards?|backwards?|sideways|ahead|gallop\w*|sprint\w*)\b",
+    "stand": r"\b(stand\w*|stay\w*|still|upright|sit)\b",
+    "fall": r"\b(fall\w*|flip\w* over|tip\w* over|topple\w*|upright|stable|healthy|stumbl\w*|crash\w*)\b",
+    "drift": r"\b(drift\w*|straight|lateral\w*|veer\w*)\b",
+    "turn": r"\b(turn\w*|heading|rotat\w*|straight)\b",
+    "smooth": r"\b(smooth\w*|gentl\w*|efficient\w*|energy|quiet\w*|graceful\w*|jerk\w*)\b",
+}
+
+
+def _find_field(robot: Robot, words: tuple[str, ...]) -> str | None:
+    for w in words:
+        for name, (shape, _unit, _doc) in robot.fields.items():
+            if name.endswith("_pos") and tuple(shape) == (3,) and w in name and name != "com_pos":
+                return name
+    return None
+
+
+def read_intent(description: str, robot: Robot) -> Intent:
+    d = description.lower()
+
+    def has(key: str) -> bool:
+        return re.search(_WORDS[key], d) is not None
+
+    tip = _find_field(robot, ("fingertip", "tip", "end_effector", "effector", "gripper", "hand", "finger"))
+    target = _find_field(robot, ("target", "goal"))
+    avoid_fall = has("fall")
+    smooth = has("smooth")
+    axis, sign, why_dir = 0, 1.0, "forward (+x)"
+    m = re.search(r"(?<![\w])([+-])\s?([xyz])\b", d)
+    if m:
+        axis, sign = "xyz".index(m.group(2)), (1.0 if m.group(1) == "+" else -1.0)
+        why_dir = f"towards {m.group(1)}{m.group(2)}"
+    elif re.search(r"\b(sideways|lateral\w*|to (the|its) left|leftwards?)\b", d):
+        axis, sign, why_dir = 1, 1.0, "sideways to the left (+y)"
+    elif re.search(r"\b(to (the|its) right|rightwards?)\b", d):
+        axis, sign, why_dir = 1, -1.0, "sideways to the right (-y)"
+    elif re.search(r"\b(backwards?|in reverse|reverse)\b", d):
+        axis, sign, why_dir = 0, -1.0, "backwards (-x)"
+    obj = _find_field(robot, ("object", "obj", "puck", "box", "block", "ball"))
+    if re.search(r"\b(push\w*|shov\w*|slid\w*)\b", d) and obj and target:
+        return Intent("reach", tip=obj, target=target, helper=tip, smooth=smooth,
+                      why=f"push the {obj[:-4]} to the {target[:-4]}")
+    if has("reach") and tip and target:
+        return Intent("reach", tip=tip, target=target, smooth=smooth,
+                      why=f"bring the {tip[:-4]} to the {target[:-4]}")
+    if has("balance"):
+        return Intent("balance", avoid_fall=True, tip_high=bool(re.search(r"\b(high|tip|height)\b", d)),
+                      smooth=smooth, why="keep the poles upright")
+    if has("flip"):
+        back = not re.search(r"front ?flip|flip forward", d)
+        return Intent("flip", sign=-1.0 if back else 1.0, why="do a back flip" if back else "do a front flip")
+    if re.search(r"\b(stand\w* up|get\w* up|rise|lift\w* (itself|yourself|the torso))\b", d):
+        return Intent("standup", avoid_fall=True, smooth=smooth, why="raise the body up")
+    if has("jump"):
+        return Intent("jump", avoid_fall=True, smooth=smooth, why="gain height")
+    if has("move") or m:
+        drift = has("drift") or axis == 1
+        return Intent("locomotion", axis=axis, sign=sign, avoid_fall=avoid_fall, drift=drift,
+                      no_turn=has("turn") or axis == 1, smooth=smooth, why=f"move {why_dir}")
+    if has("stand"):
+        return Intent("stand", avoid_fall=True, smooth=smooth, why="stand upright and still")
+    return Intent("stand", avoid_fall=True, smooth=smooth,
+                  why="stay healthy (no direction or goal named in the description)")
