@@ -38,7 +38,7 @@ from rewardsmith.contracts import TrainResult
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
 from rewardsmith.sandbox import jail
-from rewardsmith.train.pool import Event, Job, Outcome, jobs_per_gpu, load_outcome
+from rewardsmith.train.pool import Batch, Event, Job, Outcome, jobs_per_gpu
 
 RAY_HINT = "pip install 'rewardsmith[ray]'"
 
@@ -473,45 +473,13 @@ class RayExecutor:
         event's answer may add follow-up jobs; outcomes come back in the order jobs were
         taken."""
         ray = self._ray
-        outcomes: dict[int, Outcome] = {}
-        pending: list[int] = []
-        source = iter(jobs)
-        taken: list[Job] = []
-
-        def add(job: Job) -> None:
-            taken.append(job)
-            index = len(taken) - 1
-            prior = load_outcome(job)
-            if prior is None:
-                pending.append(index)
-                return
-            outcomes[index] = prior
-            if on_event:
-                for nxt in on_event(job, {"type": "reused", "fitness": prior.result.fitness,
-                                            "outcome": prior}) or ():
-                    add(nxt)
-
-        def finish(index: int, outcome: Outcome) -> None:
-            outcomes[index] = outcome
-            if on_event:
-                for nxt in on_event(outcome.job, {
-                        "type": "finished", "ok": outcome.ok, "error": outcome.error,
-                        "fitness": outcome.result.fitness if outcome.result else None,
-                        "outcome": outcome}) or ():
-                    add(nxt)
-
-        def pull() -> bool:
-            job = next(source, None)
-            if job is None:
-                return False
-            add(job)
-            return True
+        batch = Batch(jobs, on_event)
+        taken, pending, finish = batch.jobs, batch.pending, batch.finish
 
         flights: dict[Any, _Flight] = {}  # by ObjectRef
         by_key: dict[int, _Flight] = {}
         events = None
         events_broken = False
-        more = True
 
         def drain() -> None:
             nonlocal events_broken
@@ -540,10 +508,10 @@ class RayExecutor:
             return True
 
         try:
-            while pending or flights or more:
-                while pending or more:
+            while pending or flights or batch.more:
+                while pending or batch.more:
                     if not pending:
-                        more = pull()
+                        batch.pull()
                         continue
                     if not has_slot(taken[pending[0]]):
                         break
@@ -595,7 +563,7 @@ class RayExecutor:
             for ref in flights:  # an interrupt (or a failing caller): stop what runs for us
                 _cancel(ray, ref)
             raise
-        return [outcomes[i] for i in range(len(taken))]
+        return batch.results()
 
     def shutdown(self) -> None:
         """Disconnect; a local Ray this executor started stops with it."""

@@ -96,6 +96,55 @@ def training_limits(spec: dict[str, Any], base: jail.Limits | None = None) -> ja
     return dataclasses.replace(base, wall_s=wall, cpu_s=max(base.cpu_s, int(2 * wall)))
 
 
+class Batch:
+    """The bookkeeping every executor shares: jobs taken lazily from a source, reused when
+    their folder holds DONE, follow-up jobs added from a finished or reused job's event, and
+    outcomes kept in the order the jobs were taken. ``pending`` holds the indices (into
+    ``jobs``) still to run."""
+
+    def __init__(self, source: Iterable[Job], on_event: Event | None = None):
+        self.source = iter(source)
+        self.on_event = on_event
+        self.jobs: list[Job] = []
+        self.outcomes: dict[int, Outcome] = {}
+        self.pending: list[int] = []
+        self.more = True  # the source may still hold jobs
+
+    def add(self, job: Job) -> None:
+        self.jobs.append(job)
+        index = len(self.jobs) - 1
+        prior = load_outcome(job)
+        if prior is None:
+            self.pending.append(index)
+            return
+        self.outcomes[index] = prior
+        self._follow(job, {"type": "reused", "fitness": prior.result.fitness, "outcome": prior})
+
+    def pull(self) -> bool:
+        """Take the next job from the source (it may finish at once, as reused); False, and
+        ``more`` False, when there is none left."""
+        job = next(self.source, None)
+        if job is None:
+            self.more = False
+            return False
+        self.add(job)
+        return True
+
+    def finish(self, index: int, outcome: Outcome) -> None:
+        self.outcomes[index] = outcome
+        self._follow(outcome.job, {"type": "finished", "ok": outcome.ok, "error": outcome.error,
+                                   "fitness": outcome.result.fitness if outcome.result else None,
+                                   "outcome": outcome})
+
+    def _follow(self, job: Job, event: dict) -> None:
+        if self.on_event:
+            for nxt in self.on_event(job, event) or ():
+                self.add(nxt)
+
+    def results(self) -> list[Outcome]:
+        return [self.outcomes[i] for i in range(len(self.jobs))]
+
+
 def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
              limits: jail.Limits | None = None, in_process: bool = False) -> list[Outcome]:
     """Run ``jobs`` with at most ``workers`` at a time; return outcomes in the order the jobs
@@ -105,56 +154,24 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
     that produces jobs (validating a candidate) overlaps the training of those before it.
     ``limits`` applies to every job as given; by default each job gets
     :func:`training_limits` for its budget."""
-    outcomes: dict[int, Outcome] = {}
-    pending: list[int] = []
-    source = iter(jobs)
-    jobs = []
-
-    def add(job: Job, index: int | None = None) -> None:
-        if index is None:
-            jobs.append(job)
-            index = len(jobs) - 1
-        prior = load_outcome(job)
-        if prior is None:
-            pending.append(index)
-            return
-        outcomes[index] = prior
-        if on_event:
-            for nxt in on_event(job, {"type": "reused", "fitness": prior.result.fitness,
-                                        "outcome": prior}) or ():
-                add(nxt)
-
-    def followups(job: Job, event: dict) -> None:
-        if on_event:
-            for nxt in on_event(job, event) or ():
-                add(nxt)
-
-    def pull() -> bool:
-        """Take the next job from ``source`` (it may finish at once, as reused); False when
-        there is none left."""
-        job = next(source, None)
-        if job is None:
-            return False
-        add(job)
-        return True
+    batch = Batch(jobs, on_event)
+    jobs, pending = batch.jobs, batch.pending
 
     if in_process:  # for debugging and tests: no isolation, one at a time
         from rewardsmith.train.worker import run_job
 
-        while pending or pull():
+        while pending or batch.pull():
             if not pending:
                 continue
             i = pending.pop(0)
             job = jobs[i]
             _write_job(job)
             try:
-                outcomes[i] = Outcome(job, run_job(job.spec, job.dir))
+                o = Outcome(job, run_job(job.spec, job.dir))
             except Exception as e:  # noqa: BLE001 - reported as a failed job
-                outcomes[i] = Outcome(job, None, f"{type(e).__name__}: {e}")
-            o = outcomes[i]
-            followups(job, {"type": "finished", "ok": o.ok, "error": o.error,
-                            "fitness": o.result.fitness if o.result else None, "outcome": o})
-        return [outcomes[i] for i in range(len(jobs))]
+                o = Outcome(job, None, f"{type(e).__name__}: {e}")
+            batch.finish(i, o)
+        return batch.results()
 
     sel = selectors.DefaultSelector()
     running: dict[int, _Running] = {}
@@ -162,12 +179,11 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
     gpus: list[str] | None = None  # looked up at the first JAX job
     per_gpu = jobs_per_gpu()
     free_gpus: list[str] = []
-    more = True  # source may still hold jobs
     try:
-        while queue or running or more:
-            while len(running) < max(1, workers) and (queue or more):
+        while queue or running or batch.more:
+            while len(running) < max(1, workers) and (queue or batch.more):
                 if not queue:
-                    more = pull()
+                    batch.pull()
                     continue
                 env = None
                 if jobs[queue[0]].spec.get("backend") == "brax" and gpus is None:
@@ -229,16 +245,13 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                 del running[i]
                 if r.gpu is not None:
                     free_gpus.append(r.gpu)
-                outcomes[i] = outcome
-                followups(r.job, {"type": "finished", "ok": outcome.ok, "error": outcome.error,
-                                  "fitness": outcome.result.fitness if outcome.result else None,
-                                  "outcome": outcome})
+                batch.finish(i, outcome)
     finally:
         for r in running.values():
             jail.kill_group(r.proc)
             if r.log:
                 r.log.close()
-    return [outcomes[i] for i in range(len(jobs))]
+    return batch.results()
 
 
 def _write_job(job: Job) -> None:
