@@ -40,18 +40,26 @@ def load_task_file(path: Path) -> Task:
     if spec is None or spec.loader is None:
         raise TaskError(f"cannot load task file {path}")
     module = importlib.util.module_from_spec(spec)
+    task = _run_task_module(module, mod_name, str(path), lambda: spec.loader.exec_module(module))
+    object.__setattr__(task, "source_file", str(path))
+    object.__setattr__(task, "origin", {"kind": "file", "path": str(path.resolve())})
+    return task
+
+
+def _run_task_module(module, mod_name: str, name: str, run) -> Task:
+    """Run a task file's code (``run``) as ``module`` registered under ``mod_name``, and return
+    its ``TASK``; a failure names the file (``name``) and leaves no half-loaded module behind."""
     sys.modules[mod_name] = module
     try:
-        spec.loader.exec_module(module)
+        run()
     except Exception as e:
         sys.modules.pop(mod_name, None)
-        raise TaskError(f"task file {path} failed to load: {type(e).__name__}: {e}",
+        raise TaskError(f"task file {name} failed to load: {type(e).__name__}: {e}",
                         "fix the file; every task file defines TASK = Task(...)") from None
     task = getattr(module, "TASK", None)
     if not isinstance(task, Task):
-        raise TaskError(f"task file {path} does not define TASK = Task(...)")
-    object.__setattr__(task, "source_file", str(path))
-    object.__setattr__(task, "origin", {"kind": "file", "path": str(path.resolve())})
+        sys.modules.pop(mod_name, None)
+        raise TaskError(f"task file {name} does not define TASK = Task(...)")
     return task
 
 
@@ -113,17 +121,10 @@ def load_task_text(text: str, name: str = "task.py") -> Task:
         filename = f"<task file {name} {digest}>"
         # the source stays readable (tracebacks, and inspect for the task's fingerprint)
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        sys.modules[mod_name] = module
-        try:
-            exec(compile(text, filename, "exec"), module.__dict__)  # noqa: S102 - a task file, trusted as a local one is
-        except Exception as e:
-            sys.modules.pop(mod_name, None)
-            raise TaskError(f"task file {name} failed to load: {type(e).__name__}: {e}",
-                            "fix the file; every task file defines TASK = Task(...)") from None
-    task = getattr(module, "TASK", None)
-    if not isinstance(task, Task):
-        sys.modules.pop(mod_name, None)
-        raise TaskError(f"task file {name} does not define TASK = Task(...)")
+        task = _run_task_module(module, mod_name, name, lambda: exec(  # noqa: S102 - a task file, trusted as a local one is
+            compile(text, filename, "exec"), module.__dict__))
+    else:
+        task = _run_task_module(module, mod_name, name, lambda: None)
     object.__setattr__(task, "origin", {"kind": "text", "name": name, "text": text})
     return task
 
