@@ -340,7 +340,7 @@ def test_a_design_loop_takes_the_pages_answer_into_its_next_prompt(tmp_path, bro
     from dataclasses import asdict
 
     from rewardsmith.feedback import video as video_mod
-    from rewardsmith.llm.base import make_llm
+    from rewardsmith.llm import make_llm
     from rewardsmith.loop.design import DesignConfig, DesignLoop
     from rewardsmith.runs.rundir import RunDir
 

@@ -120,7 +120,7 @@ class LiveView:
 
 def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: str | None,
               shared_cache: bool = True):
-    from rewardsmith.llm.base import make_llm
+    from rewardsmith.llm import make_llm
     from rewardsmith.llm.cache import CachedLLM
 
     inner = make_llm(spec, base_url=base_url, api_key=api_key, run_dir=run_dir, cache=False)

@@ -180,13 +180,3 @@ REGISTRY: Registry[LLMFactory] = Registry("LLM backend")
 
 def register(name: str, factory: LLMFactory, *, replace: bool = False) -> LLMFactory:
     return REGISTRY.register(name, factory, replace=replace)
-
-
-def __getattr__(name: str) -> Any:
-    # ``from rewardsmith.llm.base import make_llm`` (or default_spec) from before they moved to
-    # rewardsmith.llm.registry: resolved on use, so importing this module imports no backend.
-    if name in ("make_llm", "default_spec"):
-        from rewardsmith.llm import registry
-
-        return getattr(registry, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
