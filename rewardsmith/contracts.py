@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from rewardsmith.reward.program import RewardProgram
     from rewardsmith.state.view import StateSpec, StateView
-    from rewardsmith.tasks.task import Task
 
 
 @dataclass
@@ -192,22 +190,6 @@ class Budget:
 
 class Progress(Protocol):
     def __call__(self, done_steps: int, total_steps: int, info: Mapping[str, Any]) -> None: ...
-
-
-class TrainingBackend(Protocol):
-    name: str
-
-    def train(
-        self,
-        task: Task,
-        program: RewardProgram | None,
-        budget: Budget,
-        seed: int,
-        progress: Progress | None = None,
-        workdir: Path | None = None,
-    ) -> TrainResult: ...
-
-    def evaluate_untrained(self, task: Task, budget: Budget, seed: int) -> TrainResult: ...
 
 
 FitnessFn = Callable[[Episode], float]

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
 
-from rewardsmith.contracts import Budget
+from rewardsmith.contracts import Budget, Progress, TrainResult
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.registry import Registry
+
+
+@runtime_checkable
+class TrainingBackend(Protocol):
+    """What a backend module provides; every registered backend passes the conformance test
+    (tests/test_backends.py). Optional: ``require()`` (raises, saying what to install, when its
+    dependencies are missing), ``default_budget(task)``, ``training_summary(task, steps)`` (the
+    prompt's words on how rewards are trained)."""
+
+    NAME: str
+    RESUMABLE: bool  # train(resume_from=..., planned_steps=...) continues a saved slice
+
+    def train(self, task: Any, program: Any, budget: Budget, seed: int,
+              progress: Progress | None = None, workdir: Path | None = None,
+              overrides: Mapping[str, Any] | None = None) -> TrainResult: ...
+
+    def evaluate_untrained(self, task: Any, budget: Budget, seed: int,
+                           overrides: Mapping[str, Any] | None = None) -> TrainResult: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def load_policy(self, task: Any, train_dir: Path,
+                    overrides: Mapping[str, Any] | None = None) -> Callable[[Any], Any]: ...
+
 
 # name -> module path; modules are imported only when used (they pull in torch or jax).
 BACKENDS: Registry[str] = Registry("training backend")
@@ -16,12 +43,8 @@ BACKENDS.register("brax", "rewardsmith.train.brax_backend")
 
 
 def load(name: str) -> ModuleType:
-    """The backend module ``name``; a clear error when it is unknown or its extra is missing.
-
-    A backend module has ``train(task, program, budget, seed, progress, workdir, overrides)`` and
-    ``evaluate_untrained(task, budget, seed, overrides)``; it may have ``require()`` (raises when
-    its dependencies are missing) and ``default_budget(task)`` (a budget for tasks that define
-    none for it)."""
+    """The backend module ``name`` (a :class:`TrainingBackend`); a clear error when it is
+    unknown or its extra is missing."""
     path = BACKENDS.load(name)
     try:
         module = importlib.import_module(path)
