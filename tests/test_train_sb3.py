@@ -156,3 +156,21 @@ def test_training_writes_tensorboard_scalars_for_the_task_and_every_component(tr
         assert tag in tags, (tag, sorted(tags))
     lengths = [e.value for e in acc.Scalars("rewardsmith/episode_length")]
     assert len(lengths) >= 3 and lengths[-1] > lengths[0]  # the pole stays up longer
+
+
+def test_a_curve_becomes_tensorboard_scalars_for_backends_that_log_none(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from rewardsmith.contracts import CurvePoint
+    from rewardsmith.train import tblog
+
+    curve = [CurvePoint(step=1000 * (i + 1), episodes=4, fitness=float(i), success_rate=None,
+                        episode_length=10.0, env_return=1.0, reward_return=2.0 * i,
+                        components={"forward": 0.5 * i}) for i in range(5)]
+    out = tblog.write_curve(curve, tmp_path / "tb")
+    assert tblog.has_events(tmp_path / "tb")
+    acc = EventAccumulator(str(out))
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("rewardsmith/component/forward")] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert [e.step for e in acc.Scalars("rewardsmith/fitness")] == [1000, 2000, 3000, 4000, 5000]

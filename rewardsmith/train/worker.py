@@ -98,6 +98,11 @@ def run_job(job: dict, job_dir: Path, chan: _Channel | None = None):
         result = backend.train(task, program, budget, int(job["seed"]), progress=progress,
                                workdir=job_dir / "train", overrides=job.get("overrides"), **extra)
     result.save(job_dir / "train")
+    if not job.get("untrained"):
+        from rewardsmith.train import tblog
+
+        if not tblog.has_events(job_dir / "train" / "tb"):  # a trainer that logs none itself
+            tblog.write_curve(result.curve, job_dir / "train" / "tb")
     atomic_write_text(job_dir / "DONE", "")
     return result
 
