@@ -144,6 +144,9 @@ def test_evaluate_compare_baseline_caches_floor_and_baseline(tmp_path, monkeypat
     f_floor = c["floor"]["fitness"]["mean"]
     expect = (f_mine - f_floor) / abs(f_base - f_floor)
     assert c["normalized_score"]["per_seed"][0] == pytest.approx(expect)
+    # one seed: no interval, and no test can say whether it beats the baseline
+    assert c["tests"]["reward"]["low"] is None and c["tests"]["reward_vs_baseline"]["p_value"] is None
+    assert c["normalized_score"]["defined"]
     cached = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
     assert [n.split("-")[0] for n in cached] == ["baseline", "floor"]
     assert all((p / "DONE").exists() for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))

@@ -187,9 +187,19 @@ def _print_evaluation(r: dict) -> None:
     if r.get("fitness_doc"):
         console.print(f"fitness: {r['fitness_doc']}")
     if "compare" in r:
-        ns = r["compare"]["normalized_score"]
-        console.print(f"normalized score {ns['formula']}: [bold]{fmt(ns['mean'])}[/]"
-                      f" (per seed: {', '.join(fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
+        from rewardsmith.critic.compare import verdict
+
+        ns, tests = r["compare"]["normalized_score"], r["compare"].get("tests")
+        if ns.get("defined", True):
+            console.print(f"normalized score {ns['formula']}: [bold]{fmt(ns['mean'])}[/]"
+                          f" (per seed: {', '.join(fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
+        else:
+            console.print(f"[yellow]normalized score undefined:[/] {ns['why']}", highlight=False)
+        if tests and r["reward"] != "baseline":
+            i = tests["reward"]
+            ci = (f" ({i['level']:.0%} interval over seeds {fmt(i['low'])} to {fmt(i['high'])})"
+                  if i.get("low") is not None else "")
+            console.print(f"{r['reward']} {verdict(tests)}{ci}", highlight=False)
     console.print(f"wall time {r['wall_s']:.1f} s; report in {r['run_dir']}/evaluation.json")
 
 

@@ -160,15 +160,24 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
         per_seed = [normalized(m.fitness, f.fitness, b.fitness)
                     for m, f, b in zip(main, floor_r, base_r)]
         valid = [x for x in per_seed if x is not None]
+        from rewardsmith.critic.compare import compare as compare_seeds
+
+        tests = compare_seeds([r.fitness for r in main], [r.fitness for r in base_r],
+                              [r.fitness for r in floor_r], per_seed)
+        defined = tests["normalized_score"]["defined"]
         report["compare"] = {
             "baseline": summarize(base_r),
             "floor": {"fitness": summarize(floor_r)["fitness"]},
             "normalized_score": {
-                "mean": float(np.mean(valid)) if valid else None,
-                "std": float(np.std(valid)) if valid else None,
+                "mean": float(np.mean(valid)) if valid and defined else None,
+                "std": float(np.std(valid)) if valid and defined else None,
                 "per_seed": per_seed,
                 "formula": "(F - F_floor) / |F_baseline - F_floor|",
+                "defined": defined,
+                **({"why": tests["normalized_score"]["why"]} if not defined else {}),
             },
+            # intervals over seeds and the tests behind "beats the baseline"
+            "tests": tests,
             "cache": str(cache_dir() / "eval"),
         }
     atomic_write_json(Path(out_dir) / "evaluation.json", report)
