@@ -130,7 +130,9 @@ def _require_jax():
         import jax  # noqa: F401
 
         from rewardsmith.state.mjx_view import import_mjx
+        from rewardsmith.train.jax_compat import apply as jax_compat
 
+        jax_compat()  # brax 0.14.2 on JAX >= 0.10 (see jax_compat)
         import_mjx()  # first, quietly: brax imports it too
         from brax.training.agents.ppo import train as _ppo  # noqa: F401
     except ImportError as e:
@@ -232,8 +234,10 @@ def describe() -> dict[str, Any]:
     versions = package_versions(("jax", "jaxlib", "flax", "brax", "mujoco", "mujoco-mjx"))
 
     kind = device_kind()
+    from rewardsmith.train.jax_compat import applied
+
     return {"devices": [str(d) for d in jax.devices()], "device_kind": kind,
-            "versions": versions, "ported_envs": sorted(PORTS),
+            "versions": versions, "ported_envs": sorted(PORTS), "jax_compat": list(applied),
             "defaults": {**DEFAULTS, **PPO_DEFAULTS,
                          **{k: v for k, v in (CPU_DEFAULTS if kind == "cpu" else GPU_DEFAULTS).items()
                             if k != "sac"}}}

@@ -359,6 +359,9 @@ _INTEGRATORS = {"euler": 0, "rk4": 1, "implicit": 2, "implicitfast": 3}
 def _brax_base():
     quiet_brax_imports()
     try:
+        from rewardsmith.train.jax_compat import apply as jax_compat
+
+        jax_compat()  # brax 0.14.2 on JAX >= 0.10 (see jax_compat)
         from brax.envs.base import Env, State, Wrapper
     except ImportError as e:
         raise RewardsmithError(f"the brax backend needs brax ({e.name or e} is missing)",
