@@ -100,7 +100,7 @@ def test_result_holds_curve_components_episodes_timings(trained, task, floor):
     assert calls and calls[-1][2].get("phase") == "done"
     # the saved policy reproduces the evaluation's actions
     assert result.policy_path and (workdir / "policy.json").is_file()
-    act = brax_backend.load_policy(result.policy_path)
+    act = brax_backend.load_policy(task, workdir)
     ep = result.eval_episodes[0]
     obs = np.concatenate([ep.prev.qpos[:3], ep.prev.qvel[:3]], axis=-1)  # pendulum obs: qpos, qvel
     np.testing.assert_allclose(act(obs), ep.actions[:3], atol=1e-3)

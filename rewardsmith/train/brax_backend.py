@@ -48,6 +48,7 @@ from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import RewardProgram, RewardProgramError
 
 NAME = "brax"
+RESUMABLE = False  # a saved slice cannot be continued: successive halving trains it in full
 INSTALL_HINT = "install with pip install 'rewardsmith[jax]'"
 
 # Everything a user may set (task.hyperparams["brax"] or overrides); unknown keys are errors.
@@ -706,7 +707,12 @@ def _save_policy(workdir: Path, hp, env, params) -> str:
     return str(path)
 
 
-def load_policy(path: str | Path):
+def load_policy(task, train_dir: str | Path, overrides: Mapping[str, Any] | None = None):
+    """The policy saved in ``train_dir`` (the contract's form): ``act(obs) -> action``."""
+    return load_policy_file(Path(train_dir) / "policy.pkl")
+
+
+def load_policy_file(path: str | Path):
     """``act(obs) -> action`` (env units, deterministic) from a saved ``policy.pkl``."""
     import jax
     import jax.numpy as jnp
