@@ -15,6 +15,25 @@ from rewardsmith.contracts import CurvePoint, TrainResult
 from rewardsmith.runs.files import atomic_write_text
 from rewardsmith.train.pool import Job, Outcome, load_outcome
 
+# pendulum-balance-v0 programs for the executors' tests: one that trains, and one that passes the
+# static checks (the dry run would catch it; these jobs go to the executor directly) but after
+# 0.4 s of simulated time loops for minutes in a single call
+ALIVE = '''
+def compute_reward(state, action, next_state):
+    alive = next_state.hinge_angle * 0.0 + 1.0
+    return alive, {"alive": alive}
+'''
+
+HANGS_LATER = '''
+def compute_reward(state, action, next_state):
+    late = np.max(next_state.time) > 0.4
+    total = 0.0
+    for i in range(10**10 if late else 1):
+        total = total + 1.0
+    alive = next_state.hinge_angle * 0.0 + 1.0
+    return alive, {"alive": alive}
+'''
+
 
 def program(w: float, comment: str = "") -> str:
     """A valid reward program whose fake fitness is ``w``."""

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import ALIVE, HANGS_LATER
 
 from rewardsmith import executors, tasks
 from rewardsmith.contracts import TrainResult
@@ -28,22 +29,6 @@ TASK = "pendulum-balance-v0"
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'rewardsmith[ray]')")
 
-ALIVE = '''
-def compute_reward(state, action, next_state):
-    alive = next_state.hinge_angle * 0.0 + 1.0
-    return alive, {"alive": alive}
-'''
-
-# as in test_pool: after 0.4 s of simulated time one reward call loops for minutes
-HANGS_LATER = '''
-def compute_reward(state, action, next_state):
-    late = np.max(next_state.time) > 0.4
-    total = 0.0
-    for i in range(10**10 if late else 1):
-        total = total + 1.0
-    alive = next_state.hinge_angle * 0.0 + 1.0
-    return alive, {"alive": alive}
-'''
 
 
 def _job(base: Path, name: str, source: str | None = ALIVE, steps: int = 1024, **extra) -> Job:

@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+from fakes import ALIVE, HANGS_LATER
+
 from rewardsmith import tasks
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.sandbox import jail
@@ -16,23 +18,6 @@ from rewardsmith.train.pool import Job, run_jobs, training_limits
 
 TASK = "pendulum-balance-v0"
 
-ALIVE = '''
-def compute_reward(state, action, next_state):
-    alive = next_state.hinge_angle * 0.0 + 1.0
-    return alive, {"alive": alive}
-'''
-
-# passes the static checks; the dry run would catch it, but this job goes to the pool directly:
-# after 0.4 s of simulated time one call loops for minutes
-HANGS_LATER = '''
-def compute_reward(state, action, next_state):
-    late = np.max(next_state.time) > 0.4
-    total = 0.0
-    for i in range(10**10 if late else 1):
-        total = total + 1.0
-    alive = next_state.hinge_angle * 0.0 + 1.0
-    return alive, {"alive": alive}
-'''
 
 
 def _job(tmp_path: Path, name: str, source: str, steps: int = 2048) -> Job:

@@ -16,9 +16,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rewardsmith.contracts import Episode
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.reward import liveness
 from rewardsmith.reward.program import CompiledReward
 from rewardsmith.state.view import StateSpec
-from rewardsmith.train import liveness
 
 
 class RewardRuntimeError(RewardsmithError):

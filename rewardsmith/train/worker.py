@@ -4,7 +4,7 @@ Runs inside the jail (see ``rewardsmith.sandbox.jail``), in its job folder. Read
 trains, writes ``train/result.json`` (and evaluation episodes, the policy), then ``DONE`` last.
 A failure the user can act on goes to ``error.json``. Progress lines (JSON) go to the progress
 fd; a background thread also beats every few seconds, with the count of env steps taken so
-far (:mod:`rewardsmith.train.liveness`), so the pool can tell a long evaluation from a hung
+far (:mod:`rewardsmith.reward.liveness`), so the pool can tell a long evaluation from a hung
 reward call.
 """
 
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
 
     def beat() -> None:
-        from rewardsmith.train import liveness
+        from rewardsmith.reward import liveness
 
         while not stop.wait(HEARTBEAT_S):
             chan.send({"type": "heartbeat", "t": time.time(), "steps": liveness.steps()})
