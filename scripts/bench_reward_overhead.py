@@ -2,7 +2,7 @@
 """What a reward program costs: train the same task for the same steps on the simulator's own
 reward and on the equivalent reward program (the task's baseline), side by side in one run.
 
-    python scripts/bench_reward_overhead.py                         # cheetah-run-v0, hopper-forward-v0
+    python scripts/bench_reward_overhead.py                         # cheetah, hopper, ant
     python scripts/bench_reward_overhead.py --task cheetah-run-v0 --steps 50000 --repeats 5
 
 A third path, "plain", is the same PPO on SB3's own DummyVecEnv of the gymnasium env (no state
@@ -13,7 +13,8 @@ speed hits both alike. Prints env steps/s for each path and the ratio program/na
 at least 0.95), on wall-clock and on CPU time, and the share of training time spent inside the
 program and its checks, which is measured within each run and so stays meaningful on a busy
 machine where run-to-run noise (±20%) swamps a few percent. ``--env-only`` also times the
-vector env alone on random actions (no learning), next to SB3's plain DummyVecEnv.
+vector env alone on random actions (no learning), next to SB3's plain DummyVecEnv. The run
+ends with a table of every path against plain SB3, the vector env alone and PPO side by side.
 Exit status 1 when the wall-clock ratio of a task is below the target.
 """
 
@@ -28,7 +29,7 @@ import warnings
 
 import numpy as np
 
-DEFAULT_TASKS = ["cheetah-run-v0", "hopper-forward-v0"]
+DEFAULT_TASKS = ["cheetah-run-v0", "hopper-forward-v0", "ant-sideways-v0"]
 TARGET = 0.95
 
 
@@ -224,11 +225,12 @@ def _summary(rates: dict[str, list[tuple]]) -> dict:
     if shares:  # the program path's own share of training time: noise-free, unlike the ratio
         out["program_share"] = statistics.median(shares)
         out["ratio_attributed"] = 1.0 - out["program_share"]
-    if "plain" in rates:
-        out["native_vs_plain"] = statistics.median(
-            n[1] / q[1] for n, q in zip(rates["native"], rates["plain"]))
-        out["program_vs_plain"] = statistics.median(
-            p[1] / q[1] for p, q in zip(rates["program"], rates["plain"]))
+    if "plain" in rates:  # CPU time, and wall clock
+        for k in ("native", "program"):
+            out[f"{k}_vs_plain"] = statistics.median(
+                r[1] / q[1] for r, q in zip(rates[k], rates["plain"]))
+            out[f"{k}_vs_plain_wall"] = statistics.median(
+                r[0] / q[0] for r, q in zip(rates[k], rates["plain"]))
     return out
 
 
@@ -245,6 +247,23 @@ def _print(task_id: str, what: str, s: dict) -> None:
                  f"(the state view and episode records: native/plain "
                  f"{s['native_vs_plain']:.3f}, program/plain {s['program_vs_plain']:.3f} on CPU time)")
     print(line, flush=True)
+
+
+def _print_vs_plain(results: list[dict]) -> None:
+    """Every task's native and program paths against plain SB3, the vector env alone and PPO
+    training side by side: wall clock, and CPU time in brackets (median of paired runs)."""
+    cols = [("env_only", "native"), ("env_only", "program"), ("train", "native"), ("train", "program")]
+    if not any(part in r for r in results for part, _ in cols):
+        return
+    print(f"\nrewardsmith vs plain SB3 (target {TARGET}): steps/s ratio on wall clock (CPU time)")
+    print(f"{'':18s} {'vec env alone vs DummyVecEnv':^32s}  {'PPO steps/s vs plain SB3':^32s}")
+    print(f"{'task':18s} " + "  ".join(f"{k:^15s}" for _, k in cols))
+    for r in results:
+        cells = []
+        for part, k in cols:
+            s = r.get(part)
+            cells.append(f"{s[f'{k}_vs_plain_wall']:.3f} ({s[f'{k}_vs_plain']:.3f})" if s else "-")
+        print(f"{r['task']:18s} " + "  ".join(f"{c:^15s}" for c in cells), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+    _print_vs_plain(results)
     ratios = [r["train"]["ratio"] for r in results if "train" in r]
     return 0 if all(x >= TARGET for x in ratios) else 1
 

@@ -306,3 +306,74 @@ def test_task_extras_are_appended():
     np.testing.assert_allclose(s.goal[0], data.qpos[-2:] * 2)
     assert "goal" in spec.render()
     env.close()
+
+
+# ------------------------------------------------------------------ batched extraction
+@pytest.mark.parametrize("task_id", ["hopper-forward-v0", "ant-forward-v0", "reacher-reach-v0"])
+def test_batch_extractor_gives_the_rows_of_extract_bit_for_bit(task_id):
+    task = tasks.load(task_id)
+    spec = task.spec
+    extras = [Extra("twice_qpos0", (2,), "-", "test extra", lambda m, d: 2 * d.qpos[:2])]
+    envs = [task.make_env() for _ in range(3)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    models = [e.unwrapped.model for e in envs]
+    datas = [e.unwrapped.data for e in envs]
+    with_extra = StateSpec.from_model(models[0], spec.dt, extras)
+    batch, batch_extra = spec.extractor(models, datas), with_extra.extractor(models, datas)
+    rng = np.random.default_rng(0)
+    contacts = 0
+    for _ in range(150):
+        for env in envs:
+            _, _, term, trunc, _ = env.step(rng.uniform(env.action_space.low, env.action_space.high))
+            if term or trunc:
+                env.reset()
+        rows, rows_extra = batch(), batch_extra()
+        for i, (m, d) in enumerate(zip(models, datas)):
+            np.testing.assert_array_equal(rows[i], spec.extract(m, d))
+            np.testing.assert_array_equal(rows_extra[i], with_extra.extract(m, d))
+        contacts += sum(d.ncon > 0 for d in datas)
+    assert contacts > 0 or task_id == "reacher-reach-v0"
+    np.testing.assert_array_equal(with_extra.view(rows_extra).twice_qpos0[:, 0], 2 * rows[:, 2])
+    for env in envs:
+        env.close()
+
+
+def test_episode_records_replay_and_outgrow_their_first_buffers(make_venv, random_actions):
+    """Each recorded episode is what replaying its actions from its reset gives: states,
+    actions, rewards, bit for bit, also past the records' first capacity (256 steps) and across
+    the dropping of finished episodes' rows. A component a program leaves out in some steps
+    counts 0 there."""
+    task = dataclasses.replace(tasks.load("cheetah-run-v0"), max_episode_steps=300)
+    program = """
+def compute_reward(state, action, next_state):
+    x = next_state.rootx_pos
+    comps = {"x": x}
+    if next_state.time[0] > 1.0:
+        comps["late"] = np.ones_like(x)
+    return x, comps
+"""
+    venv = make_venv(task, program, n_envs=2, seed=5)
+    _run_random(venv, random_actions, 1800, seed=5)
+    x_offset = task.spec.field("rootx_pos").offset
+    for i in range(2):
+        assert len(venv.episodes[i]) == 3
+        env = task.make_env()
+        env.reset(seed=5 + i)
+        m, d = env.unwrapped.model, env.unwrapped.data
+        for n, ep in enumerate(venv.episodes[i]):
+            if n:
+                env.reset()
+            assert ep.length == 300 and ep.states.shape == (301, task.spec.size)
+            x = ep.states[1:, x_offset]
+            np.testing.assert_array_equal(ep.rewards, x.astype(np.float32))  # SB3's reward buffer
+            np.testing.assert_array_equal(ep.components["x"], x)
+            late = ep.next.time > 1.0
+            np.testing.assert_array_equal(ep.components["late"], np.where(late, 1.0, 0.0))
+            np.testing.assert_array_equal(ep.states[0], task.spec.extract(m, d))
+            for t, a in enumerate(ep.actions):
+                _, r, _, _, _ = env.step(a)
+                assert ep.env_rewards[t] == np.float32(r)
+                np.testing.assert_array_equal(ep.states[t + 1], task.spec.extract(m, d))
+        env.close()
+    venv.close()

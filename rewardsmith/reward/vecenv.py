@@ -8,7 +8,7 @@ transition is seen as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,9 @@ class RuntimeGuard:
         """The reward to train on. Non-finite rewards become 0 and are counted (too many stop
         the candidate); non-finite components are set to 0 in ``comps``, in place, and counted,
         so the logged component statistics stay finite."""
+        # the common case, every value finite, in one pass over all of them
+        if np.isfinite(np.concatenate((reward, *comps.values()), axis=None)).all():
+            return reward
         bad = [k for k, v in comps.items() if not np.all(np.isfinite(v))]
         for k in bad:
             comps[k] = np.where(np.isfinite(comps[k]), comps[k], 0.0)
@@ -84,13 +87,89 @@ class EpisodeSummary:
     components: dict[str, float]
 
 
-@dataclass
-class _Buffer:
-    states: list[np.ndarray] = field(default_factory=list)
-    actions: list[np.ndarray] = field(default_factory=list)
-    env_rewards: list[float] = field(default_factory=list)
-    rewards: list[float] = field(default_factory=list)
-    components: dict[str, list[float]] = field(default_factory=dict)
+class _Records:
+    """The episodes in progress, one per sub-env, in preallocated arrays with one row per vector
+    step (``(rows, n_envs, ...)``): a step writes one contiguous row of each array, and a finished
+    episode is copied out of its env's column.
+
+    Env ``i``'s episode holds the transitions of rows ``start[i]`` up to ``rows`` (the rows
+    written so far) and starts from ``first[i]``, its state after reset. When the arrays are
+    full, the rows no episode needs any more are dropped, and the arrays doubled if that frees
+    less than half of them.
+    """
+
+    def __init__(self, n: int, dim: int, action_shape: tuple[int, ...], capacity: int = 256):
+        self.rows = 0
+        self.start = np.zeros(n, dtype=np.intp)
+        self.first = np.zeros((n, dim))
+        self.states = np.zeros((capacity, n, dim))  # the state after each transition
+        self.actions = np.zeros((capacity, n, *action_shape))
+        self.env_rewards = np.zeros((capacity, n))
+        self.rewards = np.zeros((capacity, n))
+        self.components: dict[str, np.ndarray] = {}
+        self.last_seen: dict[str, int] = {}  # name -> the last row the program reported it in
+
+    def begin(self, i: int, state: np.ndarray) -> None:
+        """A new episode for env ``i``, from ``state``."""
+        self.start[i] = self.rows
+        self.first[i] = state
+
+    def record(self, actions, env_rewards, rewards, comps: dict[str, np.ndarray],
+               next_states: np.ndarray) -> None:
+        """One step of every sub-env."""
+        if self.rows == len(self.rewards):
+            self._make_room()
+        k = self.rows
+        self.states[k] = next_states
+        self.actions[k] = actions
+        self.env_rewards[k] = env_rewards
+        self.rewards[k] = rewards
+        for name, v in comps.items():
+            buf = self.components.get(name)
+            if buf is None:
+                buf = self.components[name] = np.zeros_like(self.rewards)
+            buf[k] = v
+            self.last_seen[name] = k
+        if len(comps) != len(self.components):  # a component missing from this step counts 0
+            for name, buf in self.components.items():
+                if name not in comps:
+                    buf[k] = 0.0
+        self.rows = k + 1
+
+    def _make_room(self) -> None:
+        base = int(self.start.min())  # rows before it belong to finished episodes only
+        live = self.rows - base
+        capacity = len(self.rewards)
+        if live > capacity // 2:
+            capacity *= 2
+
+        def moved(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((capacity, *a.shape[1:]))
+            out[:live] = a[base : self.rows]
+            return out
+
+        self.states, self.actions = moved(self.states), moved(self.actions)
+        self.env_rewards, self.rewards = moved(self.env_rewards), moved(self.rewards)
+        self.components = {k: moved(v) for k, v in self.components.items()}
+        self.last_seen = {k: v - base for k, v in self.last_seen.items()}
+        self.start -= base
+        self.rows = live
+
+    def episode(self, i: int, terminated: bool, spec: StateSpec) -> Episode:
+        s, e = int(self.start[i]), self.rows
+        states = np.empty((e - s + 1, self.first.shape[1]))
+        states[0] = self.first[i]
+        states[1:] = self.states[s:e, i]
+        return Episode(
+            states=states,
+            actions=self.actions[s:e, i].copy(),
+            env_rewards=self.env_rewards[s:e, i].copy(),
+            rewards=self.rewards[s:e, i].copy(),
+            components={k: v[s:e, i].copy() for k, v in self.components.items()
+                        if self.last_seen[k] >= s},
+            terminated=terminated,
+            spec=spec,
+        )
 
 
 class RewardVecEnv(DummyVecEnv):
@@ -116,9 +195,10 @@ class RewardVecEnv(DummyVecEnv):
         n = self.num_envs
         self._prev = np.zeros((n, spec.size))
         self._next = np.zeros((n, spec.size))
-        self._buffers = [_Buffer() for _ in range(n)]
         self._models = [e.unwrapped.model for e in self.envs]
         self._datas = [e.unwrapped.data for e in self.envs]
+        self._extract = spec.extractor(self._models, self._datas)
+        self._records = _Records(n, spec.size, tuple(self.action_space.shape or ()))
         self.total_steps = 0
         self.summaries: list[EpisodeSummary] = []
         self.episodes: dict[int, list[Episode]] = {}  # env index -> its finished episodes
@@ -126,9 +206,9 @@ class RewardVecEnv(DummyVecEnv):
     # -- SB3 VecEnv API --------------------------------------------------------
     def reset(self):
         obs = super().reset()
+        self._extract(self._prev)
         for i in range(self.num_envs):
-            self.spec.extract(self._models[i], self._datas[i], self._prev[i])
-            self._buffers[i] = _Buffer(states=[self._prev[i].copy()])
+            self._records.begin(i, self._prev[i])
         return obs
 
     def step_wait(self):
@@ -137,12 +217,13 @@ class RewardVecEnv(DummyVecEnv):
         final_obs: list[Any] = [None] * n
         for i in range(n):
             obs, self.buf_rews[i], term, trunc, info = self.envs[i].step(self.actions[i])
-            self.spec.extract(self._models[i], self._datas[i], self._next[i])
             self.buf_dones[i] = term or trunc
             terminated[i] = term
             info["TimeLimit.truncated"] = trunc and not term
             self.buf_infos[i] = info
             final_obs[i] = obs
+        # every sub-env's state, read before any auto-reset, in one batch
+        self._extract(self._next)
         env_rewards = self.buf_rews.copy()
         comps: dict[str, np.ndarray] = {}
         if self.reward is not None:
@@ -164,43 +245,23 @@ class RewardVecEnv(DummyVecEnv):
         self.total_steps += n
         liveness.tick(n)
 
-        # one copy per step for all sub-envs; each episode buffer keeps its row of it
-        states = self._next.copy()
-        actions = np.array(self.actions, dtype=np.float64)
-        env_list, rew_list = env_rewards.tolist(), self.buf_rews.tolist()
-        comp_lists = {k: v.tolist() for k, v in comps.items()}
+        records = self._records
+        records.record(self.actions, env_rewards, self.buf_rews, comps, self._next)
+        # the next step starts where this one ended, except in the sub-envs reset below
+        self._prev, self._next = self._next, self._prev
+        for i in np.flatnonzero(self.buf_dones).tolist():
+            self.buf_infos[i]["terminal_observation"] = final_obs[i]
+            self._finish_episode(i, bool(terminated[i]))
+            final_obs[i], self.reset_infos[i] = self.envs[i].reset()
+            self.spec.extract(self._models[i], self._datas[i], self._prev[i])
+            records.begin(i, self._prev[i])
         for i in range(n):
-            b = self._buffers[i]
-            b.states.append(states[i])
-            b.actions.append(actions[i])
-            b.env_rewards.append(env_list[i])
-            b.rewards.append(rew_list[i])
-            for k, v in comp_lists.items():
-                b.components.setdefault(k, []).append(v[i])
-            obs = final_obs[i]
-            if self.buf_dones[i]:
-                self.buf_infos[i]["terminal_observation"] = obs
-                self._finish_episode(i, bool(terminated[i]))
-                obs, self.reset_infos[i] = self.envs[i].reset()
-                self.spec.extract(self._models[i], self._datas[i], self._prev[i])
-                self._buffers[i] = _Buffer(states=[self._prev[i].copy()])
-            else:
-                self._prev[i] = self._next[i]
-            self._save_obs(i, obs)
+            self._save_obs(i, final_obs[i])
         return self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones), list(self.buf_infos)
 
     # -- episodes -------------------------------------------------------------
     def _finish_episode(self, i: int, terminated: bool) -> None:
-        b = self._buffers[i]
-        ep = Episode(
-            states=np.stack(b.states),
-            actions=np.stack(b.actions),
-            env_rewards=np.asarray(b.env_rewards),
-            rewards=np.asarray(b.rewards),
-            components={k: np.asarray(v) for k, v in b.components.items()},
-            terminated=terminated,
-            spec=self.spec,
-        )
+        ep = self._records.episode(i, terminated, self.spec)
         fit = self.fitness(ep) if self.fitness is not None else None
         succ = bool(self.success(ep)) if self.success is not None else None
         self.summaries.append(EpisodeSummary(

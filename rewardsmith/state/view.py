@@ -8,7 +8,7 @@ row, so a batch of states is a ``(B, D)`` array and a :class:`StateView` over it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,21 @@ class StateSpec:
     # extract() concatenates MjData arrays into one source vector and gathers the row from it
     _gather: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.intp))
     _nrow: int = 0  # entries of the row that _gather fills (all but the task extras)
+    # The numpy path's gathers: _gather with the body-velocity blocks in the order _finish
+    # wants, into extract()'s source vector and into BatchExtractor's (see _host_order).
+    _gather_np: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.intp))
+    _gather_host: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.intp))
+    # name -> (index into a row, shape to reshape to or None): what StateView hands out
+    _access: dict[str, tuple[Any, tuple[int, ...] | None]] = field(
+        init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in self.fields.values():
+            if not f.shape:
+                self._access[f.name] = (f.offset, None)
+            else:  # a slice is already (..., n) for a vector field; others are reshaped
+                key = slice(f.offset, f.offset + f.size)
+                self._access[f.name] = (key, None if len(f.shape) == 1 else f.shape)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -195,6 +210,10 @@ class StateSpec:
             add(_identifier(ex.name), ex.shape, ex.unit, ex.doc, "task")
 
         gather = _gather_index(model, blocks, qposadr, dofadr, ballq, balld)
+        nrow = blocks["extras"]
+        # (lin, a1, x1, c1, a2, x2, c2) -> (lin, a1, a2, x1, x2, c1, c2): see _finish
+        tail = gather[nrow:].reshape(7, -1)[[0, 1, 4, 2, 5, 3, 6]]
+        gather_np = np.concatenate((gather[:nrow], tail.ravel()))
         return cls(
             fields=fields,
             size=offset,
@@ -211,7 +230,9 @@ class StateSpec:
             _nq=int(model.nq),
             _nv=int(model.nv),
             _gather=gather,
-            _nrow=blocks["extras"],
+            _nrow=nrow,
+            _gather_np=gather_np,
+            _gather_host=_host_order(model)[gather_np],
         )
 
     # ---------------------------------------------------------------- extraction
@@ -222,6 +243,9 @@ class StateSpec:
         quantities (``xpos``, ``cvel``) still describe the state before the last substep, while
         ``qpos``/``qvel`` are new. The recomputation touches only derived fields, which the next
         ``mj_step`` recomputes anyway, so simulation is unchanged.
+
+        For several simulations stepped together, :meth:`extractor` does the same work in a
+        batch (same values, bit for bit).
         """
         import mujoco
 
@@ -235,26 +259,39 @@ class StateSpec:
         ncon = data.ncon
         if ncon:
             contact[self._geom_body[data.contact.geom[:ncon]]] = 1.0
-        # One copy of every MjData array the row needs, one gather, and the body-origin
-        # velocities from gathered columns: a dozen small numpy calls instead of thirty (this
-        # runs once per env step). The order of `src` is fixed by _gather_index.
+        # One copy of every MjData array the row needs and one gather. The order of `src` is
+        # fixed by _gather_index (the JAX path builds the same vector).
         src = np.concatenate((
             (data.time, self.dt), data.qpos, data.qvel, data.xpos, data.xquat, data.xmat,
             data.cvel, contact, data.subtree_com, data.subtree_linvel[0],
         ), axis=None)
-        n = self._nrow
-        g = src[self._gather]
-        row[:n] = g[:n]
-        # linvel = lin + ang x (xpos - subtree_com[root]), for bodies 1..nbody-1
-        lin, a1, x1, c1, a2, x2, c2 = g[n:].reshape(7, -1)
-        o = self._blocks["body_linvel"]
-        row[o : o + len(lin)] = lin + a1 * (x1 - c1) - a2 * (x2 - c2)
-        o = n
-        for ex in self._extras:
-            f = self.fields[_identifier(ex.name)]
-            row[o : o + f.size] = np.asarray(ex.fn(model, data), dtype=float).ravel()
-            o += f.size
+        self._finish(src[self._gather_np][None], row[None], [(model, data)])
         return row
+
+    def _finish(self, g: np.ndarray, out: np.ndarray, sims: Sequence[tuple[Any, Any]]) -> None:
+        """Rows ``out`` (``(n, size)``) from the gathered sources ``g`` (``(n, len(_gather))``):
+        the row entries, the body-origin velocities from gathered columns, the task extras."""
+        n = self._nrow
+        out[:, :n] = g[:, :n]
+        # linvel = lin + ang x (xpos - subtree_com[root]), for bodies 1..nbody-1, written out as
+        # lin + a1 * (x1 - c1) - a2 * (x2 - c2) (see _gather_index), both products at once
+        tail = g[:, n:].reshape(len(g), 7, -1)
+        prod = tail[:, 3:5] - tail[:, 5:7]  # x - c
+        prod *= tail[:, 1:3]  # a * (x - c)
+        o = self._blocks["body_linvel"]
+        linvel = out[:, o : o + tail.shape[2]]
+        np.add(tail[:, 0], prod[:, 0], out=linvel)
+        linvel -= prod[:, 1]
+        for i, (model, data) in enumerate(sims if self._extras else ()):
+            o = n
+            for ex in self._extras:
+                f = self.fields[_identifier(ex.name)]
+                out[i, o : o + f.size] = np.asarray(ex.fn(model, data), dtype=float).ravel()
+                o += f.size
+
+    def extractor(self, models: Sequence[Any], datas: Sequence[Any]) -> BatchExtractor:
+        """A :class:`BatchExtractor` for these simulations (``models[i]`` with ``datas[i]``)."""
+        return BatchExtractor(self, models, datas)
 
     # ------------------------------------------------------------------- viewing
     def view(self, batch) -> StateView:
@@ -321,6 +358,84 @@ def _gather_index(model, blocks: dict[str, int], qposadr, dofadr, ballq, balld) 
     return np.concatenate([row] + [np.ravel(p) for p in cross]).astype(np.intp)
 
 
+def _host_order(model) -> np.ndarray:
+    """Where each entry of :func:`_gather_index`'s source vector sits in the one that
+    :class:`BatchExtractor` fills: the MjData arrays first (one ``np.concatenate`` into place),
+    then time, dt and the contact flags."""
+    nq, nv, nb = int(model.nq), int(model.nv), int(model.nbody)
+    # _gather_index's order and sizes, and each part's start in the host layout
+    sizes = [2, nq, nv, 3 * nb, 4 * nb, 9 * nb, 6 * nb, nb, 3 * nb, 3]
+    k = nq + nv + 25 * nb + 3  # qpos, qvel, xpos, xquat, xmat, cvel, subtree_com, subtree_linvel[0]
+    starts = [k, 0, nq, nq + nv, nq + nv + 3 * nb, nq + nv + 7 * nb, nq + nv + 16 * nb, k + 2,
+              nq + nv + 22 * nb, nq + nv + 25 * nb]
+    return np.concatenate([s + np.arange(n) for s, n in zip(starts, sizes)]).astype(np.intp)
+
+
+class BatchExtractor:
+    """State rows of several simulations stepped together (a vector env's sub-envs), filled
+    in one batch: the rows :meth:`StateSpec.extract` gives, bit for bit.
+
+    Built once for a fixed set of ``(model, data)`` pairs, it keeps flat views into each
+    ``MjData`` and one ``(n, S)`` source array in the layout of :func:`_host_order`. A call
+    recomputes each simulation's kinematics, copies its MjData arrays into its source row with
+    one ``np.concatenate`` and sets its contact flags; one gather and the body-origin
+    velocities then fill every row of the batch at once.
+    """
+
+    def __init__(self, spec: StateSpec, models: Sequence[Any], datas: Sequence[Any]):
+        if len(models) != len(datas):
+            raise ValueError("one model per data")
+        self.spec = spec
+        self.sims = list(zip(models, datas))
+        nq, nv, nb = spec._nq, spec._nv, spec._nbody + 1
+        k = nq + nv + 25 * nb + 3
+        self._src = np.zeros((len(self.sims), k + 2 + nb))
+        self._src[:, k + 1] = spec.dt
+        self._k = k
+        self._parts: list[tuple[Any, Any, list[np.ndarray], np.ndarray, np.ndarray]] = []
+        for i, (model, data) in enumerate(self.sims):
+            if (int(model.nq), int(model.nv), int(model.nbody)) != (nq, nv, nb):
+                raise RewardsmithError("the MuJoCo model does not match the state spec it was given")
+            arrays = [data.qpos, data.qvel, data.xpos, data.xquat, data.xmat, data.cvel,
+                      data.subtree_com, data.subtree_linvel[0]]
+            if not all(a.flags.c_contiguous for a in arrays):  # the flat views must not be copies
+                raise RewardsmithError("MjData arrays are expected to be C-contiguous")
+            views = [a.reshape(-1) for a in arrays]
+            self._parts.append((model, data, views, self._src[i, :k], self._src[i, k + 2:]))
+        # the gather of StateSpec._finish as one index into the flattened source array
+        width = self._src.shape[1]
+        self._flat = (np.arange(len(self.sims))[:, None] * width + spec._gather_host).ravel()
+
+    def __len__(self) -> int:
+        return len(self.sims)
+
+    def __call__(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Fill ``out`` (``(n, spec.size)``, a new array when None) with every simulation's
+        current state row."""
+        import mujoco
+
+        spec, src, k = self.spec, self._src, self._k
+        out = np.empty((len(self.sims), spec.size)) if out is None else out
+        kinematics, com_pos = mujoco.mj_kinematics, mujoco.mj_comPos
+        com_vel, subtree_vel = mujoco.mj_comVel, mujoco.mj_subtreeVel
+        geom_body, concatenate = spec._geom_body, np.concatenate
+        src[:, k + 2:] = 0.0
+        times = []
+        for model, data, views, head, flags in self._parts:
+            kinematics(model, data)  # see StateSpec.extract
+            com_pos(model, data)
+            com_vel(model, data)
+            subtree_vel(model, data)
+            concatenate(views, out=head)
+            times.append(data.time)
+            ncon = data.ncon
+            if ncon:
+                flags[geom_body[data.contact.geom[:ncon]]] = 1.0
+        src[:, k] = times
+        spec._finish(src.ravel()[self._flat].reshape(len(src), -1), out, self.sims)
+        return out
+
+
 def unknown_field_message(name: str, fields: Mapping[str, Any]) -> str:
     import difflib
 
@@ -348,13 +463,15 @@ class StateView:
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        f = self._spec.fields.get(name)
-        if f is None:
-            raise UnknownStateField(unknown_field_message(name, self._spec.fields))
+        spec = self._spec
+        access = spec._access.get(name)
+        if access is None:
+            raise UnknownStateField(unknown_field_message(name, spec.fields))
+        key, shape = access
         rows = self._rows
-        if not f.shape:
-            return rows[..., f.offset]
-        return rows[..., f.offset : f.offset + f.size].reshape(rows.shape[:-1] + f.shape)
+        if shape is None:
+            return rows[..., key]
+        return rows[..., key].reshape(rows.shape[:-1] + shape)
 
     __getitem__ = __getattr__
 
