@@ -35,6 +35,24 @@ def compute_reward(state, action, next_state):
 '''
 
 
+def worker_pids(needle: str) -> list[int]:
+    """Training workers (or the bwrap around one) whose command line names ``needle`` (a job
+    folder, or a folder above it)."""
+    from pathlib import Path
+
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"rewardsmith.train.worker" in argv and any(needle.encode() in a for a in argv):
+            out.append(int(d.name))
+    return out
+
+
 def program(w: float, comment: str = "") -> str:
     """A valid reward program whose fake fitness is ``w``."""
     return ("def compute_reward(state, action, next_state):\n"

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import ALIVE, HANGS_LATER
+from fakes import ALIVE, HANGS_LATER, worker_pids
 
 from rewardsmith import executors, tasks
 from rewardsmith.contracts import TrainResult
@@ -41,17 +41,7 @@ def _job(base: Path, name: str, source: str | None = ALIVE, steps: int = 1024, *
 
 def _left_running(needle: str) -> list[int]:
     """Training workers (or their bwrap) whose command line names ``needle``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"rewardsmith.train.worker" in argv and any(needle.encode() in a for a in argv):
-            out.append(int(d.name))
-    return out
+    return worker_pids(needle)
 
 
 def _wait_until(cond, timeout: float = 15.0) -> bool:

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from fakes import ALIVE, HANGS_LATER
+from fakes import ALIVE, HANGS_LATER, worker_pids
 
 from rewardsmith import tasks
 from rewardsmith.reward.program import RewardProgram
@@ -28,17 +28,7 @@ def _job(tmp_path: Path, name: str, source: str, steps: int = 2048) -> Job:
 
 def _pid_of(job: Job) -> int | None:
     """The worker process of ``job`` (its argv names the job folder)."""
-    needle = str(job.dir.resolve()).encode()
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"rewardsmith.train.worker" in argv and needle in argv:
-            return int(d.name)
-    return None
+    return next(iter(worker_pids(str(job.dir.resolve()))), None)
 
 
 def test_a_reward_that_hangs_mid_training_is_killed_and_the_other_job_finishes(tmp_path):

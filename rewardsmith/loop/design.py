@@ -232,11 +232,12 @@ class DesignLoop:
         """One iteration; returns the feedback for the next and whether the best improved."""
         cfg = self.config
         self.emit("iteration_started", iteration=it)
-        texts = self._ask(it, feedback)
+        # a program already tried in this run (same seed and budget) is not trained again, and
+        # the designer is told which those are
+        seen = self._programs_seen(before=it)
+        texts = self._ask(it, feedback, tried=sorted(seen))
         candidates: list[Candidate] = []
         to_train: list[tuple[Candidate, Job]] = []
-        # a program already tried in this run (same seed and budget) is not trained again
-        seen = self._programs_seen(before=it)
         duplicates: list[tuple[Candidate, Candidate]] = []
         halving = self._halving()
         by_job: dict[int, Candidate] = {}
@@ -399,7 +400,7 @@ class DesignLoop:
         return fb, {c.id: c for c in shown}
 
     # ------------------------------------------------------------------ stages
-    def _ask(self, it: int, feedback: str | None) -> list[str]:
+    def _ask(self, it: int, feedback: str | None, tried: list[str]) -> list[str]:
         from rewardsmith.llm import prompts
         from rewardsmith.llm.base import DesignContext
 
@@ -409,7 +410,7 @@ class DesignLoop:
         context = DesignContext.from_task(self.task, iteration=it)
         context.best = self._feedback_record(self.best) if self.best else None
         context.others = self._others_for_context(it)
-        context.tried = sorted(self._programs_seen(before=it))
+        context.tried = tried
         self.emit("llm_request", iteration=it, n=self.config.samples, llm=self.llm.name)
         t0 = time.perf_counter()
         completion = self.llm.complete(messages, n=self.config.samples,
