@@ -370,9 +370,9 @@ def _run(cfg: dict[str, Any], result: dict[str, Any]) -> None:
     if not merged and cfg.get("jax"):
         # the JAX path: the same text under jax.numpy, jitted and vmapped as in the env step
         t3 = time.perf_counter()
-        from rewardsmith.train.brax_backend import check_traceable
+        from rewardsmith.reward.traceable import check_traceable
 
-        merged = check_traceable(source, transitions=groups, spec=spec)
+        merged = check_traceable(source, groups, spec=spec)
         timings["jax_s"] = time.perf_counter() - t3
     result["problems"] = merged[:MAX_PROBLEMS]
     result["stage"] = "dry_run" if merged else "ok"

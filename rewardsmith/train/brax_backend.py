@@ -331,96 +331,21 @@ class CompileClock:
 # ----------------------------------------------------------------------- traceability
 def check_traceable(program: RewardProgram | str, task=None, transitions=None,
                     *, spec=None, compare_numpy: bool = True) -> list[str]:
-    """Can ``program`` run on the JAX path? ``[]`` when it can; otherwise what to change.
+    """Can ``program`` run on the JAX path? ``[]`` when it can; otherwise what to change
+    (:func:`rewardsmith.reward.traceable.check_traceable` on ``transitions``, recorded from
+    ``task`` by the sandbox's dry run when not given)."""
+    from rewardsmith.reward import traceable
 
-    Runs the program under ``jax.jit`` and ``jax.vmap`` (one transition per call, with a batch
-    axis of 1, as inside the env step) on recorded transitions of ``task`` (the dry run's
-    :class:`~rewardsmith.sandbox.dryrun.Transitions`, recorded when not given), and checks that
-    the results agree with the numpy path and do not depend on the other rows of the batch.
-    ``spec`` may replace ``task.spec`` (the dry-run worker rebuilds one from the layout).
-    """
-    jax = _require_jax()
-    import jax.numpy as jnp
-
-    from rewardsmith.reward.program import compile_program
-    from rewardsmith.train.brax_env import traceable_message
-
-    if isinstance(program, str):
-        program = RewardProgram(program)
-    if program.source.strip() == "env":
-        return []
+    _require_jax()
     if transitions is None:
         if task is None:
             raise ValueError("check_traceable needs a task or recorded transitions")
         from rewardsmith.sandbox.dryrun import record_transitions
 
         transitions = record_transitions(task)
-    if spec is None:
-        if task is not None:
-            spec = task.spec
-        else:
-            from rewardsmith.state.view import Field, StateSpec
-
-            lay = transitions.layout
-            fields = {n: Field(n, int(o), tuple(s), "", "") for n, o, s in lay["fields"]}
-            spec = StateSpec(fields=fields, size=int(lay["size"]), dt=float(lay["dt"]))
-    try:
-        jp_prog = compile_program(program, xp=jnp)
-        np_prog = compile_program(program)
-    except RewardProgramError as e:
-        return [str(e)]
-
-    def single(s, a, n):
-        r, c = jp_prog(spec.view(s[None]), a[None], spec.view(n[None]))
-        return r[0], {k: v[0] for k, v in c.items()}
-
-    def batched(s, a, n):
-        return jp_prog(spec.view(s), a, spec.view(n))
-
-    problems: list[str] = []
-    vm = jax.jit(jax.vmap(single))
-    whole = jax.jit(batched)
-    groups = getattr(transitions, "groups", transitions)
-    for g in ("ordinary", "terminal", "extreme"):
-        if g not in groups:
-            continue
-        S, A, N = (np.asarray(x, dtype=np.float32) for x in groups[g])
-        try:
-            r1, c1 = vm(S, A, N)
-            r2, c2 = whole(S, A, N)
-        except RewardsmithError as e:
-            return [str(e)]
-        except Exception as e:  # tracing errors: say what to change
-            return [traceable_message(e)]
-        r1, r2 = np.asarray(r1, np.float64), np.asarray(r2, np.float64)
-        if set(c1) != set(c2):
-            problems.append("the component names depend on the batch size; return the same dict "
-                            "keys whatever the batch")
-            break
-        ok = np.isfinite(r1) & np.isfinite(r2)
-        if not np.allclose(r1[ok], r2[ok], rtol=1e-3, atol=1e-4):
-            problems.append(
-                "the reward of one row depends on the other rows of the batch (for example "
-                "np.mean or np.max over axis 0, or normalising by batch statistics); under JAX "
-                "each robot is rewarded on its own: compute each row from that row only")
-            break
-        if compare_numpy and g == "ordinary":
-            try:
-                r_np, _ = np_prog(spec.view(S.astype(np.float64)), A.astype(np.float64),
-                                  spec.view(N.astype(np.float64)))
-            except Exception:  # noqa: BLE001 - the numpy dry run reports numpy failures
-                continue
-            r_np = np.asarray(r_np, np.float64)
-            ok = np.isfinite(r_np) & np.isfinite(r1)
-            scale = np.maximum(np.abs(r_np[ok]), 1.0)
-            if ok.any() and np.max(np.abs(r1[ok] - r_np[ok]) / scale) > 1e-2:
-                problems.append(
-                    "compute_reward gives different values under jax.numpy (float32) than under "
-                    "numpy on the same states; avoid integer arithmetic on floats, huge "
-                    "intermediate values and functions whose numpy and jax.numpy versions "
-                    "differ")
-                break
-    return problems
+    if spec is None and task is not None:
+        spec = task.spec
+    return traceable.check_traceable(program, transitions, spec=spec, compare_numpy=compare_numpy)
 
 
 # --------------------------------------------------------------------------- training

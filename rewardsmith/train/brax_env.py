@@ -25,6 +25,7 @@ import numpy as np
 from rewardsmith.contracts import Episode
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import CompiledReward, RewardProgram, RewardProgramError
+from rewardsmith.reward.traceable import traceable_message
 from rewardsmith.state.mjx_view import (
     MjxStateExtractor,
     import_jax,
@@ -562,34 +563,6 @@ def RewardEnv(task, program=None, sim: SimSettings | None = None,  # noqa: N802
 
 
 # ------------------------------------------------------------------------- tracing errors
-def traceable_message(e: BaseException) -> str:
-    """A JAX tracing error as what the program must change."""
-    name = type(e).__name__
-    text = str(e)
-    first = text.strip().splitlines()[0] if text.strip() else name
-    if name in ("TracerBoolConversionError",) or "bool" in first.lower() and "tracer" in text.lower():
-        return ("compute_reward branches in Python on array values (an `if`/`while` on an "
-                "array, `and`/`or`/`not` between arrays, a chained comparison such as a < x < b, "
-                "or the builtins max()/min()/abs() on arrays); under JAX every value is an array "
-                "of the whole batch: use np.where(condition, a, b), np.logical_and/np.logical_or "
-                "(or & and |), np.maximum/np.minimum and np.clip instead")
-    if "does not support item assignment" in text or "immutable" in text:
-        return ("compute_reward writes into an array in place (x[...] = v, x[...] += v); JAX "
-                "arrays cannot be changed: build a new array instead, e.g. np.where(mask, v, x) or "
-                "np.concatenate/np.stack of the pieces")
-    if name in ("ConcretizationTypeError", "TracerIntegerConversionError",
-                "TracerArrayConversionError"):
-        return ("compute_reward turns an array into a Python number or list (float(x), int(x), "
-                "x.item(), x.tolist(), range(x), indexing with a computed value); under JAX "
-                "values are only known as arrays: keep them as arrays (np.where, np.clip, "
-                "np.take with fixed indices)")
-    if isinstance(e, AttributeError) and "not available in reward programs" in text:
-        return f"{first} (under JAX, np is jax.numpy)"
-    if isinstance(e, AttributeError) and "np." in text:
-        return f"{first}: jax.numpy lacks this function; use another array function"
-    return f"compute_reward fails under JAX tracing: {name}: {first}"
-
-
 # ---------------------------------------------------------------------------- wrappers
 def wrap_for_training(env, episode_length: int = 1000, action_repeat: int = 1,
                       randomization_fn: Callable | None = None, fresh_resets: bool | None = None):

@@ -1,0 +1,83 @@
+"""The package's imports flow one way: cli -> loop -> {llm, sandbox, train, critic, feedback,
+executors, ...} -> {reward, state, tasks, contracts}. Checked on the source (every import,
+including the lazy ones inside functions), so a cycle or an upward import fails here, not in a
+user's traceback."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "rewardsmith"
+
+# the rules a reward program is held to: pure modules, usable from every layer
+LEAVES = {"sandbox.static", "sandbox.namespace", "runs.files", "errors", "versions", "registry",
+          "mjlog"}
+BASE = {"contracts", "state", "tasks", "reward"}
+TOP = {"loop": 3, "cli": 4, "__main__": 5}
+
+
+def _layer(module: str) -> int:
+    """0 leaves, 1 the data the others share, 2 the parts the loop drives, 3 loop, 4 cli."""
+    if module in LEAVES or module.split(".")[0] in {"errors", "versions", "registry", "mjlog"}:
+        return 0
+    top = module.split(".")[0]
+    if top in BASE:
+        return 1
+    return TOP.get(top, 2)
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PKG).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or "__init__"
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rewardsmith"):
+            if node.module == "rewardsmith":
+                out += [(node.lineno, a.name) for a in node.names]
+            else:
+                out.append((node.lineno, node.module.removeprefix("rewardsmith.")))
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name.removeprefix("rewardsmith."))
+                    for a in node.names if a.name.startswith("rewardsmith.")]
+    return [(n, m) for n, m in out if m not in ("__version__",)]
+
+
+FILES = sorted(p for p in PKG.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PKG)))
+def test_no_upward_imports(path):
+    me = _module(path)
+    mine = _layer(me)
+    bad = [f"line {n}: {m}" for n, m in _imports(path)
+           if m.split(".")[0] != me.split(".")[0] and _layer(m) > mine]
+    assert not bad, f"rewardsmith.{me} (layer {mine}) imports from a higher layer: {bad}"
+
+
+def test_leaves_import_only_leaves():
+    for leaf in ("sandbox/static.py", "sandbox/namespace.py", "runs/files.py", "errors.py"):
+        for n, m in _imports(PKG / leaf):
+            assert _layer(m) == 0, f"{leaf} line {n} imports {m}: leaves stay free of the layers"
+
+
+def test_the_check_sees_a_violation(tmp_path):
+    """The checker itself: an upward import is found."""
+    f = tmp_path / "x.py"
+    f.write_text("def f():\n    from rewardsmith.loop.design import DesignLoop\n")
+    assert _imports(f) == [(2, "loop.design")]
+    assert _layer("loop.design") > _layer("reward.program")
+
+
+def test_sandbox_stands_on_the_base_only():
+    """The sandbox checks programs for every backend; no backend's code runs in the jail."""
+    for path in (PKG / "sandbox").rglob("*.py"):
+        for n, m in _imports(path):
+            assert m.startswith("sandbox") or _layer(m) < 2, f"{path.name} line {n} imports {m}"
