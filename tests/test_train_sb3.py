@@ -133,9 +133,12 @@ def test_unknown_algorithm_is_an_error(task):
         sb3.settings(task, {"algo": "a2c"})
 
 
-def test_same_seed_same_result(task):
+def test_same_seed_same_result(task, tmp_path, monkeypatch):
     budget = Budget(steps=1024, eval_episodes=2)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # no workdir: nothing is written anywhere
+    monkeypatch.setattr("tempfile.tempdir", None)
     a = sb3.train(task, None, budget, seed=7)
+    assert not list(tmp_path.glob("SB3-*"))  # SB3 makes one per job when left to itself
     b = sb3.train(task, None, budget, seed=7)
     assert a.eval_fitness == b.eval_fitness
     assert [p.fitness for p in a.curve] == [p.fitness for p in b.curve]

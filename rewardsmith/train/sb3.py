@@ -275,6 +275,10 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
             return True
 
     model.tensorboard_log = _tensorboard_dir(workdir)
+    if model.tensorboard_log is None:  # else SB3 makes an empty /tmp/SB3-<time> folder per job
+        from stable_baselines3.common.logger import Logger
+
+        model.set_logger(Logger(folder=None, output_formats=[]))
     if total > start:
         model.learn(total_timesteps=total - start, callback=_Cb(), progress_bar=False,
                     reset_num_timesteps=resume_from is None, tb_log_name="ppo" if
