@@ -123,7 +123,9 @@ def test_llm_context_shows_description_schema_signature_not_fitness(task_id):
     task = tasks.load(task_id)
     ctx = task.llm_context()
     assert task.description in ctx
-    assert task.spec.render() in ctx
+    # the schema, each field's line with its typical values appended
+    assert task.spec.render(task.robot_context.notes) in ctx
+    assert all(name in ctx for name in task.spec.fields)
     assert SIGNATURE in ctx
     assert task.fitness.doc not in ctx
     if task.fitness.success_doc:

@@ -191,7 +191,7 @@ def _episode_facts(task: Task) -> str:
         if limit:
             out.append(f"An episode lasts at most {limit} steps ({limit * task.spec.dt:g} s).")
         u = env.unwrapped
-        out.append(_termination(u))
+        out.append(_termination(task, u))
         if getattr(u, "_exclude_current_positions_from_observation", False):
             import mujoco
 
@@ -207,22 +207,10 @@ def _episode_facts(task: Task) -> str:
         env.close()
 
 
-def _termination(u) -> str:
-    """When gymnasium's env ends an episode early, from its own settings."""
-    name = type(u).__name__
-    if getattr(u, "_terminate_when_unhealthy", False):
-        parts = []
-        if hasattr(u, "_healthy_z_range"):
-            parts.append(f"the torso's height (z) leaves {tuple(u._healthy_z_range)} m")
-        if hasattr(u, "_healthy_angle_range"):
-            parts.append(f"its pitch angle leaves {tuple(u._healthy_angle_range)} rad")
-        if hasattr(u, "_healthy_state_range"):
-            parts.append(f"any other joint position or velocity leaves {tuple(u._healthy_state_range)}")
-        return ("The env ends an episode early, as a fall, when " + ", or ".join(parts)
-                + ": steps after a fall earn nothing, so a per-step bonus for staying up rewards "
-                "not falling.") if parts else "The env ends an episode early when the robot falls."
-    if name == "InvertedPendulumEnv":
-        return "The env ends an episode early when the pole tilts more than 0.2 rad from upright."
-    if name == "InvertedDoublePendulumEnv":
-        return "The env ends an episode early when the pendulum's tip drops to 1 m or lower."
-    return "The env never ends an episode early: every episode runs to the time limit."
+def _termination(task: Task, u) -> str:
+    """When the env ends an episode early: its own rule where gymnasium's env is known (see
+    :func:`rewardsmith.tasks.context.termination`), else what random-action episodes showed."""
+    from rewardsmith.tasks.context import termination
+
+    robot = task.robot_context
+    return robot.termination() if robot else termination(u)

@@ -155,15 +155,15 @@ class StateSpec:
         blocks["jpos"] = offset
         for name, jtype in scalar_joints:
             if jtype == _HINGE:
-                add(f"{name}_angle", (), "rad", f"angle of hinge joint '{name}'", f"joint {name}")
+                add(f"{name}_angle", (), "rad", "hinge joint angle", f"joint {name}")
             else:
-                add(f"{name}_pos", (), "m", f"position of slide joint '{name}'", f"joint {name}")
+                add(f"{name}_pos", (), "m", "slide joint position", f"joint {name}")
         blocks["jvel"] = offset
         for name, jtype in scalar_joints:
             if jtype == _HINGE:
-                add(f"{name}_angvel", (), "rad/s", f"angular velocity of hinge joint '{name}'", f"joint {name}")
+                add(f"{name}_angvel", (), "rad/s", "hinge joint angular velocity", f"joint {name}")
             else:
-                add(f"{name}_vel", (), "m/s", f"velocity of slide joint '{name}'", f"joint {name}")
+                add(f"{name}_vel", (), "m/s", "slide joint velocity", f"joint {name}")
         blocks["ballq"] = offset
         for name in ball_joints:
             add(f"{name}_quat", (4,), "-", f"orientation of ball joint '{name}' (w, x, y, z)", f"joint {name}")
@@ -188,18 +188,20 @@ class StateSpec:
         for b in bodies:
             if any(f"{names[b]}_{k}" in fields for k in body_keys):
                 names[b] = f"{names[b]}_body"
+        # The field name says which body; the meaning is the same for every body (short: the
+        # listing repeats it for each one).
         per_body = [
-            ("pos", (3,), "m", "position of body '{b}' (world frame, z up)"),
-            ("quat", (4,), "-", "orientation of body '{b}' as a unit quaternion (w, x, y, z)"),
-            ("zaxis", (3,), "-", "body '{b}''s local z axis in the world frame (zaxis[2] = 1 when upright)"),
-            ("linvel", (3,), "m/s", "linear velocity of body '{b}' origin (world frame)"),
-            ("angvel", (3,), "rad/s", "angular velocity of body '{b}' (world frame)"),
-            ("contact", (), "0/1", "1.0 when body '{b}' touches another body or the ground"),
+            ("pos", (3,), "m", "body position (world frame, z up)"),
+            ("quat", (4,), "-", "body orientation, unit quaternion (w, x, y, z)"),
+            ("zaxis", (3,), "-", "body's z axis in world frame ([2] = 1 upright)"),
+            ("linvel", (3,), "m/s", "velocity of the body origin (world frame)"),
+            ("angvel", (3,), "rad/s", "body angular velocity (world frame)"),
+            ("contact", (), "0/1", "1.0 when touching another body or the ground"),
         ]
         for key, shape, unit, doc in per_body:
             blocks[f"body_{key}"] = offset
             for b in bodies:
-                add(f"{names[b]}_{key}", shape, unit, doc.format(b=names[b]), f"body {names[b]}")
+                add(f"{names[b]}_{key}", shape, unit, doc, f"body {names[b]}")
 
         blocks["com"] = offset
         add("com_pos", (3,), "m", "centre of mass of the whole robot (world frame)", "global")
@@ -303,8 +305,10 @@ class StateSpec:
         except KeyError:
             raise UnknownStateField(unknown_field_message(name, self.fields)) from None
 
-    def render(self) -> str:
-        """The schema as the LLM sees it: one line a field, grouped."""
+    def render(self, notes: Mapping[str, str] | None = None) -> str:
+        """The schema as the LLM sees it: one line a field, grouped; ``notes`` (field -> text)
+        appends a note to a field's line (the task context's typical values)."""
+        notes = notes or {}
         lines = [
             "Every field is a float array with a leading batch axis B: a field of shape (3,)",
             "below is (B, 3) in your function, a scalar field is (B,).",
@@ -319,7 +323,8 @@ class StateSpec:
         for g in order:
             for f in groups[g]:
                 shape = "()" if not f.shape else f"({', '.join(map(str, f.shape))},)"
-                lines.append(f"{f.name:<{width}}{shape:<8}{f.unit:<7}{f.doc}")
+                note = f" {notes[f.name]}" if notes.get(f.name) else ""
+                lines.append(f"{f.name:<{width}}{shape:<8}{f.unit:<7}{f.doc}{note}")
         return "\n".join(lines)
 
 

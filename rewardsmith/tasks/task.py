@@ -7,13 +7,16 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rewardsmith.contracts import Budget, Episode
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.state.view import Extra, StateSpec
+
+if TYPE_CHECKING:
+    from rewardsmith.tasks.context import RobotContext
 
 
 class TaskError(RewardsmithError):
@@ -194,17 +197,42 @@ class Task:
     # ----------------------------------------------------------- what the LLM sees
     def llm_context(self) -> str:
         from rewardsmith.reward.program import SIGNATURE
+        from rewardsmith.tasks.context import STEPS
 
+        robot = self.robot_context
+        notes = robot.notes if robot else {}
+        typical = (f"[reset ..; lo..hi]: typical value at reset, 5th..95th percentile over {STEPS} "
+                   "random-action steps (|v|: a vector's length; z: its height).\n") if notes else ""
         return (
             f"Task: {self.description}\n\n"
             f"Robot: {self.robot or self.env_id} (simulator env {self.env_id}, "
             f"{self.spec.dt:g} s per step)\n"
-            f"Action: shape (B, {self.action_dim}), {self.action_range} (motor controls)\n\n"
-            f"State fields (state = before the step, next_state = after it):\n"
-            f"{self.spec.render()}\n\n"
+            f"Action: shape (B, {self.action_dim}), {self.action_range} (motor controls)\n"
+            + (f"{robot.render()}\n" if robot else "")
+            + "\nState fields (state = before the step, next_state = after it):\n"
+            f"{typical}{self.spec.render(notes)}\n\n"
             f"Signature:\n{SIGNATURE}\n"
             f"    ...\n    return reward, {{\"term_name\": term, ...}}  # reward (B,), each term (B,)\n"
         )
+
+    @cached_property
+    def robot_context(self) -> RobotContext | None:
+        """What the prompt says about the robot beyond the schema (typical values, joint signs,
+        actuators, objects, episode ends), from the model and a short seeded random-action run;
+        computed once. None, with a warning logged, where the env cannot be run that way."""
+        from rewardsmith.tasks.context import robot_context
+
+        try:
+            return robot_context(self)
+        except RewardsmithError:  # not a MuJoCo env, no such env: said where the spec is made
+            raise
+        except Exception as e:  # noqa: BLE001 - an unusual env: the prompt goes without it
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "task %s: no robot context for the prompt (%s: %s); the state schema alone is shown",
+                self.id, type(e).__name__, e)
+            return None
 
     @cached_property
     def _action_space(self):

@@ -1,0 +1,432 @@
+"""What the task context tells the LLM about the robot beyond the state schema, derived from the
+MuJoCo model and a short random-action run of the env, so it holds for any gymnasium MuJoCo env:
+
+- typical values of every state field: at reset, and its 5th-95th percentile range over
+  :data:`STEPS` random-action steps (fixed seed, resetting when an episode ends);
+- for each hinge and slide joint, its axis and what a positive value means, found by moving the
+  joint a little in the simulator and watching where its bodies go;
+- which action entry drives which joint, with its control range and gear;
+- how an episode ends: the env's own rule where it is known (:func:`termination`), otherwise
+  what the random-action episodes showed;
+- which bodies are objects rather than the robot.
+
+:func:`robot_context` computes it once per task (``Task.robot_context`` caches it); the random run
+is seeded, so the text, and with it the prompt and the LLM cache keys, is the same every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rewardsmith.state.view import StateSpec, _body_names, _identifier
+
+if TYPE_CHECKING:
+    from rewardsmith.tasks.task import Task
+
+SEED = 0
+STEPS = 300  # random-action steps for the typical values and the episode ends
+RESETS = 9  # reset states at least, for a field's typical value at reset
+EPS = 1e-3  # how far a joint is moved to see what a positive value does (rad or m)
+
+_HINGE, _SLIDE = 3, 2
+_DIR = (("+x", "forward"), ("-x", "backward")), (("+y", "left"), ("-y", "right")), (("+z", "up"), ("-z", "down"))
+
+
+@dataclass(frozen=True)
+class Typical:
+    """One field's value at reset and its 5th and 95th percentile over the random run."""
+
+    reset: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    mean: float = 0.0  # for contact flags: the fraction of steps in contact
+    norm_high: float = 0.0  # for vectors: the 95th percentile of their length
+
+
+@dataclass(frozen=True)
+class JointFact:
+    name: str
+    kind: str  # "hinge" | "slide"
+    axis: tuple[float, float, float]  # world frame, at the model's initial pose
+    meaning: str  # what a positive value does, in words
+    body: str  # the body it moves
+    moves: tuple[float, float, float]  # where that body's far end goes per unit of positive value
+
+
+@dataclass(frozen=True)
+class ActuatorFact:
+    index: int
+    target: str  # the joint (or tendon/site) it drives
+    ctrl: tuple[float, float] | None  # None: unlimited
+    gear: float
+
+
+@dataclass(frozen=True)
+class RobotContext:
+    typical: dict[str, Typical]
+    joints: list[JointFact]
+    actuators: list[ActuatorFact]
+    objects: list[str]  # bodies that are not the robot (free, slid or mocap), with how they move
+    episode_lengths: list[int]  # random-action episodes that ended early (terminated)
+    truncated: int  # random-action episodes that hit the time limit
+    steps: int  # steps of the random run
+    known_termination: str = ""  # the env's own rule, where termination() knows it
+    notes: dict[str, str] = field(default_factory=dict)  # field -> typical-value annotation
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> str:
+        """The context's text: joints, actions and objects (typical values go on the field lines)."""
+        lines = ["Directions (world frame): forward = +x, left = +y, up = +z. Joint axes: world frame, "
+                 "initial pose; a positive angle turns by the right-hand rule."]
+        if self.joints:
+            lines.append("Joints (what a positive value does):")
+            width = max(len(j.name) for j in self.joints) + 2
+            for j in self.joints:
+                lines.append(f"  {j.name:<{width}}{j.kind} {_axis(j.axis)}: {j.meaning}")
+        if self.actuators:
+            ctrls = {a.ctrl for a in self.actuators}
+            shared = len(ctrls) == 1
+            head = "Actions (action[i] drives one joint; force or torque = gear x action"
+            head += f", each in {_range(next(iter(ctrls)))}):" if shared else "):"
+            lines.append(head)
+            width = max(len(a.target) for a in self.actuators) + 1
+            for a in self.actuators:
+                ctrl = "" if shared else f", ctrl {_range(a.ctrl)}"
+                lines.append(f"  action[{a.index}] -> {a.target + ',':<{width}} gear {_num(a.gear)}{ctrl}")
+        if self.objects:
+            lines.append("Objects (not the robot; com_pos includes them, robot_com_pos does not): "
+                         + "; ".join(self.objects) + ".")
+        return "\n".join(lines)
+
+    def early_end(self) -> str:
+        """How the random-action episodes ended (for envs whose own rule is not known)."""
+        n = self.steps
+        if self.episode_lengths:
+            lo, hi = min(self.episode_lengths), max(self.episode_lengths)
+            span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            return (f"The env can end an episode early (its own rule): episodes of random actions "
+                    f"ended after {span} steps ({len(self.episode_lengths)} ends in {n} steps).")
+        return f"Episodes of random actions never ended early within {n} steps."
+
+    def termination(self) -> str:
+        return self.known_termination or self.early_end()
+
+
+# ---------------------------------------------------------------------- computing
+def robot_context(task: Task) -> RobotContext:
+    """The robot's context for ``task``: makes the env, runs :data:`STEPS` random steps."""
+    spec = task.spec
+    env = task.make_env()
+    try:
+        u = env.unwrapped
+        model, data = u.model, u.data
+        env.reset(seed=SEED)
+        env.action_space.seed(SEED)
+        rows = [spec.extract(model, data)]
+        resets = [rows[0]]
+        lengths, truncated, t = [], 0, 0
+        for _ in range(STEPS):
+            _, _, term, trunc, _ = env.step(env.action_space.sample())
+            t += 1
+            rows.append(spec.extract(model, data))
+            if term or trunc:
+                if term:
+                    lengths.append(t)
+                else:
+                    truncated += 1
+                t = 0
+                env.reset()
+                rows.append(spec.extract(model, data))
+                resets.append(rows[-1])
+        while len(resets) < RESETS:  # the typical reset state: a median over several
+            env.reset()
+            resets.append(spec.extract(model, data))
+        typical = _typical(spec, np.asarray(rows), np.asarray(resets))
+        limbs = limb_positions(model, spec)
+        return RobotContext(
+            typical=typical, joints=joint_facts(model), actuators=actuator_facts(model),
+            objects=object_facts(model), episode_lengths=lengths, truncated=truncated, steps=STEPS,
+            known_termination=termination(u),
+            notes={name: annotate(spec, name, t, limbs) for name, t in typical.items()},
+        )
+    finally:
+        env.close()
+
+
+def _typical(spec: StateSpec, rows: np.ndarray, resets: np.ndarray) -> dict[str, Typical]:
+    """Per field: the median over the reset states, the 5th and 95th percentile over all rows."""
+    out = {}
+    for name, f in spec.fields.items():
+        sl = slice(f.offset, f.offset + f.size)
+        v = rows[:, sl]
+        lo, hi = np.percentile(v, [5, 95], axis=0)
+        norm = float(np.percentile(np.linalg.norm(v, axis=1), 95))
+        out[name] = Typical(np.median(resets[:, sl], axis=0), lo, hi, float(v.mean()), norm)
+    return out
+
+
+def limb_positions(model, spec: StateSpec) -> set[str]:
+    """The position fields of a floating robot's bodies other than its root: where the robot
+    wandered in x and y says nothing about them, their height does."""
+    names = _body_names(model)
+    roots = robot_roots(model)
+    floating = any(model.body_jntnum[r] > 0 and model.body_parentid[r] == 0 and
+                   int(model.jnt_type[model.body_jntadr[r]]) in (0, _SLIDE) for r in roots)
+    if not floating:
+        return set()
+    robot = {b for r in roots for b in _subtree(model, r)} - set(roots)
+    return {n for n in spec.fields if spec.fields[n].group in {f"body {names[b]}" for b in robot}
+            and n.endswith("_pos") and spec.fields[n].shape == (3,)}
+
+
+def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str] = ()) -> str:
+    """One field's typical values, short: ``[reset 1.25; 0.7..1.3]`` (5th..95th percentile).
+    Positions in ``height_only`` show their height (z) alone."""
+    f = spec.fields[name]
+    if f.group == "raw" or f.unit == "-" and f.size == 4:  # raw qpos/qvel, quaternions
+        return ""
+    if f.unit == "0/1":
+        return f"[reset {_num(t.reset[0])}; {t.mean:.0%} of steps]"
+    if f.size == 1:
+        if np.allclose(t.low, t.high) and np.allclose(t.reset, t.low):
+            return f"[= {_num(t.reset[0])}]"
+        scale = _scale(t.reset, t.low, t.high)
+        return f"[reset {_num(t.reset[0], scale)}; {_num(t.low[0], scale)}..{_num(t.high[0], scale)}]"
+    if name.endswith("zaxis"):
+        return f"[z: reset {_num(t.reset[2])}; {_num(t.low[2])}..{_num(t.high[2])}]"
+    if f.size == 3 and f.unit == "m":  # a position: per component
+        if name in height_only:
+            scale = _scale(t.reset[2], t.low[2], t.high[2])
+            return f"[z: reset {_num(t.reset[2], scale)}; {_num(t.low[2], scale)}..{_num(t.high[2], scale)}]"
+        scale = _scale(t.reset, t.low, t.high)
+        return f"[reset {_vec(t.reset, scale)}; {_vec(t.low, scale)}..{_vec(t.high, scale)}]"
+    # other vectors (velocities): their length at reset (when not ~0) and its 95th percentile
+    reset = float(np.linalg.norm(t.reset))
+    head = f"reset {_num(reset)}; " if reset > 0.05 * t.norm_high else ""
+    return f"[|v| {head}95% {_num(t.norm_high)}]"
+
+
+def joint_facts(model) -> list[JointFact]:
+    """Each hinge and slide joint's axis and what a positive value does, found in the simulator:
+    from the model's initial pose, the joint is moved by :data:`EPS` and its bodies' far end
+    (the point of the moved bodies farthest from the joint's axis) is watched."""
+    import mujoco
+
+    d0, d1 = mujoco.MjData(model), mujoco.MjData(model)
+    mujoco.mj_kinematics(model, d0)
+    names = _body_names(model)
+    root_joint_bodies = {int(model.jnt_bodyid[j]) for j in range(model.njnt)
+                         if model.body_parentid[model.jnt_bodyid[j]] == 0}
+    out = []
+    for j in range(model.njnt):
+        kind = {_HINGE: "hinge", _SLIDE: "slide"}.get(int(model.jnt_type[j]))
+        if kind is None:
+            continue
+        name = _identifier(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or f"joint{j}")
+        b = int(model.jnt_bodyid[j])
+        axis = np.asarray(d0.xaxis[j], dtype=float)
+        anchor = np.asarray(d0.xanchor[j], dtype=float)
+        bodies = _subtree(model, b)
+        d1.qpos[:] = d0.qpos
+        d1.qpos[model.jnt_qposadr[j]] += EPS
+        mujoco.mj_kinematics(model, d1)
+        p0, owner = _points(model, d0, bodies)
+        p1, _ = _points(model, d1, bodies)
+        r = p0 - anchor
+        dist = np.linalg.norm(r - np.outer(r @ axis, axis), axis=1) if kind == "hinge" else -r[:, 2]
+        k = int(np.argmax(dist))  # for a slide: any point (all move alike); the lowest one
+        moves = (p1[k] - p0[k]) / EPS
+        root = b in root_joint_bodies and _is_robot_root(model, b)
+        what = "the robot" if root else names[owner[k]]
+        if kind == "slide":
+            meaning = f"moves {what} {_direction(moves)}"
+        elif root and _rotation(axis):
+            meaning = _rotation(axis)
+        elif root:
+            meaning = f"rotates the robot; its far end ({names[owner[k]]}) moves {_direction(moves)}"
+        else:
+            end = "its far end" if owner[k] == b else f"the far end ({names[owner[k]]})"
+            meaning = f"{end} moves {_direction(moves)}"
+        out.append(JointFact(name, kind, tuple(float(x) for x in np.round(axis, 2)), meaning,
+                             names[owner[k]], tuple(float(x) for x in moves)))
+    return out
+
+
+def actuator_facts(model) -> list[ActuatorFact]:
+    """Action entry i is actuator i (gymnasium's MuJoCo envs set ``data.ctrl = action``)."""
+    import mujoco
+
+    objs = {0: mujoco.mjtObj.mjOBJ_JOINT, 1: mujoco.mjtObj.mjOBJ_JOINT,
+            2: mujoco.mjtObj.mjOBJ_TENDON, 3: mujoco.mjtObj.mjOBJ_SITE}
+    out = []
+    for i in range(model.nu):
+        trn = int(model.actuator_trntype[i])
+        tid = int(model.actuator_trnid[i, 0])
+        obj = objs.get(trn)
+        name = (mujoco.mj_id2name(model, obj, tid) if obj is not None else None) or f"actuator{i}"
+        if trn == 2:
+            name = f"tendon {name}"
+        elif trn == 3:
+            name = f"site {name}"
+        ctrl = (tuple(float(x) for x in model.actuator_ctrlrange[i])
+                if model.actuator_ctrllimited[i] else None)
+        out.append(ActuatorFact(i, _identifier(name) if trn < 2 else name, ctrl,
+                                float(model.actuator_gear[i, 0])))
+    return out
+
+
+def robot_roots(model) -> list[int]:
+    """The top-level bodies (children of the world) that make up the robot: those whose subtree
+    has an actuated joint (every top-level body with a joint, when nothing is actuated)."""
+    roots = sorted({int(r) for r in model.body_rootid[1:]})
+    acted = {int(model.body_rootid[model.jnt_bodyid[model.actuator_trnid[i, 0]]])
+             for i in range(model.nu) if model.actuator_trntype[i] in (0, 1)}
+    if acted:
+        return [r for r in roots if r in acted]
+    return [r for r in roots if _has_joint(model, r)] or roots
+
+
+def object_bodies(model) -> list[int]:
+    """Top-level bodies outside the robot that move: by a joint (free or slide) or as mocap."""
+    robot = set(robot_roots(model))
+    return [r for r in sorted({int(r) for r in model.body_rootid[1:]})
+            if r not in robot and (_has_joint(model, r) or model.body_mocapid[r] >= 0)]
+
+
+def object_facts(model) -> list[str]:
+    import mujoco
+
+    names = _body_names(model)
+    out = []
+    for r in object_bodies(model):
+        if model.body_mocapid[r] >= 0:
+            out.append(f"{names[r]} (mocap: moved by the env, not by physics)")
+            continue
+        kinds = {0: "free", 1: "ball", 2: "slide", 3: "hinge"}
+        joints = [j for b in _subtree(model, r) for j in range(model.body_jntadr[b],
+                                                                 model.body_jntadr[b] + model.body_jntnum[b])]
+        desc = ", ".join(f"{kinds[int(model.jnt_type[j])]} "
+                         f"{mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or j}" for j in joints)
+        out.append(f"{names[r]} ({desc})")
+    return out
+
+
+# ------------------------------------------------------------------------ termination
+def termination(u: Any) -> str:
+    """When gymnasium's env ``u`` ends an episode early, from its own settings; "" when unknown."""
+    name = type(u).__name__
+    if getattr(u, "_terminate_when_unhealthy", False):
+        parts = []
+        if hasattr(u, "_healthy_z_range"):
+            parts.append(f"the torso's height (z) leaves {tuple(u._healthy_z_range)} m")
+        if hasattr(u, "_healthy_angle_range"):
+            parts.append(f"its pitch angle leaves {tuple(u._healthy_angle_range)} rad")
+        if hasattr(u, "_healthy_state_range"):
+            parts.append(f"any other joint position or velocity leaves {tuple(u._healthy_state_range)}")
+        return ("The env ends an episode early, as a fall, when " + ", or ".join(parts)
+                + ": steps after a fall earn nothing, so a per-step bonus for staying up rewards "
+                "not falling.") if parts else "The env ends an episode early when the robot falls."
+    if name == "InvertedPendulumEnv":
+        return "The env ends an episode early when the pole tilts more than 0.2 rad from upright."
+    if name == "InvertedDoublePendulumEnv":
+        return "The env ends an episode early when the pendulum's tip drops to 1 m or lower."
+    if name in _NEVER_ENDS or hasattr(u, "_terminate_when_unhealthy"):
+        return "The env never ends an episode early: every episode runs to the time limit."
+    return ""
+
+
+# gymnasium's MuJoCo envs whose step() never terminates
+_NEVER_ENDS = {"HalfCheetahEnv", "SwimmerEnv", "ReacherEnv", "PusherEnv"}
+
+
+# --------------------------------------------------------------------------- helpers
+def _subtree(model, b: int) -> list[int]:
+    out = [b]
+    for c in range(b + 1, model.nbody):  # children come after their parent
+        if int(model.body_parentid[c]) in out:
+            out.append(c)
+    return out
+
+
+def _has_joint(model, root: int) -> bool:
+    return any(model.body_jntnum[b] > 0 for b in _subtree(model, root))
+
+
+def _is_robot_root(model, b: int) -> bool:
+    return b in robot_roots(model)
+
+
+def _points(model, data, bodies: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Body origins and geom ends (a capsule's or cylinder's two tips, other geoms' centres)."""
+    pts, owner = [], []
+    for b in bodies:
+        pts.append(data.xpos[b])
+        owner.append(b)
+        for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
+            c = data.geom_xpos[g]
+            if int(model.geom_type[g]) in (3, 5):  # capsule, cylinder: half-length along local z
+                h = data.geom_xmat[g].reshape(3, 3)[:, 2] * model.geom_size[g, 1]
+                pts += [c + h, c - h]
+                owner += [b, b]
+            else:
+                pts.append(c)
+                owner.append(b)
+    return np.array(pts, dtype=float), owner
+
+
+def _direction(v: np.ndarray) -> str:
+    """``+x -z (forward, down)``: the components of ``v`` that matter."""
+    v = np.asarray(v, dtype=float)
+    big = np.abs(v).max()
+    if big < 1e-9:
+        return "nowhere (no effect at the initial pose)"
+    keep = [i for i in np.argsort(-np.abs(v)) if abs(v[i]) >= 0.4 * big]
+    signs = [_DIR[i][0 if v[i] > 0 else 1] for i in keep]
+    return " ".join(s for s, _ in signs) + " (" + ", ".join(w for _, w in signs) + ")"
+
+
+def _rotation(axis: np.ndarray) -> str:
+    """Pitch, yaw or roll by the right-hand rule about a (nearly) world-aligned axis; "" otherwise."""
+    i = int(np.argmax(np.abs(axis)))
+    if abs(axis[i]) < 0.9:
+        return ""
+    pos = axis[i] > 0
+    return [("rolls the robot right (left side up)", "rolls the robot left (right side up)"),
+            ("pitches the robot forward (nose down)", "pitches the robot backward (nose up)"),
+            ("turns the robot left (counter-clockwise from above)",
+             "turns the robot right (clockwise from above)")][i][0 if pos else 1]
+
+
+def _axis(a) -> str:
+    a = np.asarray(a, dtype=float)
+    i = int(np.argmax(np.abs(a)))
+    if abs(a[i]) > 0.99:
+        return ("+" if a[i] > 0 else "-") + "xyz"[i]
+    return "(" + ", ".join(_num(x, 1.0) for x in a) + ")"
+
+
+def _scale(*arrays) -> float:
+    return float(max(np.abs(np.concatenate([np.ravel(a) for a in arrays])).max(), 1e-12))
+
+
+def _num(x: float, scale: float | None = None) -> str:
+    """3 significant digits; values under 1% of ``scale`` print as 0."""
+    x = float(x)
+    if scale is not None and abs(x) < 0.01 * scale or abs(x) < 1e-9:
+        return "0"
+    s = f"{x:.3g}"
+    if "e" in s:
+        s = f"{x:.2e}"
+    return s
+
+
+def _vec(v, scale: float) -> str:
+    return "(" + ", ".join(_num(x, scale) for x in v) + ")"
+
+
+def _range(ctrl) -> str:
+    return "unlimited" if ctrl is None else f"[{_num(ctrl[0])}, {_num(ctrl[1])}]"
