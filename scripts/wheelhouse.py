@@ -94,9 +94,6 @@ WHEELS: dict[str, str] = {
     # the sb3 backend (torch is in the image)
     "gymnasium": "1.4.0", "cloudpickle": "3.1.3", "farama-notifications": "0.0.6",
     "stable-baselines3": "2.9.2",
-    # successive halving
-    "optuna": "5.0.0", "alembic": "1.20.1", "mako": "1.4.3", "sqlalchemy": "2.1.9",
-    "colorlog": "6.12.0", "tqdm": "4.70.1",
     # the openai LLM backend
     "openai": "3.57.0", "anyio": "4.16.0", "httpx2": "2.16.2", "httpcore2": "2.16.2",
     "h11": "0.16.0", "idna": "3.20", "jiter": "0.19.0", "sniffio": "1.3.1", "truststore": "0.10.5",

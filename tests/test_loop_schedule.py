@@ -28,32 +28,77 @@ def loop_for(tmp_path, script, executor, run=None, **config):
 
 def test_weak_candidates_stop_early_and_survivors_continue_from_their_slice(tmp_path):
     ex = FakeExecutor()
-    loop, run = loop_for(tmp_path, [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)]], ex)
+    loop, run = loop_for(tmp_path, [[answer(w) for w in (1.0, 3.0, 4.0, 2.0)]], ex)
     summary = loop.run_loop()
     by_id = {c["id"]: c for c in run.candidates()}
-    # at a quarter of the budget 0-0 leads; the others fall behind it and stop there
-    assert by_id["0-0"]["status"] == "ok" and by_id["0-0"]["fitness"] == 4.0
-    for cid, w in (("0-1", 3.0), ("0-2", 2.0), ("0-3", 1.0)):
+    # at a quarter of the budget the best half (0-2, 0-1) go on; at half, 0-2 alone
+    assert by_id["0-2"]["status"] == "ok" and by_id["0-2"]["fitness"] == 4.0
+    for cid, w, rung in (("0-0", 1.0, 0), ("0-3", 2.0, 0), ("0-1", 3.0, 1)):
         c = by_id[cid]
-        assert c["status"] == "stopped" and c["fitness"] == pytest.approx(w / 4)
-        assert c["train_dir"] == "seed-0/rung-0/train"
+        part = (rung + 1) / 4  # a quarter, then half of the budget
+        assert c["status"] == "stopped" and c["fitness"] == pytest.approx(w * part)
+        assert c["train_dir"] == f"seed-0/rung-{rung}/train"
         assert (run.path / "candidates" / cid / c["train_dir"] / "result.json").exists()
-        assert read_json(run.path / "candidates" / cid / "seed-0" / "rung-0" / "decision.json")["continue"] is False
+        decision = read_json(run.path / "candidates" / cid / "seed-0" / f"rung-{rung}" / "decision.json")
+        assert decision["continue"] is False and decision["cohort"] == (4 if rung == 0 else 2)
     # the survivor went on from its saved slice, not from scratch: 1000 -> 2000 -> 4000 steps
-    slices = [j for j in ex.jobs if j.label == "0-0"]
+    slices = [j for j in ex.jobs if j.label == "0-2"]
     assert [j.spec["budget"]["steps"] for j in slices] == [1000, 2000, 4000]
-    assert slices[1].spec["resume_from"].endswith("0-0/seed-0/rung-0/train")
-    assert slices[2].spec["resume_from"].endswith("0-0/seed-0/rung-1/train")
-    assert slices[2].dir == run.path / "candidates" / "0-0" / "seed-0"
+    assert slices[1].spec["resume_from"].endswith("0-2/seed-0/rung-0/train")
+    assert slices[2].spec["resume_from"].endswith("0-2/seed-0/rung-1/train")
+    assert slices[2].dir == run.path / "candidates" / "0-2" / "seed-0"
     # only the full-budget survivor is re-evaluated on the second seed, at its full budget
     extra = [j for j in ex.jobs if j.spec["seed"] == 1]
-    assert [(j.label, j.spec["budget"]["steps"]) for j in extra] == [("0-0 seed 1", BUDGET)]
-    # env steps trained on the first seed: 4 x 1000, then 1000 and 2000 more for the survivor
-    before = {None: 0, 0: 1000, 1: 2000}
-    trained = sum(j.spec["budget"]["steps"] - before[j.spec.get("rung", 0) - 1 if j.spec.get("rung") else None]
-                  for j in ex.jobs if j.spec["seed"] == 0)
-    assert trained == 7000 < 4 * BUDGET
-    assert summary["best"]["id"] == "0-0" and summary["candidates"]["stopped"] == 3
+    assert [(j.label, j.spec["budget"]["steps"]) for j in extra] == [("0-2 seed 1", BUDGET)]
+    assert "resume_from" not in extra[0].spec  # one worker: nothing trained it beforehand
+    # env steps trained on the first seed: 4 x 1000, 2 x 1000 more, then 2000 for the survivor
+    assert sum(_new_steps(j) for j in ex.jobs if j.spec["seed"] == 0) == 8000 < 4 * BUDGET
+    assert summary["best"]["id"] == "0-2" and summary["candidates"]["stopped"] == 3
+
+
+def _new_steps(job) -> int:
+    """Env steps a job trains itself (a slice continues where the one before it ended)."""
+    rung = job.spec.get("rung")
+    before = {None: 0, 0: 0, 1: 1000, 2: 2000}[rung]
+    return job.spec["budget"]["steps"] - before
+
+
+def test_every_first_slice_reports_before_anyone_is_promoted(tmp_path):
+    """Synchronous halving: no candidate runs ahead of the cohort because it reported first."""
+    ex = FakeExecutor()
+    loop, _ = loop_for(tmp_path, [[answer(w) for w in (4.0, 3.0, 2.0, 1.0, 0.5)]], ex, samples=5)
+    loop.run_loop()
+    rungs = [j.spec.get("rung") for j in ex.jobs if j.spec["seed"] == 0]
+    assert rungs == [0, 0, 0, 0, 0, 1, 1, 2]  # 5 // 2 = 2 go on, then the better one
+
+
+def test_an_idle_worker_trains_the_finalists_second_seed_beside_its_last_slice(tmp_path):
+    ex = FakeExecutor()
+    loop, run = loop_for(tmp_path, [[answer(w) for w in (1.0, 3.0, 4.0, 2.0)]], ex, workers=2)
+    summary = loop.run_loop()
+    seed1 = [j for j in ex.jobs if j.spec["seed"] == 1]
+    # the head of seed 1 (half the budget, as long as the last slice) starts with the last slice
+    last = next(i for i, j in enumerate(ex.jobs) if j.label == "0-2" and j.spec["rung"] == 2)
+    assert ex.jobs[last + 1] is seed1[0]
+    assert seed1[0].spec["budget"]["steps"] == BUDGET // 2
+    assert seed1[0].dir == run.path / "candidates" / "0-2" / "seed-1" / "head"
+    # 0-2 is the new best: its re-evaluation continues the head rather than starting afresh
+    assert seed1[1].spec["budget"]["steps"] == BUDGET
+    assert seed1[1].spec["resume_from"] == str(seed1[0].dir / "train")
+    assert seed1[1].dir == run.path / "candidates" / "0-2" / "seed-1"
+    assert summary["best"]["id"] == "0-2"
+    assert {c["id"]: c for c in run.candidates()}["0-2"]["fitness_seeds"] == {"0": 4.0, "1": 4.0}
+
+
+def test_a_finalist_that_is_not_best_leaves_its_second_seed_unfinished(tmp_path):
+    script = [[answer(5.0)], [answer(w) for w in (1.0, 3.0, 4.0, 2.0)]]
+    ex = FakeExecutor()
+    loop, run = loop_for(tmp_path, script, ex, workers=2, iterations=2)
+    summary = loop.run_loop()
+    assert summary["best"]["id"] == "0-0"
+    heads = [j for j in ex.jobs if j.label == "1-2 seed 1"]
+    assert [j.spec["budget"]["steps"] for j in heads] == [BUDGET // 2]  # no continuation
+    assert {c["id"]: c for c in run.candidates()}["1-2"]["fitness_seeds"] == {"0": 4.0}
 
 
 def test_stopped_candidates_reach_the_next_prompt(tmp_path):
@@ -61,7 +106,7 @@ def test_stopped_candidates_reach_the_next_prompt(tmp_path):
     loop, run = loop_for(tmp_path, script, FakeExecutor(), iterations=2)
     loop.run_loop()
     prompt = read_json(run.path / "llm" / "iteration-1.json")["messages"][-1]["content"]
-    assert "- 0-1: stopped early" in prompt and "task score 0.75" in prompt
+    assert "- 0-2: stopped early" in prompt and "task score 0.5" in prompt
 
 
 def test_full_schedule_trains_every_candidate_its_whole_budget(tmp_path):
@@ -78,15 +123,17 @@ def test_full_schedule_trains_every_candidate_its_whole_budget(tmp_path):
 def test_a_kill_mid_halving_resumes_without_redoing_a_finished_slice(tmp_path):
     script = [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)]]
     first = FakeExecutor(interrupt_after=5)  # after the four first slices and 0-0's second
-    loop, run = loop_for(tmp_path, script, first)
+    loop, run = loop_for(tmp_path, script, first, workers=2)
     with pytest.raises(KeyboardInterrupt):
         loop.run_loop()
     again = FakeExecutor()
-    loop2, _ = loop_for(tmp_path, script, again, run=RunDir.open(run.path))
+    loop2, _ = loop_for(tmp_path, script, again, run=RunDir.open(run.path), workers=2)
     summary = loop2.run_loop()
     dirs = [j.dir for j in first.jobs + again.jobs]
     assert len(dirs) == len(set(dirs))  # no slice trained twice
-    assert [j.spec["budget"]["steps"] for j in again.jobs] == [4000, 4000]  # 0-0's last + seed 1
+    # 0-1's second slice, 0-0's last with the head of its seed 1 beside it, then seed 1's rest
+    assert [(j.label, j.spec["budget"]["steps"]) for j in again.jobs] == [
+        ("0-1", 2000), ("0-0", 4000), ("0-0 seed 1", 2000), ("0-0 seed 1", 4000)]
     assert summary["best"]["id"] == "0-0"
     assert {c["id"]: c["status"] for c in run.candidates()} == {
         "0-0": "ok", "0-1": "stopped", "0-2": "stopped", "0-3": "stopped"}

@@ -19,6 +19,7 @@ import numpy as np
 from rewardsmith.contracts import Episode, TrainResult, episode_files
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.executors import Executor, Job, LocalExecutor, Outcome
+from rewardsmith.loop.schedule import Cohort
 from rewardsmith.reward.program import fingerprint
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
 from rewardsmith.runs.rundir import RunDir
@@ -159,20 +160,46 @@ class DesignLoop:
             job.dir = seed_dir / f"rung-{rung}"
         return job
 
-    def _keep(self, halving, c: Candidate, job: Job, rung: int, o: Outcome) -> bool:
-        """Whether ``c`` continues past slice ``rung``; the decision is kept with the slice, so a
-        resumed run makes the same one (and the scheduler still hears every result)."""
-        fitness = o.result.fitness  # type: ignore[union-attr]
-        keep = halving.keep(c.id, rung, fitness)
-        path = job.dir / "decision.json"
-        if path.exists():
-            keep = bool(read_json(path).get("continue"))
-        else:
-            atomic_write_json(path, {"continue": keep, "fitness": fitness, "rung": rung,
-                                     "steps": halving.slice(rung).steps})
-        self.emit("candidate_promoted" if keep else "candidate_stopped", id=c.id, rung=rung,
-                  fitness=fitness, steps=halving.slice(rung).steps)
+    def _decide(self, halving, rung: int, results: dict[str, tuple[Candidate, Job, Outcome]]
+                ) -> set[str]:
+        """Who of a rung's cohort continues (the best half of those whose slice trained). Each
+        decision is kept with the slice, so a resumed run makes the same ones."""
+        fitness = {cid: o.result.fitness for cid, (_, _, o) in results.items()  # type: ignore[union-attr]
+                   if o.ok and o.result.fitness is not None}  # type: ignore[union-attr]
+        keep = halving.survivors(fitness) if fitness else set()
+        steps = halving.slice(rung).steps
+        for cid in sorted(fitness, key=lambda k: (-fitness[k], k)):
+            _, job, _ = results[cid]
+            path = job.dir / "decision.json"
+            if path.exists():  # decided before a resume: the same, whatever the rule now
+                if read_json(path).get("continue"):
+                    keep.add(cid)
+                else:
+                    keep.discard(cid)
+            else:
+                atomic_write_json(path, {"continue": cid in keep, "fitness": fitness[cid],
+                                         "rung": rung, "steps": steps,
+                                         "cohort": len(results)})
+            self.emit("candidate_promoted" if cid in keep else "candidate_stopped", id=cid,
+                      rung=rung, fitness=fitness[cid], steps=steps)
         return keep
+
+    def _speculative_job(self, cand_dir: Path, c: Candidate, halving) -> Job | None:
+        """The finalist's second seed, its first part, to train beside its last slice on a
+        worker that would otherwise wait; the re-evaluation continues it if ``c`` is best."""
+        cfg = self.config
+        if cfg.seeds < 2 or cfg.top_k < 1 or cfg.feedback != "none":
+            return None
+        seed = cfg.seed + 1
+        job = self._seed_job(cand_dir, c.source, seed, f"{c.id} seed {seed}")
+        job.spec.update(budget={**job.spec["budget"], "steps": halving.speculative_steps},
+                        planned_steps=self.steps)
+        job.dir = job.dir / "head"
+        return job
+
+    def _workers(self) -> int:
+        """Jobs the executor runs at once (1 when it does not say)."""
+        return int(getattr(self.executor, "workers", None) or self.config.workers or 1)
 
     def _seed_job(self, cand_dir: Path, source: str, seed: int, label: str) -> Job:
         spec = job_spec(self.task, _program(source, label), self.steps, self.eval_episodes, seed,
@@ -240,6 +267,7 @@ class DesignLoop:
         to_train: list[tuple[Candidate, Job]] = []
         duplicates: list[tuple[Candidate, Candidate]] = []
         halving = self._halving()
+        cohort = Cohort()
         by_job: dict[int, Candidate] = {}
 
         def candidate_jobs():
@@ -256,7 +284,12 @@ class DesignLoop:
                        else self._seed_job(d, c.source, cfg.seed, c.id))
                 by_job[id(job)] = c
                 to_train.append((c, job))
+                if halving is not None:
+                    cohort.enter(c.id)
                 yield job
+            cohort.closed = True
+            if halving is not None:
+                yield from settle()  # every first slice may have reported already
 
         extra = self._baseline_jobs() if self.baseline is None and self.config.compare_baseline else {}
         jobs = itertools.chain(candidate_jobs(), (j for js in extra.values() for j in js))
@@ -266,21 +299,44 @@ class DesignLoop:
             if c is None or c.status != "training":
                 return []
             rung = job.spec.get("rung")
-            if halving is not None and rung is not None and o.ok and not halving.slice(rung).last:
-                if self._keep(halving, c, job, rung, o):
-                    nxt = self._slice_job(self.run.candidate_dir(c.iteration, c.k), c, halving,
-                                          rung + 1)
-                    by_job[id(nxt)] = c
-                    return [nxt]
-                self._record_outcome(c, o)
-                c.status = "stopped"
-                c.train_dir = str(job.dir.relative_to(self.run.candidate_dir(c.iteration, c.k))
-                                  / "train")
-                self._finish_candidate(c)
-                return []
+            if halving is not None and rung is not None and not halving.slice(rung).last:
+                cohort.arrive(c.id, rung, (c, job, o))
+                return settle()
             self._record_outcome(c, o)
             self._finish_candidate(c)
             return []
+
+        def settle() -> list[Job]:
+            """The next slices of every rung whose cohort has all reported (successive halving)."""
+            more: list[Job] = []
+            for rung, results in cohort.ready():
+                keep = self._decide(halving, rung, results)
+                cohort.promote(keep, rung + 1)
+                finalists = []
+                for cid, (c, job, o) in results.items():
+                    if cid in keep:
+                        nxt = self._slice_job(self.run.candidate_dir(c.iteration, c.k), c, halving,
+                                              rung + 1)
+                        by_job[id(nxt)] = c
+                        more.append(nxt)
+                        finalists.append(c)
+                        continue
+                    self._record_outcome(c, o)
+                    if o.ok:
+                        c.status = "stopped"
+                        c.train_dir = str(job.dir.relative_to(
+                            self.run.candidate_dir(c.iteration, c.k)) / "train")
+                    self._finish_candidate(c)
+                if halving.slice(rung + 1).last:
+                    # a worker the last slices leave idle trains a finalist's second seed
+                    idle = max(self._workers() - len(finalists), 0)
+                    ranked = sorted(finalists, key=lambda c: -results[c.id][2].result.fitness)  # type: ignore[union-attr]
+                    for c in ranked[:idle]:
+                        spec = self._speculative_job(self.run.candidate_dir(c.iteration, c.k), c,
+                                                     halving)
+                        if spec is not None:
+                            more.append(spec)
+            return more
 
         outcomes = self._train(jobs, finished)
         for _, job in to_train:
@@ -548,7 +604,12 @@ class DesignLoop:
             d = self.run.candidate_dir(c.iteration, c.k)
             for s in extra_seeds:
                 if str(s) not in c.fitness_seeds:
-                    jobs.append((c, self._seed_job(d, c.source, s, f"{c.id} seed {s}")))
+                    job = self._seed_job(d, c.source, s, f"{c.id} seed {s}")
+                    head = job.dir / "head"
+                    if (head / "DONE").exists() and (head / "train" / "result.json").exists():
+                        # trained beside the candidate's last slice: go on from there
+                        job.spec.update(resume_from=str(head / "train"), planned_steps=self.steps)
+                    jobs.append((c, job))
         if not jobs:
             return
         self.emit("reevaluating", candidates=[c.id for c in top], seeds=extra_seeds)
