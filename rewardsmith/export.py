@@ -611,6 +611,8 @@ def _extra_function(ex, new_name: str) -> str | None:
     import inspect
 
     fn = ex.fn
+    if isinstance(getattr(fn, "expr", None), str):  # a ModelQuantity (sites, the robot's com)
+        return f"def {new_name}(model, data):\n    return {fn.expr}"
     code = getattr(fn, "__code__", None)
     try:
         path = inspect.getsourcefile(fn)

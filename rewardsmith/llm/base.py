@@ -108,7 +108,8 @@ class DesignContext:
 
 
 def _reset_state(task: Task) -> tuple[dict[str, float | list[float]], int | None]:
-    """The task's state after a seeded reset, and its time limit; best effort (empty on failure)."""
+    """The task's typical state after reset (as the prompt shows it; else a seeded reset's), and
+    its time limit; best effort (empty on failure)."""
     import numpy as np
 
     limit = task.max_episode_steps
@@ -120,13 +121,17 @@ def _reset_state(task: Task) -> tuple[dict[str, float | list[float]], int | None
     try:
         if limit is None and env.spec is not None and env.spec.max_episode_steps:
             limit = int(env.spec.max_episode_steps)
-        env.reset(seed=0)
-        u = env.unwrapped
-        row = task.spec.extract(u.model, u.data)
-        view = task.spec.view(row[None])
+        robot = task.robot_context  # the typical reset state the prompt shows (a median)
+        if robot is not None:
+            reset = {name: t.reset for name, t in robot.typical.items()}
+        else:
+            env.reset(seed=0)
+            u = env.unwrapped
+            view = task.spec.view(task.spec.extract(u.model, u.data)[None])
+            reset = {name: np.asarray(getattr(view, name))[0] for name in task.spec.fields}
         for name, f in task.spec.fields.items():
             if f.size <= 4 and name not in ("qpos", "qvel"):
-                v = np.round(np.asarray(getattr(view, name))[0], 4)
+                v = np.round(np.asarray(reset[name], dtype=float).reshape(f.shape), 4)
                 initial[name] = float(v) if v.ndim == 0 else [float(x) for x in v.ravel()]
     except Exception:  # noqa: BLE001 - the designer works without it
         initial = {}

@@ -203,13 +203,21 @@ class StateSpec:
             for b in bodies:
                 add(f"{names[b]}_{key}", shape, unit, doc, f"body {names[b]}")
 
+        objects = object_bodies(model)
         blocks["com"] = offset
-        add("com_pos", (3,), "m", "centre of mass of the whole robot (world frame)", "global")
-        add("com_vel", (3,), "m/s", "velocity of the centre of mass of the whole robot", "global")
+        whole = "all bodies, objects included" if objects else "the whole robot"
+        add("com_pos", (3,), "m", f"centre of mass of {whole} (world frame)", "global")
+        add("com_vel", (3,), "m/s", f"velocity of the centre of mass of {whole}", "global")
 
+        # Quantities of the model that are no MjData array of their own (sites, the robot's
+        # centre of mass without the objects): computed like task extras, before them.
+        derived = _model_quantities(model, fields, bool(objects))
         blocks["extras"] = offset
+        for ex, group in derived:
+            add(ex.name, ex.shape, ex.unit, ex.doc, group)
         for ex in extras:
             add(_identifier(ex.name), ex.shape, ex.unit, ex.doc, "task")
+        extras = tuple(ex for ex, _ in derived) + extras
 
         gather = _gather_index(model, blocks, qposadr, dofadr, ballq, balld)
         nrow = blocks["extras"]
@@ -319,13 +327,108 @@ class StateSpec:
         for f in self.fields.values():
             groups.setdefault(f.group, []).append(f)
         order = sorted(groups, key=lambda g: (["global", "task"].index(g) if g in ("global", "task")
-                                              else 2 if g.startswith("joint") else 3 if g.startswith("body") else 4))
+                                              else 2 if g.startswith("joint") else 3 if g.startswith("body")
+                                              else 4 if g.startswith("site") else 5))
         for g in order:
             for f in groups[g]:
                 shape = "()" if not f.shape else f"({', '.join(map(str, f.shape))},)"
                 note = f" {notes[f.name]}" if notes.get(f.name) else ""
                 lines.append(f"{f.name:<{width}}{shape:<8}{f.unit:<7}{f.doc}{note}")
         return "\n".join(lines)
+
+
+class ModelQuantity:
+    """A derived quantity of the model as one expression over ``model`` and ``data`` (indexing
+    and arithmetic only, so that it runs on ``mujoco.MjData`` and ``mjx.Data`` alike, and an
+    export can write it out as source: :attr:`expr`)."""
+
+    def __init__(self, expr: str):
+        self.expr = expr
+        self._fn = eval(f"lambda model, data: {expr}", {"np": np})  # noqa: S307 - our own text
+
+    def __call__(self, model, data):
+        return self._fn(model, data)
+
+    def __repr__(self) -> str:
+        return f"ModelQuantity({self.expr!r})"
+
+
+def _model_quantities(model, fields: Mapping[str, Field], objects: bool) -> list[tuple[Extra, str]]:
+    """Site positions, and the robot's centre of mass and its velocity without the objects
+    (where the model has objects): ``(Extra, group)`` pairs."""
+    import mujoco
+
+    out: list[tuple[Extra, str]] = []
+    taken = set(fields)
+    for i in range(model.nsite):
+        raw = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_SITE, i) or f"site{i}"
+        name = _identifier(raw)
+        key = f"{name}_pos" if f"{name}_pos" not in taken else f"{name}_site_pos"
+        taken.add(key)
+        out.append((Extra(key, (3,), "m", "site position (world frame, z up)",
+                          ModelQuantity(f"data.site_xpos[{i}]")), f"site {name}"))
+    if objects:
+        bodies = [b for r in robot_roots(model) for b in subtree(model, r)]
+        mass = np.asarray(model.body_mass, dtype=float)[bodies]
+        if mass.sum() > 0:
+            roots = robot_roots(model)
+            w = np.asarray(model.body_subtreemass, dtype=float)[roots]
+            pos = (f"data.subtree_com[{roots[0]}]" if len(roots) == 1 else
+                   " + ".join(f"data.subtree_com[{r}] * {float(wi / w.sum())!r}" for r, wi in zip(roots, w)))
+            # each body's centre of mass velocity: the com-frame velocity (cvel: angular,
+            # linear) moved from its root's subtree com to the body's com (xipos), mass-weighted
+            b = _index([int(x) for x in bodies])
+            rb = _index([int(model.body_rootid[x]) for x in bodies])
+            off = f"(data.xipos[{b}] - data.subtree_com[{rb}])"
+            ang = f"data.cvel[{b}][:, :3]"
+            yzx, zxy = "np.array([1, 2, 0])", "np.array([2, 0, 1])"
+            cross = f"{ang}[:, {yzx}] * {off}[:, {zxy}] - {ang}[:, {zxy}] * {off}[:, {yzx}]"
+            weights = [float(x) for x in mass / mass.sum()]
+            vel = f"((data.cvel[{b}][:, 3:] + {cross}) * np.array({weights})[:, None]).sum(axis=0)"
+            out.append((Extra("robot_com_pos", (3,), "m", "centre of mass of the robot alone "
+                              "(objects excluded; world frame)", ModelQuantity(pos)), "global"))
+            out.append((Extra("robot_com_vel", (3,), "m/s", "velocity of the robot's centre of "
+                              "mass (objects excluded)", ModelQuantity(vel)), "global"))
+    return out
+
+
+def _index(ids: list[int]) -> str:
+    """An index expression for rows ``ids`` that numpy and JAX both take: a slice where they
+    are consecutive, else an integer array."""
+    if ids == list(range(ids[0], ids[0] + len(ids))):
+        return f"{ids[0]}:{ids[0] + len(ids)}"
+    return f"np.array({ids})"
+
+
+def subtree(model, b: int) -> list[int]:
+    """Body ``b`` and every body below it."""
+    out = [b]
+    for c in range(b + 1, model.nbody):  # children come after their parent
+        if int(model.body_parentid[c]) in out:
+            out.append(c)
+    return out
+
+
+def _has_joint(model, root: int) -> bool:
+    return any(model.body_jntnum[b] > 0 for b in subtree(model, root))
+
+
+def robot_roots(model) -> list[int]:
+    """The top-level bodies (children of the world) that make up the robot: those whose subtree
+    has an actuated joint (every top-level body with a joint, when nothing is actuated)."""
+    roots = sorted({int(r) for r in model.body_rootid[1:]})
+    acted = {int(model.body_rootid[model.jnt_bodyid[model.actuator_trnid[i, 0]]])
+             for i in range(model.nu) if model.actuator_trntype[i] in (0, 1)}
+    if acted:
+        return [r for r in roots if r in acted]
+    return [r for r in roots if _has_joint(model, r)] or roots
+
+
+def object_bodies(model) -> list[int]:
+    """Top-level bodies outside the robot that move: by a joint (free or slide) or as mocap."""
+    robot = set(robot_roots(model))
+    return [r for r in sorted({int(r) for r in model.body_rootid[1:]})
+            if r not in robot and (_has_joint(model, r) or model.body_mocapid[r] >= 0)]
 
 
 def _gather_index(model, blocks: dict[str, int], qposadr, dofadr, ballq, balld) -> np.ndarray:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rewardsmith.state.view import StateSpec, _body_names, _identifier
+from rewardsmith.state.view import (
+    StateSpec,
+    _body_names,
+    _identifier,
+    object_bodies,
+    robot_roots,
+    subtree,
+)
 
 if TYPE_CHECKING:
     from rewardsmith.tasks.task import Task
@@ -178,7 +185,7 @@ def limb_positions(model, spec: StateSpec) -> set[str]:
                    int(model.jnt_type[model.body_jntadr[r]]) in (0, _SLIDE) for r in roots)
     if not floating:
         return set()
-    robot = {b for r in roots for b in _subtree(model, r)} - set(roots)
+    robot = {b for r in roots for b in subtree(model, r)} - set(roots)
     return {n for n in spec.fields if spec.fields[n].group in {f"body {names[b]}" for b in robot}
             and n.endswith("_pos") and spec.fields[n].shape == (3,)}
 
@@ -230,7 +237,7 @@ def joint_facts(model) -> list[JointFact]:
         b = int(model.jnt_bodyid[j])
         axis = np.asarray(d0.xaxis[j], dtype=float)
         anchor = np.asarray(d0.xanchor[j], dtype=float)
-        bodies = _subtree(model, b)
+        bodies = subtree(model, b)
         d1.qpos[:] = d0.qpos
         d1.qpos[model.jnt_qposadr[j]] += EPS
         mujoco.mj_kinematics(model, d1)
@@ -279,24 +286,6 @@ def actuator_facts(model) -> list[ActuatorFact]:
     return out
 
 
-def robot_roots(model) -> list[int]:
-    """The top-level bodies (children of the world) that make up the robot: those whose subtree
-    has an actuated joint (every top-level body with a joint, when nothing is actuated)."""
-    roots = sorted({int(r) for r in model.body_rootid[1:]})
-    acted = {int(model.body_rootid[model.jnt_bodyid[model.actuator_trnid[i, 0]]])
-             for i in range(model.nu) if model.actuator_trntype[i] in (0, 1)}
-    if acted:
-        return [r for r in roots if r in acted]
-    return [r for r in roots if _has_joint(model, r)] or roots
-
-
-def object_bodies(model) -> list[int]:
-    """Top-level bodies outside the robot that move: by a joint (free or slide) or as mocap."""
-    robot = set(robot_roots(model))
-    return [r for r in sorted({int(r) for r in model.body_rootid[1:]})
-            if r not in robot and (_has_joint(model, r) or model.body_mocapid[r] >= 0)]
-
-
 def object_facts(model) -> list[str]:
     import mujoco
 
@@ -307,7 +296,7 @@ def object_facts(model) -> list[str]:
             out.append(f"{names[r]} (mocap: moved by the env, not by physics)")
             continue
         kinds = {0: "free", 1: "ball", 2: "slide", 3: "hinge"}
-        joints = [j for b in _subtree(model, r) for j in range(model.body_jntadr[b],
+        joints = [j for b in subtree(model, r) for j in range(model.body_jntadr[b],
                                                                  model.body_jntadr[b] + model.body_jntnum[b])]
         desc = ", ".join(f"{kinds[int(model.jnt_type[j])]} "
                          f"{mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or j}" for j in joints)
@@ -344,18 +333,6 @@ _NEVER_ENDS = {"HalfCheetahEnv", "SwimmerEnv", "ReacherEnv", "PusherEnv"}
 
 
 # --------------------------------------------------------------------------- helpers
-def _subtree(model, b: int) -> list[int]:
-    out = [b]
-    for c in range(b + 1, model.nbody):  # children come after their parent
-        if int(model.body_parentid[c]) in out:
-            out.append(c)
-    return out
-
-
-def _has_joint(model, root: int) -> bool:
-    return any(model.body_jntnum[b] > 0 for b in _subtree(model, root))
-
-
 def _is_robot_root(model, b: int) -> bool:
     return b in robot_roots(model)
 

@@ -196,20 +196,42 @@ def context_from_messages(messages: list[dict]) -> DesignContext:
     """Rebuild the design context from the prompt text (the schema listing is machine-readable)."""
     text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
     fields: dict[str, tuple[tuple[int, ...], str, str]] = {}
+    initial: dict[str, float | list[float]] = {}
     for line in text.splitlines():
         m = _SCHEMA_LINE.match(line.strip())
         if m:
             shape = tuple(int(x) for x in m.group(2).replace(" ", "").split(",") if x)
-            fields.setdefault(m.group(1), (shape, m.group(3), m.group(4).strip()))
+            doc = m.group(4).strip()
+            fields.setdefault(m.group(1), (shape, m.group(3), doc))
+            value = _typical_reset(doc)  # the typical value at reset, where the line gives one
+            if value is not None and m.group(1) not in initial:
+                initial[m.group(1)] = value
     if not fields:
         raise LLMError("the offline designer found no state schema in the prompt",
                        "pass context=DesignContext.from_task(task) to complete()")
     desc = re.search(r"^Task:\s*(.+)$", text, re.MULTILINE)
     act = re.search(r"Action: shape \(B, (\d+)\)", text)
     env = re.search(r"simulator env ([\w.-]+)", text)
+    limit = re.search(r"An episode lasts at most (\d+) steps", text)
     return DesignContext(task_id="prompt", description=desc.group(1) if desc else "",
                          env_id=env.group(1) if env else "", fields=fields,
-                         action_dim=int(act.group(1)) if act else 1, iteration=0)
+                         action_dim=int(act.group(1)) if act else 1, iteration=0,
+                         initial=initial, episode_limit=int(limit.group(1)) if limit else None)
+
+
+_NUM = r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?"
+_RESET = re.compile(rf"\[(?:reset ({_NUM}|\(({_NUM}(?:, {_NUM})*)\))[;\]]|= ({_NUM})\])")
+
+
+def _typical_reset(doc: str) -> float | list[float] | None:
+    """The value at reset from a field line's typical-values note: ``[reset 1.25; 0.7..1.3]``,
+    ``[reset (0, 0, 1.25); ...]`` or ``[= 0.008]`` (a height-only ``[z: reset ...]`` gives none)."""
+    m = _RESET.search(doc)
+    if not m:
+        return None
+    if m.group(2):
+        return [float(x) for x in m.group(2).split(", ")]
+    return float(m.group(1) or m.group(3))
 
 
 def factory(model: str | None = None, **_: Any) -> OfflineDesigner:
