@@ -226,8 +226,12 @@ def joint_facts(model) -> list[JointFact]:
     d0, d1 = mujoco.MjData(model), mujoco.MjData(model)
     mujoco.mj_kinematics(model, d0)
     names = _body_names(model)
-    root_joint_bodies = {int(model.jnt_bodyid[j]) for j in range(model.njnt)
-                         if model.body_parentid[model.jnt_bodyid[j]] == 0}
+    # a floating robot's root body (several joints, or a free one, to the world: Hopper's torso
+    # with rootx, rootz, rooty): a hinge there turns the whole robot. A fixed arm's first hinge
+    # is described like any other, by where its far end goes.
+    robot = set(robot_roots(model))
+    floating = {b for b in robot if model.body_jntnum[b] > 1 or
+                (model.body_jntnum[b] == 1 and int(model.jnt_type[model.body_jntadr[b]]) == 0)}
     out = []
     for j in range(model.njnt):
         kind = {_HINGE: "hinge", _SLIDE: "slide"}.get(int(model.jnt_type[j]))
@@ -247,7 +251,7 @@ def joint_facts(model) -> list[JointFact]:
         dist = np.linalg.norm(r - np.outer(r @ axis, axis), axis=1) if kind == "hinge" else -r[:, 2]
         k = int(np.argmax(dist))  # for a slide: any point (all move alike); the lowest one
         moves = (p1[k] - p0[k]) / EPS
-        root = b in root_joint_bodies and _is_robot_root(model, b)
+        root = b in floating
         what = "the robot" if root else names[owner[k]]
         if kind == "slide":
             meaning = f"moves {what} {_direction(moves)}"
@@ -333,10 +337,6 @@ _NEVER_ENDS = {"HalfCheetahEnv", "SwimmerEnv", "ReacherEnv", "PusherEnv"}
 
 
 # --------------------------------------------------------------------------- helpers
-def _is_robot_root(model, b: int) -> bool:
-    return b in robot_roots(model)
-
-
 def _points(model, data, bodies: list[int]) -> tuple[np.ndarray, list[int]]:
     """Body origins and geom ends (a capsule's or cylinder's two tips, other geoms' centres)."""
     pts, owner = [], []
