@@ -192,6 +192,7 @@ def _episode_facts(task: Task) -> str:
             out.append(f"An episode lasts at most {limit} steps ({limit * task.spec.dt:g} s).")
         u = env.unwrapped
         out.append(_termination(task, u))
+        out = [x for x in out if x]
         if getattr(u, "_exclude_current_positions_from_observation", False):
             import mujoco
 

@@ -70,6 +70,7 @@ class ActuatorFact:
     target: str  # the joint (or tendon/site) it drives
     ctrl: tuple[float, float] | None  # None: unlimited
     gear: float
+    servo: bool = False  # a position/velocity servo (has a bias term), not a plain motor
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ class RobotContext:
             width = max(len(a.target) for a in self.actuators) + 1
             for a in self.actuators:
                 ctrl = "" if shared else f", ctrl {_range(a.ctrl)}"
-                lines.append(f"  action[{a.index}] -> {a.target + ',':<{width}} gear {_num(a.gear)}{ctrl}")
+                servo = " (servo: the action sets a target, not a force)" if a.servo else ""
+                lines.append(f"  action[{a.index}] -> {a.target + ',':<{width}} gear {_num(a.gear)}{ctrl}{servo}")
         if self.objects:
             lines.append("Objects (not the robot; com_pos includes them, robot_com_pos does not): "
                          + "; ".join(self.objects) + ".")
@@ -158,7 +160,7 @@ def robot_context(task: Task) -> RobotContext:
             typical=typical, joints=joint_facts(model), actuators=actuator_facts(model),
             objects=object_facts(model), episode_lengths=lengths, truncated=truncated, steps=STEPS,
             known_termination=termination(u),
-            notes={name: annotate(spec, name, t, limbs) for name, t in typical.items()},
+            notes={name: annotate(spec, name, typ, limbs) for name, typ in typical.items()},
         )
     finally:
         env.close()
@@ -286,7 +288,7 @@ def actuator_facts(model) -> list[ActuatorFact]:
         ctrl = (tuple(float(x) for x in model.actuator_ctrlrange[i])
                 if model.actuator_ctrllimited[i] else None)
         out.append(ActuatorFact(i, _identifier(name) if trn < 2 else name, ctrl,
-                                float(model.actuator_gear[i, 0])))
+                                float(model.actuator_gear[i, 0]), int(model.actuator_biastype[i]) != 0))
     return out
 
 
@@ -333,7 +335,7 @@ def termination(u: Any) -> str:
 
 
 # gymnasium's MuJoCo envs whose step() never terminates
-_NEVER_ENDS = {"HalfCheetahEnv", "SwimmerEnv", "ReacherEnv", "PusherEnv"}
+_NEVER_ENDS = {"HalfCheetahEnv", "SwimmerEnv", "ReacherEnv", "PusherEnv", "HumanoidStandupEnv"}
 
 
 # --------------------------------------------------------------------------- helpers
