@@ -55,6 +55,7 @@ class _Running:
     buf: bytes = b""
     log: Any = None
     events: list[dict] = field(default_factory=list)
+    done: bool = False  # the worker said it is done: its exit is near
 
 
 # on_event(job, event) -> follow-up jobs or None. A "finished" or "reused" event may answer with
@@ -200,7 +201,9 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                                     env=env)
                 if on_event:
                     on_event(jobs[i], {"type": "started"})
-            for key, _ in sel.select(timeout=0.5):
+            # a worker that said "done" exits in a moment: look again soon, not in half a second
+            wait = 0.02 if any(r.done for r in running.values()) else 0.5
+            for key, _ in (sel.select(timeout=wait) if running else ()):
                 i = key.data
                 r = running[i]
                 try:
@@ -216,6 +219,8 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                             ev = json.loads(line)
                         except ValueError:
                             continue
+                        if ev.get("type") in ("done", "error"):
+                            r.done = True
                         if ev.get("type") == "heartbeat":
                             steps = int(ev.get("steps") or 0)
                             if steps != r.steps:
