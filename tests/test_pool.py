@@ -160,3 +160,52 @@ def test_jobs_are_taken_lazily_and_follow_up_jobs_join_the_batch(tmp_path):
     # one worker: a job that continues another goes first; "b" is taken when a worker is free
     assert log == ["take a", "started a", "finished a", "started a2", "finished a2", "take b",
                    "started b", "finished b"]
+
+
+def _slices(tmp_path: Path, continuable: bool, last_dir: Path | None = None):
+    """A first slice of 1024 steps and, once it is done, its continuation to 2048."""
+    first = _job(tmp_path / "seed-0", "rung-0", ALIVE, steps=1024)
+    first.spec.update(planned_steps=2048, continuable=continuable)
+    nxt: list[Job] = []
+
+    def on_event(job, ev):
+        if job is first and ev.get("type") == "finished":
+            j = _job(tmp_path, "seed-0" if last_dir is None else last_dir.name, ALIVE, steps=2048)
+            j.spec.update(planned_steps=2048, resume_from=str(first.dir / "train"))
+            nxt.append(j)
+            return [j]
+    return first, nxt, on_event
+
+
+def test_a_continuable_slice_is_continued_by_the_same_worker_in_memory(tmp_path, monkeypatch):
+    spawned = []
+    real = jail.spawn
+    monkeypatch.setattr(jail, "spawn", lambda *a, **k: spawned.append(k) or real(*a, **k))
+    first, nxt, on_event = _slices(tmp_path, continuable=True)
+    out = run_jobs([first], workers=1, on_event=on_event)
+    assert [o.ok for o in out] == [True, True] and out[1].job is nxt[0]
+    assert [o.result.steps for o in out] == [1024, 2048]
+    assert len(spawned) == 1  # one process trained both slices
+    assert spawned[0]["writable"] == (tmp_path / "seed-0").resolve()  # both slices' folders
+    # both slices are on disk, the second with the whole curve, as a fresh worker would write
+    assert (first.dir / "DONE").exists() and (nxt[0].dir / "DONE").exists()
+    assert out[1].result.curve[-1].step == 2048
+    assert worker_pids(str(first.dir.resolve())) == []  # no worker left behind
+
+
+def test_a_continuation_outside_the_workers_folder_gets_a_fresh_worker(tmp_path, monkeypatch):
+    spawned = []
+    real = jail.spawn
+    monkeypatch.setattr(jail, "spawn", lambda *a, **k: spawned.append(k) or real(*a, **k))
+    first, nxt, on_event = _slices(tmp_path, continuable=True, last_dir=tmp_path / "elsewhere")
+    out = run_jobs([first], workers=1, on_event=on_event)
+    assert [o.ok for o in out] == [True, True] and [o.result.steps for o in out] == [1024, 2048]
+    assert len(spawned) == 2  # the parked worker may not write there: it was let go
+    assert worker_pids(str(first.dir.resolve())) == []
+
+
+def test_the_jail_keeps_the_start_folder_inside_the_writable_one(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="not inside the writable folder"):
+        jail.spawn(["true"], cwd=tmp_path / "a", limits=jail.Limits(), writable=tmp_path / "b")

@@ -158,6 +158,7 @@ class DesignLoop:
             job.spec["resume_from"] = str(seed_dir / f"rung-{rung - 1}" / "train")
         if not sl.last:
             job.dir = seed_dir / f"rung-{rung}"
+            job.spec["continuable"] = True  # its worker may train the next slice, in memory
         return job
 
     def _decide(self, halving, rung: int, results: dict[str, tuple[Candidate, Job, Outcome]]
@@ -193,7 +194,7 @@ class DesignLoop:
         seed = cfg.seed + 1
         job = self._seed_job(cand_dir, c.source, seed, f"{c.id} seed {seed}")
         job.spec.update(budget={**job.spec["budget"], "steps": halving.speculative_steps},
-                        planned_steps=self.steps)
+                        planned_steps=self.steps, continuable=True)
         job.dir = job.dir / "head"
         return job
 

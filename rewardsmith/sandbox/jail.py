@@ -236,8 +236,10 @@ def _needed_paths() -> list[Path]:
 
 
 def _bwrap_prefix(cwd: Path, *, user: bool, network: bool, gpu: bool,
-                  readable: Sequence[Path], tmp_size: int = 256 * MiB) -> list[str]:
-    cwd = Path(os.path.realpath(cwd))
+                  readable: Sequence[Path], tmp_size: int = 256 * MiB,
+                  writable: Path | None = None) -> list[str]:
+    start = Path(os.path.realpath(cwd))
+    cwd = Path(os.path.realpath(writable)) if writable is not None else start
     a = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all"]
     if user:
         a += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
@@ -274,7 +276,7 @@ def _bwrap_prefix(cwd: Path, *, user: bool, network: bool, gpu: bool,
     a += ["--bind", str(cwd), str(cwd)]
     for p in inside:
         a += ["--ro-bind", str(p), str(p)]
-    a += ["--chdir", str(cwd), "--"]
+    a += ["--chdir", str(start), "--"]
     return a
 
 
@@ -303,22 +305,28 @@ def _preexec(limits: Limits, iso: Isolation):
 
 def spawn(argv: Sequence[str], cwd: Path, limits: Limits, *, stdout=None, stderr=None,
           pass_fds: Sequence[int] = (), env: Mapping[str, str] | None = None,
-          readable: Sequence[Path] = (), stdin=None) -> subprocess.Popen:
+          readable: Sequence[Path] = (), stdin=None,
+          writable: Path | None = None) -> subprocess.Popen:
     """Start ``argv`` jailed in ``cwd`` (created if missing); return the Popen.
 
     ``readable``: extra files or folders the worker must read (everything outside the home
-    folder and /tmp is readable anyway, never writable). The caller watches the process
+    folder and /tmp is readable anyway, never writable). ``writable``: a folder holding
+    ``cwd`` that the worker may write in instead of ``cwd`` alone (the folder of all the
+    slices of one job, when one worker trains them in turn). The caller watches the process
     (:class:`Watchdog`, :func:`run_watched`) and ends it with :func:`kill_group`.
     """
     cwd = Path(cwd)
     cwd.mkdir(parents=True, exist_ok=True)
     cwd = Path(os.path.realpath(cwd))
+    if writable is not None and not _under(cwd, Path(os.path.realpath(writable))):
+        raise ValueError(f"{cwd} is not inside the writable folder {writable}")
     iso = isolation()
     wenv = clean_env(env)
     argv = list(argv)
     if iso.mode == "bwrap":
         argv = _bwrap_prefix(cwd, user=iso.bwrap_user, network=limits.network, gpu=limits.gpu,
-                             readable=readable, tmp_size=limits.tmp_size) + argv
+                             readable=readable, tmp_size=limits.tmp_size,
+                             writable=writable) + argv
         wenv["TMPDIR"] = "/tmp"
     else:
         # Keep scratch files inside the candidate's folder.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class _Running:
     log: Any = None
     events: list[dict] = field(default_factory=list)
     done: bool = False  # the worker said it is done: its exit is near
+    parked: bool = False  # ... and waits, alive, to train the next slice of its job
+    writable: Path | None = None  # the folder it may write in (all the slices of its job)
 
 
 # on_event(job, event) -> follow-up jobs or None. A "finished" or "reused" event may answer with
@@ -90,6 +93,8 @@ def training_limits(spec: dict[str, Any], base: jail.Limits | None = None) -> ja
 
     base = base or jail.Limits()
     steps = int((spec.get("budget") or {}).get("steps") or 0)
+    if spec.get("continuable"):  # its process may train the job's later slices too
+        steps = max(steps, int(spec.get("planned_steps") or 0))
     wall = max(base.wall_s, OVERHEAD_S + steps / MIN_STEPS_PER_S)
     if spec.get("backend") == "brax":
         return dataclasses.replace(base, wall_s=wall, address_space=None,
@@ -176,6 +181,9 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
 
     sel = selectors.DefaultSelector()
     running: dict[int, _Running] = {}
+    # workers that finished a slice and wait to train the next one: by the slice's train folder
+    parked: dict[str, _Running] = {}
+    keep_parked = 2 * max(1, workers) + 2  # beyond that the oldest ends (its memory back)
     queue = pending  # follow-up jobs join it as they are added
     gpus: list[str] | None = None  # looked up at the first JAX job
     per_gpu = jobs_per_gpu()
@@ -197,15 +205,19 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                     if per_gpu > 1:  # share the GPU: each job takes its part of the memory
                         env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / per_gpu:.3f}"
                 i = queue.pop(0)
-                running[i] = _start(jobs[i], limits or training_limits(jobs[i].spec), sel, i,
-                                    env=env)
+                r = _continue(jobs[i], parked, sel, i) if env is None else None
+                running[i] = r or _start(jobs[i], limits or training_limits(jobs[i].spec), sel,
+                                         i, env=env)
                 if on_event:
                     on_event(jobs[i], {"type": "started"})
             # a worker that said "done" exits in a moment: look again soon, not in half a second
             wait = 0.02 if any(r.done for r in running.values()) else 0.5
             for key, _ in (sel.select(timeout=wait) if running else ()):
                 i = key.data
-                r = running[i]
+                r = running.get(i)
+                if r is None:  # a parked worker's heartbeat: read and let go
+                    _drain(key.fd, parked, sel)
+                    continue
                 try:
                     chunk = os.read(r.read_fd, 65536)
                 except OSError:
@@ -221,6 +233,7 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                             continue
                         if ev.get("type") in ("done", "error"):
                             r.done = True
+                            r.parked = bool(ev.get("parked"))
                         if ev.get("type") == "heartbeat":
                             steps = int(ev.get("steps") or 0)
                             if steps != r.steps:
@@ -232,6 +245,12 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                 r = running[i]
                 lim = r.limits
                 reason = None
+                if r.parked and r.proc.poll() is None:
+                    # the slice is written (DONE before "done"); the worker waits for the next
+                    del running[i]
+                    _park(r, parked, keep_parked, sel)
+                    batch.finish(i, _outcome(r.job))
+                    continue
                 if r.proc.poll() is None:
                     if now - r.started > lim.wall_s:
                         reason = f"ran over its time limit of {lim.wall_s:.0f} s and was killed"
@@ -256,7 +275,79 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
             jail.kill_group(r.proc)
             if r.log:
                 r.log.close()
+        for r in parked.values():
+            _release(r, sel)
     return batch.results()
+
+
+def _park(r: _Running, parked: dict[str, _Running], keep: int, sel) -> None:
+    parked[str((r.job.dir / "train").resolve())] = r
+    while len(parked) > keep:  # the longest parked is the least likely to go on
+        _release(parked.pop(next(iter(parked))), sel)
+
+
+def _continue(job: Job, parked: dict[str, _Running], sel, key: int) -> _Running | None:
+    """The worker that trained the slice ``job`` resumes from, told to train ``job`` next;
+    None when there is none (a fresh worker then continues from the saved slice)."""
+    src = job.spec.get("resume_from")
+    r = parked.pop(str(Path(src).resolve()), None) if src else None
+    if r is None:
+        return None
+    target = Path(os.path.realpath(job.dir))
+    inside = r.writable is not None and (target == r.writable or r.writable in target.parents)
+    if not inside or r.proc.poll() is not None:
+        _release(r, sel)
+        return None
+    _write_job(job)
+    try:
+        r.proc.stdin.write((json.dumps({"job": str(job.dir.resolve())}) + "\n").encode())
+        r.proc.stdin.flush()
+    except OSError:
+        _release(r, sel)
+        return None
+    sel.modify(r.read_fd, selectors.EVENT_READ, key)
+    now = time.monotonic()
+    r.job, r.started, r.last_beat, r.last_step, r.steps = job, now, now, now, 0
+    r.done = r.parked = False
+    r.limits = training_limits(job.spec, r.limits)
+    return r
+
+
+def _release(r: _Running, sel) -> None:
+    """End a parked worker: EOF on its stdin ends it; the kill makes sure."""
+    try:
+        r.proc.stdin.close()
+    except OSError:
+        pass
+    jail.kill_group(r.proc)
+    r.proc.wait()
+    try:
+        sel.unregister(r.read_fd)
+    except (KeyError, ValueError):
+        pass
+    os.close(r.read_fd)
+    if r.log:
+        r.log.close()
+
+
+def _drain(fd: int, parked: dict[str, _Running], sel) -> None:
+    """Read what a parked worker wrote (heartbeats); at EOF it has ended: forget it."""
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        chunk = b""
+    if not chunk:
+        for k, r in list(parked.items()):
+            if r.read_fd == fd:
+                del parked[k]
+                _release(r, sel)
+
+
+def _outcome(job: Job) -> Outcome:
+    try:
+        return Outcome(job, TrainResult.from_json(read_json(job.dir / "train" / "result.json")))
+    except (OSError, ValueError, TypeError) as e:
+        return Outcome(job, None, f"the worker's result could not be read: {e}")
 
 
 def _write_job(job: Job) -> None:
@@ -297,17 +388,23 @@ def _start(job: Job, limits: jail.Limits, sel, key: int,
     r_fd, w_fd = os.pipe()
     os.set_blocking(r_fd, False)
     log = open(job.dir / "worker.log", "wb")
+    # a slice that may be continued: its worker may write in the folder of all the job's
+    # slices and waits on its stdin for the next one
+    continuable = bool(job.spec.get("continuable"))
+    writable = Path(os.path.realpath(job.dir.parent)) if continuable else None
     proc = jail.spawn(
         jail.python_argv("rewardsmith.train.worker", str(job.dir.resolve()), str(w_fd)),
         cwd=job.dir, limits=limits, stdout=log, stderr=log, pass_fds=(w_fd,), env=env,
         # a later slice of a halved job reads the slice before it (read-only)
         readable=[Path(job.spec["resume_from"])] if job.spec.get("resume_from") else (),
+        stdin=subprocess.PIPE if continuable else None, writable=writable,
     )
     os.close(w_fd)
     sel.register(r_fd, selectors.EVENT_READ, key)
     now = time.monotonic()
     gpu = (env or {}).get("CUDA_VISIBLE_DEVICES")
-    return _Running(job, proc, r_fd, now, now, last_step=now, limits=limits, log=log, gpu=gpu)
+    return _Running(job, proc, r_fd, now, now, last_step=now, limits=limits, log=log, gpu=gpu,
+                    writable=writable)
 
 
 def _finish(r: _Running, killed_reason: str | None) -> Outcome:

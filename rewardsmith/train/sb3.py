@@ -225,6 +225,19 @@ def _merged_runtime(before: Mapping[str, Any], now: dict[str, Any]) -> dict[str,
     return out
 
 
+# A worker that trains the slices of one job in turn keeps the last slice's model, normalizer
+# and envs here (keyed by its train folder): the next slice continues from them exactly, mid-
+# episode, with no reload; a fresh process continues from the saved files instead.
+_LIVE: dict[str, tuple[Any, Any, Any]] = {}
+_KEEP_LIVE = False
+
+
+def keep_live(on: bool) -> None:
+    """Whether :func:`train` keeps its model in this process for a following slice."""
+    global _KEEP_LIVE
+    _KEEP_LIVE = on
+
+
 def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
           progress: Progress | None = None, workdir: Path | None = None,
           overrides: Mapping[str, Any] | None = None,
@@ -242,12 +255,24 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
     hp = settings(task, overrides)
     reward = _compiled(task, program)
     t0 = time.perf_counter()
-    venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
     before: dict[str, Any] = {}
-    if resume_from is not None:
+    live = _LIVE.pop(str(Path(resume_from).resolve()), None) if resume_from is not None else None
+    _LIVE.clear()
+    if live is not None:  # the slice before, still in memory: go on from where it stopped
+        from rewardsmith.reward.vecenv import RuntimeGuard
+
+        model, wrapped, venv = live
+        venv.total_steps = 0
+        venv.pop_summaries()
+        venv.guard = RuntimeGuard()  # the counters so far are in the slice's result
+        wrapped.training = True
+        before = read_json(Path(resume_from) / "result.json")
+    elif resume_from is not None:
+        venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
         model, wrapped = _resume(hp, venv, Path(resume_from), seed)
         before = read_json(Path(resume_from) / "result.json")
     else:
+        venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
         model, wrapped = _build_model(task, hp, venv, seed)
     start = int(before.get("steps", 0))
     summaries = []
@@ -301,7 +326,10 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
         model.save(workdir / "policy.zip")
         wrapped.save(str(workdir / "vecnormalize.pkl"))
         policy_path = str(workdir / "policy.zip")
-    wrapped.close()
+    if _KEEP_LIVE and workdir is not None:
+        _LIVE[str(Path(workdir).resolve())] = (model, wrapped, venv)
+    else:
+        wrapped.close()
     if progress is not None:
         progress(total, total, {"fitness": None, "phase": "done"})
     prior_t = before.get("timings") or {}

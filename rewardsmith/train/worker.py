@@ -48,10 +48,20 @@ def main(argv: list[str]) -> int:
 
     threading.Thread(target=beat, daemon=True).start()
     try:
-        job = json.loads((job_dir / "job.json").read_text())
-        result = run_job(job, job_dir, chan)
-        chan.send({"type": "done", "fitness": result.fitness})
-        return 0
+        while True:
+            job = json.loads((job_dir / "job.json").read_text())
+            result = run_job(job, job_dir, chan)
+            if not job.get("continuable"):
+                chan.send({"type": "done", "fitness": result.fitness})
+                return 0
+            # one slice of a longer job: wait for the next slice (a line naming its folder,
+            # inside the folder this worker may write) or for the end (EOF)
+            chan.send({"type": "done", "fitness": result.fitness, "parked": True})
+            line = sys.stdin.readline()
+            if not line.strip():
+                return 0
+            job_dir = Path(json.loads(line)["job"])
+            os.chdir(job_dir)
     except Exception as e:  # report every failure as data; the parent decides what it means
         from rewardsmith.errors import RewardsmithError
         from rewardsmith.runs.files import atomic_write_json
@@ -78,6 +88,8 @@ def run_job(job: dict, job_dir: Path, chan: _Channel | None = None):
 
     task = tasks.from_origin(job["task"])
     backend = load_backend(job.get("backend", "sb3"))
+    if hasattr(backend, "keep_live"):  # a slice whose next one this process may train
+        backend.keep_live(bool(job.get("continuable")))
     budget = Budget(**job["budget"])
     src = job.get("program")
     program = None if src is None else RewardProgram(src, origin=job.get("label", "program"))
