@@ -118,6 +118,21 @@ def expression_fitness(expr: str, reduce: str = "mean") -> Callable[[Episode], f
     return fn
 
 
+def _env_dt(u) -> float:
+    """Seconds per env step. An env that runs another MuJoCo env inside it (gymnasium-robotics'
+    mazes and kitchen) has no ``dt`` of its own: the inner env on the same model gives it."""
+    dt = getattr(u, "dt", None)
+    if dt is None:
+        for v in vars(u).values():
+            if getattr(v, "model", None) is u.model and getattr(v, "dt", None) is not None:
+                dt = v.dt
+                break
+    if dt is None:
+        raise TaskError(f"env {type(u).__name__} has no step length (dt)",
+                        "rewardsmith needs an env with a fixed time per step")
+    return float(dt)
+
+
 @dataclass(frozen=True)
 class Task:
     """A task definition. ``envs/*.py`` files each define one as ``TASK``."""
@@ -149,13 +164,20 @@ class Task:
             kwargs["max_episode_steps"] = self.max_episode_steps
         if render_mode:
             kwargs["render_mode"] = render_mode
+        from rewardsmith.tasks import robotics
+
+        robotics.ensure_registered(self.env_id)  # gymnasium-robotics ids, imported on demand
         try:
-            return gym.make(self.env_id, **kwargs)
+            env = gym.make(self.env_id, **kwargs)
         except Exception as e:  # gymnasium raises several types for a bad id or kwargs
+            clear = robotics.explain_failure(self.env_id, e)
+            if clear is not None:
+                raise clear from None
             raise TaskError(
                 f"task {self.id}: cannot make env {self.env_id!r}: {type(e).__name__}: {e}",
                 "check the env id (gymnasium MuJoCo envs such as Hopper-v5) and its settings",
             ) from None
+        return robotics.wrap(env) if robotics.is_robotics_env(env) else env
 
     @cached_property
     def spec(self) -> StateSpec:
@@ -167,7 +189,7 @@ class Task:
                     f"task {self.id}: env {self.env_id} is not a MuJoCo env (no model/data)",
                     "rewardsmith derives the state view from a MuJoCo model; use a gymnasium MuJoCo env",
                 )
-            return StateSpec.from_model(u.model, u.dt, self.extras)
+            return StateSpec.from_model(u.model, _env_dt(u), self.extras)
         finally:
             env.close()
 
