@@ -13,7 +13,7 @@ import re
 
 from rewardsmith.contracts import CurvePoint, TrainResult
 from rewardsmith.runs.files import atomic_write_text
-from rewardsmith.train.pool import Job, Outcome, load_outcome
+from rewardsmith.train.pool import Cancel, Job, Outcome, load_outcome
 
 # pendulum-balance-v0 programs for the executors' tests: one that trains, and one that passes the
 # static checks (the dry run would catch it; these jobs go to the executor directly) but after
@@ -81,12 +81,20 @@ class FakeExecutor:
         self.trained: list[tuple[str | None, int]] = []  # (program source, seed) per job run
         self.jobs: list[Job] = []  # every job run, in order
         self.interrupt_after = interrupt_after  # raise KeyboardInterrupt after this many jobs
+        self.cancelled: list[Job] = []  # jobs cancelled before they ran
 
     def run(self, jobs, on_event=None):
         queue, out = list(jobs), []
 
         def follow(job, event):
-            queue.extend((on_event(job, event) or []) if on_event else [])
+            for nxt in (on_event(job, event) or []) if on_event else []:
+                if isinstance(nxt, Cancel):  # dropped if it waits (nothing runs beside here)
+                    if nxt.job in queue:
+                        queue.remove(nxt.job)
+                        self.cancelled.append(nxt.job)
+                        out.append(nxt.outcome)
+                else:
+                    queue.append(nxt)
 
         while queue:
             job = queue.pop(0)

@@ -96,8 +96,10 @@ def test_a_finalist_that_is_not_best_leaves_its_second_seed_unfinished(tmp_path)
     loop, run = loop_for(tmp_path, script, ex, workers=2, iterations=2)
     summary = loop.run_loop()
     assert summary["best"]["id"] == "0-0"
-    heads = [j for j in ex.jobs if j.label == "1-2 seed 1"]
-    assert [j.spec["budget"]["steps"] for j in heads] == [BUDGET // 2]  # no continuation
+    # the head of its second seed waited behind the last slice: once that showed 1-2 is not
+    # the best, it was cancelled (a running one would have been stopped), and nothing followed
+    assert [j.label for j in ex.cancelled] == ["1-2 seed 1"]
+    assert not [j for j in ex.jobs if j.label == "1-2 seed 1"]
     assert {c["id"]: c for c in run.candidates()}["1-2"]["fitness_seeds"] == {"0": 4.0}
 
 

@@ -209,3 +209,26 @@ def test_the_jail_keeps_the_start_folder_inside_the_writable_one(tmp_path):
 
     with pytest.raises(ValueError, match="not inside the writable folder"):
         jail.spawn(["true"], cwd=tmp_path / "a", limits=jail.Limits(), writable=tmp_path / "b")
+
+
+def test_a_cancelled_job_is_stopped_while_it_runs_and_one_waiting_never_starts(tmp_path):
+    from rewardsmith.train.pool import Cancel
+
+    long = _job(tmp_path, "long", ALIVE, steps=500_000)
+    short = _job(tmp_path, "short", ALIVE, steps=1024)
+    waiting = _job(tmp_path, "waiting", ALIVE, steps=1024)
+    events = []
+
+    def on_event(job, ev):
+        events.append((job.label, ev.get("type")))
+        if job is short and ev.get("type") == "finished":
+            return [Cancel(long), Cancel(waiting)]
+
+    t0 = time.monotonic()
+    out = run_jobs([long, short, waiting], workers=2, on_event=on_event)
+    assert time.monotonic() - t0 < 60  # not the minutes 500k steps take
+    assert out[0].cancelled and not out[0].ok and "no longer needed" in out[0].error
+    assert out[1].ok
+    assert out[2].cancelled and not (waiting.dir / "job.json").exists()
+    assert ("long", "cancelled") in events and ("waiting", "cancelled") in events
+    assert worker_pids(str(long.dir.resolve())) == []

@@ -70,7 +70,8 @@ class LiveView:
                 c["error"] = data["error"]
         elif kind == "job_finished" and self.cands.get(cid, {}).get("state") in ("training", "cached", None):
             c = self.cands.setdefault(cid, {})
-            c.update(state="done" if data.get("ok") else "failed", fitness=data.get("fitness"))
+            state = "cancelled" if data.get("cancelled") else "done" if data.get("ok") else "failed"
+            c.update(state=state, fitness=data.get("fitness"))
             if data.get("error"):
                 c["error"] = data["error"]
         elif kind == "candidate_scored":

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from rewardsmith.registry import Registry
-from rewardsmith.train.pool import Event, Job, Outcome
+from rewardsmith.train.pool import Cancel, Event, Job, Outcome
 
-__all__ = ["EXECUTORS", "Event", "Executor", "Job", "LocalExecutor", "Outcome", "describe",
+__all__ = ["EXECUTORS", "Cancel", "Event", "Executor", "Job", "LocalExecutor", "Outcome", "describe",
            "make_executor", "names", "register"]
 
 

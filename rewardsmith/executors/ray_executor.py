@@ -536,6 +536,12 @@ class RayExecutor:
                 now = time.monotonic()
                 for ref in list(flights):
                     fl = flights[ref]
+                    if fl.index in batch.cancelling and ref not in ready:
+                        _cancel(ray, ref)
+                        del flights[ref]
+                        by_key.pop(fl.key, None)
+                        batch.cancelled(fl.index)
+                        continue
                     if ref in ready:
                         try:
                             res = ray.get(ref)

@@ -18,7 +18,7 @@ import numpy as np
 
 from rewardsmith.contracts import Episode, TrainResult, episode_files
 from rewardsmith.errors import RewardsmithError
-from rewardsmith.executors import Executor, Job, LocalExecutor, Outcome
+from rewardsmith.executors import Cancel, Executor, Job, LocalExecutor, Outcome
 from rewardsmith.loop.schedule import Cohort
 from rewardsmith.reward.program import fingerprint
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
@@ -198,6 +198,10 @@ class DesignLoop:
         job.dir = job.dir / "head"
         return job
 
+    def _may_be_best(self, fitness: float | None) -> bool:
+        """Whether a candidate with this first-seed fitness is re-evaluated (it beats the best)."""
+        return fitness is not None and (self.best is None or fitness > self.best.score)
+
     def _workers(self) -> int:
         """Jobs the executor runs at once (1 when it does not say)."""
         return int(getattr(self.executor, "workers", None) or self.config.workers or 1)
@@ -269,6 +273,7 @@ class DesignLoop:
         duplicates: list[tuple[Candidate, Candidate]] = []
         halving = self._halving()
         cohort = Cohort()
+        heads: dict[str, Job] = {}  # candidate id -> its second seed's head, training beside it
         by_job: dict[int, Candidate] = {}
 
         def candidate_jobs():
@@ -305,6 +310,9 @@ class DesignLoop:
                 return settle()
             self._record_outcome(c, o)
             self._finish_candidate(c)
+            head = heads.get(c.id)
+            if head is not None and not (o.ok and self._may_be_best(o.result.fitness)):  # type: ignore[union-attr]
+                return [Cancel(head)]  # its second seed will not be needed
             return []
 
         def settle() -> list[Job]:
@@ -336,6 +344,7 @@ class DesignLoop:
                         spec = self._speculative_job(self.run.candidate_dir(c.iteration, c.k), c,
                                                      halving)
                         if spec is not None:
+                            heads[c.id] = spec
                             more.append(spec)
             return more
 
@@ -366,8 +375,8 @@ class DesignLoop:
             # selection: re-evaluate the top candidates on extra seeds before calling one best;
             # under successive halving only those that beat the best on their first seed
             top = ok[: cfg.top_k]
-            if halving is not None and self.best is not None:
-                top = [c for c in top if c.fitness is not None and c.fitness > self.best.score]
+            if halving is not None:
+                top = [c for c in top if self._may_be_best(c.fitness)]
             self._reevaluate(top)
             iter_best = max(top, key=lambda c: c.score) if top else None
             improved = False
@@ -556,7 +565,10 @@ class DesignLoop:
             more = None
             if kind in ("finished", "reused") and finished is not None and "outcome" in ev:
                 more = finished(job, ev["outcome"])
-            if kind == "finished":
+            if kind == "cancelled":
+                self.observer("job_finished", {"id": job.label, "ok": False, "cancelled": True,
+                                               "error": "not needed: its candidate is not the best"})
+            elif kind == "finished":
                 self.observer("job_finished", {"id": job.label, "ok": ev.get("ok"),
                                                "fitness": ev.get("fitness"), "error": ev.get("error")})
             elif kind == "progress":

@@ -36,10 +36,23 @@ class Outcome:
     result: TrainResult | None
     error: str | None = None
     reused: bool = False  # finished earlier (DONE existed): not run again
+    cancelled: bool = False  # stopped unfinished because its event said it is not needed
 
     @property
     def ok(self) -> bool:
         return self.result is not None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """An answer to an event (with or instead of follow-up jobs): ``job`` is no longer needed;
+    it is stopped if it runs, dropped if it waits, and its outcome says so."""
+
+    job: Job
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.job, None, "cancelled: no longer needed", cancelled=True)
 
 
 @dataclass
@@ -62,8 +75,9 @@ class _Running:
 
 
 # on_event(job, event) -> follow-up jobs or None. A "finished" or "reused" event may answer with
-# jobs that continue this one (the next slice under successive halving): they join the batch.
-Event = Callable[[Job, dict], "Sequence[Job] | None"]
+# jobs that continue this one (the next slice under successive halving): they join the batch;
+# and with Cancel(job) for a job of the batch that is no longer needed.
+Event = Callable[[Job, dict], "Sequence[Job | Cancel] | None"]
 
 
 def load_outcome(job: Job) -> Outcome | None:
@@ -115,10 +129,16 @@ class Batch:
         self.outcomes: dict[int, Outcome] = {}
         self.pending: list[int] = []
         self.more = True  # the source may still hold jobs
+        self.cancelling: set[int] = set()  # running jobs to stop (the executor stops them)
+        self._cancel_on_add: set[int] = set()  # id() of jobs cancelled before they were taken
 
     def add(self, job: Job) -> None:
         self.jobs.append(job)
         index = len(self.jobs) - 1
+        if id(job) in self._cancel_on_add:
+            self._cancel_on_add.discard(id(job))
+            self.cancelled(index)
+            return
         prior = load_outcome(job)
         if prior is None:
             self.pending.append(index)
@@ -145,7 +165,32 @@ class Batch:
     def _follow(self, job: Job, event: dict) -> None:
         if self.on_event:
             for nxt in self.on_event(job, event) or ():
-                self.add(nxt)
+                if isinstance(nxt, Cancel):
+                    self.cancel(nxt)
+                else:
+                    self.add(nxt)
+
+    def cancel(self, c: Cancel) -> None:
+        """A waiting job is dropped (its outcome: cancelled); a running one is marked for the
+        executor to stop; a finished one stays as it is."""
+        i = next((k for k, j in enumerate(self.jobs) if j is c.job), None)
+        if i is None:  # not taken from the source yet: dropped when it is
+            self._cancel_on_add.add(id(c.job))
+            return
+        if i in self.outcomes:
+            return
+        if i in self.pending:
+            self.pending.remove(i)
+            self.cancelled(i)
+            return
+        self.cancelling.add(i)
+
+    def cancelled(self, index: int) -> None:
+        """Job ``index`` stopped (or never started) because it was cancelled."""
+        self.cancelling.discard(index)
+        self.outcomes[index] = Cancel(self.jobs[index]).outcome
+        if self.on_event:
+            self.on_event(self.jobs[index], {"type": "cancelled"})
 
     def results(self) -> list[Outcome]:
         return [self.outcomes[i] for i in range(len(self.jobs))]
@@ -250,6 +295,14 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                     del running[i]
                     _park(r, parked, keep_parked, sel)
                     batch.finish(i, _outcome(r.job))
+                    continue
+                if i in batch.cancelling:
+                    jail.kill_group(r.proc)
+                    _finish(r, "cancelled")
+                    sel.unregister(r.read_fd)
+                    os.close(r.read_fd)
+                    del running[i]
+                    batch.cancelled(i)
                     continue
                 if r.proc.poll() is None:
                     if now - r.started > lim.wall_s:
