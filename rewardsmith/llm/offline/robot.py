@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,9 @@ class Intent:
     tip: str | None = None  # reach: fields named like *tip* and *target*
     target: str | None = None
     helper: str | None = None  # push: the fingertip that moves the object (``tip``) to the target
+    hold: bool = False  # reach/push: once there, hold still (a penalty gated on being there)
+    planar: bool = False  # measure the tip-target distance in x, y only (an object on a table)
+    limits: tuple[tuple[str, float | None, float | None], ...] = ()  # (hinge, low, high) to keep
     why: str = ""
 
     @property
@@ -154,12 +158,17 @@ def read_intent(description: str, robot: Robot) -> Intent:
     elif re.search(r"\b(backwards?|in reverse|reverse)\b", d):
         axis, sign, why_dir = 0, -1.0, "backwards (-x)"
     obj = _find_field(robot, ("object", "obj", "puck", "box", "block", "ball"))
+    hold = re.search(_HOLD, d) is not None
+    limits = read_limits(d, robot)
+    stage = ", then hold still there" if hold else ""
+    keep = "".join(f", keeping {j} within its range" for j, _, _ in limits)
     if re.search(r"\b(push\w*|shov\w*|slid\w*)\b", d) and obj and target:
-        return Intent("reach", tip=obj, target=target, helper=tip, smooth=smooth,
-                      why=f"push the {obj[:-4]} to the {target[:-4]}")
+        return Intent("reach", tip=obj, target=target, helper=tip, smooth=smooth, hold=hold,
+                      planar=_different_heights(robot, obj, target), limits=limits,
+                      why=f"push the {obj[:-4]} to the {target[:-4]}{stage}{keep}")
     if has("reach") and tip and target:
-        return Intent("reach", tip=tip, target=target, smooth=smooth,
-                      why=f"bring the {tip[:-4]} to the {target[:-4]}")
+        return Intent("reach", tip=tip, target=target, smooth=smooth, hold=hold, limits=limits,
+                      why=f"bring the {tip[:-4]} to the {target[:-4]}{stage}{keep}")
     if has("balance"):
         return Intent("balance", avoid_fall=True, tip_high=bool(re.search(r"\b(high|tip|height)\b", d)),
                       smooth=smooth, why="keep the poles upright")
@@ -178,3 +187,65 @@ def read_intent(description: str, robot: Robot) -> Intent:
         return Intent("stand", avoid_fall=True, smooth=smooth, why="stand upright and still")
     return Intent("stand", avoid_fall=True, smooth=smooth,
                   why="stay healthy (no direction or goal named in the description)")
+
+
+# "then hold the arm still", "stop moving once there"; "keep it there" alone is not a hold
+_HOLD = (r"\b(hold\w* (the \w+ |it |its \w+ )?(still|steady|motionless)|(keep|stay)\w* (the \w+ |it |its \w+ )?"
+         r"(still|steady|motionless)|stop\w* moving|come to rest|at rest|(joints?|arm) should stop)")
+_NUMBER = r"([-+]?\d+(?:\.\d+)?)"
+_UNIT = r"\s*(rad\w*|deg\w*|°)?"
+
+
+def _different_heights(robot: Robot, a: str, b: str) -> bool:
+    """Whether two positions sit at clearly different heights at reset (an object on a table and
+    a goal marker below it): their distance is then measured in x, y only."""
+    za, zb = robot.init(a, 2), robot.init(b, 2)
+    return za is not None and zb is not None and abs(za - zb) > 0.01
+
+
+def read_limits(d: str, robot: Robot) -> tuple[tuple[str, float | None, float | None], ...]:
+    """Joint ranges the description asks to keep: a hinge named in it (by its field name, or a
+    word such as "elbow" that is part of exactly one hinge's name), then in the same sentence
+    "between A and B (rad|degrees)", "below/at most B", "above/at least A", or "positive" /
+    "never negative" (and the reverse)."""
+    out = []
+    for sentence in re.split(r"(?<=[.;!?])\s+", d):
+        hinge = next((h for h in robot.hinges if re.search(rf"\b{re.escape(h.lower())}\b", sentence)), None)
+        if hinge is None:
+            for word in re.findall(r"\b(elbow|wrist|shoulder|knee|hip|ankle|thigh|neck)\b", sentence):
+                named = [h for h in robot.hinges if word in h.lower()]
+                if len(named) == 1:
+                    hinge = named[0]
+                    break
+        if hinge is None:
+            continue
+
+        def rad(value: str, unit: str | None) -> float:
+            v = float(value)
+            return round(v * math.pi / 180.0, 4) if (unit or "").startswith(("deg", "°")) else v
+
+        def num(m: re.Match, i: int) -> float:
+            return rad(m.group(i), m.group(i + 1))
+
+        lo = hi = None
+        m = re.search(rf"between {_NUMBER}{_UNIT} and {_NUMBER}{_UNIT}", sentence)
+        if m:  # "between 0 and 90 degrees": the one unit holds for both
+            unit = m.group(2) or m.group(4)
+            lo, hi = rad(m.group(1), unit), rad(m.group(3), unit)
+        else:
+            m = re.search(rf"\b(below|under|at most|less than|no more than|smaller than) {_NUMBER}{_UNIT}", sentence)
+            if m:
+                hi = num(m, 2)
+            m = re.search(rf"\b(above|over|at least|more than|no less than|greater than) {_NUMBER}{_UNIT}", sentence)
+            if m:
+                lo = num(m, 2)
+            if lo is None and hi is None:
+                if re.search(r"\b(positive|never negative|non-?negative)\b", sentence):
+                    lo = 0.0
+                elif re.search(r"\b(negative|never positive|non-?positive)\b", sentence):
+                    hi = 0.0
+        if lo is not None and hi is not None and lo > hi:
+            lo, hi = hi, lo
+        if lo is not None or hi is not None:
+            out.append((hinge, lo, hi))
+    return tuple(out)

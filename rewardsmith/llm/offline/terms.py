@@ -55,10 +55,11 @@ class Designer:
         if r.root:
             out["root_upright"] = f"root_upright = next_state.{r.root}_zaxis[:, 2]"
         if i.tip and i.target:
-            out["tip_gap"] = (f"tip_gap = np.sqrt(np.sum(np.square(next_state.{i.tip} - "
-                              f"next_state.{i.target}), axis=-1))")
-            out["tip_gap_before"] = (f"tip_gap_before = np.sqrt(np.sum(np.square(state.{i.tip} - "
-                                     f"state.{i.target}), axis=-1))")
+            xy = "[:, :2]" if i.planar else ""  # an object on a table, a goal marker below it
+            out["tip_gap"] = (f"tip_gap = np.sqrt(np.sum(np.square(next_state.{i.tip}{xy} - "
+                              f"next_state.{i.target}{xy}), axis=-1))")
+            out["tip_gap_before"] = (f"tip_gap_before = np.sqrt(np.sum(np.square(state.{i.tip}{xy} - "
+                                     f"state.{i.target}{xy}), axis=-1))")
         if i.helper and i.tip:
             out["helper_gap"] = (f"helper_gap = np.sqrt(np.sum(np.square(next_state.{i.helper} - "
                                  f"next_state.{i.tip}), axis=-1))")
@@ -290,6 +291,51 @@ class Designer:
                     [f"{key} = -settle_weight * np.sum(np.square(next_state.{vel}), axis=-1)"
                      " * np.exp(-tip_gap / settle_radius)"], ["tip_gap"])
 
+    def term_hold(self, key: str, variant: str) -> Term | None:
+        """Staged: a penalty on the robot's joint speeds, active only once the tip (or the pushed
+        object) is at the target: ``gated`` switches it on inside ``hold_radius``, ``soft`` fades
+        it in as the gap closes."""
+        i = self.intent
+        joints = [h for h in self.robot.hinges if not re.search(r"target|goal|obj", h)][:12]
+        if not (i.tip and joints) or variant not in ("gated", "soft"):
+            return None
+        radius = 0.08 if i.helper else 0.03  # a pushed object: about its own size; a fingertip: closer
+        stack = ", ".join(f"next_state.{h}_angvel" for h in joints)
+        gate = ("np.where(tip_gap < hold_radius, 1.0, 0.0)" if variant == "gated"
+                else "np.exp(-tip_gap / hold_radius)")
+        return Term(key, "hold", variant, "task",
+                    f"a penalty on joint speed once the {(i.tip or '')[:-4]} is at the "
+                    f"{(i.target or '')[:-4]} (staged: zero before)",
+                    [Const("hold_weight", 0.05), Const("hold_radius", radius, "threshold")],
+                    [f"{key}_there = {gate}",
+                     f"{key}_speed = np.sum(np.square(np.stack([{stack}], axis=-1)), axis=-1)",
+                     f"{key} = -hold_weight * {key}_there * {key}_speed"], ["tip_gap"])
+
+    def term_limit(self, key: str, variant: str) -> Term | None:
+        """A penalty on how far each constrained joint is outside its range (``step`` adds a
+        fixed penalty for every step outside)."""
+        limits = [(h, lo, hi) for h, lo, hi in self.intent.limits if self.robot.has(f"{h}_angle")]
+        if not limits or variant not in ("linear", "step"):
+            return None
+        consts = [Const("limit_weight", 1.0)]
+        parts = []
+        for h, lo, hi in limits:
+            if lo is not None:
+                consts.append(Const(f"{h}_min", lo, "fixed"))
+                parts.append(f"np.maximum({h}_min - next_state.{h}_angle, 0.0)")
+            if hi is not None:
+                consts.append(Const(f"{h}_max", hi, "fixed"))
+                parts.append(f"np.maximum(next_state.{h}_angle - {h}_max, 0.0)")
+        lines = [f"{key}_outside = " + " + ".join(parts)]
+        if variant == "step":
+            consts.append(Const("limit_step_penalty", 0.1))
+            lines.append(f"{key} = -limit_weight * {key}_outside - limit_step_penalty * "
+                         f"np.where({key}_outside > 0.0, 1.0, 0.0)")
+        else:
+            lines.append(f"{key} = -limit_weight * {key}_outside")
+        names = ", ".join(h for h, _, _ in limits)
+        return Term(key, "limit", variant, "task", f"a penalty on {names} leaving its range", consts, lines)
+
     def term_spin(self, key: str, variant: str) -> Term | None:
         r = self.robot
         if not (r.root and r.has(f"{r.root}_angvel")):
@@ -342,6 +388,10 @@ class Designer:
             req += [("distance", "distance", ["linear"]), ("effort", "effort", ["l2"])]
             if i.helper:
                 req.insert(1, ("approach", "approach", ["linear"]))
+            if i.hold:
+                req.append(("hold", "hold", ["gated", "soft"]))
+            if i.limits:
+                req.append(("joint_limit", "limit", ["step", "linear"]))
             opt += [("near", "near", ["mid", "tight", "wide"]), ("progress", "progress", ["step"]),
                     ("settle", "settle", ["near"])]
         elif i.kind == "standup":
