@@ -332,6 +332,10 @@ def test_batch_extractor_gives_the_rows_of_extract_bit_for_bit(task_id):
         for i, (m, d) in enumerate(zip(models, datas)):
             np.testing.assert_array_equal(rows[i], spec.extract(m, d))
             np.testing.assert_array_equal(rows_extra[i], with_extra.extract(m, d))
+            # one simulation's row alone (after a reset) is the same row
+            np.testing.assert_array_equal(batch.one(i, np.empty(spec.size)), rows[i])
+            np.testing.assert_array_equal(batch_extra.one(i, np.empty(with_extra.size)),
+                                          rows_extra[i])
         contacts += sum(d.ncon > 0 for d in datas)
     assert contacts > 0 or task_id == "reacher-reach-v0"
     np.testing.assert_array_equal(with_extra.view(rows_extra).twice_qpos0[:, 0], 2 * rows[:, 2])

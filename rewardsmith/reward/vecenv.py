@@ -253,7 +253,7 @@ class RewardVecEnv(DummyVecEnv):
             self.buf_infos[i]["terminal_observation"] = final_obs[i]
             self._finish_episode(i, bool(terminated[i]))
             final_obs[i], self.reset_infos[i] = self.envs[i].reset()
-            self.spec.extract(self._models[i], self._datas[i], self._prev[i])
+            self._extract.one(i, self._prev[i])
             records.begin(i, self._prev[i])
         for i in range(n):
             self._save_obs(i, final_obs[i])

@@ -543,6 +543,26 @@ class BatchExtractor:
         spec._finish(src.ravel()[self._flat].reshape(len(src), -1), out, self.sims)
         return out
 
+    def one(self, i: int, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (``(spec.size,)``) with simulation ``i``'s row alone (after a reset)."""
+        import mujoco
+
+        spec, k = self.spec, self._k
+        model, data, views, head, flags = self._parts[i]
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        mujoco.mj_comVel(model, data)
+        mujoco.mj_subtreeVel(model, data)
+        np.concatenate(views, out=head)
+        flags[:] = 0.0
+        ncon = data.ncon
+        if ncon:
+            flags[spec._geom_body[data.contact.geom[:ncon]]] = 1.0
+        row = self._src[i]
+        row[k] = data.time
+        spec._finish(row[spec._gather_host][None], out[None], [self.sims[i]])
+        return out
+
 
 def unknown_field_message(name: str, fields: Mapping[str, Any]) -> str:
     import difflib
