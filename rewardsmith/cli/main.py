@@ -83,15 +83,15 @@ def tasks_list(ctx: typer.Context,
 
 @tasks_app.command("show")
 @guarded
-def tasks_show(task_id: str = typer.Argument(..., help="Task id (see `rewardsmith tasks`) or a task file."),
-               hidden: bool = typer.Option(False, "--hidden", help="Also show the fitness and baseline (never shown to the LLM).")):
+def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `rewardsmith tasks`) or a task file."),
+               hidden: bool = typer.Option(False, "--hidden", help="Also show the fitness and baseline (never shown to the LLM)."),
+               env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id (gymnasium-robotics ids with the robotics extra)."),
+               description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words.")):
     """Print the exact context an LLM will see: description, state schema, signature."""
-    from rewardsmith import tasks
-
     quiet_warnings()
     from rewardsmith.llm.prompts import training_context
 
-    t = tasks.load(task_id)
+    t = resolve_task(task_id, env, description, None, None)
     print(t.llm_context())
     print(training_context(t))  # at the task's default budget on the sb3 backend
     if hidden:
