@@ -3,8 +3,10 @@
 It reads the task as data (:class:`DesignContext`: the state schema, the description, the state
 after reset) and composes a program from a library of reward terms: a task term picked from
 the description (velocity along the named axis, height gain and upward speed, uprightness of
-the poles, fingertip-to-target distance, rotation for flips), a healthy/alive term where the
-robot can fall, and shaping and effort terms. Each of the ``n`` samples draws a different term
+the poles, fingertip-to-target or fingertips-to-object and object-to-goal distances, rotation
+for flips), a healthy/alive term where the robot can fall, staged terms for "then hold still"
+(a joint-speed penalty switched on once the target is reached), penalties for joint ranges the
+description names, and shaping and effort terms. Each of the ``n`` samples draws a different term
 subset, weights and temperatures, deterministically from the request and the sample index.
 
 Given the best program so far and its training statistics (``context.best``) it improves it by
