@@ -12,6 +12,7 @@ TASK = Task(
         doc="metres the torso travels along +x before the episode ends",
         success=lambda ep: distance_travelled("torso_linvel", axis=0)(ep) >= 3.0,
         success_doc="travels at least 3 m forward",
+        open_ended=True,
     ),
     baseline_reward="env",
     baseline_doc="Ant-v5's own reward: x velocity + 1 per healthy step - 0.5 |a|^2 - contact cost.",

@@ -31,6 +31,7 @@ TASK = Task(
         doc="metres the torso travels along +y before the episode ends",
         success=lambda ep: distance_travelled("torso_linvel", axis=1)(ep) >= 3.0,
         success_doc="travels at least 3 m to the left",
+        open_ended=True,
     ),
     baseline_reward=BASELINE,
     baseline_doc="y velocity, a penalty on x drift, a healthy bonus, and an effort penalty.",

@@ -23,6 +23,7 @@ TASK = Task(
         doc="metres travelled forward along x in the 1000-step episode",
         success=lambda ep: distance_travelled("rootx_vel")(ep) >= 20.0,
         success_doc="runs at least 20 m forward (0.4 m/s on average)",
+        open_ended=True,
     ),
     baseline_reward=BASELINE,
     baseline_doc="HalfCheetah-v5's own reward: forward velocity - 0.1 |a|^2.",

@@ -22,6 +22,7 @@ TASK = Task(
         doc="metres travelled backwards (towards -x) in the 1000-step episode",
         success=lambda ep: distance_travelled("rootx_vel", sign=-1.0)(ep) >= 20.0,
         success_doc="runs at least 20 m backwards",
+        open_ended=True,
     ),
     baseline_reward=BASELINE,
     baseline_doc="HalfCheetah's forward reward with the sign flipped: -x velocity - 0.1 |a|^2.",

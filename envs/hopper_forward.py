@@ -29,6 +29,7 @@ TASK = Task(
         doc="metres travelled forward along x before the episode ends (falling ends it)",
         success=lambda ep: distance_travelled("rootx_vel")(ep) >= 2.0,
         success_doc="travels at least 2 m forward",
+        open_ended=True,
     ),
     baseline_reward=BASELINE,
     baseline_doc="Hopper-v5's own reward: forward velocity + 1 per healthy step - 1e-3 |a|^2.",

@@ -40,6 +40,7 @@ TASK = Task(
         doc="highest torso height (m) reached in the episode; standing is about 1.25 m",
         success=lambda ep: peak_height(ep) >= 1.5,
         success_doc="the torso reaches 1.5 m",
+        open_ended=True,
     ),
     baseline_reward=BASELINE,
     baseline_doc="Height above standing and upward speed, an alive bonus, and an effort penalty.",

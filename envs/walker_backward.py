@@ -26,6 +26,7 @@ TASK = Task(
         doc="metres travelled backwards (towards -x) before the episode ends",
         success=lambda ep: distance_travelled("rootx_vel", sign=-1.0)(ep) >= 2.0,
         success_doc="walks at least 2 m backwards",
+        open_ended=True,
     ),
     baseline_reward=BASELINE,
     baseline_doc="Walker2d's reward with the direction flipped: -x velocity + healthy bonus - effort.",

@@ -27,6 +27,7 @@ TASK = Task(
         doc="metres travelled forward along x before the episode ends (falling ends it)",
         success=lambda ep: distance_travelled("rootx_vel")(ep) >= 2.0,
         success_doc="walks at least 2 m forward",
+        open_ended=True,
     ),
     baseline_reward=BASELINE,
     baseline_doc="Walker2d-v5's own reward: forward velocity + 1 per healthy step - 1e-3 |a|^2.",

@@ -159,3 +159,22 @@ def test_a_solved_task_stops_the_loop(tmp_path):
     assert len(loop.llm.requests) == 1
     assert summary["stopped_early"].startswith("solved: 0-0 reached the task's maximum fitness")
     assert [e["reason"] for e in run.events() if e["event"] == "loop_stopped"] == [summary["stopped_early"]]
+
+
+@pytest.mark.parametrize("open_ended", [False, True])
+def test_success_everywhere_solves_a_task_unless_it_is_open_ended(tmp_path, open_ended):
+    """'Balance the pole' is solved when every episode succeeds; 'hop as far as possible' is
+    not: its success is a bar on the way, and the search goes on."""
+    task = tasks.load("pendulum-balance-v0")
+    task = dataclasses.replace(task, fitness=dataclasses.replace(task.fitness, open_ended=open_ended))
+    run = RunDir.create(tmp_path / "run", {"task": task.id, "config": {}})
+    cfg = dataclasses.replace(CONFIG, iterations=2, samples=1, seeds=1)
+    script = [[answer(5.0, "succeeds")], [answer(6.0, "succeeds")]]
+    loop = DesignLoop(task, run, cfg, ScriptedLLM(script), executor=FakeExecutor())
+    summary = loop.run_loop()
+    if open_ended:
+        assert len(loop.llm.requests) == 2 and not summary.get("stopped_early")
+        assert summary["best"]["id"] == "1-0"
+    else:
+        assert len(loop.llm.requests) == 1
+        assert summary["stopped_early"] == "solved: 0-0 succeeded on every evaluation episode of its 1 seed(s)"

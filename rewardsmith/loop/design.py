@@ -252,7 +252,8 @@ class DesignLoop:
                 return (f"solved: {best.id} reached the task's maximum fitness ({top:g}) on "
                         f"{len(best.fitness_seeds)} seed(s)")
             seeds = best.success_seeds
-            if (seeds and len(seeds) >= len(best.fitness_seeds)
+            if (seeds and not self.task.fitness.open_ended
+                    and len(seeds) >= len(best.fitness_seeds)
                     and all(v >= 1.0 for v in seeds.values())):
                 return (f"solved: {best.id} succeeded on every evaluation episode of its "
                         f"{len(seeds)} seed(s)")

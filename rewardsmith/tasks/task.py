@@ -35,6 +35,9 @@ class Fitness:
     success: Callable[[Episode], bool] | None = None
     success_doc: str = ""
     maximum: float | None = None  # the best fitness there is, where one is known (1000 steps up)
+    # "as fast / far / high as possible": success is a bar on the way, not the goal, so a design
+    # run does not stop when every episode succeeds (only at ``maximum`` or its --patience)
+    open_ended: bool = False
 
     def __call__(self, ep: Episode) -> float:
         return float(self.fn(ep))
