@@ -19,7 +19,7 @@ from rewardsmith.llm.base import (
     Usage,
     canonical_json,
 )
-from rewardsmith.llm.offline.improve import Part, improve
+from rewardsmith.llm.offline.improve import Part, Plan, improve
 from rewardsmith.llm.offline.render import describe, render
 from rewardsmith.llm.offline.robot import Robot, read_intent
 from rewardsmith.llm.offline.source import (
@@ -106,6 +106,10 @@ class OfflineDesigner:
         parts = [Part(t.key, t.role, t.weight.name if t.weight else None,
                       next((c.name for c in t.consts if c.kind == "temperature"), None)) for t in terms]
         plan = improve(parts, ctx.best, ctx, d.intent, d.robot)
+        if k % 2 == 1 and not ctx.human_text:
+            # every other sample stays with the best design as it is and only varies it: the
+            # rules read a training report, and when they misjudge it these still explore
+            plan = Plan(reasons=["I keep the best design as it is"])
         terms = [t for t in terms if t.key not in plan.drop or t.role == "task"]
         req, opt = d.menu()
         present = {t.key for t in terms}
