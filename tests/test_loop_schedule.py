@@ -16,7 +16,7 @@ from rewardsmith.runs.rundir import RunDir
 
 BUDGET = 4000
 CONFIG = DesignConfig(iterations=1, samples=4, steps=BUDGET, seeds=2, top_k=2, workers=1,
-                      compare_baseline=False)
+                      compare_baseline=False, schedule="halving")
 
 
 def loop_for(tmp_path, script, executor, run=None, **config):

@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
         feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
         show_scores: bool = typer.Option(False, "--show-scores", help="With --feedback human: show each candidate's task score while you rank (by default the ranking is blind: shuffled, scores shown after you answer)."),
         oracle_fitness: str | None = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
-        schedule: str = typer.Option("halving", "--schedule", help="halving: every candidate trains a quarter of its budget, the weaker half stops, the rest continue from where they were (successive halving); full: every candidate trains its whole budget."),
+        schedule: str = typer.Option("full", "--schedule", help="full: every candidate trains its whole budget; halving: every candidate trains a quarter of its budget, the weaker half stops, the rest continue from where they were (successive halving: about 55-75%% of the wall time, but an early decision can stop the eventual best)."),
         patience: int | None = typer.Option(None, "--patience", min=1, help="Stop after this many iterations without a better reward (a solved task always stops)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Ask the LLM afresh instead of reusing answers cached from earlier runs (the run's own cache still makes --resume free)."),
     ):

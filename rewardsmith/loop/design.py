@@ -52,7 +52,9 @@ class DesignConfig:
     feedback_noise: float = 0.0  # oracle noise, in units of the group's fitness spread
     oracle_fitness: str | None = None  # expression the oracle ranks by (tasks without a fitness)
     show_scores: bool = False  # human feedback: show task scores while ranking (default: blind)
-    schedule: str = "halving"  # halving: weak candidates stop early | full: every one trains it all
+    # full: every candidate trains its whole budget | halving: weak candidates stop early (faster,
+    # but its early decisions stopped the eventual best in several measured runs: see README)
+    schedule: str = "full"
     patience: int | None = None  # stop after this many iterations without a better best
     executor: str = "local"  # where jobs run: local | ray (a resumed run keeps it)
 
