@@ -167,7 +167,7 @@ def test_successive_halving_with_real_training(tmp_path, env):
     run_dir = tmp_path / "run"
     p = design(run_dir, "--task", "pendulum-balance-v0", "--llm", "offline", "--iterations", "2",
                "--samples", "4", "--steps", "8192", "--seeds", "2", "--workers", "2",
-               "--no-baseline", env=env, timeout=900)
+               "--no-baseline", "--schedule", "halving", env=env, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     summary = json.loads(p.stdout[p.stdout.index("{"): p.stdout.rindex("}") + 1])
     cands = {c["id"]: c for c in (json.loads(f.read_text()) for f in run_dir.glob("candidates/*/result.json"))}
