@@ -296,15 +296,10 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                     _park(r, parked, keep_parked, sel)
                     batch.finish(i, _outcome(r.job))
                     continue
-                if i in batch.cancelling:
+                cancelled = i in batch.cancelling
+                if cancelled:
                     jail.kill_group(r.proc)
-                    _finish(r, "cancelled")
-                    sel.unregister(r.read_fd)
-                    os.close(r.read_fd)
-                    del running[i]
-                    batch.cancelled(i)
-                    continue
-                if r.proc.poll() is None:
+                elif r.proc.poll() is None:
                     if now - r.started > lim.wall_s:
                         reason = f"ran over its time limit of {lim.wall_s:.0f} s and was killed"
                     elif now - r.last_beat > lim.stall_s:
@@ -322,7 +317,10 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                 del running[i]
                 if r.gpu is not None:
                     free_gpus.append(r.gpu)
-                batch.finish(i, outcome)
+                if cancelled:
+                    batch.cancelled(i)
+                else:
+                    batch.finish(i, outcome)
     finally:
         for r in running.values():
             jail.kill_group(r.proc)
@@ -397,6 +395,7 @@ def _drain(fd: int, parked: dict[str, _Running], sel) -> None:
 
 
 def _outcome(job: Job) -> Outcome:
+    """A finished job's outcome, from the result its worker wrote."""
     try:
         return Outcome(job, TrainResult.from_json(read_json(job.dir / "train" / "result.json")))
     except (OSError, ValueError, TypeError) as e:
@@ -466,10 +465,7 @@ def _finish(r: _Running, killed_reason: str | None) -> Outcome:
         r.log.close()
     job = r.job
     if killed_reason is None and (job.dir / "DONE").exists():
-        try:
-            return Outcome(job, TrainResult.from_json(read_json(job.dir / "train" / "result.json")))
-        except (OSError, ValueError, TypeError) as e:
-            return Outcome(job, None, f"the worker's result could not be read: {e}")
+        return _outcome(job)
     if killed_reason is not None:
         return Outcome(job, None, f"the training worker {killed_reason}")
     err = job.dir / "error.json"
