@@ -13,18 +13,8 @@ import numpy as np
 
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import RewardProgram, RewardProgramError, compile_program
+from rewardsmith.state.mjx_view import import_jax
 from rewardsmith.state.view import Field, StateSpec
-
-INSTALL_HINT = "install the JAX extra: pip install 'rewardsmith[jax]'"
-
-
-def _jax():
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as e:
-        raise RewardsmithError(f"JAX is not installed ({e.name or e} is missing)", INSTALL_HINT) from None
-    return jax, jnp
 
 
 def check_traceable(program: RewardProgram | str, transitions: Any, *, spec: StateSpec | None = None,
@@ -37,7 +27,7 @@ def check_traceable(program: RewardProgram | str, transitions: Any, *, spec: Sta
     the results agree with the numpy path and do not depend on the other rows of the batch.
     ``spec`` is rebuilt from the transitions' layout when not given.
     """
-    jax, jnp = _jax()
+    jax, jnp = import_jax()
 
     if isinstance(program, str):
         program = RewardProgram(program)
