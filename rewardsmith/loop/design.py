@@ -197,7 +197,7 @@ class DesignLoop:
         job = self._seed_job(cand_dir, c.source, seed, f"{c.id} seed {seed}")
         job.spec.update(budget={**job.spec["budget"], "steps": halving.speculative_steps},
                         planned_steps=self.steps, continuable=True)
-        job.dir = job.dir / "head"
+        job.dir = _head_dir(job.dir)
         return job
 
     def _may_be_best(self, fitness: float | None) -> bool:
@@ -621,7 +621,7 @@ class DesignLoop:
             for s in extra_seeds:
                 if str(s) not in c.fitness_seeds:
                     job = self._seed_job(d, c.source, s, f"{c.id} seed {s}")
-                    head = job.dir / "head"
+                    head = _head_dir(job.dir)
                     if (head / "DONE").exists() and (head / "train" / "result.json").exists():
                         # trained beside the candidate's last slice: go on from there
                         job.spec.update(resume_from=str(head / "train"), planned_steps=self.steps)
@@ -779,6 +779,11 @@ class DesignLoop:
         self.run.update_manifest(status="finished", summary=summary)
         self.emit("run_finished", **{k: v for k, v in summary.items() if k != "candidates"})
         return summary
+
+
+def _head_dir(seed_dir: Path) -> Path:
+    """Where the first part of a seed's training runs beside a finalist's last slice."""
+    return seed_dir / "head"
 
 
 def estimate_tokens(messages: list[dict]) -> int:

@@ -257,6 +257,8 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
     t0 = time.perf_counter()
     before: dict[str, Any] = {}
     live = _LIVE.pop(str(Path(resume_from).resolve()), None) if resume_from is not None else None
+    for _, stale, _ in _LIVE.values():  # a slice nobody continued: its envs close
+        stale.close()
     _LIVE.clear()
     if live is not None:  # the slice before, still in memory: go on from where it stopped
         from rewardsmith.reward.vecenv import RuntimeGuard
