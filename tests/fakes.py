@@ -35,6 +35,19 @@ def compute_reward(state, action, next_state):
 '''
 
 
+def wait_until(cond, timeout: float = 15.0) -> bool:
+    """Whether ``cond()`` holds within ``timeout`` seconds (the kernel ends a killed bwrap
+    worker's pid namespace a moment after the bwrap process itself is reaped)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
+
+
 def worker_pids(needle: str) -> list[int]:
     """Training workers (or the bwrap around one) whose command line names ``needle`` (a job
     folder, or a folder above it)."""

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import ALIVE, HANGS_LATER, worker_pids
+from fakes import ALIVE, HANGS_LATER, wait_until, worker_pids
 
 from rewardsmith import executors, tasks
 from rewardsmith.contracts import TrainResult
@@ -42,15 +42,6 @@ def _job(base: Path, name: str, source: str | None = ALIVE, steps: int = 1024, *
 def _left_running(needle: str) -> list[int]:
     """Training workers (or their bwrap) whose command line names ``needle``."""
     return worker_pids(needle)
-
-
-def _wait_until(cond, timeout: float = 15.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +182,8 @@ def test_a_ray_worker_that_dies_is_a_failed_job_with_the_reason(executor, node, 
     assert killed
     assert not out[0].ok and "Ray worker running it died" in out[0].error, out[0].error
     assert out[1].ok
-    assert _wait_until(lambda: not _left_running(str(node.resolve())))
-    assert _wait_until(lambda: list(node.iterdir()) == [])
+    assert wait_until(lambda: not _left_running(str(node.resolve())))
+    assert wait_until(lambda: list(node.iterdir()) == [])
 
 
 @needs_ray
@@ -205,8 +196,8 @@ def test_an_interrupt_cancels_the_ray_tasks_and_is_raised_again(executor, node, 
 
     with pytest.raises(KeyboardInterrupt):
         executor().run(jobs, on_event)
-    assert _wait_until(lambda: not _left_running(str(node.resolve())))
-    assert _wait_until(lambda: list(node.iterdir()) == [])
+    assert wait_until(lambda: not _left_running(str(node.resolve())))
+    assert wait_until(lambda: list(node.iterdir()) == [])
     assert not any((j.dir / "DONE").exists() for j in jobs)
 
 

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from fakes import ALIVE, HANGS_LATER, worker_pids
+from fakes import ALIVE, HANGS_LATER, wait_until, worker_pids
 
 from rewardsmith import tasks
 from rewardsmith.reward.program import RewardProgram
@@ -190,7 +190,7 @@ def test_a_continuable_slice_is_continued_by_the_same_worker_in_memory(tmp_path,
     # both slices are on disk, the second with the whole curve, as a fresh worker would write
     assert (first.dir / "DONE").exists() and (nxt[0].dir / "DONE").exists()
     assert out[1].result.curve[-1].step == 2048
-    assert worker_pids(str(first.dir.resolve())) == []  # no worker left behind
+    assert wait_until(lambda: worker_pids(str(first.dir.resolve())) == [])  # none left behind
 
 
 def test_a_continuation_outside_the_workers_folder_gets_a_fresh_worker(tmp_path, monkeypatch):
@@ -201,7 +201,7 @@ def test_a_continuation_outside_the_workers_folder_gets_a_fresh_worker(tmp_path,
     out = run_jobs([first], workers=1, on_event=on_event)
     assert [o.ok for o in out] == [True, True] and [o.result.steps for o in out] == [1024, 2048]
     assert len(spawned) == 2  # the parked worker may not write there: it was let go
-    assert worker_pids(str(first.dir.resolve())) == []
+    assert wait_until(lambda: worker_pids(str(first.dir.resolve())) == [])
 
 
 def test_the_jail_keeps_the_start_folder_inside_the_writable_one(tmp_path):
@@ -231,4 +231,4 @@ def test_a_cancelled_job_is_stopped_while_it_runs_and_one_waiting_never_starts(t
     assert out[1].ok
     assert out[2].cancelled and not (waiting.dir / "job.json").exists()
     assert ("long", "cancelled") in events and ("waiting", "cancelled") in events
-    assert worker_pids(str(long.dir.resolve())) == []
+    assert wait_until(lambda: worker_pids(str(long.dir.resolve())) == [])
