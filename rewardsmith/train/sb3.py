@@ -268,14 +268,12 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
         venv.pop_summaries()
         venv.guard = RuntimeGuard()  # the counters so far are in the slice's result
         wrapped.training = True
-        before = read_json(Path(resume_from) / "result.json")
-    elif resume_from is not None:
-        venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
-        model, wrapped = _resume(hp, venv, Path(resume_from), seed)
-        before = read_json(Path(resume_from) / "result.json")
     else:
         venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
-        model, wrapped = _build_model(task, hp, venv, seed)
+        model, wrapped = (_resume(hp, venv, Path(resume_from), seed) if resume_from is not None
+                          else _build_model(task, hp, venv, seed))
+    if resume_from is not None:
+        before = read_json(Path(resume_from) / "result.json")
     start = int(before.get("steps", 0))
     summaries = []
     total = int(budget.steps)
