@@ -61,6 +61,7 @@ class _Attribution:
         class Timed:
             def __init__(self, inner):
                 self.inner = inner
+                self.program = inner.program  # what the vec env reads the fields from
 
             def __call__(self, *args):
                 t0 = time.perf_counter()

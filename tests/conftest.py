@@ -31,7 +31,8 @@ def _random_actions(venv, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(low, high, size=(venv.num_envs, *venv.action_space.shape))
 
 
-def _make_venv(task, program="baseline", n_envs: int = 2, seed: int = 0, keep_episodes: bool = True):
+def _make_venv(task, program="baseline", n_envs: int = 2, seed: int = 0, keep_episodes: bool = True,
+               partial: bool = False):
     """A ``RewardVecEnv`` on ``task``: ``program`` is "baseline", None (env reward), text or a
     ``CompiledReward``."""
     from rewardsmith.reward.program import CompiledReward, RewardProgram, compile_program
@@ -46,7 +47,7 @@ def _make_venv(task, program="baseline", n_envs: int = 2, seed: int = 0, keep_ep
     fit = task.fitness
     venv = RewardVecEnv([task.make_env for _ in range(n_envs)], task.spec, reward,
                         fitness=fit.fn if fit else None, success=fit.success if fit else None,
-                        keep_episodes=keep_episodes)
+                        keep_episodes=keep_episodes, partial=partial)
     venv.seed(seed)
     venv.action_space.seed(seed)
     return venv

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,52 @@ def fingerprint(source: str) -> str:
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
     return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+
+
+# Ways a program could make a field's name at run time instead of writing it out: with any of
+# these in its source, every field counts as read (see fields_read).
+_STRING_CALLS = frozenset({
+    "str", "repr", "format", "chr", "join", "replace", "lower", "upper", "casefold", "title",
+    "capitalize", "swapcase", "strip", "lstrip", "rstrip", "removeprefix", "removesuffix",
+    "split", "rsplit", "partition", "rpartition", "zfill", "center", "ljust", "rjust",
+    "translate", "decode", "encode", "expandtabs", "format_map",
+})
+
+
+def fields_read(source: str, names: Iterable[str]) -> set[str] | None:
+    """The state fields among ``names`` that ``source`` may read, or None when that cannot be
+    told from the text (it does not parse, or it builds strings at run time).
+
+    A conservative superset: every attribute (``state.torso_pos``) and string constant
+    (``state["torso_pos"]``) that names a field. The sandbox refuses ``getattr``, ``vars``,
+    ``__dict__`` and every underscore attribute, so a field is reached only by a name written
+    out in the source, unless the program assembles one, which is caught here.
+    """
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    known = set(names)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr in _STRING_CALLS:
+                return None
+            if node.attr in known:
+                out.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in _STRING_CALLS:
+            return None
+        elif isinstance(node, ast.JoinedStr):
+            return None
+        elif isinstance(node, ast.BinOp) and any(
+                isinstance(x, ast.Constant) and isinstance(x.value, (str, bytes))
+                for x in (node.left, node.right)):
+            return None
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
+            out.add(node.value)
+    return out
 
 
 @dataclass(frozen=True)

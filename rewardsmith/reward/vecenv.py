@@ -17,8 +17,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from rewardsmith.contracts import Episode
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward import liveness
-from rewardsmith.reward.program import CompiledReward
-from rewardsmith.state.view import StateSpec
+from rewardsmith.reward.program import CompiledReward, fields_read
+from rewardsmith.state.view import StateSpec, StateView
 
 
 class RewardRuntimeError(RewardsmithError):
@@ -172,8 +172,61 @@ class _Records:
         )
 
 
+class _Recorder(dict):
+    """A spec's field table that notes every field a view looks up."""
+
+    def __init__(self, table: dict):
+        super().__init__(table)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def fields_needed(spec: StateSpec, rows: np.ndarray, action_shape: tuple[int, ...],
+                  reward: CompiledReward | None, fitness=None, success=None) -> set[str] | None:
+    """The state fields that training with ``reward``, ``fitness`` and ``success`` reads, or
+    None for all of them (when that cannot be told).
+
+    The program's are read from its source (:func:`fields_read`); the program, the fitness and
+    the success test are also called once on ``rows`` (full state rows, ``(1, D)``) through a
+    view that notes what they look up, which catches what a task's own Python reads.
+    """
+    found: set[str] = set()
+    if reward is not None:
+        program = getattr(reward, "program", None)  # a wrapped program may not say
+        static = None if program is None else fields_read(program.source, spec.fields)
+        if static is None:
+            return None
+        found |= static
+    import copy
+
+    probe = copy.copy(spec)
+    probe._access = table = _Recorder(spec._access)
+    states = np.repeat(rows[:1], 3, axis=0)
+    actions = np.zeros((2, *action_shape))
+    try:
+        if reward is not None:
+            view = StateView(states[:2], probe)
+            reward(view, actions, view)
+        ep = Episode(states=states, actions=actions, env_rewards=np.zeros(2), rewards=np.zeros(2),
+                     components={}, terminated=False, spec=probe)
+        for fn in (fitness, success):
+            if fn is not None:
+                fn(ep)
+    except Exception:  # noqa: BLE001 - whatever it is, training will say; fill every field
+        return None
+    return found | (table.read & set(spec.fields))
+
+
 class RewardVecEnv(DummyVecEnv):
-    """DummyVecEnv that trains on ``reward`` (or the env's own reward when it is None)."""
+    """DummyVecEnv that trains on ``reward`` (or the env's own reward when it is None).
+
+    With ``partial``, each step fills only the state fields that the reward, the fitness and
+    the success test read (:func:`fields_needed`): a program of joint angles and velocities
+    then costs no kinematics. Episodes kept (``keep_episodes``) always hold every field.
+    """
 
     def __init__(
         self,
@@ -184,6 +237,7 @@ class RewardVecEnv(DummyVecEnv):
         success: Callable[[Episode], bool] | None = None,
         keep_episodes: bool = False,
         guard: RuntimeGuard | None = None,
+        partial: bool = False,
     ):
         super().__init__(env_fns)
         self.spec = spec
@@ -197,7 +251,13 @@ class RewardVecEnv(DummyVecEnv):
         self._next = np.zeros((n, spec.size))
         self._models = [e.unwrapped.model for e in self.envs]
         self._datas = [e.unwrapped.data for e in self.envs]
-        self._extract = spec.extractor(self._models, self._datas)
+        fields = None
+        if partial and not keep_episodes:
+            rows = spec.extractor(self._models[:1], self._datas[:1])()
+            fields = fields_needed(spec, rows, tuple(self.action_space.shape or ()), reward,
+                                   fitness, success)
+        self._extract = spec.extractor(self._models, self._datas, fields)
+        self._view_spec = self._extract.view_spec  # refuses the fields not filled
         self._records = _Records(n, spec.size, tuple(self.action_space.shape or ()))
         self.total_steps = 0
         self.summaries: list[EpisodeSummary] = []
@@ -229,8 +289,8 @@ class RewardVecEnv(DummyVecEnv):
         if self.reward is not None:
             actions = self.actions.view()
             actions.flags.writeable = False
-            state = self.spec.view(self._prev)
-            next_state = self.spec.view(self._next)
+            state = self._view_spec.view(self._prev)
+            next_state = self._view_spec.view(self._next)
             try:
                 reward, comps = self.reward(state, actions, next_state)
             except RewardsmithError:
@@ -261,7 +321,7 @@ class RewardVecEnv(DummyVecEnv):
 
     # -- episodes -------------------------------------------------------------
     def _finish_episode(self, i: int, terminated: bool) -> None:
-        ep = self._records.episode(i, terminated, self.spec)
+        ep = self._records.episode(i, terminated, self._view_spec)
         fit = self.fitness(ep) if self.fitness is not None else None
         succ = bool(self.success(ep)) if self.success is not None else None
         self.summaries.append(EpisodeSummary(

@@ -8,6 +8,7 @@ row, so a batch of states is a ``(B, D)`` array and a :class:`StateView` over it
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,8 @@ class StateSpec:
     # name -> (index into a row, shape to reshape to or None): what StateView hands out
     _access: dict[str, tuple[Any, tuple[int, ...] | None]] = field(
         init=False, repr=False, compare=False, default_factory=dict)
+    # fields a restricted spec (see restricted()) leaves out of its rows
+    _missing: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
         for f in self.fields.values():
@@ -245,6 +248,44 @@ class StateSpec:
             _gather_host=_host_order(model)[gather_np],
         )
 
+    # ------------------------------------------------------------- partial rows
+    def needs(self, names: Iterable[str] | None) -> tuple[bool, bool]:
+        """What filling ``names`` (every field when None) takes from MuJoCo: ``(kinematics,
+        contact)``. The time, dt, qpos, qvel and joint fields are copies of MjData as it is
+        after a step; body, centre-of-mass, site and task fields need the kinematics
+        recomputed; contact flags need the contact list."""
+        if names is None:
+            return True, True
+        joint_end = self._blocks["body_pos"]
+        con, con_end = self._blocks["body_contact"], self._blocks["com"]
+        kin = contact = False
+        for name in names:
+            o = self.fields[name].offset
+            if con <= o < con_end:
+                contact = True
+            elif o >= joint_end:
+                kin = True
+        return kin, contact
+
+    def restricted(self, names: Iterable[str]) -> StateSpec:
+        """This spec for rows that hold only ``names`` and what comes with them at no cost (the
+        other fields of :meth:`needs`' groups). A view through it refuses the rest with an
+        error that names the field, instead of handing out values that were never filled."""
+        kin, contact = self.needs(names)
+        keep = set(names)
+        for f in self.fields.values():
+            o = f.offset
+            if o < self._blocks["body_pos"] or (kin and not self._in_contact(o)) or (
+                    contact and self._in_contact(o)):
+                keep.add(f.name)
+        out = copy.copy(self)
+        out._access = {k: v for k, v in self._access.items() if k in keep}
+        out._missing = frozenset(self.fields) - keep
+        return out
+
+    def _in_contact(self, offset: int) -> bool:
+        return self._blocks["body_contact"] <= offset < self._blocks["com"]
+
     # ---------------------------------------------------------------- extraction
     def extract(self, model, data, out: np.ndarray | None = None) -> np.ndarray:
         """Fill one flat row from ``mujoco.MjData``.
@@ -278,11 +319,15 @@ class StateSpec:
         self._finish(src[self._gather_np][None], row[None], [(model, data)])
         return row
 
-    def _finish(self, g: np.ndarray, out: np.ndarray, sims: Sequence[tuple[Any, Any]]) -> None:
+    def _finish(self, g: np.ndarray, out: np.ndarray, sims: Sequence[tuple[Any, Any]],
+                kinematics: bool = True) -> None:
         """Rows ``out`` (``(n, size)``) from the gathered sources ``g`` (``(n, len(_gather))``):
-        the row entries, the body-origin velocities from gathered columns, the task extras."""
+        the row entries, the body-origin velocities from gathered columns, the task extras
+        (these two only with ``kinematics``: they derive from it)."""
         n = self._nrow
         out[:, :n] = g[:, :n]
+        if not kinematics:
+            return
         # linvel = lin + ang x (xpos - subtree_com[root]), for bodies 1..nbody-1, written out as
         # lin + a1 * (x1 - c1) - a2 * (x2 - c2) (see _gather_index), both products at once
         tail = g[:, n:].reshape(len(g), 7, -1)
@@ -299,9 +344,11 @@ class StateSpec:
                 out[i, o : o + f.size] = np.asarray(ex.fn(model, data), dtype=float).ravel()
                 o += f.size
 
-    def extractor(self, models: Sequence[Any], datas: Sequence[Any]) -> BatchExtractor:
-        """A :class:`BatchExtractor` for these simulations (``models[i]`` with ``datas[i]``)."""
-        return BatchExtractor(self, models, datas)
+    def extractor(self, models: Sequence[Any], datas: Sequence[Any],
+                  fields: Iterable[str] | None = None) -> BatchExtractor:
+        """A :class:`BatchExtractor` for these simulations (``models[i]`` with ``datas[i]``),
+        filling ``fields`` (every field when None; see :meth:`needs`)."""
+        return BatchExtractor(self, models, datas, fields)
 
     # ------------------------------------------------------------------- viewing
     def view(self, batch) -> StateView:
@@ -488,12 +535,23 @@ class BatchExtractor:
     recomputes each simulation's kinematics, copies its MjData arrays into its source row with
     one ``np.concatenate`` and sets its contact flags; one gather and the body-origin
     velocities then fill every row of the batch at once.
+
+    With ``fields``, only what those need is computed (:meth:`StateSpec.needs`): a program that
+    reads joints alone costs no kinematics and no contact list. The entries no field of
+    ``fields`` needs are NaN, and :attr:`view_spec` refuses them by name.
     """
 
-    def __init__(self, spec: StateSpec, models: Sequence[Any], datas: Sequence[Any]):
+    def __init__(self, spec: StateSpec, models: Sequence[Any], datas: Sequence[Any],
+                 fields: Iterable[str] | None = None):
         if len(models) != len(datas):
             raise ValueError("one model per data")
         self.spec = spec
+        fields = None if fields is None else sorted(set(fields))
+        self._kin, self._contact = spec.needs(fields)
+        self.view_spec = spec if fields is None else spec.restricted(fields)
+        self._unfilled = np.array(sorted(
+            i for name in self.view_spec._missing for i in _row_entries(spec.fields[name])),
+            dtype=np.intp)
         self.sims = list(zip(models, datas))
         nq, nv, nb = spec._nq, spec._nv, spec._nbody + 1
         k = nq + nv + 25 * nb + 3
@@ -524,23 +582,29 @@ class BatchExtractor:
 
         spec, src, k = self.spec, self._src, self._k
         out = np.empty((len(self.sims), spec.size)) if out is None else out
+        kin, contact = self._kin, self._contact
         kinematics, com_pos = mujoco.mj_kinematics, mujoco.mj_comPos
         com_vel, subtree_vel = mujoco.mj_comVel, mujoco.mj_subtreeVel
         geom_body, concatenate = spec._geom_body, np.concatenate
-        src[:, k + 2:] = 0.0
+        if contact:
+            src[:, k + 2:] = 0.0
         times = []
         for model, data, views, head, flags in self._parts:
-            kinematics(model, data)  # see StateSpec.extract
-            com_pos(model, data)
-            com_vel(model, data)
-            subtree_vel(model, data)
+            if kin:
+                kinematics(model, data)  # see StateSpec.extract
+                com_pos(model, data)
+                com_vel(model, data)
+                subtree_vel(model, data)
             concatenate(views, out=head)
             times.append(data.time)
-            ncon = data.ncon
-            if ncon:
-                flags[geom_body[data.contact.geom[:ncon]]] = 1.0
+            if contact:
+                ncon = data.ncon
+                if ncon:
+                    flags[geom_body[data.contact.geom[:ncon]]] = 1.0
         src[:, k] = times
-        spec._finish(src.ravel()[self._flat].reshape(len(src), -1), out, self.sims)
+        spec._finish(src.ravel()[self._flat].reshape(len(src), -1), out, self.sims, kin)
+        if len(self._unfilled):
+            out[:, self._unfilled] = np.nan
         return out
 
     def one(self, i: int, out: np.ndarray) -> np.ndarray:
@@ -549,19 +613,26 @@ class BatchExtractor:
 
         spec, k = self.spec, self._k
         model, data, views, head, flags = self._parts[i]
-        mujoco.mj_kinematics(model, data)
-        mujoco.mj_comPos(model, data)
-        mujoco.mj_comVel(model, data)
-        mujoco.mj_subtreeVel(model, data)
+        if self._kin:
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)
+            mujoco.mj_comVel(model, data)
+            mujoco.mj_subtreeVel(model, data)
         np.concatenate(views, out=head)
         flags[:] = 0.0
         ncon = data.ncon
-        if ncon:
+        if ncon and self._contact:
             flags[spec._geom_body[data.contact.geom[:ncon]]] = 1.0
         row = self._src[i]
         row[k] = data.time
-        spec._finish(row[spec._gather_host][None], out[None], [self.sims[i]])
+        spec._finish(row[spec._gather_host][None], out[None], [self.sims[i]], self._kin)
+        if len(self._unfilled):
+            out[self._unfilled] = np.nan
         return out
+
+
+def _row_entries(f: Field) -> range:
+    return range(f.offset, f.offset + f.size)
 
 
 def unknown_field_message(name: str, fields: Mapping[str, Any]) -> str:
@@ -594,6 +665,11 @@ class StateView:
         spec = self._spec
         access = spec._access.get(name)
         if access is None:
+            if name in spec._missing:
+                raise RewardsmithError(
+                    f"state field {name!r} was not filled for this run: the fields a reward "
+                    "program reads are found from its source before training, and this one was "
+                    "missed. Please report it, with the program.")
             raise UnknownStateField(unknown_field_message(name, spec.fields))
         key, shape = access
         rows = self._rows

@@ -109,6 +109,7 @@ def _make_vecenv(task: Task, reward: CompiledReward | None, n_envs: int, seed: i
         fitness=fit.fn if fit else None,
         success=fit.success if fit else None,
         keep_episodes=keep,
+        partial=not keep,  # training fills only the fields it reads
     )
     venv.seed(seed)
     venv.action_space.seed(seed)
