@@ -178,3 +178,67 @@ def test_success_everywhere_solves_a_task_unless_it_is_open_ended(tmp_path, open
     else:
         assert len(loop.llm.requests) == 1
         assert summary["stopped_early"] == "solved: 0-0 succeeded on every evaluation episode of its 1 seed(s)"
+
+
+def test_full_schedule_re_evaluates_challengers_only_and_beside_the_iteration(tmp_path):
+    """Once there is a best, only candidates that beat it on their first seed get the extra
+    seeds, and those start as soon as their first seed ends, in the iteration's own batch."""
+    ex = FakeExecutor()
+    batches: list[list[str]] = []
+    run_batch = ex.run
+
+    def counting(jobs, on_event=None):
+        before = len(ex.jobs)
+        out = run_batch(jobs, on_event)
+        batches.append([j.label for j in ex.jobs[before:]])
+        return out
+
+    ex.run = counting
+    script = [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)],
+              [answer(w) for w in (5.0, 1.5, 4.5, 6.0)],
+              [answer(w) for w in (1.2, 2.2, 3.2, 0.7)]]  # no answer repeats an earlier one
+    loop, run = loop_for(tmp_path, script, ex, schedule="full", iterations=3)
+    summary = loop.run_loop()
+    assert batches == [
+        # iteration 0: no best yet, so the top two are re-evaluated after the four
+        ["0-0", "0-1", "0-2", "0-3"], ["0-0 seed 1", "0-1 seed 1"],
+        # iteration 1 (best 4.0): 1-0 and 1-2 beat it as they end and are re-evaluated in the
+        # same batch; 1-3 (6.0) comes after the two allowed early ones, so it waits for the end
+        ["1-0", "1-1", "1-2", "1-3", "1-0 seed 1", "1-2 seed 1"], ["1-3 seed 1"],
+        # iteration 2: nothing beats 6.0 on its first seed, so nothing is re-evaluated
+        ["2-0", "2-1", "2-2", "2-3"]]
+    assert summary["best"]["id"] == "1-3" and summary["best"]["fitness_seeds"] == {"0": 6.0, "1": 6.0}
+    by_id = {c["id"]: c for c in run.candidates()}
+    assert by_id["1-2"]["fitness_seeds"] == {"0": 4.5, "1": 4.5}  # scored with its early seed
+    assert by_id["2-2"]["fitness_seeds"] == {"0": 3.2}
+    early = [e for e in run.events() if e["event"] == "reevaluating" and e.get("early")]
+    assert [e["candidates"] for e in early] == [["1-0"], ["1-2"]]
+
+
+def test_a_kill_after_an_early_re_evaluation_resumes_without_training_it_again(tmp_path):
+    script = [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)],
+              [answer(w) for w in (5.0, 1.5, 4.5, 6.0)]]
+    first = FakeExecutor(interrupt_after=11)  # iteration 0 (6 jobs), then 1-0..1-3 and 1-0 seed 1
+    loop, run = loop_for(tmp_path, script, first, schedule="full", iterations=2)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_loop()
+    assert [j.label for j in first.jobs][-1] == "1-0 seed 1"
+    again = FakeExecutor()
+    loop2, _ = loop_for(tmp_path, script, again, run=RunDir.open(run.path), schedule="full",
+                        iterations=2)
+    summary = loop2.run_loop()
+    assert [j.label for j in again.jobs] == ["1-2 seed 1", "1-3 seed 1"]
+    assert summary["best"]["id"] == "1-3"
+    assert {c["id"]: len(c["fitness_seeds"]) for c in run.candidates() if c["iteration"] == 1} == {
+        "1-0": 2, "1-1": 1, "1-2": 2, "1-3": 2}
+
+
+def test_top_k_re_evaluation_keeps_the_earlier_way(tmp_path):
+    """--reevaluate top-k: the top two of every iteration, after it, beat the best or not."""
+    ex = FakeExecutor()
+    script = [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)], [answer(w) for w in (1.2, 2.2, 3.2, 0.7)]]
+    loop, _ = loop_for(tmp_path, script, ex, schedule="full", iterations=2, reevaluate="top-k")
+    loop.run_loop()
+    assert [j.label for j in ex.jobs if j.spec["seed"] == 1] == [
+        "0-0 seed 1", "0-1 seed 1", "1-2 seed 1", "1-1 seed 1"]
+    assert ex.jobs[-1].label == "1-1 seed 1" and ex.jobs[-3].label == "1-3"

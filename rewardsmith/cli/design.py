@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
         samples: int = typer.Option(4, "--samples", "-k", min=1, help="Reward programs sampled per iteration."),
         steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
         seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidates are evaluated on before one is called best."),
-        top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds."),
+        top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds (at most: see --reevaluate)."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
         executor: str | None = typer.Option(None, "--executor", help="Where candidates train: local (jailed processes on this machine, the default) or ray (a Ray cluster at $RAY_ADDRESS, else a local Ray; see docs/SCALING.md). A resumed run keeps its own."),
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=2.0),
@@ -172,6 +172,7 @@ def register(app: typer.Typer) -> None:
         show_scores: bool = typer.Option(False, "--show-scores", help="With --feedback human: show each candidate's task score while you rank (by default the ranking is blind: shuffled, scores shown after you answer)."),
         oracle_fitness: str | None = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
         schedule: str = typer.Option("full", "--schedule", help="full: every candidate trains its whole budget; halving: every candidate trains a quarter of its budget, the weaker half stops, the rest continue from where they were (successive halving: about 55-75%% of the wall time, but an early decision can stop the eventual best)."),
+        reevaluate: str = typer.Option("challengers", "--reevaluate", help="Which candidates train on the extra --seeds: challengers (the top --top-k that beat the best on their first seed, each started as soon as that seed ends) or top-k (the top --top-k of every iteration once it has ended: more seeds on more candidates, slower)."),
         patience: int | None = typer.Option(None, "--patience", min=1, help="Stop after this many iterations without a better reward (a solved task always stops)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Ask the LLM afresh instead of reusing answers cached from earlier runs (the run's own cache still makes --resume free)."),
     ):
@@ -202,6 +203,8 @@ def register(app: typer.Typer) -> None:
 
             if schedule not in SCHEDULES:
                 raise RewardsmithError(f"unknown --schedule {schedule!r}", "use halving or full")
+            if reevaluate not in ("challengers", "top-k"):
+                raise RewardsmithError(f"unknown --reevaluate {reevaluate!r}", "use challengers or top-k")
             if feedback == "human":
                 from rewardsmith.feedback.video import prepare_gl
 
@@ -226,7 +229,7 @@ def register(app: typer.Typer) -> None:
                                   feedback=feedback, feedback_ui=feedback_ui,
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
                                   show_scores=show_scores,
-                                  schedule=schedule, patience=patience,
+                                  schedule=schedule, patience=patience, reevaluate=reevaluate,
                                   executor=executor or "local")
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)

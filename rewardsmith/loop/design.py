@@ -56,6 +56,10 @@ class DesignConfig:
     # but its early decisions stopped the eventual best in several measured runs: see README)
     schedule: str = "full"
     patience: int | None = None  # stop after this many iterations without a better best
+    # challengers: once there is a best, only the top_k that beat it on their first seed get the
+    # extra seeds, each as soon as its first seed ends | top-k: the top_k of every iteration,
+    # after the whole iteration (more seeds on more candidates, slower)
+    reevaluate: str = "challengers"
     executor: str = "local"  # where jobs run: local | ray (a resumed run keeps it)
 
     @classmethod
@@ -65,7 +69,8 @@ class DesignConfig:
         if unknown:
             raise RewardsmithError(f"unknown design settings: {', '.join(sorted(unknown))}",
                                    f"known: {', '.join(sorted(known))}")
-        d = {"schedule": "full", **d}  # runs from before successive halving keep their schedule
+        # runs from before successive halving and challenger re-evaluation keep their ways
+        d = {"schedule": "full", "reevaluate": "top-k", **d}
         return cls(**d)
 
 
@@ -277,6 +282,7 @@ class DesignLoop:
         halving = self._halving()
         cohort = Cohort()
         heads: dict[str, Job] = {}  # candidate id -> its second seed's head, training beside it
+        early: dict[str, list[Job]] = {}  # candidate id -> its extra seeds, queued as it finished
         by_job: dict[int, Candidate] = {}
 
         def candidate_jobs():
@@ -286,6 +292,8 @@ class DesignLoop:
                 c = self._prepare(it, k, text, seen, duplicates)
                 candidates.append(c)
                 if c.status != "training":
+                    if halving is None and c.status == "ok":  # finished before a resume
+                        yield from self._early_seeds(c, candidates, early)
                     continue
                 d = self.run.candidate_dir(it, k)
                 # under halving the first slice; the rest follow as the candidate earns them
@@ -316,6 +324,8 @@ class DesignLoop:
             head = heads.get(c.id)
             if head is not None and not (o.ok and self._may_be_best(o.result.fitness)):  # type: ignore[union-attr]
                 return [Cancel(head)]  # its second seed will not be needed
+            if halving is None:
+                return self._early_seeds(c, candidates, early)
             return []
 
         def settle() -> list[Job]:
@@ -376,11 +386,16 @@ class DesignLoop:
                 self._write_best()
         else:
             # selection: re-evaluate the top candidates on extra seeds before calling one best;
-            # under successive halving only those that beat the best on their first seed
+            # once there is a best, only those that beat it on their first seed. Those whose
+            # extra seeds trained beside the rest of the iteration are scored with them.
             top = ok[: cfg.top_k]
-            if halving is not None:
+            if halving is not None or cfg.reevaluate == "challengers":
                 top = [c for c in top if self._may_be_best(c.fitness)]
-            self._reevaluate(top)
+            trained = {cid: [(j, outcomes[id(j)]) for j in js if id(j) in outcomes]
+                       for cid, js in early.items()}
+            by_id = {c.id: c for c in ok}
+            top += [by_id[cid] for cid in trained if cid in by_id and by_id[cid] not in top]
+            self._reevaluate(top, trained)
             iter_best = max(top, key=lambda c: c.score) if top else None
             improved = False
             if iter_best is not None and (self.best is None or iter_best.score > self.best.score):
@@ -612,35 +627,67 @@ class DesignLoop:
         self.emit("candidate_finished", id=c.id, status=c.status, stage=c.stage, error=c.error,
                   fitness=c.fitness, success_rate=c.success_rate, duplicate_of=c.duplicate_of)
 
-    def _reevaluate(self, top: list[Candidate]) -> None:
+    def _early_seeds(self, c: Candidate, candidates: list[Candidate],
+                     early: dict[str, list[Job]]) -> list[Job]:
+        """``c``'s extra seeds, to train in the iteration's own batch (so the workers stay busy
+        instead of waiting for the whole iteration before re-evaluating), when ``c`` has just
+        finished its first seed, beats the best on it and is among the iteration's top so far.
+        At most ``top_k`` candidates an iteration; none before there is a best to beat."""
         cfg = self.config
+        if (cfg.feedback != "none" or cfg.seeds < 2 or cfg.reevaluate != "challengers"
+                or self.best is None or c.status != "ok"
+                or len(early) >= cfg.top_k or not self._may_be_best(c.fitness)):
+            return []
+        ahead = sum(1 for x in candidates if x is not c and x.status == "ok"
+                    and x.fitness is not None and x.fitness > c.fitness)  # type: ignore[operator]
+        if ahead >= cfg.top_k:
+            return []
+        d = self.run.candidate_dir(c.iteration, c.k)
+        seeds = [cfg.seed + s for s in range(1, cfg.seeds) if str(cfg.seed + s) not in c.fitness_seeds]
+        early[c.id] = [self._seed_job(d, c.source, s, f"{c.id} seed {s}") for s in seeds]
+        self.emit("reevaluating", candidates=[c.id], seeds=seeds, early=True)
+        return list(early[c.id])
+
+    def _reevaluate(self, top: list[Candidate],
+                    trained: dict[str, list[tuple[Job, Outcome]]] | None = None) -> None:
+        """Score ``top`` on every seed: the extra seeds already ``trained`` (candidate id ->
+        jobs and outcomes) are recorded, the missing ones trained now."""
+        cfg = self.config
+        by_id = {c.id: c for c in top}
+        tried: set[tuple[str, int]] = set()  # a seed that failed is not trained twice
+        for cid, done in (trained or {}).items():
+            for job, o in done:
+                self._record_seed(by_id[cid], job, o)
+                tried.add((cid, int(job.spec["seed"])))
         extra_seeds = [cfg.seed + s for s in range(1, cfg.seeds)]
         jobs: list[tuple[Candidate, Job]] = []
         for c in top:
             d = self.run.candidate_dir(c.iteration, c.k)
             for s in extra_seeds:
-                if str(s) not in c.fitness_seeds:
+                if str(s) not in c.fitness_seeds and (c.id, s) not in tried:
                     job = self._seed_job(d, c.source, s, f"{c.id} seed {s}")
                     head = _head_dir(job.dir)
                     if (head / "DONE").exists() and (head / "train" / "result.json").exists():
                         # trained beside the candidate's last slice: go on from there
                         job.spec.update(resume_from=str(head / "train"), planned_steps=self.steps)
                     jobs.append((c, job))
-        if not jobs:
-            return
-        self.emit("reevaluating", candidates=[c.id for c in top], seeds=extra_seeds)
-        outcomes = self._train([j for _, j in jobs])
-        for c, job in jobs:
-            o = outcomes[id(job)]
-            if o.ok:
-                c.fitness_seeds[str(job.spec["seed"])] = o.result.fitness  # type: ignore[union-attr]
-                if o.result.success_rate is not None:  # type: ignore[union-attr]
-                    c.success_seeds[str(job.spec["seed"])] = o.result.success_rate  # type: ignore[union-attr]
-            else:
-                self.emit("reevaluation_failed", id=c.id, seed=job.spec["seed"], error=o.error)
+        if jobs:
+            self.emit("reevaluating", candidates=sorted({c.id for c, _ in jobs}), seeds=extra_seeds)
+            outcomes = self._train([j for _, j in jobs])
+            for c, job in jobs:
+                self._record_seed(c, job, outcomes[id(job)])
         for c in top:  # the candidate's record now carries every seed
             self.run.finish_candidate(c.iteration, c.k, c.to_json())
             self.emit("candidate_scored", id=c.id, score=c.score, fitness_seeds=c.fitness_seeds)
+
+    def _record_seed(self, c: Candidate, job: Job, o: Outcome) -> None:
+        """An extra seed's result into ``c``'s record."""
+        if o.ok:
+            c.fitness_seeds[str(job.spec["seed"])] = o.result.fitness  # type: ignore[union-attr]
+            if o.result.success_rate is not None:  # type: ignore[union-attr]
+                c.success_seeds[str(job.spec["seed"])] = o.result.success_rate  # type: ignore[union-attr]
+        else:
+            self.emit("reevaluation_failed", id=c.id, seed=job.spec["seed"], error=o.error)
 
     def _baseline_jobs(self) -> dict[str, list[Job]]:
         cfg = self.config
@@ -693,8 +740,11 @@ class DesignLoop:
             return text
 
         cfg = self.config
-        selection = (f"the best is the one with the highest mean task score; the top {cfg.top_k} "
-                     f"of each iteration are trained on {cfg.seeds} seeds" if cfg.seeds > 1 else
+        which = (f"the top {cfg.top_k} of each iteration" if cfg.reevaluate == "top-k"
+                 and cfg.schedule == "full" else
+                 f"up to {cfg.top_k} an iteration that beat the best on their first seed")
+        selection = (f"the best is the one with the highest mean task score; {which} are trained "
+                     f"on {cfg.seeds} seeds" if cfg.seeds > 1 else
                      "the best is the one with the highest task score")
         account = iteration_account(
             self.task, it, candidates, self.best, improved,
