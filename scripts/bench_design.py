@@ -1,16 +1,28 @@
-"""Whole design runs with every candidate trained in full (--schedule full) and with successive
-halving (the default), side by side on this machine: wall time and the best reward's score.
+"""Whole design runs, side by side on this machine: wall time and the best reward's score for
+
+- earlier: every candidate trains its whole budget and the top 2 of every iteration are then
+  re-evaluated on a second seed (``--schedule full --reevaluate top-k``: the behaviour before
+  challenger re-evaluation);
+- default: today's defaults (``--schedule full --reevaluate challengers``: once there is a best,
+  only candidates that beat it on their first seed get the second seed, queued as they finish);
+- halving: successive halving (``--schedule halving``): weak candidates stop at a quarter and at
+  half of their budget.
 
     python scripts/bench_design.py                                  # hopper and cheetah, 3 repetitions
     python scripts/bench_design.py --tasks hopper-forward-v0 --reps 1 --steps 40000   # shorter
 
-Each repetition runs both schedules one after the other with the offline designer and the same
-settings (3 iterations x 4 samples, top-2 on a second seed by default). The hand-written
-baseline and the untrained floor are trained once beforehand and cached, so neither schedule
-pays for them. The best reward of every run is then scored the way users compare rewards:
+Each repetition runs every configuration one after the other with the offline designer and
+the same settings (3 iterations x 4 samples, --top-k 2, 2 seeds) and its own base seed. The
+hand-written baseline and the untrained floor are trained once beforehand and cached, so no
+run pays for them. The best reward of every run is then scored the way users compare rewards:
 `rewardsmith evaluate --compare baseline` over --score-seeds seeds, as a normalized score
-(1.0 = the hand-written reward, 0.0 = the untrained policy). Target: halving's wall time <= 40%
-of full's, with a score no worse beyond the spread over seeds.
+(1.0 = the hand-written reward, 0.0 = the untrained policy). Target: a wall time <= 40% of the
+earlier way's, with a score no worse beyond the spread over seeds.
+
+The end of the output measures what successive halving bets on: in the runs that trained every
+candidate in full, how often the iteration's eventual best (by its final first-seed fitness)
+was in the better half by its training-curve fitness at a quarter and at half of the budget
+(a coin flip keeps it half the time with 4 candidates).
 """
 
 from __future__ import annotations
@@ -24,6 +36,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+# name -> the design options that make it
+CONFIGS = {
+    "earlier": ["--schedule", "full", "--reevaluate", "top-k"],
+    "default": [],
+    "halving": ["--schedule", "halving"],
+}
 
 
 def cli(*args: str, env: dict[str, str]) -> dict:
@@ -59,11 +79,12 @@ def main() -> None:
             "--compare", "baseline", *steps, "--workers", str(args.workers),
             "--run-dir", str(root / f"{task}-baseline"), env=env)
         for rep in range(args.reps):
-            for schedule in ("full", "halving"):
+            for schedule in CONFIGS:
                 run = root / f"{task}-{schedule}-{rep}"
                 t0 = time.perf_counter()
-                s = cli("design", "--task", task, "--llm", "offline", "--schedule", schedule,
+                s = cli("design", "--task", task, "--llm", "offline", *CONFIGS[schedule],
                         "--iterations", str(args.iterations), "--samples", str(args.samples),
+                        "--top-k", "2", "--seeds", "2",
                         "--seed", str(rep), "--workers", str(args.workers), *steps,
                         "--run-dir", str(run), env=env)
                 wall = time.perf_counter() - t0
@@ -92,14 +113,52 @@ def main() -> None:
           f"{'fitness (mean ± sd)':>22}")
     for task in args.tasks:
         walls = {}
-        for schedule in ("full", "halving"):
+        for schedule in CONFIGS:
             r = rows[(task, schedule)]
             walls[schedule] = statistics.mean([x for x, _, _ in r])
             sc = mean_sd([y for _, y, _ in r if y is not None])
             raw = mean_sd([z for _, _, z in r if z is not None])
             print(f"{task:<22} {schedule:>8} {walls[schedule]:>14.1f} {sc:>20} {raw:>22}")
-        print(f"{task:<22} halving wall time = {walls['halving'] / walls['full']:.0%} of full's (target <= 40%)")
+        for schedule in ("default", "halving"):
+            print(f"{task:<22} {schedule} wall time = {walls[schedule] / walls['earlier']:.0%} of "
+                  "the earlier way's (target <= 40%)")
+    print()
+    for task in args.tasks:
+        runs = [root / f"{task}-{c}-{rep}" for c in ("earlier", "default") for rep in range(args.reps)]
+        kept, groups = rung_predictivity(runs)
+        if groups:
+            print(f"{task:<22} the eventual best was in the better half of its iteration at "
+                  + ", ".join(f"{f:.0%} of the budget in {kept[f]} of {groups}" for f in sorted(kept))
+                  + " iterations (training-curve fitness; chance: half)")
     tmp.cleanup()
+
+
+def rung_predictivity(runs: list[Path]) -> tuple[dict[float, int], int]:
+    """How often each iteration's best (final first-seed fitness) ranks in the better half by
+    its training-curve fitness at 25% and 50% of the budget, over the iterations of ``runs``."""
+    kept = {0.25: 0, 0.5: 0}
+    groups = 0
+    for run in runs:
+        by_it: dict[int, list[tuple[list, float]]] = {}
+        for f in sorted(run.glob("candidates/*/result.json")):
+            c = json.loads(f.read_text())
+            curve = (c.get("train") or {}).get("curve") or []
+            fit = c.get("fitness")  # its first seed
+            if c.get("status") == "ok" and curve and fit is not None:
+                by_it.setdefault(c["iteration"], []).append((curve, fit))
+        for cands in by_it.values():
+            if len(cands) < 3:
+                continue
+            groups += 1
+            best = max(range(len(cands)), key=lambda i: cands[i][1])
+            for frac in kept:
+                def at(curve, frac=frac):
+                    pts = [p for p in curve if p["step"] <= frac * curve[-1]["step"] + 1
+                           and p.get("fitness") is not None]
+                    return pts[-1]["fitness"] if pts else float("-inf")
+                order = sorted(range(len(cands)), key=lambda i: -at(cands[i][0]))
+                kept[frac] += best in order[: len(cands) // 2]
+    return kept, groups
 
 
 if __name__ == "__main__":
