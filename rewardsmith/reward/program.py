@@ -202,6 +202,8 @@ def check_output(out: Any, batch: int, xp: Any = np) -> tuple[Any, dict[str, Any
 
 
 def _as_batch(value: Any, batch: int, what: str, xp: Any) -> Any:
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == (batch,):
+        return value  # the common case, checked first: once per component and step in training
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return xp.full((batch,), float(value))
     shape = getattr(value, "shape", None)

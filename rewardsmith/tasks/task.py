@@ -28,6 +28,10 @@ class Fitness:
     """Ground truth for selecting candidates. Never shown to the LLM.
 
     ``fn(episode) -> float``: higher is better. ``doc`` says in words what it measures.
+
+    Read the episode's fields by name (``ep.field("rootx_vel")``, ``ep.next.torso_pos``), not
+    from ``ep.states`` by column: while training, a step fills only the fields that the reward,
+    ``fn`` and ``success`` look up (probed once by name), and the other columns are NaN there.
     """
 
     fn: Callable[[Episode], float]
