@@ -172,18 +172,6 @@ class _Records:
         )
 
 
-class _Recorder(dict):
-    """A spec's field table that notes every field a view looks up."""
-
-    def __init__(self, table: dict):
-        super().__init__(table)
-        self.read: set[str] = set()
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
-
-
 def fields_needed(spec: StateSpec, rows: np.ndarray, action_shape: tuple[int, ...],
                   reward: CompiledReward | None, fitness=None, success=None) -> set[str] | None:
     """The state fields that training with ``reward``, ``fitness`` and ``success`` reads, or
@@ -200,10 +188,7 @@ def fields_needed(spec: StateSpec, rows: np.ndarray, action_shape: tuple[int, ..
         if static is None:
             return None
         found |= static
-    import copy
-
-    probe = copy.copy(spec)
-    probe._access = table = _Recorder(spec._access)
+    probe, read = spec.recording()
     states = np.repeat(rows[:1], 3, axis=0)
     actions = np.zeros((2, *action_shape))
     try:
@@ -217,7 +202,7 @@ def fields_needed(spec: StateSpec, rows: np.ndarray, action_shape: tuple[int, ..
                 fn(ep)
     except Exception:  # noqa: BLE001 - whatever it is, training will say; fill every field
         return None
-    return found | (table.read & set(spec.fields))
+    return found | (read & set(spec.fields))
 
 
 class RewardVecEnv(DummyVecEnv):
@@ -253,7 +238,7 @@ class RewardVecEnv(DummyVecEnv):
         self._datas = [e.unwrapped.data for e in self.envs]
         fields = None
         if partial and not keep_episodes:
-            rows = spec.extractor(self._models[:1], self._datas[:1])()
+            rows = spec.extract(self._models[0], self._datas[0])[None]
             fields = fields_needed(spec, rows, tuple(self.action_space.shape or ()), reward,
                                    fitness, success)
         self._extract = spec.extractor(self._models, self._datas, fields)

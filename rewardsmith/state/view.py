@@ -249,42 +249,42 @@ class StateSpec:
         )
 
     # ------------------------------------------------------------- partial rows
+    def _source(self, name: str) -> str:
+        """What filling field ``name`` takes from MuJoCo: "" (time, dt, qpos, qvel and the joint
+        fields: copies of MjData as it is after a step), "contact" (the contact list) or
+        "kinematics" (body, centre-of-mass, site and task fields: recomputed kinematics)."""
+        o = self.fields[name].offset
+        if o < self._blocks["body_pos"]:
+            return ""
+        return "contact" if self._blocks["body_contact"] <= o < self._blocks["com"] else "kinematics"
+
     def needs(self, names: Iterable[str] | None) -> tuple[bool, bool]:
         """What filling ``names`` (every field when None) takes from MuJoCo: ``(kinematics,
-        contact)``. The time, dt, qpos, qvel and joint fields are copies of MjData as it is
-        after a step; body, centre-of-mass, site and task fields need the kinematics
-        recomputed; contact flags need the contact list."""
+        contact)`` (see :meth:`_source`)."""
         if names is None:
             return True, True
-        joint_end = self._blocks["body_pos"]
-        con, con_end = self._blocks["body_contact"], self._blocks["com"]
-        kin = contact = False
-        for name in names:
-            o = self.fields[name].offset
-            if con <= o < con_end:
-                contact = True
-            elif o >= joint_end:
-                kin = True
-        return kin, contact
+        sources = {self._source(n) for n in names}
+        return "kinematics" in sources, "contact" in sources
 
     def restricted(self, names: Iterable[str]) -> StateSpec:
         """This spec for rows that hold only ``names`` and what comes with them at no cost (the
         other fields of :meth:`needs`' groups). A view through it refuses the rest with an
         error that names the field, instead of handing out values that were never filled."""
         kin, contact = self.needs(names)
-        keep = set(names)
-        for f in self.fields.values():
-            o = f.offset
-            if o < self._blocks["body_pos"] or (kin and not self._in_contact(o)) or (
-                    contact and self._in_contact(o)):
-                keep.add(f.name)
+        filled = {"", "kinematics"} if kin else {""}
+        if contact:
+            filled.add("contact")
+        keep = {n for n in self.fields if self._source(n) in filled}
         out = copy.copy(self)
         out._access = {k: v for k, v in self._access.items() if k in keep}
         out._missing = frozenset(self.fields) - keep
         return out
 
-    def _in_contact(self, offset: int) -> bool:
-        return self._blocks["body_contact"] <= offset < self._blocks["com"]
+    def recording(self) -> tuple[StateSpec, set[str]]:
+        """This spec, and the set that every field a view through it looks up is added to."""
+        out = copy.copy(self)
+        out._access = table = _Recorder(self._access)
+        return out, table.read
 
     # ---------------------------------------------------------------- extraction
     def extract(self, model, data, out: np.ndarray | None = None) -> np.ndarray:
@@ -298,13 +298,7 @@ class StateSpec:
         For several simulations stepped together, :meth:`extractor` does the same work in a
         batch (same values, bit for bit).
         """
-        import mujoco
-
-        mujoco.mj_kinematics(model, data)
-        mujoco.mj_comPos(model, data)
-        mujoco.mj_comVel(model, data)
-        mujoco.mj_subtreeVel(model, data)
-
+        _recompute(model, data)
         row = np.empty(self.size) if out is None else out
         contact = np.zeros(self._nbody + 1)
         ncon = data.ncon
@@ -578,23 +572,16 @@ class BatchExtractor:
     def __call__(self, out: np.ndarray | None = None) -> np.ndarray:
         """Fill ``out`` (``(n, spec.size)``, a new array when None) with every simulation's
         current state row."""
-        import mujoco
-
         spec, src, k = self.spec, self._src, self._k
         out = np.empty((len(self.sims), spec.size)) if out is None else out
         kin, contact = self._kin, self._contact
-        kinematics, com_pos = mujoco.mj_kinematics, mujoco.mj_comPos
-        com_vel, subtree_vel = mujoco.mj_comVel, mujoco.mj_subtreeVel
         geom_body, concatenate = spec._geom_body, np.concatenate
         if contact:
             src[:, k + 2:] = 0.0
         times = []
         for model, data, views, head, flags in self._parts:
             if kin:
-                kinematics(model, data)  # see StateSpec.extract
-                com_pos(model, data)
-                com_vel(model, data)
-                subtree_vel(model, data)
+                _recompute(model, data)  # see StateSpec.extract
             concatenate(views, out=head)
             times.append(data.time)
             if contact:
@@ -609,15 +596,10 @@ class BatchExtractor:
 
     def one(self, i: int, out: np.ndarray) -> np.ndarray:
         """Fill ``out`` (``(spec.size,)``) with simulation ``i``'s row alone (after a reset)."""
-        import mujoco
-
         spec, k = self.spec, self._k
         model, data, views, head, flags = self._parts[i]
         if self._kin:
-            mujoco.mj_kinematics(model, data)
-            mujoco.mj_comPos(model, data)
-            mujoco.mj_comVel(model, data)
-            mujoco.mj_subtreeVel(model, data)
+            _recompute(model, data)
         np.concatenate(views, out=head)
         flags[:] = 0.0
         ncon = data.ncon
@@ -629,6 +611,28 @@ class BatchExtractor:
         if len(self._unfilled):
             out[self._unfilled] = np.nan
         return out
+
+
+def _recompute(model, data) -> None:
+    """MuJoCo's derived quantities for the current qpos/qvel (see :meth:`StateSpec.extract`)."""
+    import mujoco
+
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_comPos(model, data)
+    mujoco.mj_comVel(model, data)
+    mujoco.mj_subtreeVel(model, data)
+
+
+class _Recorder(dict):
+    """A spec's field table that notes every field a view looks up."""
+
+    def __init__(self, table: dict):
+        super().__init__(table)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
 
 
 def _row_entries(f: Field) -> range:
