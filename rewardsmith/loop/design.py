@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -642,11 +642,27 @@ class DesignLoop:
                     and x.fitness is not None and x.fitness > c.fitness)  # type: ignore[operator]
         if ahead >= cfg.top_k:
             return []
-        d = self.run.candidate_dir(c.iteration, c.k)
-        seeds = [cfg.seed + s for s in range(1, cfg.seeds) if str(cfg.seed + s) not in c.fitness_seeds]
-        early[c.id] = [self._seed_job(d, c.source, s, f"{c.id} seed {s}") for s in seeds]
-        self.emit("reevaluating", candidates=[c.id], seeds=seeds, early=True)
+        early[c.id] = self._extra_seed_jobs(c)
+        self.emit("reevaluating", candidates=[c.id], seeds=[j.spec["seed"] for j in early[c.id]],
+                  early=True)
         return list(early[c.id])
+
+    def _extra_seed_jobs(self, c: Candidate, skip: Set[tuple[str, int]] = frozenset()) -> list[Job]:
+        """``c``'s jobs on the extra seeds it has no score for (and not in ``skip``: candidate
+        id and seed). A seed whose first part trained beside the candidate's last slice (its
+        head, under halving) goes on from there."""
+        cfg = self.config
+        d = self.run.candidate_dir(c.iteration, c.k)
+        jobs = []
+        for s in range(cfg.seed + 1, cfg.seed + cfg.seeds):
+            if str(s) in c.fitness_seeds or (c.id, s) in skip:
+                continue
+            job = self._seed_job(d, c.source, s, f"{c.id} seed {s}")
+            head = _head_dir(job.dir)
+            if (head / "DONE").exists() and (head / "train" / "result.json").exists():
+                job.spec.update(resume_from=str(head / "train"), planned_steps=self.steps)
+            jobs.append(job)
+        return jobs
 
     def _reevaluate(self, top: list[Candidate],
                     trained: dict[str, list[tuple[Job, Outcome]]] | None = None) -> None:
@@ -660,17 +676,7 @@ class DesignLoop:
                 self._record_seed(by_id[cid], job, o)
                 tried.add((cid, int(job.spec["seed"])))
         extra_seeds = [cfg.seed + s for s in range(1, cfg.seeds)]
-        jobs: list[tuple[Candidate, Job]] = []
-        for c in top:
-            d = self.run.candidate_dir(c.iteration, c.k)
-            for s in extra_seeds:
-                if str(s) not in c.fitness_seeds and (c.id, s) not in tried:
-                    job = self._seed_job(d, c.source, s, f"{c.id} seed {s}")
-                    head = _head_dir(job.dir)
-                    if (head / "DONE").exists() and (head / "train" / "result.json").exists():
-                        # trained beside the candidate's last slice: go on from there
-                        job.spec.update(resume_from=str(head / "train"), planned_steps=self.steps)
-                    jobs.append((c, job))
+        jobs = [(c, job) for c in top for job in self._extra_seed_jobs(c, tried)]
         if jobs:
             self.emit("reevaluating", candidates=sorted({c.id for c, _ in jobs}), seeds=extra_seeds)
             outcomes = self._train([j for _, j in jobs])
