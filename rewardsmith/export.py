@@ -159,37 +159,49 @@ def _pick_candidate(run, candidate: str | None) -> tuple[str, dict[str, Any]]:
 
 def _run_meta(run, manifest: Mapping[str, Any], cid: str, cand: Mapping[str, Any],
               is_best: bool) -> dict[str, Any]:
-    from rewardsmith.runs.files import read_json
+    """The evidence the module's header states: for the run's best, the run's verdict (the same
+    words ``design``, ``show`` and the report print); for another candidate, the verdict its own
+    seeds give against the hand-written reward the run trained."""
+    from rewardsmith.critic.verdict import from_records
 
-    baseline = None
     best = run.best() or {}
-    if best.get("baseline"):
-        baseline = best["baseline"]
+    if is_best:
+        v = run.verdict()
     else:
-        for p in sorted((run.path / "iterations").glob("*.json"), key=lambda p: _int(p.stem)):
-            try:
-                baseline = read_json(p).get("baseline") or baseline
-            except (OSError, ValueError):
-                continue
+        v = from_records(cand, best.get("baseline") or _last_reference(run))
     summary = manifest.get("summary") or {}
     config = manifest.get("config") or {}
-    b = (baseline or {}).get("baseline") or {}
-    f = (baseline or {}).get("floor") or {}
     score = cand.get("score", cand.get("fitness"))
-    norm = None
-    if score is not None and b.get("fitness_mean") is not None and f.get("fitness_mean") is not None:
-        denom = abs(b["fitness_mean"] - f["fitness_mean"])
-        norm = (score - f["fitness_mean"]) / denom if denom > 1e-9 else None
+    fitness_seeds = cand.get("fitness_seeds") or {}
+    if v and v.get("seeds"):  # the verdict's seeds (the closing evaluation's, for the best)
+        score = v["reward"]["mean"]
+        fitness_seeds = {s: x for s, x in zip(v["seeds"], v["reward"]["values"])}
     return {
         "run_id": manifest.get("run_id") or run.path.name, "run_path": str(run.path.resolve()),
         "candidate": cid, "is_best": is_best, "status": cand.get("status"),
-        "error": cand.get("error"), "score": score, "fitness_seeds": cand.get("fitness_seeds") or {},
+        "error": cand.get("error"), "score": score, "fitness_seeds": fitness_seeds,
         "success_rate": cand.get("success_rate"),
-        "baseline": b.get("fitness_mean"), "floor": f.get("fitness_mean"), "normalized": norm,
+        "baseline": (v or {}).get("baseline", {}).get("mean"),
+        "floor": (v or {}).get("floor", {}).get("mean"),
+        "normalized": ((v or {}).get("normalized") or {}).get("value"),
+        "verdict": (v or {}).get("line"), "warnings": (v or {}).get("warnings") or [],
         "steps": summary.get("steps") or best.get("steps") or config.get("steps"),
         "backend": config.get("backend"), "llm": manifest.get("llm"),
         "created": manifest.get("created"),
     }
+
+
+def _last_reference(run) -> dict[str, Any] | None:
+    """The hand-written and untrained results the loop kept, from its latest iteration."""
+    from rewardsmith.runs.files import read_json
+
+    ref = None
+    for p in sorted((run.path / "iterations").glob("*.json"), key=lambda p: _int(p.stem)):
+        try:
+            ref = read_json(p).get("baseline") or ref
+        except (OSError, ValueError):
+            continue
+    return ref
 
 
 def _int(s: str) -> int:
@@ -308,6 +320,10 @@ def _header(task, meta: Mapping[str, Any], flavor: str, module_name: str, date: 
     if meta.get("normalized") is not None:
         L.append(f"  normalized score (F - F_floor) / |F_baseline - F_floor|: {_fmt(meta['normalized'])}"
                  " (1.0 = as good as the baseline)")
+    if meta.get("verdict"):
+        L += _wrap(f"  verdict: {meta['verdict']}", width=LINE_LENGTH - 4)
+    for w in meta.get("warnings") or []:
+        L += _wrap(f"  WARNING: {w}", width=LINE_LENGTH - 4)
     if meta.get("status") == "failed":
         L += _wrap(f"  NOTE: training on this candidate failed: {meta.get('error') or ''}")
     L += [

@@ -67,6 +67,11 @@ class RunData:
     fitness_doc: str = ""
     task_note: str = ""
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verdict: dict[str, Any] | None = None  # the best against the hand-written reward
+
+    def normalized(self) -> float | None:
+        """The best's normalized score, as the verdict gives it (None where undefined)."""
+        return _num(((self.verdict or {}).get("normalized") or {}).get("value"))
 
     @property
     def run_id(self) -> str:
@@ -184,6 +189,10 @@ def load_run(path: str | Path) -> RunData:
     data = RunData(root, manifest, events, candidates, validations, iterations, llm_calls, best,
                    best_source, evaluations, videos)
     data.by_id = {c["id"]: c for c in candidates}
+    try:
+        data.verdict = run.verdict()
+    except (OSError, ValueError, KeyError, TypeError):
+        data.verdict = None
     try:
         from rewardsmith import tasks
 
@@ -332,7 +341,7 @@ def _summary(d: RunData) -> str:
         ("seeds", ", ".join(f"{k}: {_f(v)}" for k, v in (best or {}).get("fitness_seeds", {}).items()) or "-"),
         ("baseline (hand-written)", _f(base)),
         ("untrained policy", _f(floor)),
-        ("normalized score", _f(_normalized(score, floor, base))),
+        ("normalized score", _f(d.normalized())),
         ("success rate", _f((best or {}).get("success_rate"))),
     ]
     counts: dict[str, int] = {}
@@ -347,21 +356,20 @@ def _summary(d: RunData) -> str:
         ("tokens", f"{_tokens(d)[0] + _tokens(d)[1]:,}"),
     ]
     extra = ""
-    cmp = (s.get("best") or {}).get("comparison")
-    if cmp:  # over the seeds the best, the baseline and the floor all ran on
-        from rewardsmith.critic.compare import verdict
-
-        def ci(i):
-            return (f"{_f(i['mean'])} [{_f(i['low'])}, {_f(i['high'])}]" if i.get("low") is not None
-                    else _f(i.get("mean")))
-
-        extra += (f"<p>The best {_e(verdict(cmp))}. Fitness with {cmp['reward']['level']:.0%} "
-                  f"intervals over {cmp['reward']['n']} seeds: best {_e(ci(cmp['reward']))}, "
-                  f"baseline {_e(ci(cmp['baseline']))}, untrained {_e(ci(cmp['floor']))}.</p>")
-        if not cmp["normalized_score"]["defined"]:
+    v = d.verdict
+    if v:  # the closing evaluation's (or the best's own seeds'): the words every command prints
+        extra += f"<p class='verdict'><b>Verdict: {_e(v['line'])}</b></p>"
+        extra += "".join(f"<p class='warn'>Warning: {_e(w)}</p>" for w in v.get("warnings") or [])
+        extra += "<ul class='details'>" + "".join(f"<li>{_e(x)}</li>" for x in v.get("details") or []) + "</ul>"
+        if not v["normalized"]["defined"]:
             cards[5] = ("normalized score", "undefined")
-            extra += (f"<p class='warn'>Normalized score undefined: "
-                      f"{_e(cmp['normalized_score']['why'])}.</p>")
+        elif v["normalized"].get("low") is not None:
+            n = v["normalized"]
+            cards[5] = ("normalized score", f"{_f(n['value'])} [{_f(n['low'])}, {_f(n['high'])}]")
+        if v.get("seeds"):
+            cards[1] = (f"fitness (mean over {len(v['seeds'])} seeds)", _f(v["reward"]["mean"]))
+            cards[3] = ("baseline (hand-written)", _f(v["baseline"]["mean"]))
+            cards[4] = ("untrained policy", _f(v["floor"]["mean"]))
     if s.get("stopped_early"):
         extra += f"<p class='warn'>Stopped early: {_e(s['stopped_early'])}</p>"
     if d.manifest.get("error"):
@@ -380,12 +388,6 @@ def _summary(d: RunData) -> str:
     html_cards = "".join(f"<div class='card'><div class='k'>{_e(k)}</div><div class='v'>{_e(v)}</div></div>"
                          for k, v in cards)
     return f"<div class='cards'>{html_cards}</div>{extra}"
-
-
-def _normalized(score: float | None, floor: float | None, base: float | None) -> float | None:
-    if score is None or floor is None or base is None or abs(base - floor) < 1e-9:
-        return None
-    return (score - floor) / abs(base - floor)
 
 
 def _task(d: RunData) -> str:
@@ -739,7 +741,8 @@ def _evaluations(d: RunData) -> str:
         comp = r.get("compare") or {}
         base = ((comp.get("baseline") or {}).get("fitness") or {})
         floor = ((comp.get("floor") or {}).get("fitness") or {})
-        ns = comp.get("normalized_score") or {}
+        ns = ((comp.get("verdict") or {}).get("normalized") or {})
+        ns = {"mean": ns.get("value")} if ns else (comp.get("normalized_score") or {})
         rows.append([_e(name), _e(r.get("reward")), _f(r.get("steps")), _e(len(r.get("seeds") or [])),
                      f"{_f(f.get('mean'))} ± {_f(f.get('std'))}",
                      _e(", ".join(_f(x) for x in f.get("per_seed") or [])),
@@ -801,15 +804,16 @@ def _compare_summary(a: RunData, b: RunData) -> str:
         return [_e(d.manifest.get("task")), _e(d.manifest.get("llm")), _e(d.manifest.get("status")),
                 _e(best["id"]) if best else "-", _f(s),
                 _e(", ".join(_f(v) for v in (best or {}).get("fitness_seeds", {}).values()) or "-"),
-                _f(base), _f(floor), _f(_normalized(s, floor, base)),
+                _f(base), _f(floor), _f(d.normalized()),
                 f"{len(d.candidates)} ({sum(c.get('status') == 'ok' for c in d.candidates)} ok)",
                 f"{len(d.iterations)} of {cfg.get('iterations', '?')}",
                 _f((d.manifest.get('summary') or {}).get('steps') or cfg.get('steps')),
-                f"{p + q:,}", f"${_cost(d):.4f}", _e(d.manifest.get("created"))]
+                f"{p + q:,}", f"${_cost(d):.4f}", _e(d.manifest.get("created")),
+                _e((d.verdict or {}).get("line") or "-")]
 
     names = ["task", "designer", "status", "best reward", "fitness (mean over seeds)", "per seed",
              "baseline", "untrained", "normalized score", "candidates", "iterations",
-             "env steps per candidate", "tokens", "cost", "created"]
+             "env steps per candidate", "tokens", "cost", "created", "verdict"]
     va, vb = vals(a), vals(b)
     rows = [[_e(n), x, y] for n, x, y in zip(names, va, vb)]
     return _table(["", f"A: {_e(a.run_id)}", f"B: {_e(b.run_id)}"], rows, raw_header=True)

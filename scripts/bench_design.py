@@ -10,6 +10,12 @@
 
     python scripts/bench_design.py                                  # hopper and cheetah, 3 repetitions
     python scripts/bench_design.py --tasks hopper-forward-v0 --reps 1 --steps 40000   # shorter
+    python scripts/bench_design.py --main-job --reps 3              # the README's main job, as a new user runs it
+
+``--main-job`` runs `scripts/run-design`'s job (hopper-forward-v0 at its own budget, every
+default, the closing evaluation included) --reps times, each with its own base seed and an empty
+cache (as on a fresh clone: the hand-written reward and the untrained policy are trained inside
+the run), and prints each run's wall time and verdict, then their spread.
 
 Each repetition runs every configuration one after the other with the offline designer and
 the same settings (3 iterations x 4 samples, --top-k 2, 2 seeds) and its own base seed. The
@@ -37,7 +43,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 # name -> the design options that make it
 CONFIGS = {
     "earlier": ["--schedule", "full", "--reevaluate", "top-k"],
@@ -64,7 +69,10 @@ def main() -> None:
     ap.add_argument("--score-seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--main-job", action="store_true", help="the main job, as a new user runs it (see above)")
     args = ap.parse_args()
+    if args.main_job:
+        return main_job(args)
 
     tmp = tempfile.TemporaryDirectory()
     root = args.out or Path(tmp.name)
@@ -94,7 +102,7 @@ def main() -> None:
                             "--seeds", str(args.score_seeds), "--compare", "baseline", *steps,
                             "--workers", str(args.workers), "--run-dir", str(run / "evaluations" / "bench"),
                             env=env)
-                    score = e["compare"]["normalized_score"]["mean"]  # None when undefined
+                    score = e["compare"]["verdict"]["normalized"]["value"]  # None when undefined
                     raw = e["fitness"]["mean"]
                 rows.setdefault((task, schedule), []).append((wall, score, raw))
                 print(f"{task} {schedule:>7} rep {rep}: {wall:7.1f} s, best {s['best']['id'] if s.get('best') else '-'}, "
@@ -130,6 +138,56 @@ def main() -> None:
             print(f"{task:<22} the eventual best was in the better half of its iteration at "
                   + ", ".join(f"{f:.0%} of the budget in {kept[f]} of {groups}" for f in sorted(kept))
                   + " iterations (training-curve fitness; chance: half)")
+    tmp.cleanup()
+
+
+def main_job(args) -> None:
+    """The main job --reps times, each from an empty cache: wall time and the closing verdict."""
+    tmp = tempfile.TemporaryDirectory()
+    root = args.out or Path(tmp.name)
+    task = "hopper-forward-v0" if args.tasks == ["hopper-forward-v0", "cheetah-run-v0"] else args.tasks[0]
+    extra = ["--steps", str(args.steps)] if args.steps else []
+    runs = []
+    for rep in range(args.reps):
+        env = {**os.environ, "REWARDSMITH_CACHE": str(root / f"cache-{rep}")}
+        env.pop("OPENAI_API_KEY", None)
+        env.pop("OPENAI_BASE_URL", None)
+        t0 = time.perf_counter()
+        s = cli("design", "--task", task, "--llm", "offline", "--seed", str(rep), *extra,
+                "--workers", str(args.workers), "--run-dir", str(root / f"main-{rep}"), env=env)
+        wall = time.perf_counter() - t0
+        v = (s.get("best") or {}).get("verdict") or {}
+        vs = v.get("versus_baseline") or {}
+        runs.append({"wall": wall, "best": (s.get("best") or {}).get("id"),
+                     "score": (v.get("reward") or {}).get("mean"),
+                     "baseline": (v.get("baseline") or {}).get("mean"),
+                     "floor": (v.get("floor") or {}).get("mean"),
+                     "normalized": (v.get("normalized") or {}).get("value"),
+                     "difference": vs.get("difference"), "wins": vs.get("wins"), "n": vs.get("n"),
+                     "better": vs.get("direction") == "better", "line": v.get("line"),
+                     "warnings": v.get("warnings") or []})
+        r = runs[-1]
+        print(f"{task} run {rep}: {wall / 60:.1f} min, best {r['best']}: {r['score']} against "
+              f"hand-written {r['baseline']} and untrained {r['floor']}; normalized score "
+              f"{r['normalized']}\n  verdict: {r['line']}", flush=True)
+        for w in r["warnings"]:
+            print(f"  warning: {w}")
+
+    def spread(key: str) -> str:
+        xs = [r[key] for r in runs if r[key] is not None]
+        if not xs:
+            return "-"
+        sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+        return f"{statistics.mean(xs):.3g} ± {sd:.2g} (min {min(xs):.3g}, max {max(xs):.3g})"
+
+    print(f"\n{task}, {len(runs)} runs of the main job (mean ± sd over runs):")
+    print(f"  wall time, closing evaluation included: {spread('wall')} s")
+    print(f"  the best's score over the closing seeds: {spread('score')}")
+    print(f"  the hand-written reward's: {spread('baseline')}; the untrained policy's: {spread('floor')}")
+    print(f"  the best minus the hand-written reward, paired by seed: {spread('difference')}")
+    print(f"  normalized score: {spread('normalized')}")
+    print(f"  better than the hand-written reward beyond noise in {sum(r['better'] for r in runs)} "
+          f"of {len(runs)} runs")
     tmp.cleanup()
 
 

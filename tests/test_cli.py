@@ -142,11 +142,14 @@ def test_evaluate_compare_baseline_caches_floor_and_baseline(tmp_path, monkeypat
     c = first["compare"]
     f_mine, f_base = first["fitness"]["mean"], c["baseline"]["fitness"]["mean"]
     f_floor = c["floor"]["fitness"]["mean"]
-    expect = (f_mine - f_floor) / abs(f_base - f_floor)
-    assert c["normalized_score"]["per_seed"][0] == pytest.approx(expect)
-    # one seed: no interval, and no test can say whether it beats the baseline
-    assert c["tests"]["reward"]["low"] is None and c["tests"]["reward_vs_baseline"]["p_value"] is None
-    assert c["normalized_score"]["defined"]
+    v = c["verdict"]
+    # one seed: no interval, no test can say whether it beats the baseline, and one seed of the
+    # baseline cannot show that it beats the untrained policy's episodes: no normalized score
+    assert v["reward"]["low"] is None and v["versus_baseline"]["beyond_noise"] is None
+    assert v["line"].startswith("one seed cannot tell")
+    assert v["floor"]["mean"] == pytest.approx(f_floor) and v["baseline"]["mean"] == f_base
+    assert v["reward"]["mean"] == f_mine and len(c["floor"]["episodes"]) >= 1
+    assert v["normalized"]["defined"] is False and "1 seed(s) cannot show" in v["normalized"]["why"]
     cached = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
     assert [n.split("-")[0] for n in cached] == ["baseline", "floor"]
     assert all((p / "DONE").exists() for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))

@@ -15,7 +15,8 @@ import pytest
 from rewardsmith.runs.files import read_jsonl
 
 SMALL = ["--task", "pendulum-balance-v0", "--llm", "offline", "--iterations", "2", "--samples", "2",
-         "--steps", "3072", "--seeds", "2", "--workers", "2", "--schedule", "full"]
+         "--steps", "3072", "--seeds", "2", "--workers", "2", "--schedule", "full",
+         "--final-seeds", "3"]
 
 
 def design(run_dir: Path, *extra: str, env=None, **kw) -> subprocess.CompletedProcess:
@@ -41,8 +42,16 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     assert summary["status"] == "finished"
     best = summary["best"]
     assert best is not None
-    assert len(best["fitness_seeds"]) == 2  # re-evaluated on a second seed before being called best
+    # re-evaluated on a second seed before being called best, then on a third in the closing
+    # evaluation, beside the hand-written reward on the same three
+    assert len(best["fitness_seeds"]) == 3 and best["closing_seeds"] == [0, 1, 2]
     assert best["baseline_fitness"] is not None and best["floor_fitness"] is not None
+    v = best["verdict"]
+    assert v["seeds"] == ["0", "1", "2"] and v["selected_on"] == ["0", "1"]
+    assert v["line"].startswith("3 seeds cannot separate") or v["versus_baseline"]["beyond_noise"]
+    closing = json.loads((run_dir / "closing.json").read_text())
+    assert closing["verdict"] == v and len(closing["reference"]["floor"]["episodes"]) >= 3
+    assert f"verdict: {v['line']}" in " ".join(p.stderr.split())
     # the untrained pole falls within ~25 steps; a few thousand steps of training on a designed
     # reward keep it up several times longer
     assert best["score"] > 2 * best["floor_fitness"]
@@ -54,8 +63,10 @@ def test_offline_design_run_end_to_end(tmp_path, env):
             cdir = run_dir / "candidates" / f"{it}-{k}"
             assert (cdir / "DONE").exists() and (cdir / "reward.py").exists()
             assert json.loads((cdir / "validation.json").read_text())["accepted"]
-            # the top two of each iteration (--top-k 2, here all) ran on the extra seed too
-            assert len(json.loads((cdir / "result.json").read_text())["fitness_seeds"]) == 2
+            # the top two of each iteration (--top-k 2, here all) ran on the extra seed too, and
+            # the best on the closing evaluation's third
+            want = 3 if f"{it}-{k}" == best["id"] else 2
+            assert len(json.loads((cdir / "result.json").read_text())["fitness_seeds"]) == want
     assert (run_dir / "best" / "reward.py").read_text().strip().startswith(("def ", "#"))
     events = [e["event"] for e in read_jsonl(run_dir / "events.jsonl")]
     for kind in ("run_created", "llm_call", "candidate_finished", "iteration_finished", "run_finished"):
@@ -68,6 +79,7 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     show = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "show", str(run_dir)],
                           capture_output=True, text=True, env=env)
     assert show.returncode == 0 and "best:" in show.stdout
+    assert f"verdict: {v['line']}" in " ".join(show.stdout.split())
     assert "iterations" in show.stdout and "picked by" in show.stdout
     runs = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "runs", str(tmp_path), "--json"],
                           capture_output=True, text=True, env=env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -146,3 +147,17 @@ def print_table(table, con: Console | None = None) -> None:
     for r in range(table.row_count):
         print("\t".join(plain(col[r]) if r < len(col) else "" for col in cells), file=out)
     out.flush()
+
+
+def print_verdict(v: dict[str, Any] | None, console) -> None:
+    """A verdict (:mod:`rewardsmith.critic.verdict`) as every command prints it: one line, its
+    warnings, then the details."""
+    from rich.text import Text
+
+    if not v:
+        return
+    console.print(Text(f"verdict: {v['line']}", style="bold"))
+    for w in v.get("warnings") or []:
+        console.print(Text(f"warning: {w}", style="yellow"))
+    for d in v.get("details") or []:
+        console.print(Text(f"  {d}"))

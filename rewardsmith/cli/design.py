@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rewardsmith.cli.common import fmt, print_table
+from rewardsmith.cli.common import fmt, print_table, print_verdict
 from rewardsmith.errors import RewardsmithError
 
 
@@ -90,6 +90,12 @@ class LiveView:
             self.note = f"{data['source']} preferred {data['best']}" + (f", rejected {data['worst']}" if data.get("worst") else "")
             if self.live is not None and not self.live.is_started:
                 self.live.start()
+        elif kind == "closing_started":
+            seeds = data.get("seeds") or []
+            self.note = (f"closing evaluation: {data.get('candidate')} and the hand-written reward "
+                         f"on {len(seeds)} seeds, the untrained policy on their episodes")
+        elif kind == "closing_finished":
+            self.note = f"verdict: {data.get('line')}"
         elif kind == "reevaluating":
             self.note = f"re-evaluating {', '.join(data['candidates'])} on seeds {data['seeds']}"
         if self.live is not None:
@@ -155,6 +161,7 @@ def register(app: typer.Typer) -> None:
         samples: int = typer.Option(4, "--samples", "-k", min=1, help="Reward programs sampled per iteration."),
         steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
         seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidates are evaluated on before one is called best."),
+        final_seeds: int = typer.Option(5, "--final-seeds", min=0, help="The closing evaluation: the best and the hand-written reward trained on this many seeds (those already trained are reused) and the untrained policy on their episodes, for the verdict; 0 turns it off. A paired test needs 5 seeds to call a difference beyond noise."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds (at most: see --reevaluate)."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
         executor: str | None = typer.Option(None, "--executor", help="Where candidates train: local (jailed processes on this machine, the default) or ray (a Ray cluster at $RAY_ADDRESS, else a local Ray; see docs/SCALING.md). A resumed run keeps its own."),
@@ -230,7 +237,7 @@ def register(app: typer.Typer) -> None:
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
                                   show_scores=show_scores,
                                   schedule=schedule, patience=patience, reevaluate=reevaluate,
-                                  executor=executor or "local")
+                                  executor=executor or "local", final_seeds=final_seeds)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
             if max_cost is not None and not llm_obj.prices_known:
@@ -329,7 +336,8 @@ def register(app: typer.Typer) -> None:
         prefs = read_json(prefs_path).get("scores", {}) if prefs_path.exists() else {}
         if json_out:
             print(json.dumps({"manifest": m, "candidates": [{k: v for k, v in c.items() if k != "train"} for c in cands],
-                              "best": best, "iterations": summaries, "preferences": prefs},
+                              "best": best, "iterations": summaries, "preferences": prefs,
+                              "verdict": run.verdict()},
                              indent=2, default=str))
             return
         console.print(f"[bold]{run.path}[/]  task {m.get('task')}  status {m.get('status')}  llm {m.get('llm')}")
@@ -379,6 +387,7 @@ def register(app: typer.Typer) -> None:
         if best:
             console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} "
                           f"(seeds {best.get('fitness_seeds')})")
+            print_verdict(run.verdict(), console)
             console.print(Syntax((run.path / "best" / "reward.py").read_text(), "python"))
         if feedback:
             for p in iters:
@@ -413,14 +422,7 @@ def _print_summary(s: dict[str, Any], console) -> None:
         if b.get("normalized_score") is not None:
             line += f"; normalized score {b['normalized_score']:.3g} (1.0 = baseline)"
     console.print(line, highlight=False)
-    cmp = b.get("comparison")
-    if cmp:
-        from rewardsmith.critic.compare import verdict
-
-        console.print(f"the best {verdict(cmp)}", highlight=False)
-        if not cmp["normalized_score"]["defined"]:
-            console.print(f"normalized score undefined: {cmp['normalized_score']['why']}",
-                          highlight=False)
+    print_verdict(b.get("verdict"), console)
     if s.get("stopped_early"):
         console.print(f"stopped early: {s['stopped_early']}")
     console.print(f"candidates: {s['candidates']}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}")

@@ -19,6 +19,7 @@ from rewardsmith.cli.common import (
     guarded,
     make_progress,
     print_table,
+    print_verdict,
     quiet_warnings,
     resolve_task,
     timestamp,
@@ -115,7 +116,7 @@ def evaluate(
     steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per policy (default: the task's budget)."),
     backend: str = typer.Option("sb3", "--backend", help="Training backend."),
     algo: str | None = typer.Option(None, "--algo", help="ppo (default) or sac."),
-    compare: str | None = typer.Option(None, "--compare", help="'baseline': add the normalized score against the hand-written reward."),
+    compare: str | None = typer.Option(None, "--compare", help="'baseline': the verdict against the hand-written reward (paired by seed; 5 seeds can settle it), with the untrained policy and the normalized score."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
     executor: str = typer.Option("local", "--executor", help="Where the policies train: local or ray (see docs/SCALING.md)."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Where policies and results go (default runs/eval-...)."),
@@ -186,20 +187,12 @@ def _print_evaluation(r: dict) -> None:
     print_table(table)
     if r.get("fitness_doc"):
         console.print(f"fitness: {r['fitness_doc']}")
-    if "compare" in r:
-        from rewardsmith.critic.compare import verdict
-
-        ns, tests = r["compare"]["normalized_score"], r["compare"].get("tests")
-        if ns.get("defined", True):
-            console.print(f"normalized score {ns['formula']}: [bold]{fmt(ns['mean'])}[/]"
-                          f" (per seed: {', '.join(fmt(x) for x in ns['per_seed'])}); 1.0 = as good as the baseline")
-        else:
-            console.print(f"[yellow]normalized score undefined:[/] {ns['why']}", highlight=False)
-        if tests and r["reward"] != "baseline":
-            i = tests["reward"]
-            ci = (f" ({i['level']:.0%} interval over seeds {fmt(i['low'])} to {fmt(i['high'])})"
-                  if i.get("low") is not None else "")
-            console.print(f"{r['reward']} {verdict(tests)}{ci}", highlight=False)
+    if "compare" in r and r["reward"] != "baseline":
+        print_verdict(r["compare"].get("verdict"), console)
+    elif "compare" in r:
+        ns = (r["compare"].get("verdict") or {}).get("normalized") or {}
+        if not ns.get("defined"):
+            console.print(f"[yellow]normalized score undefined:[/] {ns.get('why')}", highlight=False)
     console.print(f"wall time {r['wall_s']:.1f} s; report in {r['run_dir']}/evaluation.json")
 
 

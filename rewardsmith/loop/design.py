@@ -25,7 +25,7 @@ from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_js
 from rewardsmith.runs.rundir import RunDir
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
-from rewardsmith.train.evaluate import cached_job, job_spec, normalized, resolve_reward
+from rewardsmith.train.evaluate import job_spec, reference_jobs, reference_record
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -61,6 +61,18 @@ class DesignConfig:
     # after the whole iteration (more seeds on more candidates, slower)
     reevaluate: str = "challengers"
     executor: str = "local"  # where jobs run: local | ray (a resumed run keeps it)
+    # the closing evaluation: the best and the hand-written reward trained on this many seeds
+    # (those already trained reused), the untrained policy on their episodes; 0: none
+    final_seeds: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "samples", "seeds", "top_k", "workers"):
+            if getattr(self, name) < 1:
+                raise RewardsmithError(f"design setting {name} must be at least 1, not "
+                                       f"{getattr(self, name)}")
+        if self.final_seeds < 0:
+            raise RewardsmithError(f"final_seeds must be 0 (no closing evaluation) or more, not "
+                                   f"{self.final_seeds}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
@@ -70,7 +82,8 @@ class DesignConfig:
             raise RewardsmithError(f"unknown design settings: {', '.join(sorted(unknown))}",
                                    f"known: {', '.join(sorted(known))}")
         # runs from before successive halving and challenger re-evaluation keep their ways
-        d = {"schedule": "full", "reevaluate": "top-k", **d}
+        # and those from before closing evaluations end as they did
+        d = {"schedule": "full", "reevaluate": "top-k", "final_seeds": 0, **d}
         return cls(**d)
 
 
@@ -649,12 +662,17 @@ class DesignLoop:
 
     def _extra_seed_jobs(self, c: Candidate, skip: Set[tuple[str, int]] = frozenset()) -> list[Job]:
         """``c``'s jobs on the extra seeds it has no score for (and not in ``skip``: candidate
-        id and seed). A seed whose first part trained beside the candidate's last slice (its
-        head, under halving) goes on from there."""
+        id and seed)."""
         cfg = self.config
+        return self._seed_jobs(c, range(cfg.seed + 1, cfg.seed + cfg.seeds), skip)
+
+    def _seed_jobs(self, c: Candidate, seeds: Iterable[int],
+                   skip: Set[tuple[str, int]] = frozenset()) -> list[Job]:
+        """``c``'s jobs on those of ``seeds`` it has no score for. A seed whose first part
+        trained beside the candidate's last slice (its head, under halving) goes on from there."""
         d = self.run.candidate_dir(c.iteration, c.k)
         jobs = []
-        for s in range(cfg.seed + 1, cfg.seed + cfg.seeds):
+        for s in seeds:
             if str(s) in c.fitness_seeds or (c.id, s) in skip:
                 continue
             job = self._seed_job(d, c.source, s, f"{c.id} seed {s}")
@@ -697,27 +715,13 @@ class DesignLoop:
 
     def _baseline_jobs(self) -> dict[str, list[Job]]:
         cfg = self.config
-        base = resolve_reward(self.task, "baseline")
-        seeds = [cfg.seed + s for s in range(cfg.seeds)]
-        mk = lambda kind, prog, steps, untrained: [  # noqa: E731
-            cached_job(self.task, kind,
-                       job_spec(self.task, prog, steps, self.eval_episodes, s, cfg.backend,
-                                untrained=untrained, label=kind))
-            for s in seeds]
-        jobs = {"baseline": mk("baseline", base.program, self.steps, False),
-                "floor": mk("floor", None, 0, True)}
-        for kind, js in jobs.items():
-            for j in js:
-                j.label = f"{kind} seed {j.spec['seed']}"
-        return jobs
+        return reference_jobs(self.task, [cfg.seed + s for s in range(cfg.seeds)],
+                              steps=self.steps, eval_episodes=self.eval_episodes,
+                              backend=cfg.backend)
 
     def _record_baseline(self, extra: dict[str, list[Job]], outcomes: dict[int, Outcome]) -> None:
-        res: dict[str, Any] = {}
-        for kind, js in extra.items():
-            fits = [outcomes[id(j)].result.fitness for j in js if outcomes[id(j)].ok]  # type: ignore[union-attr]
-            res[kind] = {"fitness_mean": float(np.mean(fits)) if fits else None, "per_seed": fits}
-        self.baseline = res
-        self.emit("baseline", **res)
+        self.baseline = reference_record(extra, outcomes)
+        self.emit("baseline", **self.baseline)
 
     def _episodes(self, c: Candidate) -> list[Episode]:
         d = self.run.candidate_dir(c.iteration, c.k) / (c.train_dir or f"seed-{self.config.seed}/train")
@@ -778,27 +782,51 @@ class DesignLoop:
         prev = read_json(its[-1]).get("best")
         return prev.get("source") if prev else None
 
-    def _comparison(self, best: Candidate) -> dict[str, Any] | None:
-        """The best against the baseline and the floor over the seeds all three ran on."""
-        from rewardsmith.critic.compare import compare
+    def _closing_evaluation(self, best: Candidate) -> dict[str, Any]:
+        """The best and the hand-written reward trained on the same ``final_seeds`` seeds (the
+        seeds either has already trained are reused, from the candidate's folder and the
+        evaluation cache), the untrained policy evaluated on them, and the verdict. Every job is
+        an ordinary job of the executor: parallel, cached, and reused after a resume."""
+        from rewardsmith.critic.verdict import verdict
 
-        base = (self.baseline or {}).get("baseline") or {}
-        floor = (self.baseline or {}).get("floor") or {}
-        b, f = base.get("per_seed") or [], floor.get("per_seed") or []
-        seeds = [str(self.config.seed + i) for i in range(len(b))]
-        mine = [best.fitness_seeds[s] for s in seeds if s in best.fitness_seeds]
-        if not mine or len(f) != len(b):
-            return None
-        per_seed = [normalized(m, fl, bs) for m, fl, bs in zip(mine, f, b)]
-        return compare(mine, b, f, per_seed)
+        cfg = self.config
+        seeds = [cfg.seed + i for i in range(cfg.final_seeds)]
+        selected_on = sorted(best.fitness_seeds, key=int)
+        mine = self._seed_jobs(best, seeds)
+        refs = reference_jobs(self.task, seeds, steps=self.steps,
+                              eval_episodes=self.eval_episodes, backend=cfg.backend)
+        jobs = mine + refs["baseline"] + refs["floor"]
+        self.emit("closing_started", candidate=best.id, seeds=seeds,
+                  jobs=[j.label for j in jobs])
+        outcomes = self._train(jobs)
+        for job in mine:
+            self._record_seed(best, job, outcomes[id(job)])
+        self.run.finish_candidate(best.iteration, best.k, best.to_json())
+        ref = reference_record(refs, outcomes)
+        keys = {str(s) for s in seeds}
+        fits = {s: v for s, v in best.fitness_seeds.items() if s in keys}
+        succ = {s: v for s, v in best.success_seeds.items() if s in keys}
+        v = verdict(fits, ref["baseline"]["seeds"], ref["floor"].get("episodes") or [],
+                    reward_success=succ or None,
+                    baseline_success=ref["baseline"].get("success_seeds"),
+                    selected_on=[s for s in selected_on if s in keys])
+        missing = sorted(keys - set(fits) | keys - set(ref["baseline"]["seeds"]), key=int)
+        closing = {"candidate": best.id, "seeds": seeds, "reward": fits, "reward_success": succ,
+                   "reference": ref, "selected_on": selected_on, "failed_seeds": missing,
+                   "verdict": v}
+        self.run.write_closing(closing)
+        self.emit("closing_finished", candidate=best.id, line=v["line"], warnings=v["warnings"],
+                  failed_seeds=missing)
+        return closing
 
-    def _write_best(self) -> None:
+    def _write_best(self, verdict: dict[str, Any] | None = None) -> None:
         c = self.best
         assert c is not None
         evidence = {"candidate": c.id, "score": c.score, "fitness_seeds": c.fitness_seeds,
-                    "success_rate": c.success_rate, "task": self.task.id, "steps": self.steps,
-                    "baseline": self.baseline,
-                    "selected_by": "fitness" if self.config.feedback == "none" else self.config.feedback}
+                    "success_rate": c.success_rate, "success_seeds": c.success_seeds,
+                    "task": self.task.id, "steps": self.steps, "baseline": self.baseline,
+                    "selected_by": "fitness" if self.config.feedback == "none" else self.config.feedback,
+                    **({"verdict": verdict} if verdict else {})}
         self.run.write_best(c.source, evidence)
         self.emit("new_best", id=c.id, score=c.score)
 
@@ -816,22 +844,27 @@ class DesignLoop:
         summary["candidates"] = {s: sum(1 for c in cands if c.get("status") == s)
                                  for s in ("ok", "stopped", "rejected", "failed", "duplicate")}
         if best is not None:
+            from rewardsmith.critic.verdict import from_records
+
+            closing = None
+            if (self.config.final_seeds > 0 and self.config.compare_baseline
+                    and self.task.fitness is not None):
+                closing = self._closing_evaluation(best)
             b = {"id": best.id, "score": best.score, "fitness_seeds": best.fitness_seeds,
-                 "success_rate": best.success_rate,
+                 "success_rate": best.success_rate, "success_seeds": best.success_seeds,
                  "reward_path": str(self.run.path / "best" / "reward.py")}
-            if self.baseline and self.baseline.get("baseline", {}).get("fitness_mean") is not None:
-                fb = self.baseline["baseline"]["fitness_mean"]
-                ff = (self.baseline.get("floor") or {}).get("fitness_mean")
-                b["baseline_fitness"] = fb
-                b["floor_fitness"] = ff
-                b["normalized_score"] = normalized(best.score, ff, fb) if ff is not None else None
-                cmp = self._comparison(best)
-                if cmp is not None:
-                    b["comparison"] = cmp
-                    if not cmp["normalized_score"]["defined"]:
-                        b["normalized_score"] = None  # noise over noise: raw fitness instead
+            if closing is not None:
+                b["verdict"] = closing["verdict"]
+                b["closing_seeds"] = closing["seeds"]
+            elif self.baseline:
+                b["verdict"] = from_records(b, self.baseline)
+            if b.get("verdict"):
+                v = b["verdict"]
+                b["baseline_fitness"] = v["baseline"]["mean"]
+                b["floor_fitness"] = v["floor"]["mean"]
+                b["normalized_score"] = v["normalized"]["value"]  # None where undefined
             summary["best"] = b
-            self._write_best()
+            self._write_best(verdict=b.get("verdict"))
         self.run.update_manifest(status="finished", summary=summary)
         self.emit("run_finished", **{k: v for k, v in summary.items() if k != "candidates"})
         return summary

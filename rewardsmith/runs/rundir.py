@@ -7,6 +7,8 @@ runs/<run-id>/
   llm/                   requests, responses, token counts (and the run's own response cache)
   candidates/<iter>-<k>/ reward.py, validation.json, seed-<s>/ (training jobs), result.json, DONE
   best/                  the best reward so far and its evidence
+  closing.json           the closing evaluation: the best and the hand-written reward on the
+                         same seeds, the untrained policy, and the verdict
 ```
 """
 
@@ -126,6 +128,32 @@ class RunDir:
     def best(self) -> dict[str, Any] | None:
         p = self.path / "best" / "evidence.json"
         return read_json(p) if p.exists() else None
+
+    # ------------------------------------------------------------------- verdict
+    def write_closing(self, closing: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "closing.json", closing)
+
+    def closing(self) -> dict[str, Any] | None:
+        p = self.path / "closing.json"
+        return read_json(p) if p.exists() else None
+
+    def verdict(self) -> dict[str, Any] | None:
+        """What the run says about its best reward against the hand-written one: the closing
+        evaluation's verdict, or (a run without one: stopped before it, run with
+        ``--final-seeds 0``, or older) the one its best candidate's own seeds give."""
+        closing = self.closing()
+        if closing and closing.get("verdict"):
+            return closing["verdict"]
+        best = self.best()
+        if not best:
+            return None
+        if best.get("verdict"):
+            return best["verdict"]
+        from rewardsmith.critic.verdict import from_records
+
+        record = self.candidate_result(*map(int, str(best["candidate"]).split("-"))) or best
+        return from_records({**best, **{k: record[k] for k in ("fitness_seeds", "success_seeds")
+                                        if record.get(k)}}, best.get("baseline"))
 
 
 def candidate_key(d: Path) -> tuple[int, int]:

@@ -73,24 +73,61 @@ def cached_job(task: Task, kind: str, spec: dict) -> Job:
     return Job(d, spec, label=f"{kind} seed {seed}")
 
 
+def reference_jobs(task: Task, seeds: list[int], *, steps: int, eval_episodes: int,
+                   backend: str, overrides: dict | None = None) -> dict[str, list[Job]]:
+    """The hand-written reward's and the untrained policy's jobs on ``seeds``, trained and
+    evaluated as a reward under test is (same backend, budget and settings) and cached across
+    runs: the one builder ``evaluate`` and the design loop share."""
+    base = resolve_reward(task, "baseline")
+    jobs = {
+        "baseline": [cached_job(task, "baseline",
+                                job_spec(task, base.program, steps, eval_episodes, s, backend,
+                                         overrides=overrides, label="baseline"))
+                     for s in seeds],
+        "floor": [cached_job(task, "floor",
+                             job_spec(task, None, 0, eval_episodes, s, backend, untrained=True,
+                                      overrides=overrides, label="untrained"))
+                  for s in seeds],
+    }
+    for kind, js in jobs.items():
+        for j in js:
+            j.label = f"{kind} seed {j.spec['seed']}"
+    return jobs
+
+
+def reference_record(jobs: dict[str, list[Job]], outcomes: dict[int, Outcome]) -> dict[str, Any]:
+    """What the hand-written reward and the untrained policy scored, per seed (and, for the
+    untrained policy, per evaluation episode: the verdict compares against those)."""
+    res: dict[str, Any] = {}
+    for kind, js in jobs.items():
+        done = [outcomes[id(j)].result for j in js if id(j) in outcomes and outcomes[id(j)].ok]
+        fits = [r.fitness for r in done]  # type: ignore[union-attr]
+        entry: dict[str, Any] = {
+            "fitness_mean": float(np.mean(fits)) if fits else None, "per_seed": fits,
+            "seeds": {str(r.seed): r.fitness for r in done},  # type: ignore[union-attr]
+        }
+        succ = {str(r.seed): r.success_rate for r in done  # type: ignore[union-attr]
+                if r.success_rate is not None}  # type: ignore[union-attr]
+        if succ:
+            entry["success_seeds"] = succ
+        if kind == "floor":
+            entry["episodes"] = [float(x) for r in done for x in r.eval_fitness]  # type: ignore[union-attr]
+        res[kind] = entry
+    return res
+
+
 def summarize(results: list[TrainResult]) -> dict[str, Any]:
     fits = [r.fitness for r in results]
     succ = [r.success_rate for r in results if r.success_rate is not None]
     steps = sum(r.steps for r in results)
     train_s = sum(r.timings.get("train_s", 0.0) for r in results)
     return {
-        "fitness": {"mean": float(np.mean(fits)), "std": float(np.std(fits)), "per_seed": fits},
+        "fitness": {"mean": float(np.mean(fits)),
+                    "std": float(np.std(fits, ddof=1)) if len(fits) > 1 else 0.0,
+                    "per_seed": fits},
         "success_rate": float(np.mean(succ)) if succ else None,
         "env_steps_per_s": steps / train_s if train_s > 0 else None,
     }
-
-
-def normalized(f: float, floor: float, base: float) -> float | None:
-    """Eureka's human-normalized score: (F - F_floor) / |F_baseline - F_floor|."""
-    denom = abs(base - floor)
-    if denom < 1e-9:
-        return None
-    return (f - floor) / denom
 
 
 def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backend: str = "sb3",
@@ -115,20 +152,8 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
     if compare:
         if compare != "baseline":
             raise RewardsmithError(f"--compare {compare!r} is not supported", "use --compare baseline")
-        base = resolve_reward(task, "baseline")
-        # trained and evaluated as the reward under test is (same algorithm and settings)
-        extra["baseline"] = [
-            cached_job(task, "baseline",
-                       job_spec(task, base.program, steps, eval_episodes, s, backend,
-                                overrides=overrides, label="baseline"))
-            for s in seed_list
-        ]
-        extra["floor"] = [
-            cached_job(task, "floor",
-                       job_spec(task, None, 0, eval_episodes, s, backend, untrained=True,
-                                overrides=overrides, label="untrained"))
-            for s in seed_list
-        ]
+        extra = reference_jobs(task, seed_list, steps=steps, eval_episodes=eval_episodes,
+                               backend=backend, overrides=overrides)
         if reward.label == "baseline":  # comparing the baseline with itself: train it once
             extra["baseline"] = jobs
     all_jobs = jobs + [j for k in ("baseline", "floor") for j in extra.get(k, []) if j not in jobs]
@@ -156,28 +181,20 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
     }
     report["reused"] = sum(1 for j in jobs if by_job[id(j)].reused)
     if compare:
-        base_r, floor_r = results(extra["baseline"]), results(extra["floor"])
-        per_seed = [normalized(m.fitness, f.fitness, b.fitness)
-                    for m, f, b in zip(main, floor_r, base_r)]
-        valid = [x for x in per_seed if x is not None]
-        from rewardsmith.critic.compare import compare as compare_seeds
+        from rewardsmith.critic.verdict import verdict
 
-        tests = compare_seeds([r.fitness for r in main], [r.fitness for r in base_r],
-                              [r.fitness for r in floor_r], per_seed)
-        defined = tests["normalized_score"]["defined"]
+        base_r, floor_r = results(extra["baseline"]), results(extra["floor"])
+        ref = reference_record(extra, by_job)
+        success = {str(r.seed): r.success_rate for r in main if r.success_rate is not None}
         report["compare"] = {
             "baseline": summarize(base_r),
-            "floor": {"fitness": summarize(floor_r)["fitness"]},
-            "normalized_score": {
-                "mean": float(np.mean(valid)) if valid and defined else None,
-                "std": float(np.std(valid)) if valid and defined else None,
-                "per_seed": per_seed,
-                "formula": "(F - F_floor) / |F_baseline - F_floor|",
-                "defined": defined,
-                **({"why": tests["normalized_score"]["why"]} if not defined else {}),
-            },
-            # intervals over seeds and the tests behind "beats the baseline"
-            "tests": tests,
+            "floor": {"fitness": summarize(floor_r)["fitness"],
+                      "episodes": ref["floor"]["episodes"]},
+            # intervals over seeds, the tests behind "beats the baseline", the normalized score
+            "verdict": verdict({str(r.seed): r.fitness for r in main}, ref["baseline"]["seeds"],
+                               ref["floor"]["episodes"], reward_success=success or None,
+                               baseline_success=ref["baseline"].get("success_seeds"),
+                               name=reward.label),
             "cache": str(cache_dir() / "eval"),
         }
     atomic_write_json(Path(out_dir) / "evaluation.json", report)

@@ -1,0 +1,92 @@
+"""The closing evaluation: after the last iteration, the best and the hand-written reward on the
+same N seeds (the seeds either already trained reused), the untrained policy on their episodes,
+and one verdict; resumable like every other job, and off with ``final_seeds=0``."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import FakeExecutor, ScriptedLLM, answer
+
+from rewardsmith import tasks
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.loop.design import DesignConfig, DesignLoop
+from rewardsmith.runs.rundir import RunDir
+
+SCRIPT = [[answer(3.0), answer(2.0)]]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+
+
+def make_loop(tmp_path, executor, final_seeds=5, run=None):
+    task = tasks.load("pendulum-balance-v0")
+    config = DesignConfig(iterations=1, samples=2, steps=1000, seeds=2, top_k=1, workers=1,
+                          final_seeds=final_seeds, schedule="full")
+    run = run or RunDir.create(tmp_path / "run", {"task": task.id, "config": {}})
+    return DesignLoop(task, run, config, ScriptedLLM(SCRIPT), executor=executor), run
+
+
+def test_the_closing_evaluation_reuses_trained_seeds_and_gives_one_verdict(tmp_path):
+    ex = FakeExecutor()
+    loop, run = make_loop(tmp_path, ex)
+    summary = loop.run_loop()
+    dirs = [str(j.dir) for j in ex.jobs]
+    assert len(dirs) == len(set(dirs))  # nothing trained twice
+    labels = [j.label for j in ex.jobs]
+    # iteration 0: both candidates, the baseline and the floor on seeds 0-1, the best's seed 1;
+    # then the closing evaluation: seeds 2-4 of the best, the baseline and the floor
+    closing = labels[labels.index("0-0 seed 2"):]
+    assert sorted(closing) == sorted([f"0-0 seed {s}" for s in (2, 3, 4)]
+                                     + [f"{k} seed {s}" for k in ("baseline", "floor")
+                                        for s in (2, 3, 4)])
+    best = summary["best"]
+    assert best["id"] == "0-0" and sorted(best["fitness_seeds"]) == ["0", "1", "2", "3", "4"]
+    v = best["verdict"]
+    assert v["seeds"] == ["0", "1", "2", "3", "4"] and v["selected_on"] == ["0", "1"]
+    assert v["versus_baseline"]["wins"] == 5 and v["versus_baseline"]["direction"] == "better"
+    assert v["line"].startswith("better than the hand-written reward on 5 of 5 seeds")
+    assert run.closing()["verdict"] == v and run.verdict() == v
+    assert run.best()["verdict"] == v
+    # the candidate's own record carries the closing seeds too
+    assert sorted(run.candidate_result(0, 0)["fitness_seeds"]) == ["0", "1", "2", "3", "4"]
+    kinds = [e["event"] for e in run.events()]
+    assert kinds.index("closing_started") < kinds.index("closing_finished") < kinds.index("run_finished")
+
+
+def test_a_run_killed_in_its_closing_evaluation_resumes_without_retraining(tmp_path):
+    # iteration 0 is 7 jobs (two candidates, baseline and floor on two seeds, the best's second
+    # seed); the kill comes after four of the closing evaluation's nine
+    first = FakeExecutor(interrupt_after=11)
+    loop, run = make_loop(tmp_path, first)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_loop()
+    assert run.closing() is None
+    second = FakeExecutor()
+    loop2, _ = make_loop(tmp_path, second, run=RunDir.open(run.path))
+    summary = loop2.run_loop()
+    again = {str(j.dir) for j in first.jobs} & {str(j.dir) for j in second.jobs}
+    assert not again
+    assert len(second.jobs) == 5  # only the closing jobs that had not finished
+    assert summary["best"]["verdict"]["versus_baseline"]["n"] == 5
+
+
+def test_final_seeds_zero_has_no_closing_evaluation_but_still_a_verdict(tmp_path):
+    ex = FakeExecutor()
+    loop, run = make_loop(tmp_path, ex, final_seeds=0)
+    summary = loop.run_loop()
+    assert run.closing() is None
+    assert not any("seed 2" in j.label for j in ex.jobs)
+    v = summary["best"]["verdict"]  # from the loop's own two seeds: it says they cannot settle it
+    assert v["seeds"] == ["0", "1"] and v["line"].startswith("2 seeds cannot separate")
+    assert run.verdict() == v
+
+
+def test_old_runs_keep_no_closing_evaluation_and_settings_check_themselves():
+    assert DesignConfig.from_dict({"iterations": 2}).final_seeds == 0
+    assert DesignConfig().final_seeds == 5
+    with pytest.raises(RewardsmithError, match="final_seeds"):
+        DesignConfig(final_seeds=-1)
+    with pytest.raises(RewardsmithError, match="samples"):
+        DesignConfig(samples=0)
