@@ -181,6 +181,20 @@ def episode_files(directory: Path) -> list[Path]:
 
 
 @dataclass(frozen=True)
+class BackendNeeds:
+    """What a training backend asks of the executors and the sandbox, declared where it is
+    registered (:data:`rewardsmith.train.BACKENDS`) so they can read it without importing the
+    backend (and its torch or JAX). Nothing outside a backend's own modules names a backend:
+    callers read these fields instead."""
+
+    jax: bool = False  # programs run under jax.numpy: the dry run adds jit, vmap and numpy agreement
+    gpu: bool = False  # a job takes a GPU share where one is visible (CUDA_VISIBLE_DEVICES)
+    address_space_limit: bool = True  # trains under the jail's address-space limit (XLA reserves more)
+    all_cores: bool = False  # a job uses every core (XLA): its CPU-time limit counts all of them
+    resumable: bool = False  # train(resume_from=..., planned_steps=...) continues a saved slice
+
+
+@dataclass(frozen=True)
 class Budget:
     """How much training one candidate gets."""
 

@@ -17,3 +17,8 @@ class RewardsmithError(Exception):
 
 class UnknownName(RewardsmithError):
     """A name looked up in a registry (task, backend, LLM, state field) does not exist."""
+
+
+class RewardRuntimeError(RewardsmithError):
+    """The reward program failed or kept producing non-finite values while training (on any
+    backend)."""

@@ -14,14 +14,14 @@ PKG = Path(__file__).resolve().parents[1] / "rewardsmith"
 
 # the rules a reward program is held to: pure modules, usable from every layer
 LEAVES = {"sandbox.static", "sandbox.namespace", "runs.files", "errors", "versions", "registry",
-          "mjlog"}
+          "mjlog", "paths"}
 BASE = {"contracts", "state", "tasks", "reward"}
 TOP = {"loop": 3, "cli": 4, "__main__": 5}
 
 
 def _layer(module: str) -> int:
     """0 leaves, 1 the data the others share, 2 the parts the loop drives, 3 loop, 4 cli."""
-    if module in LEAVES or module.split(".")[0] in {"errors", "versions", "registry", "mjlog"}:
+    if module in LEAVES or module.split(".")[0] in {"errors", "versions", "registry", "mjlog", "paths"}:
         return 0
     top = module.split(".")[0]
     if top in BASE:

@@ -82,7 +82,17 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path))
     assert default_cache_dir() == tmp_path / "llm"
     monkeypatch.delenv("REWARDSMITH_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert default_cache_dir().parts[-3:] == (".cache", "rewardsmith", "llm")
+    # one cache folder for every part: XDG_CACHE_HOME is honoured everywhere
+    from rewardsmith.paths import cache_dir
+    from rewardsmith.sandbox.dryrun import cache_dir as transitions
+    from rewardsmith.train.evaluate import cache_dir as evaluations
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "rewardsmith" / "llm"
+    assert transitions() == cache_dir("transitions") == tmp_path / "xdg" / "rewardsmith" / "transitions"
+    assert evaluations() == tmp_path / "xdg" / "rewardsmith"
 
 
 def test_templates_render_and_name_missing_variables():

@@ -55,7 +55,9 @@ def run_check(reward_file: Path, task_name: str, as_json: bool = False,
             from rewardsmith.train import load as load_backend
 
             load_backend(backend)  # unknown or not installed: say so before checking
-        report = check_program(program, task, backend=backend)
+        from rewardsmith.train import needs
+
+        report = check_program(program, task, jax=needs(backend).jax)
     except RewardsmithError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2

@@ -142,8 +142,10 @@ def evaluate(
     choice = resolve_reward(t, reward)
     if choice.program is not None and choice.label != "baseline":
         from rewardsmith.sandbox.dryrun import check_program
+        from rewardsmith.train import needs
 
-        report = check_program(choice.program, t, backend=backend)  # fail fast, before training
+        # fail fast, before training
+        report = check_program(choice.program, t, jax=needs(backend).jax)
         if not report.accepted:
             raise RewardsmithError(f"{choice.label} was rejected ({report.stage}): "
                                    + "; ".join(report.problems),
@@ -229,7 +231,7 @@ def backends(json_out: bool = typer.Option(False, "--json", help="Print JSON."))
 
     info = []
     for name in BACKENDS.names():
-        entry: dict = {"name": name, "module": BACKENDS.load(name)}
+        entry: dict = {"name": name, "module": BACKENDS.load(name).module}
         try:
             entry.update(installed=True, **load_backend(name).describe())
         except RewardsmithError as e:

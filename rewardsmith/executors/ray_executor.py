@@ -369,7 +369,9 @@ class RayExecutor:
                 "nodes": len(nodes), "workers": self.slots(False)}
 
     def _use_gpu(self, job: Job) -> bool:
-        if job.spec.get("backend") != "brax":
+        from rewardsmith.train import needs
+
+        if not needs(job.spec.get("backend") or "sb3").gpu:
             return False
         if self.gpus is not None:
             return self.gpus

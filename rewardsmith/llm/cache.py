@@ -4,7 +4,6 @@ or repeated run never asks (or pays) twice."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -14,8 +13,9 @@ from rewardsmith.runs.files import atomic_write_json
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("REWARDSMITH_CACHE")
-    return Path(root) / "llm" if root else Path.home() / ".cache" / "rewardsmith" / "llm"
+    from rewardsmith.paths import cache_dir
+
+    return cache_dir("llm")
 
 
 class CachedLLM:

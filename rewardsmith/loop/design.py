@@ -157,11 +157,11 @@ class DesignLoop:
         """This iteration's successive halving, or None (``--schedule full``, or a backend that
         cannot continue a saved slice)."""
         from rewardsmith.loop.schedule import Halving
-        from rewardsmith.train import load as load_backend
+        from rewardsmith.train import needs
 
         if self.config.schedule != "halving":
             return None
-        if not getattr(load_backend(self.config.backend), "RESUMABLE", False):
+        if not needs(self.config.backend).resumable:
             return None
         return Halving(self.steps)
 
@@ -579,9 +579,10 @@ class DesignLoop:
     def _validate(self, source: str, d: Path) -> dict[str, Any]:
         from rewardsmith.reward.program import RewardProgram
         from rewardsmith.sandbox.dryrun import check_program
+        from rewardsmith.train import needs
 
         report = check_program(RewardProgram(source, origin=d.name), self.task, workdir=d,
-                               backend=self.config.backend)
+                               jax=needs(self.config.backend).jax)
         data = {**report.to_json(), "feedback": report.feedback()}
         atomic_write_json(d / "validation.json", data)
         self.emit("candidate_validated", id=d.name, **data)

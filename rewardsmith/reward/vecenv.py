@@ -15,14 +15,10 @@ import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rewardsmith.contracts import Episode
-from rewardsmith.errors import RewardsmithError
+from rewardsmith.errors import RewardRuntimeError, RewardsmithError
 from rewardsmith.reward import liveness
 from rewardsmith.reward.program import CompiledReward, fields_read
 from rewardsmith.state.view import StateSpec, StateView
-
-
-class RewardRuntimeError(RewardsmithError):
-    """The reward program failed or kept producing non-finite values while training."""
 
 
 @dataclass

@@ -88,11 +88,12 @@ class DryRunSettings:
     jax: bool = False
 
     @classmethod
-    def for_backend(cls, backend: str) -> DryRunSettings:
-        """The dry run for candidates that will train on ``backend``. On the JAX path the
+    def for_training(cls, jax: bool = False) -> DryRunSettings:
+        """The dry run for candidates that will train on a backend that runs them under JAX
+        (``jax``: its :class:`~rewardsmith.contracts.BackendNeeds`) or numpy. Under JAX the
         worker also imports JAX and compiles the program: more address space and time."""
         base = cls()
-        if backend != "brax":
+        if not jax:
             return base
         wall = 90.0
         limits = dataclasses.replace(base.limits, cpu_s=180, address_space=16 * jail.GiB,
@@ -118,11 +119,9 @@ _MEMO_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("REWARDSMITH_CACHE")
-    if env:
-        return Path(env) / "transitions"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rewardsmith" / "transitions"
+    from rewardsmith.paths import cache_dir as root
+
+    return root("transitions")
 
 
 @functools.lru_cache(maxsize=1)
@@ -310,17 +309,17 @@ def _source(program) -> tuple[str, str]:
 
 
 def check_program(program, task, *, workdir: Path | None = None,
-                  settings: DryRunSettings | None = None, backend: str = "sb3") -> CheckReport:
+                  settings: DryRunSettings | None = None, jax: bool = False) -> CheckReport:
     """Every layer a candidate passes before training: static checks, then the jailed dry run.
 
     ``program``: a :class:`~rewardsmith.reward.program.RewardProgram` (or its source text);
     ``task``: a :class:`~rewardsmith.tasks.Task`; ``workdir``: the candidate's folder (the dry
     run works in ``workdir/dryrun``; a temporary folder when None). Never raises for anything the
     program does; raises :class:`SandboxError` only when the sandbox itself cannot run.
-    ``backend``: where the candidate will train; ``"brax"`` adds the JAX checks (jit, vmap,
-    agreement with numpy) to the dry run. ``settings`` wins over ``backend`` when given.
+    ``jax``: the candidate will train under JAX (its backend's ``needs().jax``): the dry run
+    adds the JAX checks (jit, vmap, agreement with numpy). ``settings`` wins when given.
     """
-    settings = settings or DryRunSettings.for_backend(backend)
+    settings = settings or DryRunSettings.for_training(jax)
     t0 = time.perf_counter()
     source, _ = _source(program)
     problems = check_source(source, free_names=())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
-from rewardsmith.contracts import Budget, Progress, TrainResult
+from rewardsmith.contracts import BackendNeeds, Budget, Progress, TrainResult
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.registry import Registry
 
@@ -36,16 +37,38 @@ class TrainingBackend(Protocol):
                     overrides: Mapping[str, Any] | None = None) -> Callable[[Any], Any]: ...
 
 
-# name -> module path; modules are imported only when used (they pull in torch or jax).
-BACKENDS: Registry[str] = Registry("training backend")
-BACKENDS.register("sb3", "rewardsmith.train.sb3")
-BACKENDS.register("brax", "rewardsmith.train.brax_backend")
+@dataclass(frozen=True)
+class BackendEntry:
+    """A registered backend: the module that implements :class:`TrainingBackend` (imported only
+    when used: it pulls in torch or JAX) and what it needs of the executors and the sandbox."""
+
+    module: str
+    needs: BackendNeeds = BackendNeeds()
+
+
+# To add a backend: write a module like rewardsmith/train/sb3.py (the TrainingBackend above:
+# NAME, RESUMABLE, train, evaluate_untrained, describe, load_policy), register it here with its
+# needs, and tests/test_backends.py checks it conforms.
+BACKENDS: Registry[BackendEntry] = Registry("training backend")
+BACKENDS.register("sb3", BackendEntry("rewardsmith.train.sb3", BackendNeeds(resumable=True)))
+BACKENDS.register("brax", BackendEntry("rewardsmith.train.brax_backend", BackendNeeds(
+    jax=True, gpu=True, address_space_limit=False, all_cores=True, resumable=False)))
+
+
+def register(name: str, module: str, needs: BackendNeeds = BackendNeeds()) -> None:
+    BACKENDS.register(name, BackendEntry(module, needs))
+
+
+def needs(name: str) -> BackendNeeds:
+    """What backend ``name`` needs of the executors and the sandbox, without importing it (an
+    unknown name is an error listing the known ones)."""
+    return BACKENDS.load(name).needs
 
 
 def load(name: str) -> ModuleType:
     """The backend module ``name`` (a :class:`TrainingBackend`); a clear error when it is
     unknown or its extra is missing."""
-    path = BACKENDS.load(name)
+    path = BACKENDS.load(name).module
     try:
         module = importlib.import_module(path)
     except ImportError as e:

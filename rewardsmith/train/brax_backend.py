@@ -256,11 +256,10 @@ def _compile_cache(hp: dict[str, Any]) -> str | None:
         return current
     if isinstance(want, str):
         path = Path(want)
-    elif os.environ.get("REWARDSMITH_CACHE"):
-        path = Path(os.environ["REWARDSMITH_CACHE"]) / "jax"
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = Path(base) / "rewardsmith" / "jax"
+        from rewardsmith.paths import cache_dir
+
+        path = cache_dir("jax")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".probe-{os.getpid()}"
@@ -522,7 +521,7 @@ def train(task, program: RewardProgram | None, budget: Budget, seed: int,
     if progress is not None:
         progress(total, total, {"fitness": None, "phase": "done"})
     if nonfinite[0] > 50:
-        from rewardsmith.reward.vecenv import RewardRuntimeError
+        from rewardsmith.errors import RewardRuntimeError
 
         raise RewardRuntimeError(
             f"the reward was non-finite (NaN or inf) in {int(nonfinite[0])} evaluation steps; "

@@ -6,7 +6,6 @@ backend, budget and seed (as finished job folders), so a comparison never retrai
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,16 +16,12 @@ import numpy as np
 
 from rewardsmith.contracts import TrainResult
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.paths import cache_dir
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.runs.files import atomic_write_json
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
 from rewardsmith.train.pool import Job, Outcome, run_jobs
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("REWARDSMITH_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "rewardsmith"
 
 
 @dataclass

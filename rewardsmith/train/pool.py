@@ -110,10 +110,17 @@ def training_limits(spec: dict[str, Any], base: jail.Limits | None = None) -> ja
     if spec.get("continuable"):  # its process may train the job's later slices too
         steps = max(steps, int(spec.get("planned_steps") or 0))
     wall = max(base.wall_s, OVERHEAD_S + steps / MIN_STEPS_PER_S)
-    if spec.get("backend") == "brax":
-        return dataclasses.replace(base, wall_s=wall, address_space=None,
-                                   cpu_s=max(base.cpu_s, int(wall * (os.cpu_count() or 1))))
-    return dataclasses.replace(base, wall_s=wall, cpu_s=max(base.cpu_s, int(2 * wall)))
+    n = _needs(spec)
+    cores = (os.cpu_count() or 1) if n.all_cores else 2
+    return dataclasses.replace(base, wall_s=wall, cpu_s=max(base.cpu_s, int(cores * wall)),
+                               address_space=base.address_space if n.address_space_limit else None)
+
+
+def _needs(spec: dict[str, Any]):
+    """What the job's backend needs (GPU share, memory limit, cores), as it declares it."""
+    from rewardsmith.train import needs
+
+    return needs(spec.get("backend") or "sb3")
 
 
 class Batch:
@@ -240,10 +247,11 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                     batch.pull()
                     continue
                 env = None
-                if jobs[queue[0]].spec.get("backend") == "brax" and gpus is None:
+                wants_gpu = _needs(jobs[queue[0]].spec).gpu
+                if wants_gpu and gpus is None:
                     gpus = visible_gpus()
                     free_gpus = [g for _ in range(per_gpu) for g in gpus]
-                if gpus and jobs[queue[0]].spec.get("backend") == "brax":
+                if gpus and wants_gpu:
                     if not free_gpus:
                         break  # JAX preallocates GPU memory: a fixed number of jobs per GPU
                     env = {"CUDA_VISIBLE_DEVICES": free_gpus.pop(0)}
