@@ -168,7 +168,7 @@ def _run_meta(run, manifest: Mapping[str, Any], cid: str, cand: Mapping[str, Any
     if is_best:
         v = run.verdict()
     else:
-        v = from_records(cand, best.get("baseline") or _last_reference(run))
+        v = from_records(cand, run.reference())
     summary = manifest.get("summary") or {}
     config = manifest.get("config") or {}
     score = cand.get("score", cand.get("fitness"))
@@ -189,26 +189,6 @@ def _run_meta(run, manifest: Mapping[str, Any], cid: str, cand: Mapping[str, Any
         "backend": config.get("backend"), "llm": manifest.get("llm"),
         "created": manifest.get("created"),
     }
-
-
-def _last_reference(run) -> dict[str, Any] | None:
-    """The hand-written and untrained results the loop kept, from its latest iteration."""
-    from rewardsmith.runs.files import read_json
-
-    ref = None
-    for p in sorted((run.path / "iterations").glob("*.json"), key=lambda p: _int(p.stem)):
-        try:
-            ref = read_json(p).get("baseline") or ref
-        except (OSError, ValueError):
-            continue
-    return ref
-
-
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        return 10**9
 
 
 # ============================================================================== rendering

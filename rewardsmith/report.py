@@ -33,7 +33,7 @@ from typing import Any
 from rewardsmith import __version__
 from rewardsmith.contracts import episode_files
 from rewardsmith.errors import RewardsmithError
-from rewardsmith.runs.rundir import candidate_key
+from rewardsmith.runs.rundir import candidate_key, number
 
 VIDEO_SUFFIXES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif"}
 MAX_EMBED_VIDEO = 4 * 2**20  # bytes per video embedded as a data URI; larger ones are linked
@@ -151,22 +151,13 @@ def load_run(path: str | Path) -> RunData:
                 src = (d / "reward.py").read_text() if (d / "reward.py").exists() else ""
                 candidates.append({"id": d.name, "iteration": it, "k": k, "status": "unfinished",
                                    "source": src, "stage": "", "error": None})
-    iterations = []
-    idir = root / "iterations"
-    if idir.is_dir():
-        for p in sorted(idir.glob("*.json"), key=lambda p: _int(p.stem)):
-            it = _read(p)
-            if isinstance(it, dict):
-                it.setdefault("iteration", _int(p.stem))
-                iterations.append(it)
+    iterations = run.iterations()
     llm_calls = [e for e in events if e.get("event") == "llm_call"]
     if not llm_calls:  # older runs: the request files
-        for p in sorted((root / "llm").glob("iteration-*.json"), key=lambda p: _int(p.stem.split("-")[-1])):
-            d = _read(p)
-            if isinstance(d, dict):
-                u = d.get("usage") or {}
-                llm_calls.append({"iteration": _int(p.stem.split("-")[-1]), "model": d.get("model"),
-                                  "cached": d.get("cached"), **u})
+        for d in run.llm_requests():
+            u = d.get("usage") or {}
+            llm_calls.append({"iteration": d["iteration"], "model": d.get("model"),
+                              "cached": d.get("cached"), **u})
     best = run.best()
     best_source = (root / "best" / "reward.py").read_text() if (root / "best" / "reward.py").exists() else None
 
@@ -212,13 +203,6 @@ def _read(p: Path) -> Any:
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        return 10**9
 
 
 def _num(x: Any) -> float | None:
@@ -695,7 +679,7 @@ def _feedback(d: RunData) -> str:
             continue
         i = it.get("iteration")
         items.append(f"<details{' open' if not items else ''}><summary>after iteration {_e(i)} "
-                     f"(sent with the request for iteration {_e(_int(str(i)) + 1)}, {len(fb):,} "
+                     f"(sent with the request for iteration {_e(number(str(i)) + 1)}, {len(fb):,} "
                      f"characters)</summary><pre class='fb'>{_e(fb)}</pre></details>")
     if not items:
         return "<p>No feedback was sent (a single iteration, or none finished).</p>"

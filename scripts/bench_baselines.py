@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from rewardsmith import tasks
+    from rewardsmith.executors.local import run_jobs
     from rewardsmith.train import budget_for
     from rewardsmith.train.evaluate import cached_job, job_spec, resolve_reward
-    from rewardsmith.train.pool import run_jobs
 
     ids = args.task or tasks.names()
     jobs, index = [], []
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                                                         untrained=True, label="untrained")))
             index.append((tid, "floor"))
     # the longest first, so the pool ends together
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].spec["budget"]["steps"])
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].spec.steps)
     print(f"{len(ids)} tasks, {args.seeds} seed(s), {args.workers} workers", flush=True)
 
     def on_event(job, ev):

@@ -2,7 +2,7 @@
 
     python scripts/bench_parallel.py [--task hopper-forward-v0] [--k 4] [--steps 20000] [--workers N]
 
-Both passes use the same jailed worker processes as the design loop (rewardsmith.train.pool);
+Both passes use the same jailed worker processes as the design loop (rewardsmith.executors.local);
 the sequential pass runs one worker at a time. Target on 2 cores: at least 1.8x.
 """
 
@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from rewardsmith import tasks
+from rewardsmith.executors.job import Job
+from rewardsmith.executors.local import run_jobs
 from rewardsmith.train.evaluate import job_spec, resolve_reward
-from rewardsmith.train.pool import Job, run_jobs
 
 
 def main() -> None:

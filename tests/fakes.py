@@ -12,8 +12,8 @@ import json
 import re
 
 from rewardsmith.contracts import CurvePoint, TrainResult
+from rewardsmith.executors.job import Cancel, Job, Outcome, load_outcome
 from rewardsmith.runs.files import atomic_write_text
-from rewardsmith.train.pool import Cancel, Job, Outcome, load_outcome
 
 # pendulum-balance-v0 programs for the executors' tests: one that trains, and one that passes the
 # static checks (the dry run would catch it; these jobs go to the executor directly) but after
@@ -128,12 +128,12 @@ class FakeExecutor:
 
     def _train(self, job: Job) -> Outcome:
         spec = job.spec
-        src, seed = spec["program"], spec["seed"]
+        src, seed = spec.program, spec.seed
         self.trained.append((src, seed))
         self.jobs.append(job)
-        steps = spec["budget"]["steps"]
+        steps = spec.steps
         # a slice of a halved job has learnt its share of the way
-        w = fitness_of(src) * steps / max(spec.get("planned_steps", steps), 1)
+        w = fitness_of(src) * steps / max(spec.planned_steps or steps, 1)
         # five windows of training: the score climbs to w and the reward with it, unless the
         # program says "hack" (the reward climbs, the score stays where it started)
         hack = "hack" in (src or "")
@@ -144,11 +144,11 @@ class FakeExecutor:
                  for i in range(5)]
         # a program that says "succeeds" succeeds on every evaluation episode
         success = 1.0 if "succeeds" in (src or "") else None
-        result = TrainResult(task=spec["task"].get("id", "task"), backend=spec["backend"],
+        result = TrainResult(task=spec.task.get("id", "task"), backend=spec.backend,
                              seed=seed, steps=steps, fitness=w, fitness_std=0.0,
                              success_rate=success, eval_fitness=[w], curve=curve)
         job.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(job.dir / "job.json", json.dumps(spec))
+        atomic_write_text(job.dir / "job.json", json.dumps(spec.to_json()))
         result.save(job.dir / "train")
         atomic_write_text(job.dir / "DONE", "")
         return Outcome(job, result)

@@ -106,7 +106,7 @@ def test_the_jax_path_imports_neither_torch_nor_stable_baselines3():
     import sys
 
     code = ("import sys; import rewardsmith.train.brax_backend, rewardsmith.train.brax_env, "
-            "rewardsmith.train.worker, rewardsmith.train.pool, rewardsmith.errors; "
+            "rewardsmith.train.worker, rewardsmith.executors.local, rewardsmith.errors; "
             "bad = {'torch', 'stable_baselines3'} & set(sys.modules); assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if "No module named 'jax'" in r.stderr:

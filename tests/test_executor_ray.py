@@ -19,11 +19,11 @@ from fakes import ALIVE, HANGS_LATER, wait_until, worker_pids
 from rewardsmith import executors, tasks
 from rewardsmith.contracts import TrainResult
 from rewardsmith.errors import RewardsmithError, UnknownName
+from rewardsmith.executors.job import Job
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.runs.files import read_json
 from rewardsmith.sandbox import jail
 from rewardsmith.train.evaluate import job_spec
-from rewardsmith.train.pool import Job
 
 TASK = "pendulum-balance-v0"
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -34,8 +34,7 @@ needs_ray = pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip in
 def _job(base: Path, name: str, source: str | None = ALIVE, steps: int = 1024, **extra) -> Job:
     task = tasks.load(TASK)
     program = None if source is None else RewardProgram(source, origin=name)
-    spec = job_spec(task, program, steps, 2, 0, "sb3", label=name)
-    spec.update(extra)
+    spec = job_spec(task, program, steps, 2, 0, "sb3", label=name).replace(**extra)
     return Job(base / name, spec, label=name)
 
 
@@ -95,7 +94,7 @@ def test_two_jobs_land_in_their_folders_with_progress(executor, node, tmp_path):
         assert o.result.steps >= 1024 and len(o.result.eval_fitness) == 2
         assert o.result.policy_path == str(d.resolve() / "train" / "policy.zip")
         assert TrainResult.from_json(read_json(d / "train" / "result.json")).fitness == o.result.fitness
-        assert read_json(d / "job.json") == job.spec  # the run directory keeps the job's own spec
+        assert read_json(d / "job.json") == job.spec.to_json()  # the run directory keeps the job's own spec
         where = read_json(d / "ray.json")
         assert where["ok"] and where["remote_dir"].startswith(str(node.resolve()))
         kinds = [k for label, k in seen if label == job.label]

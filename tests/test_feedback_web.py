@@ -360,9 +360,11 @@ def test_a_design_loop_takes_the_pages_answer_into_its_next_prompt(tmp_path, bro
     notes: list[str] = []
     result: dict = {}
 
-    def observer(kind, data):
-        if kind == "feedback_notice":
-            notes.append(data["message"])
+    def observer(event):
+        from rewardsmith.loop.events import FeedbackNotice
+
+        if isinstance(event, FeedbackNotice):
+            notes.append(event.message)
 
     def go():
         try:

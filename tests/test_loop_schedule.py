@@ -43,24 +43,24 @@ def test_weak_candidates_stop_early_and_survivors_continue_from_their_slice(tmp_
         assert decision["continue"] is False and decision["cohort"] == (4 if rung == 0 else 2)
     # the survivor went on from its saved slice, not from scratch: 1000 -> 2000 -> 4000 steps
     slices = [j for j in ex.jobs if j.label == "0-2"]
-    assert [j.spec["budget"]["steps"] for j in slices] == [1000, 2000, 4000]
-    assert slices[1].spec["resume_from"].endswith("0-2/seed-0/rung-0/train")
-    assert slices[2].spec["resume_from"].endswith("0-2/seed-0/rung-1/train")
+    assert [j.spec.steps for j in slices] == [1000, 2000, 4000]
+    assert slices[1].spec.resume_from.endswith("0-2/seed-0/rung-0/train")
+    assert slices[2].spec.resume_from.endswith("0-2/seed-0/rung-1/train")
     assert slices[2].dir == run.path / "candidates" / "0-2" / "seed-0"
     # only the full-budget survivor is re-evaluated on the second seed, at its full budget
-    extra = [j for j in ex.jobs if j.spec["seed"] == 1]
-    assert [(j.label, j.spec["budget"]["steps"]) for j in extra] == [("0-2 seed 1", BUDGET)]
-    assert "resume_from" not in extra[0].spec  # one worker: nothing trained it beforehand
+    extra = [j for j in ex.jobs if j.spec.seed == 1]
+    assert [(j.label, j.spec.steps) for j in extra] == [("0-2 seed 1", BUDGET)]
+    assert extra[0].spec.resume_from is None  # one worker: nothing trained it beforehand
     # env steps trained on the first seed: 4 x 1000, 2 x 1000 more, then 2000 for the survivor
-    assert sum(_new_steps(j) for j in ex.jobs if j.spec["seed"] == 0) == 8000 < 4 * BUDGET
+    assert sum(_new_steps(j) for j in ex.jobs if j.spec.seed == 0) == 8000 < 4 * BUDGET
     assert summary["best"]["id"] == "0-2" and summary["candidates"]["stopped"] == 3
 
 
 def _new_steps(job) -> int:
     """Env steps a job trains itself (a slice continues where the one before it ended)."""
-    rung = job.spec.get("rung")
+    rung = job.spec.rung
     before = {None: 0, 0: 0, 1: 1000, 2: 2000}[rung]
-    return job.spec["budget"]["steps"] - before
+    return job.spec.steps - before
 
 
 def test_every_first_slice_reports_before_anyone_is_promoted(tmp_path):
@@ -68,7 +68,7 @@ def test_every_first_slice_reports_before_anyone_is_promoted(tmp_path):
     ex = FakeExecutor()
     loop, _ = loop_for(tmp_path, [[answer(w) for w in (4.0, 3.0, 2.0, 1.0, 0.5)]], ex, samples=5)
     loop.run_loop()
-    rungs = [j.spec.get("rung") for j in ex.jobs if j.spec["seed"] == 0]
+    rungs = [j.spec.rung for j in ex.jobs if j.spec.seed == 0]
     assert rungs == [0, 0, 0, 0, 0, 1, 1, 2]  # 5 // 2 = 2 go on, then the better one
 
 
@@ -76,15 +76,15 @@ def test_an_idle_worker_trains_the_finalists_second_seed_beside_its_last_slice(t
     ex = FakeExecutor()
     loop, run = loop_for(tmp_path, [[answer(w) for w in (1.0, 3.0, 4.0, 2.0)]], ex, workers=2)
     summary = loop.run_loop()
-    seed1 = [j for j in ex.jobs if j.spec["seed"] == 1]
+    seed1 = [j for j in ex.jobs if j.spec.seed == 1]
     # the head of seed 1 (half the budget, as long as the last slice) starts with the last slice
-    last = next(i for i, j in enumerate(ex.jobs) if j.label == "0-2" and j.spec["rung"] == 2)
+    last = next(i for i, j in enumerate(ex.jobs) if j.label == "0-2" and j.spec.rung == 2)
     assert ex.jobs[last + 1] is seed1[0]
-    assert seed1[0].spec["budget"]["steps"] == BUDGET // 2
+    assert seed1[0].spec.steps == BUDGET // 2
     assert seed1[0].dir == run.path / "candidates" / "0-2" / "seed-1" / "head"
     # 0-2 is the new best: its re-evaluation continues the head rather than starting afresh
-    assert seed1[1].spec["budget"]["steps"] == BUDGET
-    assert seed1[1].spec["resume_from"] == str(seed1[0].dir / "train")
+    assert seed1[1].spec.steps == BUDGET
+    assert seed1[1].spec.resume_from == str(seed1[0].dir / "train")
     assert seed1[1].dir == run.path / "candidates" / "0-2" / "seed-1"
     assert summary["best"]["id"] == "0-2"
     assert {c["id"]: c for c in run.candidates()}["0-2"]["fitness_seeds"] == {"0": 4.0, "1": 4.0}
@@ -117,9 +117,9 @@ def test_full_schedule_trains_every_candidate_its_whole_budget(tmp_path):
                          schedule="full")
     loop.run_loop()
     assert {c["status"] for c in run.candidates()} == {"ok"}
-    first = [j.spec["budget"]["steps"] for j in ex.jobs if j.spec["seed"] == 0]
+    first = [j.spec.steps for j in ex.jobs if j.spec.seed == 0]
     assert first == [BUDGET] * 4
-    assert len([j for j in ex.jobs if j.spec["seed"] == 1]) == 2  # the top two, as before
+    assert len([j for j in ex.jobs if j.spec.seed == 1]) == 2  # the top two, as before
 
 
 def test_a_kill_mid_halving_resumes_without_redoing_a_finished_slice(tmp_path):
@@ -134,7 +134,7 @@ def test_a_kill_mid_halving_resumes_without_redoing_a_finished_slice(tmp_path):
     dirs = [j.dir for j in first.jobs + again.jobs]
     assert len(dirs) == len(set(dirs))  # no slice trained twice
     # 0-1's second slice, 0-0's last with the head of its seed 1 beside it, then seed 1's rest
-    assert [(j.label, j.spec["budget"]["steps"]) for j in again.jobs] == [
+    assert [(j.label, j.spec.steps) for j in again.jobs] == [
         ("0-1", 2000), ("0-0", 4000), ("0-0 seed 1", 2000), ("0-0 seed 1", 4000)]
     assert summary["best"]["id"] == "0-0"
     assert {c["id"]: c["status"] for c in run.candidates()} == {
@@ -239,6 +239,6 @@ def test_top_k_re_evaluation_keeps_the_earlier_way(tmp_path):
     script = [[answer(w) for w in (4.0, 3.0, 2.0, 1.0)], [answer(w) for w in (1.2, 2.2, 3.2, 0.7)]]
     loop, _ = loop_for(tmp_path, script, ex, schedule="full", iterations=2, reevaluate="top-k")
     loop.run_loop()
-    assert [j.label for j in ex.jobs if j.spec["seed"] == 1] == [
+    assert [j.label for j in ex.jobs if j.spec.seed == 1] == [
         "0-0 seed 1", "0-1 seed 1", "1-2 seed 1", "1-1 seed 1"]
     assert ex.jobs[-1].label == "1-1 seed 1" and ex.jobs[-3].label == "1-3"

@@ -11,10 +11,12 @@ from pathlib import Path
 from fakes import ALIVE, HANGS_LATER, wait_until, worker_pids
 
 from rewardsmith import tasks
+from rewardsmith.executors import local as pool
+from rewardsmith.executors.job import Job, training_limits
+from rewardsmith.executors.local import run_jobs
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.sandbox import jail
 from rewardsmith.train.evaluate import job_spec
-from rewardsmith.train.pool import Job, run_jobs, training_limits
 
 TASK = "pendulum-balance-v0"
 
@@ -62,11 +64,21 @@ def test_a_worker_that_crashes_becomes_a_failed_job_with_the_signal_named(tmp_pa
 
 
 def test_time_limits_grow_with_the_budget():
-    small = training_limits({"budget": {"steps": 20_000}})
-    big = training_limits({"budget": {"steps": 5_000_000}})
+    from rewardsmith.executors.job import JobSpec
+
+    def spec(steps, backend="sb3"):
+        return JobSpec(task={"kind": "registry", "id": "x"}, program=None, steps=steps,
+                       eval_episodes=2, seed=0, backend=backend)
+
+    small = training_limits(spec(20_000))
+    big = training_limits(spec(5_000_000))
     assert small.wall_s == jail.Limits().wall_s  # an hour at least
     assert big.wall_s > 5_000_000 / 100 and big.cpu_s >= 2 * big.wall_s - 1
     assert big.stall_s == jail.Limits().stall_s
+    # what the backend declares: the JAX path has no address-space limit and counts every core
+    jax = training_limits(spec(5_000_000, "brax"))
+    assert jax.address_space is None and big.address_space == jail.Limits().address_space
+    assert jax.cpu_s >= (os.cpu_count() or 1) * jax.wall_s - 1
 
 
 def _fake_gpu_pool(tmp_path, monkeypatch, n_jobs: int):
@@ -75,8 +87,6 @@ def _fake_gpu_pool(tmp_path, monkeypatch, n_jobs: int):
     import selectors
     import subprocess
     import sys
-
-    from rewardsmith.train import pool
 
     live: dict[str, dict] = {}
     seen: list[tuple[str, dict, int]] = []
@@ -102,8 +112,7 @@ def _fake_gpu_pool(tmp_path, monkeypatch, n_jobs: int):
     jobs = []
     for k in range(n_jobs):
         j = _job(tmp_path, f"jax-{k}", ALIVE)
-        j.spec["backend"] = "brax"
-        jobs.append(j)
+        jobs.append(j.with_spec(backend="brax"))
     out = run_jobs(jobs, workers=8, on_event=on_event)
     assert len(out) == n_jobs and len(seen) == n_jobs
     return seen
@@ -112,8 +121,6 @@ def _fake_gpu_pool(tmp_path, monkeypatch, n_jobs: int):
 def test_jax_jobs_get_one_gpu_each_and_wait_for_a_free_one(tmp_path, monkeypatch):
     """With two GPUs visible, four brax jobs run two at a time, each with its own
     CUDA_VISIBLE_DEVICES."""
-    from rewardsmith.train import pool
-
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     monkeypatch.delenv("REWARDSMITH_JOBS_PER_GPU", raising=False)
     assert pool.visible_gpus() == ["3", "5"]
@@ -164,14 +171,14 @@ def test_jobs_are_taken_lazily_and_follow_up_jobs_join_the_batch(tmp_path):
 
 def _slices(tmp_path: Path, continuable: bool, last_dir: Path | None = None):
     """A first slice of 1024 steps and, once it is done, its continuation to 2048."""
-    first = _job(tmp_path / "seed-0", "rung-0", ALIVE, steps=1024)
-    first.spec.update(planned_steps=2048, continuable=continuable)
+    first = _job(tmp_path / "seed-0", "rung-0", ALIVE, steps=1024).with_spec(
+        planned_steps=2048, continuable=continuable)
     nxt: list[Job] = []
 
     def on_event(job, ev):
         if job is first and ev.get("type") == "finished":
-            j = _job(tmp_path, "seed-0" if last_dir is None else last_dir.name, ALIVE, steps=2048)
-            j.spec.update(planned_steps=2048, resume_from=str(first.dir / "train"))
+            j = _job(tmp_path, "seed-0" if last_dir is None else last_dir.name, ALIVE,
+                     steps=2048).with_spec(planned_steps=2048, resume_from=str(first.dir / "train"))
             nxt.append(j)
             return [j]
     return first, nxt, on_event
@@ -212,7 +219,7 @@ def test_the_jail_keeps_the_start_folder_inside_the_writable_one(tmp_path):
 
 
 def test_a_cancelled_job_is_stopped_while_it_runs_and_one_waiting_never_starts(tmp_path):
-    from rewardsmith.train.pool import Cancel
+    from rewardsmith.executors.job import Cancel
 
     long = _job(tmp_path, "long", ALIVE, steps=500_000)
     short = _job(tmp_path, "short", ALIVE, steps=1024)

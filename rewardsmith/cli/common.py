@@ -87,7 +87,7 @@ class JobProgress:
     def __call__(self, job, ev: dict) -> None:
         key = id(job)
         if key not in self.ids:
-            total = job.spec["budget"]["steps"] or 1
+            total = job.spec.steps or 1
             self.ids[key] = self.progress.add_task(job.label, total=total, status="queued")
         tid = self.ids[key]
         kind = ev.get("type")

@@ -33,73 +33,118 @@ class LiveView:
         self.note = ""
         self.live: Live | None = None
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        cid = data.get("id")
-        if kind == "iteration_started":
-            self.iteration = data["iteration"]
-            self.note = "asking the designer for reward programs..."
-        elif kind == "llm_call":
-            self.cost = data.get("total_cost_usd", self.cost)
-            self.tokens += data.get("prompt_tokens", 0) + data.get("completion_tokens", 0)
-            self.note = "validating and training candidates" + (" (cached answers)" if data.get("cached") else "")
-        elif kind == "candidate_validating":
-            self.cands[cid] = {"state": "validating", "fitness": None, "done": 0, "total": 0}
-        elif kind == "candidate_validated" and not data.get("accepted"):
-            self.cands.setdefault(cid, {})["state"] = "rejected"
-        elif kind == "training_started":
-            self.cands.setdefault(cid, {}).update(state="training", done=0)
-        elif kind == "training_reused":
-            self.cands.setdefault(cid, {}).update(state="cached")
-        elif kind == "candidate_stopped":
-            self.cands.setdefault(cid, {}).update(
-                state="stopped", fitness=data.get("fitness"),
-                error=f"weaker than the others at {data.get('steps', 0):,} steps")
-        elif kind == "loop_stopped":
-            self.note = f"stopping: {data.get('reason')}"
-        elif kind == "candidate_progress":
-            c = self.cands.setdefault(cid, {})
-            c.update(state="training", done=data.get("done", 0), total=data.get("total", 0))
-            if data.get("fitness") is not None:
-                c["fitness"] = data["fitness"]
-        elif kind in ("candidate_finished", "candidate_reused"):
-            c = self.cands.setdefault(cid, {})
-            c.update(state=data.get("status"), fitness=data.get("fitness"))
-            if data.get("duplicate_of"):
-                c["error"] = f"same program as {data['duplicate_of']}, not trained again"
-            elif data.get("error"):
-                c["error"] = data["error"]
-        elif kind == "job_finished" and self.cands.get(cid, {}).get("state") in ("training", "cached", None):
-            c = self.cands.setdefault(cid, {})
-            state = "cancelled" if data.get("cancelled") else "done" if data.get("ok") else "failed"
-            c.update(state=state, fitness=data.get("fitness"))
-            if data.get("error"):
-                c["error"] = data["error"]
-        elif kind == "candidate_scored":
-            self.cands.setdefault(cid, {})["score"] = data.get("score")
-        elif kind == "new_best":
-            self.best = (data["id"], data["score"])
-        elif kind == "baseline":
-            self.baseline = (data.get("baseline") or {}).get("fitness_mean")
-        elif kind == "feedback_waiting":
-            self.note = f"waiting for your ranking of {', '.join(data['candidates'])}"
-            if data.get("ui") == "cli" and self.live is not None:
-                self.live.stop()  # the terminal prompts need the screen
-        elif kind == "feedback_notice":
-            self.note = data["message"]
-        elif kind == "human_feedback":
-            self.note = f"{data['source']} preferred {data['best']}" + (f", rejected {data['worst']}" if data.get("worst") else "")
-            if self.live is not None and not self.live.is_started:
-                self.live.start()
-        elif kind == "closing_started":
-            seeds = data.get("seeds") or []
-            self.note = (f"closing evaluation: {data.get('candidate')} and the hand-written reward "
-                         f"on {len(seeds)} seeds, the untrained policy on their episodes")
-        elif kind == "closing_finished":
-            self.note = f"verdict: {data.get('line')}"
-        elif kind == "reevaluating":
-            self.note = f"re-evaluating {', '.join(data['candidates'])} on seeds {data['seeds']}"
+    def __call__(self, event) -> None:
+        """Show a design-loop event (:mod:`rewardsmith.loop.events`): each type has its handler;
+        the others change nothing on screen."""
+        handler = self._handlers().get(type(event))
+        if handler is not None:
+            handler(event)
         if self.live is not None:
             self.live.update(self.render())
+
+    def _handlers(self) -> dict[type, Any]:
+        from rewardsmith.loop import events as E
+
+        return {
+            E.IterationStarted: self._iteration_started, E.LlmCall: self._llm_call,
+            E.CandidateValidating: self._validating, E.CandidateValidated: self._validated,
+            E.TrainingStarted: self._training, E.TrainingReused: self._cached,
+            E.CandidateStopped: self._stopped, E.LoopStopped: self._loop_stopped,
+            E.Progress: self._progress, E.CandidateFinished: self._finished,
+            E.CandidateReused: self._finished, E.JobFinished: self._job_finished,
+            E.CandidateScored: self._scored, E.NewBest: self._new_best,
+            E.Baseline: self._baseline, E.FeedbackWaiting: self._feedback_waiting,
+            E.FeedbackNotice: self._note, E.HumanFeedback: self._human_feedback,
+            E.Reevaluating: self._reevaluating, E.ClosingStarted: self._closing_started,
+            E.ClosingFinished: self._closing_finished,
+        }
+
+    def _cand(self, cid: str) -> dict[str, Any]:
+        return self.cands.setdefault(cid, {})
+
+    def _iteration_started(self, e) -> None:
+        self.iteration = e.iteration
+        self.note = "asking the designer for reward programs..."
+
+    def _llm_call(self, e) -> None:
+        self.cost = e.total_cost_usd
+        self.tokens += e.prompt_tokens + e.completion_tokens
+        self.note = "validating and training candidates" + (" (cached answers)" if e.cached else "")
+
+    def _validating(self, e) -> None:
+        self.cands[e.id] = {"state": "validating", "fitness": None, "done": 0, "total": 0}
+
+    def _validated(self, e) -> None:
+        if not e.accepted:
+            self._cand(e.id)["state"] = "rejected"
+
+    def _training(self, e) -> None:
+        self._cand(e.id).update(state="training", done=0)
+
+    def _cached(self, e) -> None:
+        self._cand(e.id).update(state="cached")
+
+    def _stopped(self, e) -> None:
+        self._cand(e.id).update(state="stopped", fitness=e.fitness,
+                                error=f"weaker than the others at {e.steps:,} steps")
+
+    def _loop_stopped(self, e) -> None:
+        self.note = f"stopping: {e.reason}"
+
+    def _progress(self, e) -> None:
+        c = self._cand(e.id)
+        c.update(state="training", done=e.done, total=e.total)
+        if e.fitness is not None:
+            c["fitness"] = e.fitness
+
+    def _finished(self, e) -> None:
+        c = self._cand(e.id)
+        c.update(state=e.status, fitness=e.fitness)
+        if getattr(e, "duplicate_of", None):
+            c["error"] = f"same program as {e.duplicate_of}, not trained again"
+        elif getattr(e, "error", None):
+            c["error"] = e.error
+
+    def _job_finished(self, e) -> None:
+        if self.cands.get(e.id, {}).get("state") not in ("training", "cached", None):
+            return
+        c = self._cand(e.id)
+        state = "cancelled" if e.cancelled else "done" if e.ok else "failed"
+        c.update(state=state, fitness=e.fitness)
+        if e.error:
+            c["error"] = e.error
+
+    def _scored(self, e) -> None:
+        self._cand(e.id)["score"] = e.score
+
+    def _new_best(self, e) -> None:
+        self.best = (e.id, e.score)
+
+    def _baseline(self, e) -> None:
+        self.baseline = e.baseline_fitness
+
+    def _feedback_waiting(self, e) -> None:
+        self.note = f"waiting for your ranking of {', '.join(e.candidates)}"
+        if e.ui == "cli" and self.live is not None:
+            self.live.stop()  # the terminal prompts need the screen
+
+    def _note(self, e) -> None:
+        self.note = e.message
+
+    def _human_feedback(self, e) -> None:
+        self.note = f"{e.source} preferred {e.best}" + (f", rejected {e.worst}" if e.worst else "")
+        if self.live is not None and not self.live.is_started:
+            self.live.start()
+
+    def _reevaluating(self, e) -> None:
+        self.note = f"re-evaluating {', '.join(e.candidates)} on seeds {e.seeds}"
+
+    def _closing_started(self, e) -> None:
+        self.note = (f"closing evaluation: {e.candidate} and the hand-written reward on "
+                     f"{len(e.seeds)} seeds, the untrained policy on their episodes")
+
+    def _closing_finished(self, e) -> None:
+        self.note = f"verdict: {e.line}"
 
     def render(self):
         table = Table(expand=False, box=None, pad_edge=False)
@@ -323,17 +368,14 @@ def register(app: typer.Typer) -> None:
         """Iterations, candidates, best code and feedback of a run."""
         from rich.syntax import Syntax
 
-        from rewardsmith.runs.files import read_json
         from rewardsmith.runs.rundir import RunDir
 
         run = RunDir.open(run_path)
         m = run.manifest
         cands = run.candidates()
         best = run.best()
-        iters = sorted((run.path / "iterations").glob("*.json"), key=lambda p: int(p.stem))
-        summaries = [read_json(p) for p in iters]
-        prefs_path = run.path / "feedback" / "preferences.json"
-        prefs = read_json(prefs_path).get("scores", {}) if prefs_path.exists() else {}
+        summaries = run.iterations()
+        prefs = run.preferences()
         if json_out:
             print(json.dumps({"manifest": m, "candidates": [{k: v for k, v in c.items() if k != "train"} for c in cands],
                               "best": best, "iterations": summaries, "preferences": prefs,
@@ -390,10 +432,11 @@ def register(app: typer.Typer) -> None:
             print_verdict(run.verdict(), console)
             console.print(Syntax((run.path / "best" / "reward.py").read_text(), "python"))
         if feedback:
-            for p in iters:
-                fb = read_json(p).get("feedback")
+            for s in summaries:
+                fb = s.get("feedback")
                 if fb:
-                    console.print(Panel(Text(fb), title=f"feedback after iteration {p.stem}", expand=False))
+                    console.print(Panel(Text(fb), title=f"feedback after iteration {s['iteration']}",
+                                        expand=False))
 
 
 def _task_args(task) -> str:

@@ -7,6 +7,13 @@ contract: jobs in, progress events and outcomes out.
 
 A job whose folder already holds ``DONE`` is not run again (``reused``), whatever the executor,
 so a resumed run never redoes finished work. Tests pass a fake executor that trains nothing.
+
+The parts: :mod:`~rewardsmith.executors.job` (the typed job, its outcome, and the bookkeeping
+every executor shares), :mod:`~rewardsmith.executors.local` (jailed processes on this machine),
+:mod:`~rewardsmith.executors.ray_executor` (a Ray cluster). To add an executor: a class with
+``name`` and ``run(jobs, on_event) -> outcomes`` that uses :class:`Batch` as the other two do,
+registered below with ``register(name, make, describe)``; tests/test_pool.py's contract tests
+show what it must keep (reuse, follow-ups, cancels, failures as outcomes).
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from rewardsmith.executors.job import Batch, Cancel, Event, Job, JobSpec, Outcome
+from rewardsmith.executors.local import LocalExecutor
 from rewardsmith.registry import Registry
-from rewardsmith.train.pool import Cancel, Event, Job, Outcome
 
-__all__ = ["EXECUTORS", "Cancel", "Event", "Executor", "Job", "LocalExecutor", "Outcome", "describe",
-           "make_executor", "names", "register"]
+__all__ = ["EXECUTORS", "Batch", "Cancel", "Event", "Executor", "Job", "JobSpec", "LocalExecutor",
+           "Outcome", "describe", "make_executor", "names", "register"]
 
 
 @runtime_checkable
@@ -42,31 +50,9 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
-class LocalExecutor:
-    """This machine: one jailed worker process per job, at most ``workers`` at a time, with
-    heartbeats, stall and time limits (see :mod:`rewardsmith.train.pool`)."""
-
-    name = "local"
-
-    def __init__(self, workers: int = 1, limits=None):
-        self.workers = max(1, int(workers))
-        self.limits = limits  # jail.Limits for every job (default: per job, by its budget)
-
-    def run(self, jobs: Iterable[Job], on_event: Event | None = None) -> list[Outcome]:
-        from rewardsmith.train.pool import run_jobs
-
-        return run_jobs(jobs, self.workers, on_event=on_event, limits=self.limits)
-
-    def describe(self) -> dict[str, Any]:
-        return {**_describe_local(), "workers": self.workers}
-
-    def __repr__(self) -> str:
-        return f"LocalExecutor(workers={self.workers})"
-
-
 def _describe_local() -> dict[str, Any]:
+    from rewardsmith.executors.local import visible_gpus
     from rewardsmith.sandbox import jail
-    from rewardsmith.train.pool import visible_gpus
 
     return {"name": "local", "installed": True, "cores": _cores(), "gpus": len(visible_gpus()),
             "nodes": 1, "isolation": jail.isolation().mode}

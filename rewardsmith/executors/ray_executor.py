@@ -8,7 +8,7 @@ Each job is one Ray task that asks for what its backend needs (a CPU for ``sb3``
 text of its file (:func:`rewardsmith.tasks.portable_origin`), the reward's source, budget and
 seed, and for a later slice of a halved job the files of the slice it continues, packed. No
 shared disk is assumed. On its node the task unpacks into a temporary job folder and runs it
-with :func:`rewardsmith.train.pool.run_jobs`: the same jailed worker, heartbeats, stall and
+with :func:`rewardsmith.executors.local.run_jobs`: the same jailed worker, heartbeats, stall and
 time limits, and failure reasons as on one machine. It packs the job folder's results and
 returns them; the driver unpacks them into the job's folder in the run directory, which stays
 the source of truth, and writes ``DONE`` last. Progress events come back through a small actor
@@ -36,9 +36,10 @@ from typing import Any
 
 from rewardsmith.contracts import TrainResult
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.executors.job import Batch, Event, Job, JobSpec, Outcome, training_limits
+from rewardsmith.executors.local import jobs_per_gpu
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
 from rewardsmith.sandbox import jail
-from rewardsmith.train.pool import Batch, Event, Job, Outcome, jobs_per_gpu
 
 RAY_HINT = "pip install 'rewardsmith[ray]'"
 
@@ -172,7 +173,7 @@ def run_on_node(payload: dict[str, Any], events: Any = None, key: int = 0) -> di
     import tempfile
 
     import rewardsmith
-    from rewardsmith.train.pool import run_jobs
+    from rewardsmith.executors.local import run_jobs
 
     started = time.time()
     scratch = payload.get("scratch")
@@ -181,11 +182,11 @@ def run_on_node(payload: dict[str, Any], events: Any = None, key: int = 0) -> di
     root = Path(tempfile.mkdtemp(prefix="rewardsmith-ray-", dir=scratch or None)).resolve()
     watcher = _start_watcher(root)
     try:
-        spec = dict(payload["spec"])
+        spec = JobSpec.from_json(payload["spec"])
         if payload.get("resume") is not None:
             resume = root / "resume"
             unpack_dir(payload["resume"], resume)
-            spec["resume_from"] = str(resume)
+            spec = spec.replace(resume_from=str(resume))
         if payload.get("jobs_per_gpu"):
             os.environ["REWARDSMITH_JOBS_PER_GPU"] = str(payload["jobs_per_gpu"])
         job = Job(root / "job", spec, label=payload.get("label", ""))
@@ -213,7 +214,7 @@ def run_on_node(payload: dict[str, Any], events: Any = None, key: int = 0) -> di
         except Exception:  # noqa: BLE001 - not in a Ray worker (tests)
             ip = None
         return {"ok": out.ok, "error": out.error, "files": files,
-                "remote_dir": str(job.dir), "resume_from": spec.get("resume_from"),
+                "remote_dir": str(job.dir), "resume_from": spec.resume_from,
                 "node": socket.gethostname(), "ip": ip, "version": rewardsmith.__version__,
                 "started": started, "ended": time.time()}
     finally:
@@ -223,7 +224,7 @@ def run_on_node(payload: dict[str, Any], events: Any = None, key: int = 0) -> di
 
 def _warm_node() -> str:
     """Run once by each Ray worker before its first job: what every job imports and probes."""
-    import rewardsmith.train.pool  # noqa: F401
+    import rewardsmith.executors.local  # noqa: F401
     from rewardsmith.sandbox import jail as node_jail
 
     return node_jail.isolation().mode
@@ -371,7 +372,7 @@ class RayExecutor:
     def _use_gpu(self, job: Job) -> bool:
         from rewardsmith.train import needs
 
-        if not needs(job.spec.get("backend") or "sb3").gpu:
+        if not needs(job.spec.backend).gpu:
             return False
         if self.gpus is not None:
             return self.gpus
@@ -404,9 +405,8 @@ class RayExecutor:
 
     def _submit(self, index: int, job: Job, events, key: int) -> _Flight:
         from rewardsmith import tasks
-        from rewardsmith.train.pool import training_limits
 
-        spec = dict(job.spec)
+        spec = job.spec.to_json()
         payload: dict[str, Any] = {"label": job.label, "limits": self.limits,
                                    "scratch": self.scratch}
         resume = spec.pop("resume_from", None)
@@ -431,7 +431,7 @@ class RayExecutor:
         job.dir.mkdir(parents=True, exist_ok=True)
         for stale in ("error.json", "DONE"):
             (job.dir / stale).unlink(missing_ok=True)
-        atomic_write_json(job.dir / "job.json", job.spec)
+        atomic_write_json(job.dir / "job.json", job.spec.to_json())
         ref = self._task().options(**opts).remote(payload, events, key)
         wall = (self.limits or training_limits(job.spec)).wall_s
         return _Flight(index, key, job, ref, wall, time.monotonic(), gpu=gpu)

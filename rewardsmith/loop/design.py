@@ -7,27 +7,25 @@ markers), and LLM answers come from the run's own response cache.
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterable, Set
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Set
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from rewardsmith.contracts import Episode, TrainResult, episode_files
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.executors import Cancel, Executor, Job, LocalExecutor, Outcome
+from rewardsmith.loop import events as E
+from rewardsmith.loop.events import Observer
 from rewardsmith.loop.schedule import Cohort
 from rewardsmith.reward.program import fingerprint
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
+from rewardsmith.runs.records import Candidate
 from rewardsmith.runs.rundir import RunDir
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
 from rewardsmith.train.evaluate import job_spec, reference_jobs, reference_record
-
-Observer = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -87,42 +85,6 @@ class DesignConfig:
         return cls(**d)
 
 
-@dataclass
-class Candidate:
-    id: str
-    iteration: int
-    k: int
-    # ok | rejected | failed | stopped (successive halving: weaker than the others part way
-    # through its budget; keeps its partial results) | duplicate (the same program as ``duplicate_of``)
-    status: str
-    source: str = ""
-    stage: str = ""
-    error: str | None = None
-    fitness: float | None = None  # first seed
-    fitness_seeds: dict[str, float] = field(default_factory=dict)  # seed -> fitness
-    success_rate: float | None = None
-    train: dict[str, Any] | None = None  # TrainResult JSON of the first seed
-    duplicate_of: str | None = None  # an earlier candidate with the same program (not retrained)
-    success_seeds: dict[str, float] = field(default_factory=dict)  # seed -> success rate
-    train_dir: str | None = None  # its first seed's results, relative to its folder
-    signals: dict[str, Any] | None = None  # reward-hacking signals (rewardsmith.critic.hacking)
-
-    @property
-    def score(self) -> float | None:
-        """Mean fitness over every seed it was evaluated on."""
-        if not self.fitness_seeds:
-            return self.fitness
-        return float(np.mean(list(self.fitness_seeds.values())))
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "score": self.score}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Candidate:
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**d)
-
-
 class DesignLoop:
     def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm,
                  observer: Observer | None = None, executor: Executor | None = None):
@@ -131,7 +93,7 @@ class DesignLoop:
         self.config = config
         self.llm = llm
         self.executor = executor or LocalExecutor(config.workers)
-        self.observer = observer or (lambda kind, data: None)
+        self.observer: Observer = observer or (lambda event: None)
         budget = budget_for(task, config.backend)
         self.steps = config.steps or budget.steps
         self.eval_episodes = config.eval_episodes or budget.eval_episodes
@@ -142,9 +104,11 @@ class DesignLoop:
         self._restore_usage()
 
     # ------------------------------------------------------------------ helpers
-    def emit(self, kind: str, **data: Any) -> None:
-        self.run.event(kind, **data)
-        self.observer(kind, data)
+    def emit(self, event: E.Event) -> None:
+        """Log ``event`` in the run (unless it is for the screen only) and show it."""
+        if event.LOGGED:
+            self.run.event(event.KIND, **event.data())
+        self.observer(event)
 
     def _restore_usage(self) -> None:
         for ev in self.run.events():
@@ -171,15 +135,11 @@ class DesignLoop:
         one before from its saved policy."""
         seed_dir = cand_dir / f"seed-{self.config.seed}"
         sl = halving.slice(rung)
-        job = self._seed_job(cand_dir, c.source, self.config.seed, c.id)
-        job.spec.update(budget={**job.spec["budget"], "steps": sl.steps}, rung=rung,
-                        planned_steps=self.steps)
-        if rung > 0:
-            job.spec["resume_from"] = str(seed_dir / f"rung-{rung - 1}" / "train")
-        if not sl.last:
-            job.dir = seed_dir / f"rung-{rung}"
-            job.spec["continuable"] = True  # its worker may train the next slice, in memory
-        return job
+        job = self._seed_job(cand_dir, c.source, self.config.seed, c.id).with_spec(
+            steps=sl.steps, rung=rung, planned_steps=self.steps,
+            resume_from=str(seed_dir / f"rung-{rung - 1}" / "train") if rung > 0 else None,
+            continuable=not sl.last)  # its worker may train the next slice, in memory
+        return job if sl.last else job.moved(seed_dir / f"rung-{rung}")
 
     def _decide(self, halving, rung: int, results: dict[str, tuple[Candidate, Job, Outcome]]
                 ) -> set[str]:
@@ -201,8 +161,8 @@ class DesignLoop:
                 atomic_write_json(path, {"continue": cid in keep, "fitness": fitness[cid],
                                          "rung": rung, "steps": steps,
                                          "cohort": len(results)})
-            self.emit("candidate_promoted" if cid in keep else "candidate_stopped", id=cid,
-                      rung=rung, fitness=fitness[cid], steps=steps)
+            kind = E.CandidatePromoted if cid in keep else E.CandidateStopped
+            self.emit(kind(id=cid, rung=rung, fitness=fitness[cid], steps=steps))
         return keep
 
     def _speculative_job(self, cand_dir: Path, c: Candidate, halving) -> Job | None:
@@ -213,10 +173,8 @@ class DesignLoop:
             return None
         seed = cfg.seed + 1
         job = self._seed_job(cand_dir, c.source, seed, f"{c.id} seed {seed}")
-        job.spec.update(budget={**job.spec["budget"], "steps": halving.speculative_steps},
-                        planned_steps=self.steps, continuable=True)
-        job.dir = _head_dir(job.dir)
-        return job
+        return job.with_spec(steps=halving.speculative_steps, planned_steps=self.steps,
+                             continuable=True).moved(_head_dir(job.dir))
 
     def _may_be_best(self, fitness: float | None) -> bool:
         """Whether a candidate with this first-seed fitness is re-evaluated (it beats the best)."""
@@ -234,23 +192,22 @@ class DesignLoop:
     # ------------------------------------------------------------------ the loop
     def run_loop(self) -> dict[str, Any]:
         cfg = self.config
-        self.emit("loop_started", iterations=cfg.iterations, samples=cfg.samples, steps=self.steps)
+        self.emit(E.LoopStarted(iterations=cfg.iterations, samples=cfg.samples, steps=self.steps))
         feedback: str | None = None
         stopped = None
         stale = 0  # iterations since the best last improved
         for it in range(cfg.iterations):
-            summary_path = self.run.path / "iterations" / f"{it}.json"
-            if summary_path.exists():  # finished before a resume
-                s = read_json(summary_path)
+            s = self.run.iteration(it)
+            if s is not None:  # finished before a resume
                 self.best = Candidate.from_json(s["best"]) if s.get("best") else self.best
                 self.baseline = s.get("baseline") or self.baseline
                 feedback = s.get("feedback")
                 stale = 0 if s.get("improved", True) else stale + 1
-                self.emit("iteration_reused", iteration=it)
+                self.emit(E.IterationReused(iteration=it))
             else:
                 if cfg.max_cost is not None and self.cost >= cfg.max_cost:
                     stopped = f"the cost limit of ${cfg.max_cost:.2f} was reached (spent ${self.cost:.4f})"
-                    self.emit("budget_exhausted", reason=stopped)
+                    self.emit(E.BudgetExhausted(reason=stopped))
                     break
                 feedback, improved = self._iteration(it, feedback)
                 stale = 0 if improved else stale + 1
@@ -258,7 +215,7 @@ class DesignLoop:
                 break
             stopped = self._nothing_left_to_gain(stale)
             if stopped:
-                self.emit("loop_stopped", iteration=it, reason=stopped)
+                self.emit(E.LoopStopped(iteration=it, reason=stopped))
                 break
         return self._finish(stopped)
 
@@ -284,106 +241,15 @@ class DesignLoop:
     def _iteration(self, it: int, feedback: str | None) -> tuple[str | None, bool]:
         """One iteration; returns the feedback for the next and whether the best improved."""
         cfg = self.config
-        self.emit("iteration_started", iteration=it)
+        self.emit(E.IterationStarted(iteration=it))
         # a program already tried in this run (same seed and budget) is not trained again, and
         # the designer is told which those are
         seen = self._programs_seen(before=it)
         texts = self._ask(it, feedback, tried=sorted(seen))
-        candidates: list[Candidate] = []
-        to_train: list[tuple[Candidate, Job]] = []
-        duplicates: list[tuple[Candidate, Candidate]] = []
-        halving = self._halving()
-        cohort = Cohort()
-        heads: dict[str, Job] = {}  # candidate id -> its second seed's head, training beside it
-        early: dict[str, list[Job]] = {}  # candidate id -> its extra seeds, queued as it finished
-        by_job: dict[int, Candidate] = {}
-
-        def candidate_jobs():
-            """Each answer checked and, if it may train, its job; lazily, so the executor takes
-            the next one only when a worker is free and checking overlaps training."""
-            for k, text in enumerate(texts):
-                c = self._prepare(it, k, text, seen, duplicates)
-                candidates.append(c)
-                if c.status != "training":
-                    if halving is None and c.status == "ok":  # finished before a resume
-                        yield from self._early_seeds(c, candidates, early)
-                    continue
-                d = self.run.candidate_dir(it, k)
-                # under halving the first slice; the rest follow as the candidate earns them
-                job = (self._slice_job(d, c, halving, 0) if halving is not None
-                       else self._seed_job(d, c.source, cfg.seed, c.id))
-                by_job[id(job)] = c
-                to_train.append((c, job))
-                if halving is not None:
-                    cohort.enter(c.id)
-                yield job
-            cohort.closed = True
-            if halving is not None:
-                yield from settle()  # every first slice may have reported already
-
-        extra = self._baseline_jobs() if self.baseline is None and self.config.compare_baseline else {}
-        jobs = itertools.chain(candidate_jobs(), (j for js in extra.values() for j in js))
-
-        def finished(job: Job, o: Outcome) -> list[Job]:  # each candidate is done as soon as it is
-            c = by_job.get(id(job))
-            if c is None or c.status != "training":
-                return []
-            rung = job.spec.get("rung")
-            if halving is not None and rung is not None and not halving.slice(rung).last:
-                cohort.arrive(c.id, rung, (c, job, o))
-                return settle()
-            self._record_outcome(c, o)
-            self._finish_candidate(c)
-            head = heads.get(c.id)
-            if head is not None and not (o.ok and self._may_be_best(o.result.fitness)):  # type: ignore[union-attr]
-                return [Cancel(head)]  # its second seed will not be needed
-            if halving is None:
-                return self._early_seeds(c, candidates, early)
-            return []
-
-        def settle() -> list[Job]:
-            """The next slices of every rung whose cohort has all reported (successive halving)."""
-            more: list[Job] = []
-            for rung, results in cohort.ready():
-                keep = self._decide(halving, rung, results)
-                cohort.promote(keep, rung + 1)
-                finalists = []
-                for cid, (c, job, o) in results.items():
-                    if cid in keep:
-                        nxt = self._slice_job(self.run.candidate_dir(c.iteration, c.k), c, halving,
-                                              rung + 1)
-                        by_job[id(nxt)] = c
-                        more.append(nxt)
-                        finalists.append(c)
-                        continue
-                    self._record_outcome(c, o)
-                    if o.ok:
-                        c.status = "stopped"
-                        c.train_dir = str(job.dir.relative_to(
-                            self.run.candidate_dir(c.iteration, c.k)) / "train")
-                    self._finish_candidate(c)
-                if halving.slice(rung + 1).last:
-                    # a worker the last slices leave idle trains a finalist's second seed
-                    idle = max(self._workers() - len(finalists), 0)
-                    ranked = sorted(finalists, key=lambda c: -results[c.id][2].result.fitness)  # type: ignore[union-attr]
-                    for c in ranked[:idle]:
-                        spec = self._speculative_job(self.run.candidate_dir(c.iteration, c.k), c,
-                                                     halving)
-                        if spec is not None:
-                            heads[c.id] = spec
-                            more.append(spec)
-            return more
-
-        outcomes = self._train(jobs, finished)
-        for _, job in to_train:
-            if id(job) in outcomes:
-                finished(job, outcomes[id(job)])
-        for c, orig in duplicates:  # known only now where the original trained in this iteration
-            c.stage, c.error, c.success_rate = orig.stage, orig.error, orig.success_rate
-            c.fitness, c.fitness_seeds = orig.fitness, dict(orig.fitness_seeds)
-            self._finish_candidate(c)
-        if extra:
-            self._record_baseline(extra, outcomes)
+        training = IterationTraining(self, it, texts, seen)
+        outcomes = training.run()
+        candidates, early = training.candidates, training.early
+        halving = training.halving
 
         ok = sorted([c for c in candidates if c.status == "ok"], key=lambda c: c.fitness, reverse=True)
         human, shown = None, {}
@@ -404,7 +270,7 @@ class DesignLoop:
             top = ok[: cfg.top_k]
             if halving is not None or cfg.reevaluate == "challengers":
                 top = [c for c in top if self._may_be_best(c.fitness)]
-            trained = {cid: [(j, outcomes[id(j)]) for j in js if id(j) in outcomes]
+            trained = {cid: [(j, outcomes[j]) for j in js if j in outcomes]
                        for cid, js in early.items()}
             by_id = {c.id: c for c in ok}
             top += [by_id[cid] for cid in trained if cid in by_id and by_id[cid] not in top]
@@ -415,16 +281,16 @@ class DesignLoop:
                 self.best = iter_best
                 improved = True
                 self._write_best()
-        self.emit("iteration_finished", iteration=it,
-                  best=self.best.id if self.best else None,
-                  best_score=self.best.score if self.best else None,
-                  iteration_best=iter_best.id if iter_best else None,
-                  iteration_best_score=iter_best.score if iter_best else None, improved=improved,
-                  ok=len(ok), rejected=sum(c.status == "rejected" for c in candidates),
-                  failed=sum(c.status == "failed" for c in candidates),
-                  duplicate=sum(c.status == "duplicate" for c in candidates))
+        self.emit(E.IterationFinished(
+            iteration=it, best=self.best.id if self.best else None,
+            best_score=self.best.score if self.best else None,
+            iteration_best=iter_best.id if iter_best else None,
+            iteration_best_score=iter_best.score if iter_best else None, improved=improved,
+            ok=len(ok), rejected=sum(c.status == "rejected" for c in candidates),
+            failed=sum(c.status == "failed" for c in candidates),
+            duplicate=sum(c.status == "duplicate" for c in candidates)))
         next_feedback = self._feedback(it, candidates, improved, human, shown)
-        atomic_write_json(self.run.path / "iterations" / f"{it}.json", {
+        self.run.write_iteration(it, {
             "iteration": it, "candidates": [c.id for c in candidates],
             "best": self.best.to_json() if self.best else None,
             "baseline": self.baseline, "feedback": next_feedback,
@@ -441,12 +307,11 @@ class DesignLoop:
 
         cid = f"{it}-{k}"
         d = self.run.candidate_dir(it, k)
-        prior = self.run.candidate_result(it, k)
-        if prior is not None:
-            c = Candidate.from_json(prior)
+        c = self.run.candidate_record(it, k)
+        if c is not None:
             if c.source and c.status != "duplicate":
                 seen.setdefault(fingerprint(c.source), c)
-            self.emit("candidate_reused", id=cid, status=c.status, fitness=c.fitness)
+            self.emit(E.CandidateReused(id=cid, status=c.status, fitness=c.fitness))
             return c
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_text(d / "response.md", text)
@@ -462,7 +327,7 @@ class DesignLoop:
             c = Candidate(cid, it, k, "duplicate", source=source, duplicate_of=seen[fp].id)
             duplicates.append((c, seen[fp]))
             return c
-        self.emit("candidate_validating", id=cid)
+        self.emit(E.CandidateValidating(id=cid))
         report = self._validate(source, d)
         if not report["accepted"]:
             c = Candidate(cid, it, k, "rejected", source=source, stage=report["stage"],
@@ -486,14 +351,14 @@ class DesignLoop:
                   "folder": self.run.candidate_dir(c.iteration, c.k),
                   **({"label": "previous best"} if c is self.best else {})} for c in shown]
         oracle = expression_fitness(cfg.oracle_fitness) if cfg.oracle_fitness else None
-        self.emit("feedback_waiting", iteration=it, mode=cfg.feedback, ui=cfg.feedback_ui,
-                  candidates=sorted(c.id for c in shown))
+        self.emit(E.FeedbackWaiting(iteration=it, mode=cfg.feedback, ui=cfg.feedback_ui,
+                                    candidates=sorted(c.id for c in shown)))
         fb = collect(cfg.feedback, cfg.feedback_ui, self.run.path, it, self.task, cands,
                      oracle_fitness=oracle, noise=cfg.feedback_noise, seed=cfg.seed,
-                     notify=lambda m: self.observer("feedback_notice", {"message": m}),
+                     notify=lambda m: self.emit(E.FeedbackNotice(message=m)),
                      show_scores=cfg.show_scores)
-        self.emit("human_feedback", iteration=it, best=fb.best, worst=fb.worst, order=fb.order,
-                  comment=fb.comment, scores=fb.scores, source=fb.source)
+        self.emit(E.HumanFeedback(iteration=it, best=fb.best, worst=fb.worst, order=fb.order,
+                                  comment=fb.comment, scores=fb.scores, source=fb.source))
         return fb, {c.id: c for c in shown}
 
     # ------------------------------------------------------------------ stages
@@ -508,7 +373,7 @@ class DesignLoop:
         context.best = self._feedback_record(self.best) if self.best else None
         context.others = self._others_for_context(it)
         context.tried = tried
-        self.emit("llm_request", iteration=it, n=self.config.samples, llm=self.llm.name)
+        self.emit(E.LlmRequest(iteration=it, n=self.config.samples, llm=self.llm.name))
         t0 = time.perf_counter()
         completion = self.llm.complete(messages, n=self.config.samples,
                                        temperature=self.config.temperature, context=context)
@@ -523,18 +388,18 @@ class DesignLoop:
             self.cost += usage.cost_usd or 0.0
             self.tokens["prompt"] += usage.prompt_tokens
             self.tokens["completion"] += usage.completion_tokens
-        atomic_write_json(self.run.path / "llm" / f"iteration-{it}.json", {
+        self.run.write_llm_request(it, {
             "messages": messages, "n": self.config.samples, "temperature": self.config.temperature,
             "llm": self.llm.name, "model": completion.model, "responses": completion.texts,
             "usage": asdict(usage), "cached": completion.cached,
             "prompt_tokens_estimate": estimate_tokens(messages),
         })
-        self.emit("llm_call", iteration=it, cached=completion.cached and not recovered,
+        self.emit(E.LlmCall(iteration=it, cached=completion.cached and not recovered,
                   recovered=recovered, model=completion.model,
                   prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                   cost_usd=usage.cost_usd, seconds=time.perf_counter() - t0,
                   prompt_tokens_estimate=estimate_tokens(messages),
-                  responses=len(completion.texts), total_cost_usd=self.cost)
+                  responses=len(completion.texts), total_cost_usd=self.cost))
         if not completion.texts:
             raise RewardsmithError(f"the LLM {self.llm.name} returned no answers")
         return completion.texts[: self.config.samples]
@@ -548,8 +413,7 @@ class DesignLoop:
         """fingerprint -> the first finished candidate with that program, of the iterations
         before ``before`` (what a resumed iteration saw when it started)."""
         seen: dict[str, Candidate] = {}
-        for r in self.run.candidates():
-            c = Candidate.from_json(r)
+        for c in self.run.candidate_records():
             if c.iteration < before and c.source and c.status != "duplicate":
                 seen.setdefault(fingerprint(c.source), c)
         return seen
@@ -559,9 +423,9 @@ class DesignLoop:
             return []
         out = []
         for k in range(self.config.samples):
-            r = self.run.candidate_result(it - 1, k)
-            if r is not None:
-                out.append(self._feedback_record(Candidate.from_json(r)))
+            c = self.run.candidate_record(it - 1, k)
+            if c is not None:
+                out.append(self._feedback_record(c))
         return out
 
     def _feedback_record(self, c: Candidate):
@@ -585,12 +449,12 @@ class DesignLoop:
                                jax=needs(self.config.backend).jax)
         data = {**report.to_json(), "feedback": report.feedback()}
         atomic_write_json(d / "validation.json", data)
-        self.emit("candidate_validated", id=d.name, **data)
+        self.emit(E.CandidateValidated(id=d.name, extra=data))
         return data
 
     def _train(self, jobs: Iterable[Job],
                finished: Callable[[Job, Outcome], list[Job] | None] | None = None
-               ) -> dict[int, Outcome]:
+               ) -> dict[Job, Outcome]:
 
         def on_event(job: Job, ev: dict) -> list[Job] | None:
             kind = ev.get("type")
@@ -598,20 +462,21 @@ class DesignLoop:
             if kind in ("finished", "reused") and finished is not None and "outcome" in ev:
                 more = finished(job, ev["outcome"])
             if kind == "cancelled":
-                self.observer("job_finished", {"id": job.label, "ok": False, "cancelled": True,
-                                               "error": "not needed: its candidate is not the best"})
+                self.emit(E.JobFinished(id=job.label, ok=False, cancelled=True,
+                                        error="not needed: its candidate is not the best"))
             elif kind == "finished":
-                self.observer("job_finished", {"id": job.label, "ok": ev.get("ok"),
-                                               "fitness": ev.get("fitness"), "error": ev.get("error")})
+                self.emit(E.JobFinished(id=job.label, ok=ev.get("ok"), fitness=ev.get("fitness"),
+                                        error=ev.get("error")))
             elif kind == "progress":
-                self.observer("candidate_progress", {"id": job.label, **ev})
+                self.emit(E.Progress(id=job.label, done=ev.get("done", 0),
+                                     total=ev.get("total", 0), fitness=ev.get("fitness")))
             elif kind in ("started", "reused"):
-                self.emit("training_started" if kind == "started" else "training_reused",
-                          id=job.label, job=str(job.dir))
+                started = E.TrainingStarted if kind == "started" else E.TrainingReused
+                self.emit(started(id=job.label, job=str(job.dir)))
             return more
 
         outcomes = self.executor.run(jobs, on_event=on_event)
-        return {id(o.job): o for o in outcomes}
+        return {o.job: o for o in outcomes}
 
     def _record_outcome(self, c: Candidate, o: Outcome) -> None:
         if o.ok:
@@ -637,9 +502,10 @@ class DesignLoop:
         return signals(train, [float(e.rewards.sum()) for e in eps], fits)
 
     def _finish_candidate(self, c: Candidate) -> None:
-        self.run.finish_candidate(c.iteration, c.k, c.to_json())
-        self.emit("candidate_finished", id=c.id, status=c.status, stage=c.stage, error=c.error,
-                  fitness=c.fitness, success_rate=c.success_rate, duplicate_of=c.duplicate_of)
+        self.run.write_candidate(c)
+        self.emit(E.CandidateFinished(id=c.id, status=c.status, stage=c.stage, error=c.error,
+                                      fitness=c.fitness, success_rate=c.success_rate,
+                                      duplicate_of=c.duplicate_of))
 
     def _early_seeds(self, c: Candidate, candidates: list[Candidate],
                      early: dict[str, list[Job]]) -> list[Job]:
@@ -657,8 +523,8 @@ class DesignLoop:
         if ahead >= cfg.top_k:
             return []
         early[c.id] = self._extra_seed_jobs(c)
-        self.emit("reevaluating", candidates=[c.id], seeds=[j.spec["seed"] for j in early[c.id]],
-                  early=True)
+        self.emit(E.Reevaluating(candidates=[c.id], seeds=[j.spec.seed for j in early[c.id]],
+                                 early=True))
         return list(early[c.id])
 
     def _extra_seed_jobs(self, c: Candidate, skip: Set[tuple[str, int]] = frozenset()) -> list[Job]:
@@ -679,7 +545,7 @@ class DesignLoop:
             job = self._seed_job(d, c.source, s, f"{c.id} seed {s}")
             head = _head_dir(job.dir)
             if (head / "DONE").exists() and (head / "train" / "result.json").exists():
-                job.spec.update(resume_from=str(head / "train"), planned_steps=self.steps)
+                job = job.with_spec(resume_from=str(head / "train"), planned_steps=self.steps)
             jobs.append(job)
         return jobs
 
@@ -693,26 +559,26 @@ class DesignLoop:
         for cid, done in (trained or {}).items():
             for job, o in done:
                 self._record_seed(by_id[cid], job, o)
-                tried.add((cid, int(job.spec["seed"])))
+                tried.add((cid, int(job.spec.seed)))
         extra_seeds = [cfg.seed + s for s in range(1, cfg.seeds)]
         jobs = [(c, job) for c in top for job in self._extra_seed_jobs(c, tried)]
         if jobs:
-            self.emit("reevaluating", candidates=sorted({c.id for c, _ in jobs}), seeds=extra_seeds)
+            self.emit(E.Reevaluating(candidates=sorted({c.id for c, _ in jobs}), seeds=extra_seeds))
             outcomes = self._train([j for _, j in jobs])
             for c, job in jobs:
-                self._record_seed(c, job, outcomes[id(job)])
+                self._record_seed(c, job, outcomes[job])
         for c in top:  # the candidate's record now carries every seed
-            self.run.finish_candidate(c.iteration, c.k, c.to_json())
-            self.emit("candidate_scored", id=c.id, score=c.score, fitness_seeds=c.fitness_seeds)
+            self.run.write_candidate(c)
+            self.emit(E.CandidateScored(id=c.id, score=c.score, fitness_seeds=c.fitness_seeds))
 
     def _record_seed(self, c: Candidate, job: Job, o: Outcome) -> None:
         """An extra seed's result into ``c``'s record."""
         if o.ok:
-            c.fitness_seeds[str(job.spec["seed"])] = o.result.fitness  # type: ignore[union-attr]
+            c.fitness_seeds[str(job.spec.seed)] = o.result.fitness  # type: ignore[union-attr]
             if o.result.success_rate is not None:  # type: ignore[union-attr]
-                c.success_seeds[str(job.spec["seed"])] = o.result.success_rate  # type: ignore[union-attr]
+                c.success_seeds[str(job.spec.seed)] = o.result.success_rate  # type: ignore[union-attr]
         else:
-            self.emit("reevaluation_failed", id=c.id, seed=job.spec["seed"], error=o.error)
+            self.emit(E.ReevaluationFailed(id=c.id, seed=job.spec.seed, error=o.error))
 
     def _baseline_jobs(self) -> dict[str, list[Job]]:
         cfg = self.config
@@ -720,9 +586,9 @@ class DesignLoop:
                               steps=self.steps, eval_episodes=self.eval_episodes,
                               backend=cfg.backend)
 
-    def _record_baseline(self, extra: dict[str, list[Job]], outcomes: dict[int, Outcome]) -> None:
+    def _record_baseline(self, extra: dict[str, list[Job]], outcomes: dict[Job, Outcome]) -> None:
         self.baseline = reference_record(extra, outcomes)
-        self.emit("baseline", **self.baseline)
+        self.emit(E.Baseline(extra=self.baseline))
 
     def _episodes(self, c: Candidate) -> list[Episode]:
         d = self.run.candidate_dir(c.iteration, c.k) / (c.train_dir or f"seed-{self.config.seed}/train")
@@ -777,10 +643,10 @@ class DesignLoop:
 
     def _previous_best_source(self) -> str | None:
         """The best candidate's code as it was before the latest iteration (for 'what changed')."""
-        its = sorted((self.run.path / "iterations").glob("*.json"), key=lambda p: int(p.stem))
+        its = self.run.iterations()
         if not its:
             return None
-        prev = read_json(its[-1]).get("best")
+        prev = its[-1].get("best")
         return prev.get("source") if prev else None
 
     def _closing_evaluation(self, best: Candidate) -> dict[str, Any]:
@@ -797,12 +663,11 @@ class DesignLoop:
         refs = reference_jobs(self.task, seeds, steps=self.steps,
                               eval_episodes=self.eval_episodes, backend=cfg.backend)
         jobs = mine + refs["baseline"] + refs["floor"]
-        self.emit("closing_started", candidate=best.id, seeds=seeds,
-                  jobs=[j.label for j in jobs])
+        self.emit(E.ClosingStarted(candidate=best.id, seeds=seeds, jobs=[j.label for j in jobs]))
         outcomes = self._train(jobs)
         for job in mine:
-            self._record_seed(best, job, outcomes[id(job)])
-        self.run.finish_candidate(best.iteration, best.k, best.to_json())
+            self._record_seed(best, job, outcomes[job])
+        self.run.write_candidate(best)
         ref = reference_record(refs, outcomes)
         keys = {str(s) for s in seeds}
         fits = {s: v for s, v in best.fitness_seeds.items() if s in keys}
@@ -816,8 +681,8 @@ class DesignLoop:
                    "reference": ref, "selected_on": selected_on, "failed_seeds": missing,
                    "verdict": v}
         self.run.write_closing(closing)
-        self.emit("closing_finished", candidate=best.id, line=v["line"], warnings=v["warnings"],
-                  failed_seeds=missing)
+        self.emit(E.ClosingFinished(candidate=best.id, line=v["line"], warnings=v["warnings"],
+                                    failed_seeds=missing))
         return closing
 
     def _write_best(self, verdict: dict[str, Any] | None = None) -> None:
@@ -829,7 +694,7 @@ class DesignLoop:
                     "selected_by": "fitness" if self.config.feedback == "none" else self.config.feedback,
                     **({"verdict": verdict} if verdict else {})}
         self.run.write_best(c.source, evidence)
-        self.emit("new_best", id=c.id, score=c.score)
+        self.emit(E.NewBest(id=c.id, score=c.score))
 
     def _finish(self, stopped: str | None) -> dict[str, Any]:
         best = self.best
@@ -867,8 +732,129 @@ class DesignLoop:
             summary["best"] = b
             self._write_best(verdict=b.get("verdict"))
         self.run.update_manifest(status="finished", summary=summary)
-        self.emit("run_finished", **{k: v for k, v in summary.items() if k != "candidates"})
+        self.emit(E.RunFinished(extra={k: v for k, v in summary.items() if k != "candidates"}))
         return summary
+
+
+class IterationTraining:
+    """One iteration's training, with its state named: the candidates as they are checked, the
+    job each trains first, the successive-halving cohort, the second seeds that train beside a
+    finalist's last slice (``heads``) and the extra seeds queued as a challenger finished
+    (``early``). The executor takes jobs from :meth:`jobs` as workers free up (so checking the
+    next candidate overlaps training the one before) and reports each end to :meth:`finished`;
+    what that returns joins the batch."""
+
+    def __init__(self, loop: DesignLoop, it: int, texts: list[str], seen: dict[str, Candidate]):
+        self.loop = loop
+        self.it = it
+        self.texts = texts
+        self.seen = seen  # fingerprint -> the candidate that first had that program
+        self.candidates: list[Candidate] = []
+        self.first_jobs: list[tuple[Candidate, Job]] = []  # each trained candidate's first job
+        self.duplicates: list[tuple[Candidate, Candidate]] = []  # (repeat, original)
+        self.halving = loop._halving()
+        self.cohort = Cohort()
+        self.heads: dict[str, Job] = {}  # candidate id -> its second seed's head
+        self.early: dict[str, list[Job]] = {}  # candidate id -> its extra seeds, queued early
+        self.owner: dict[Job, Candidate] = {}  # the candidate each of its jobs trains
+        self.reference = (loop._baseline_jobs()
+                          if loop.baseline is None and loop.config.compare_baseline else {})
+
+    def run(self) -> dict[Job, Outcome]:
+        loop = self.loop
+        outcomes = loop._train(self.jobs(), self.finished)
+        for _, job in self.first_jobs:
+            if job in outcomes:
+                self.finished(job, outcomes[job])
+        for c, orig in self.duplicates:  # known only now where the original trained here
+            c.stage, c.error, c.success_rate = orig.stage, orig.error, orig.success_rate
+            c.fitness, c.fitness_seeds = orig.fitness, dict(orig.fitness_seeds)
+            loop._finish_candidate(c)
+        if self.reference:
+            loop._record_baseline(self.reference, outcomes)
+        return outcomes
+
+    def jobs(self) -> Iterator[Job]:
+        yield from self._candidate_jobs()
+        for js in self.reference.values():
+            yield from js
+
+    def _candidate_jobs(self) -> Iterator[Job]:
+        """Each answer checked and, if it may train, its job; lazily."""
+        loop, halving = self.loop, self.halving
+        for k, text in enumerate(self.texts):
+            c = loop._prepare(self.it, k, text, self.seen, self.duplicates)
+            self.candidates.append(c)
+            if c.status != "training":
+                if halving is None and c.status == "ok":  # finished before a resume
+                    yield from loop._early_seeds(c, self.candidates, self.early)
+                continue
+            d = loop.run.candidate_dir(self.it, k)
+            # under halving the first slice; the rest follow as the candidate earns them
+            job = (loop._slice_job(d, c, halving, 0) if halving is not None
+                   else loop._seed_job(d, c.source, loop.config.seed, c.id))
+            self.owner[job] = c
+            self.first_jobs.append((c, job))
+            if halving is not None:
+                self.cohort.enter(c.id)
+            yield job
+        self.cohort.closed = True
+        if halving is not None:
+            yield from self._settle()  # every first slice may have reported already
+
+    def finished(self, job: Job, o: Outcome) -> list[Job | Cancel]:
+        """A job ended: its candidate is done as soon as it is (or, under halving, waits for its
+        cohort); what to train next."""
+        loop, halving = self.loop, self.halving
+        c = self.owner.get(job)
+        if c is None or c.status != "training":
+            return []
+        rung = job.spec.rung
+        if halving is not None and rung is not None and not halving.slice(rung).last:
+            self.cohort.arrive(c.id, rung, (c, job, o))
+            return list(self._settle())
+        loop._record_outcome(c, o)
+        loop._finish_candidate(c)
+        head = self.heads.get(c.id)
+        if head is not None and not (o.ok and loop._may_be_best(o.result.fitness)):  # type: ignore[union-attr]
+            return [Cancel(head)]  # its second seed will not be needed
+        if halving is None:
+            return list(loop._early_seeds(c, self.candidates, self.early))
+        return []
+
+    def _settle(self) -> list[Job]:
+        """The next slices of every rung whose cohort has all reported (successive halving)."""
+        loop, halving = self.loop, self.halving
+        more: list[Job] = []
+        for rung, results in self.cohort.ready():
+            keep = loop._decide(halving, rung, results)
+            self.cohort.promote(keep, rung + 1)
+            finalists = []
+            for cid, (c, job, o) in results.items():
+                if cid in keep:
+                    nxt = loop._slice_job(loop.run.candidate_dir(c.iteration, c.k), c, halving,
+                                          rung + 1)
+                    self.owner[nxt] = c
+                    more.append(nxt)
+                    finalists.append(c)
+                    continue
+                loop._record_outcome(c, o)
+                if o.ok:
+                    c.status = "stopped"
+                    c.train_dir = str(job.dir.relative_to(
+                        loop.run.candidate_dir(c.iteration, c.k)) / "train")
+                loop._finish_candidate(c)
+            if halving.slice(rung + 1).last:
+                # a worker the last slices leave idle trains a finalist's second seed
+                idle = max(loop._workers() - len(finalists), 0)
+                ranked = sorted(finalists, key=lambda c: -results[c.id][2].result.fitness)  # type: ignore[union-attr]
+                for c in ranked[:idle]:
+                    head = loop._speculative_job(loop.run.candidate_dir(c.iteration, c.k), c,
+                                                 halving)
+                    if head is not None:
+                        self.heads[c.id] = head
+                        more.append(head)
+        return more
 
 
 def _head_dir(seed_dir: Path) -> Path:

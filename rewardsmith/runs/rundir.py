@@ -6,6 +6,8 @@ runs/<run-id>/
   events.jsonl           append-only log of everything that happened
   llm/                   requests, responses, token counts (and the run's own response cache)
   candidates/<iter>-<k>/ reward.py, validation.json, seed-<s>/ (training jobs), result.json, DONE
+  iterations/<i>.json    each finished iteration: its candidates, the best, the feedback sent next
+  feedback/              a person's (or a judge's) answers per iteration, preferences.json
   best/                  the best reward so far and its evidence
   closing.json           the closing evaluation: the best and the hand-written reward on the
                          same seeds, the untrained policy, and the verdict
@@ -29,6 +31,7 @@ from rewardsmith.runs.files import (
     read_json,
     read_jsonl,
 )
+from rewardsmith.runs.records import Candidate
 
 
 def versions() -> dict[str, str]:
@@ -106,6 +109,18 @@ class RunDir:
             return None
         return read_json(d / "result.json")
 
+    def write_candidate(self, c: Candidate) -> None:
+        """A candidate's record (``result.json``, then ``DONE``)."""
+        self.finish_candidate(c.iteration, c.k, c.to_json())
+
+    def candidate_record(self, iteration: int, k: int) -> Candidate | None:
+        r = self.candidate_result(iteration, k)
+        return None if r is None else Candidate.from_json(r)
+
+    def candidate_records(self) -> list[Candidate]:
+        """Every finished candidate, typed, in order."""
+        return [Candidate.from_json(r) for r in self.candidates()]
+
     def candidates(self) -> list[dict[str, Any]]:
         out = []
         root = self.path / "candidates"
@@ -118,6 +133,66 @@ class RunDir:
                 except (OSError, ValueError):
                     continue
         return out
+
+    # ---------------------------------------------------------------- iterations
+    def write_iteration(self, iteration: int, summary: dict[str, Any]) -> None:
+        """A finished iteration (written last: a resumed run reuses it whole)."""
+        atomic_write_json(self.path / "iterations" / f"{iteration}.json", summary)
+
+    def iteration(self, iteration: int) -> dict[str, Any] | None:
+        p = self.path / "iterations" / f"{iteration}.json"
+        return read_json(p) if p.exists() else None
+
+    def iterations(self) -> list[dict[str, Any]]:
+        """Every finished iteration's summary, in order (unreadable ones skipped), each with
+        its ``iteration`` number."""
+        out = []
+        for p in sorted((self.path / "iterations").glob("*.json"), key=lambda p: number(p.stem)):
+            try:
+                d = read_json(p)
+            except (OSError, ValueError):
+                continue
+            if isinstance(d, dict):
+                d.setdefault("iteration", number(p.stem))
+                out.append(d)
+        return out
+
+    def reference(self) -> dict[str, Any] | None:
+        """What the hand-written reward and the untrained policy scored in the loop (per seed,
+        and the untrained policy per episode), from the best's evidence or the latest
+        iteration."""
+        best = self.best()
+        if best and best.get("baseline"):
+            return best["baseline"]
+        ref = None
+        for it in self.iterations():
+            ref = it.get("baseline") or ref
+        return ref
+
+    # ------------------------------------------------------------------- LLM calls
+    def write_llm_request(self, iteration: int, record: dict[str, Any]) -> None:
+        """An iteration's request to the designer, its answers and token counts."""
+        atomic_write_json(self.path / "llm" / f"iteration-{iteration}.json", record)
+
+    def llm_requests(self) -> list[dict[str, Any]]:
+        """Every iteration's request record, in order, each with its ``iteration`` number."""
+        out = []
+        for p in sorted((self.path / "llm").glob("iteration-*.json"),
+                        key=lambda p: number(p.stem.split("-")[-1])):
+            try:
+                d = read_json(p)
+            except (OSError, ValueError):
+                continue
+            if isinstance(d, dict):
+                d.setdefault("iteration", number(p.stem.split("-")[-1]))
+                out.append(d)
+        return out
+
+    # -------------------------------------------------------------------- feedback
+    def preferences(self) -> dict[str, Any]:
+        """Preference scores per candidate (Bradley-Terry and Elo), or {} without feedback."""
+        p = self.path / "feedback" / "preferences.json"
+        return (read_json(p).get("scores") or {}) if p.exists() else {}
 
     # ---------------------------------------------------------------------- best
     def write_best(self, source: str, evidence: dict[str, Any]) -> None:
@@ -151,9 +226,20 @@ class RunDir:
             return best["verdict"]
         from rewardsmith.critic.verdict import from_records
 
-        record = self.candidate_result(*map(int, str(best["candidate"]).split("-"))) or best
+        try:
+            record = self.candidate_result(*map(int, str(best["candidate"]).split("-"))) or best
+        except ValueError:
+            record = best
         return from_records({**best, **{k: record[k] for k in ("fitness_seeds", "success_seeds")
-                                        if record.get(k)}}, best.get("baseline"))
+                                        if record.get(k)}}, self.reference())
+
+
+def number(s: str) -> int:
+    """A file's number (``iterations/3.json`` -> 3); names that are not numbers sort last."""
+    try:
+        return int(s)
+    except ValueError:
+        return 10**9
 
 
 def candidate_key(d: Path) -> tuple[int, int]:

@@ -16,12 +16,13 @@ import numpy as np
 
 from rewardsmith.contracts import TrainResult
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.executors.job import Job, JobSpec, Outcome
+from rewardsmith.executors.local import run_jobs
 from rewardsmith.paths import cache_dir
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.runs.files import atomic_write_json
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
-from rewardsmith.train.pool import Job, Outcome, run_jobs
 
 
 @dataclass
@@ -43,29 +44,24 @@ def resolve_reward(task: Task, spec: str) -> RewardChoice:
 
 def job_spec(task: Task, program: RewardProgram | None, steps: int, eval_episodes: int, seed: int,
              backend: str, *, untrained: bool = False, overrides: dict | None = None,
-             label: str = "") -> dict[str, Any]:
-    return {
-        "task": dict(task.origin), "program": None if program is None else program.source,
-        "label": label or (program.origin if program else "env reward"),
-        "budget": {"steps": int(steps), "eval_episodes": int(eval_episodes)},
-        "seed": int(seed), "backend": backend, "untrained": untrained,
-        "overrides": overrides or {},
-    }
+             label: str = "") -> JobSpec:
+    """The spec of training ``program`` on ``task`` (see :meth:`JobSpec.build`)."""
+    return JobSpec.build(task, program, steps, eval_episodes, seed, backend, untrained=untrained,
+                         overrides=overrides, label=label)
 
 
-def cached_job(task: Task, kind: str, spec: dict) -> Job:
+def cached_job(task: Task, kind: str, spec: JobSpec) -> Job:
     """A job whose result is kept across runs (the floor, the baseline): its folder is named by
     everything that shapes the result (task definition, backend, budget, seed, settings)."""
     import hashlib
     import json
 
-    budget, seed = spec["budget"], spec["seed"]
-    name = f"{kind}-{budget['steps']}-seed{seed}-ep{budget['eval_episodes']}"
-    if spec.get("overrides"):
-        blob = json.dumps(spec["overrides"], sort_keys=True, default=str).encode()
+    name = f"{kind}-{spec.steps}-seed{spec.seed}-ep{spec.eval_episodes}"
+    if spec.overrides:
+        blob = json.dumps(dict(spec.overrides), sort_keys=True, default=str).encode()
         name += "-" + hashlib.sha256(blob).hexdigest()[:10]
-    d = cache_dir() / "eval" / f"{task.id}-{task.fingerprint}" / spec["backend"] / name
-    return Job(d, spec, label=f"{kind} seed {seed}")
+    d = cache_dir() / "eval" / f"{task.id}-{task.fingerprint}" / spec.backend / name
+    return Job(d, spec, label=f"{kind} seed {spec.seed}")
 
 
 def reference_jobs(task: Task, seeds: list[int], *, steps: int, eval_episodes: int,
@@ -84,18 +80,15 @@ def reference_jobs(task: Task, seeds: list[int], *, steps: int, eval_episodes: i
                                       overrides=overrides, label="untrained"))
                   for s in seeds],
     }
-    for kind, js in jobs.items():
-        for j in js:
-            j.label = f"{kind} seed {j.spec['seed']}"
     return jobs
 
 
-def reference_record(jobs: dict[str, list[Job]], outcomes: dict[int, Outcome]) -> dict[str, Any]:
+def reference_record(jobs: dict[str, list[Job]], outcomes: dict[Job, Outcome]) -> dict[str, Any]:
     """What the hand-written reward and the untrained policy scored, per seed (and, for the
     untrained policy, per evaluation episode: the verdict compares against those)."""
     res: dict[str, Any] = {}
     for kind, js in jobs.items():
-        done = [outcomes[id(j)].result for j in js if id(j) in outcomes and outcomes[id(j)].ok]
+        done = [outcomes[j].result for j in js if j in outcomes and outcomes[j].ok]
         fits = [r.fitness for r in done]  # type: ignore[union-attr]
         entry: dict[str, Any] = {
             "fitness_mean": float(np.mean(fits)) if fits else None, "per_seed": fits,
@@ -156,10 +149,10 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
         outcomes = executor.run(all_jobs, on_event)
     else:
         outcomes = run_jobs(all_jobs, workers, on_event=on_event, in_process=in_process)
-    by_job = {id(o.job): o for o in outcomes}
+    by_job = {o.job: o for o in outcomes}
 
     def results(js: list[Job]) -> list[TrainResult]:
-        outs: list[Outcome] = [by_job[id(j)] for j in js]
+        outs: list[Outcome] = [by_job[j] for j in js]
         failed = [o for o in outs if not o.ok]
         if failed:
             raise RewardsmithError(f"training failed ({failed[0].job.label}): {failed[0].error}")
@@ -174,7 +167,7 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
         "policies": [r.policy_path for r in main],
         "fitness_doc": task.fitness.doc if task.fitness else None,
     }
-    report["reused"] = sum(1 for j in jobs if by_job[id(j)].reused)
+    report["reused"] = sum(1 for j in jobs if by_job[j].reused)
     if compare:
         from rewardsmith.critic.verdict import verdict
 

@@ -49,7 +49,9 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=beat, daemon=True).start()
     try:
         while True:
-            job = json.loads((job_dir / "job.json").read_text())
+            from rewardsmith.executors.job import JobSpec
+
+            job = JobSpec.from_json(json.loads((job_dir / "job.json").read_text()))
             result = run_job(job, job_dir, chan)
             if not job.get("continuable"):
                 chan.send({"type": "done", "fitness": result.fitness})
@@ -78,39 +80,39 @@ def main(argv: list[str]) -> int:
         stop.set()
 
 
-def run_job(job: dict, job_dir: Path, chan: _Channel | None = None):
-    """Train as ``job`` says; used by the worker process and, in tests, in-process."""
+def run_job(job, job_dir: Path, chan: _Channel | None = None):
+    """Train as ``job`` (a :class:`~rewardsmith.executors.job.JobSpec`) says; used by the worker
+    process and, in tests, in-process."""
     from rewardsmith import tasks
     from rewardsmith.contracts import Budget
     from rewardsmith.reward.program import RewardProgram
     from rewardsmith.runs.files import atomic_write_text
     from rewardsmith.train import load as load_backend
 
-    task = tasks.from_origin(job["task"])
-    backend = load_backend(job.get("backend", "sb3"))
+    task = tasks.from_origin(job.task)
+    backend = load_backend(job.backend)
     if hasattr(backend, "keep_live"):  # a slice whose next one this process may train
-        backend.keep_live(bool(job.get("continuable")))
-    budget = Budget(**job["budget"])
-    src = job.get("program")
-    program = None if src is None else RewardProgram(src, origin=job.get("label", "program"))
+        backend.keep_live(job.continuable)
+    budget = Budget(steps=job.steps, eval_episodes=job.eval_episodes)
+    program = None if job.program is None else RewardProgram(job.program,
+                                                             origin=job.label or "program")
 
     def progress(done: int, total: int, info: dict) -> None:
         if chan is not None:
             chan.send({"type": "progress", "done": done, "total": total, **info})
 
-    if job.get("untrained"):
-        result = backend.evaluate_untrained(task, budget, int(job["seed"]),
-                                            overrides=job.get("overrides"))
+    if job.untrained:
+        result = backend.evaluate_untrained(task, budget, job.seed, overrides=job.overrides)
     else:
-        extra = {}  # one slice of a successively halved job (backends with RESUMABLE)
-        if job.get("planned_steps"):
-            extra["planned_steps"] = int(job["planned_steps"])
-        if job.get("resume_from"):
-            extra["resume_from"] = Path(job["resume_from"])
-        result = backend.train(task, program, budget, int(job["seed"]), progress=progress,
-                               workdir=job_dir / "train", overrides=job.get("overrides"), **extra)
+        extra = {}  # one slice of a successively halved job (resumable backends)
+        if job.planned_steps:
+            extra["planned_steps"] = int(job.planned_steps)
+        if job.resume_from:
+            extra["resume_from"] = Path(job.resume_from)
+        result = backend.train(task, program, budget, job.seed, progress=progress,
+                               workdir=job_dir / "train", overrides=job.overrides, **extra)
     result.save(job_dir / "train")
-    if not job.get("untrained"):
+    if not job.untrained:
         from rewardsmith.train import tblog
 
         if not tblog.has_events(job_dir / "train" / "tb"):  # a trainer that logs none itself
