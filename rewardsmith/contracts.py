@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -192,6 +193,66 @@ class BackendNeeds:
     address_space_limit: bool = True  # trains under the jail's address-space limit (XLA reserves more)
     all_cores: bool = False  # a job uses every core (XLA): its CPU-time limit counts all of them
     resumable: bool = False  # train(resume_from=..., planned_steps=...) continues a saved slice
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One training job, by content. ``to_json`` is the ``job.json`` a worker reads."""
+
+    task: Mapping[str, Any]  # the task's origin (rewardsmith.tasks.from_origin)
+    program: str | None  # the reward's source; None: the simulator's own reward
+    steps: int  # env steps of training (0 for the untrained policy)
+    eval_episodes: int
+    seed: int
+    backend: str = "sb3"
+    label: str = ""
+    untrained: bool = False  # evaluate the untrained policy instead of training
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # the backend's settings
+    # successive halving: the saved slice this one continues, the whole budget it belongs to,
+    # whether its worker may train the next slice in memory, and which slice it is
+    resume_from: str | None = None
+    planned_steps: int | None = None
+    continuable: bool = False
+    rung: int | None = None
+
+    @classmethod
+    def build(cls, task, program, steps: int, eval_episodes: int, seed: int, backend: str, *,
+              untrained: bool = False, overrides: Mapping[str, Any] | None = None,
+              label: str = "") -> JobSpec:
+        """The spec for training ``program`` (a RewardProgram, or None for the env's reward)
+        on ``task``: the one place a job is built."""
+        return cls(task=dict(task.origin), program=None if program is None else program.source,
+                   steps=int(steps), eval_episodes=int(eval_episodes), seed=int(seed),
+                   backend=backend, untrained=untrained, overrides=dict(overrides or {}),
+                   label=label or (program.origin if program else "env reward"))
+
+    def replace(self, **changes: Any) -> JobSpec:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "task": dict(self.task), "program": self.program, "label": self.label,
+            "budget": {"steps": self.steps, "eval_episodes": self.eval_episodes},
+            "seed": self.seed, "backend": self.backend, "untrained": self.untrained,
+            "overrides": dict(self.overrides),
+        }
+        for k in ("resume_from", "planned_steps", "rung"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        if self.continuable:
+            d["continuable"] = True
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> JobSpec:
+        budget = d.get("budget") or {}
+        return cls(task=dict(d["task"]), program=d.get("program"),
+                   steps=int(budget.get("steps", 0)), eval_episodes=int(budget.get("eval_episodes", 5)),
+                   seed=int(d["seed"]), backend=d.get("backend") or "sb3",
+                   label=d.get("label", ""), untrained=bool(d.get("untrained")),
+                   overrides=dict(d.get("overrides") or {}), resume_from=d.get("resume_from"),
+                   planned_steps=d.get("planned_steps"), continuable=bool(d.get("continuable")),
+                   rung=d.get("rung"))
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from rewardsmith import tasks
     from rewardsmith.executors.local import run_jobs
     from rewardsmith.train import budget_for
-    from rewardsmith.train.evaluate import cached_job, job_spec, resolve_reward
+    from rewardsmith.loop.evaluate import cached_job, job_spec, resolve_reward
 
     ids = args.task or tasks.names()
     jobs, index = [], []

@@ -27,7 +27,7 @@ from pathlib import Path
 from rewardsmith import tasks
 from rewardsmith.executors import LocalExecutor
 from rewardsmith.executors.job import Job
-from rewardsmith.train.evaluate import job_spec, resolve_reward
+from rewardsmith.loop.evaluate import job_spec, resolve_reward
 
 
 def one_pass(executor, task, prog, root: Path, n: int, steps: int, slots: int) -> dict:

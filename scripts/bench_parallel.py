@@ -17,7 +17,7 @@ from pathlib import Path
 from rewardsmith import tasks
 from rewardsmith.executors.job import Job
 from rewardsmith.executors.local import run_jobs
-from rewardsmith.train.evaluate import job_spec, resolve_reward
+from rewardsmith.loop.evaluate import job_spec, resolve_reward
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """The package's imports flow one way: cli -> loop -> {llm, sandbox, train, critic, feedback,
-executors, ...} -> {reward, state, tasks, contracts}. Checked on the source (every import,
+executors, ...} -> {reward, state, tasks, contracts} -> leaves (rules, errors, ...). Inside the
+middle layer too: executors run what the training backends define, the designer and feedback
+stand on those, and nothing there imports back up. Checked on the source (every import,
 including the lazy ones inside functions), so a cycle or an upward import fails here, not in a
 user's traceback."""
 
@@ -13,15 +15,19 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "rewardsmith"
 
 # the rules a reward program is held to: pure modules, usable from every layer
-LEAVES = {"sandbox.static", "sandbox.namespace", "runs.files", "errors", "versions", "registry",
+LEAVES = {"rules.static", "rules.namespace", "runs.files", "errors", "versions", "registry",
           "mjlog", "paths"}
 BASE = {"contracts", "state", "tasks", "reward"}
 TOP = {"loop": 3, "cli": 4, "__main__": 5}
+# the middle layer, in order: a package imports only those of a lower rank (and leaves, base)
+MIDDLE = {"critic": 0, "sandbox": 0, "runs": 1, "train": 1, "executors": 2, "llm": 2,
+          "report": 2, "feedback": 3, "export": 3}
 
 
 def _layer(module: str) -> int:
     """0 leaves, 1 the data the others share, 2 the parts the loop drives, 3 loop, 4 cli."""
-    if module in LEAVES or module.split(".")[0] in {"errors", "versions", "registry", "mjlog", "paths"}:
+    if module in LEAVES or module.split(".")[0] in {"errors", "versions", "registry", "mjlog", "paths",
+                                                    "rules"}:
         return 0
     top = module.split(".")[0]
     if top in BASE:
@@ -62,8 +68,19 @@ def test_no_upward_imports(path):
     assert not bad, f"rewardsmith.{me} (layer {mine}) imports from a higher layer: {bad}"
 
 
+@pytest.mark.parametrize("path", [p for p in FILES if _layer(_module(p)) == 2
+                                  and _module(p) != "__init__"],
+                         ids=lambda p: str(p.relative_to(PKG)))
+def test_the_middle_layer_imports_only_down(path):
+    me = _module(path).split(".")[0]
+    assert me in MIDDLE, f"rewardsmith.{me} is new in the middle layer: give it a rank in MIDDLE"
+    bad = [f"line {n}: {m}" for n, m in _imports(path)
+           if _layer(m) == 2 and m.split(".")[0] != me and MIDDLE.get(m.split(".")[0], 9) >= MIDDLE[me]]
+    assert not bad, f"rewardsmith.{_module(path)} imports a sibling of its rank or above: {bad}"
+
+
 def test_leaves_import_only_leaves():
-    for leaf in ("sandbox/static.py", "sandbox/namespace.py", "runs/files.py", "errors.py"):
+    for leaf in ("rules/static.py", "rules/namespace.py", "runs/files.py", "errors.py", "paths.py"):
         for n, m in _imports(PKG / leaf):
             assert _layer(m) == 0, f"{leaf} line {n} imports {m}: leaves stay free of the layers"
 
@@ -74,6 +91,7 @@ def test_the_check_sees_a_violation(tmp_path):
     f.write_text("def f():\n    from rewardsmith.loop.design import DesignLoop\n")
     assert _imports(f) == [(2, "loop.design")]
     assert _layer("loop.design") > _layer("reward.program")
+    assert MIDDLE["executors"] > MIDDLE["train"]  # so train importing executors fails
 
 
 def test_sandbox_stands_on_the_base_only():

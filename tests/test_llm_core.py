@@ -85,9 +85,9 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert default_cache_dir().parts[-3:] == (".cache", "rewardsmith", "llm")
     # one cache folder for every part: XDG_CACHE_HOME is honoured everywhere
+    from rewardsmith.loop.evaluate import cache_dir as evaluations
     from rewardsmith.paths import cache_dir
     from rewardsmith.sandbox.dryrun import cache_dir as transitions
-    from rewardsmith.train.evaluate import cache_dir as evaluations
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "rewardsmith" / "llm"

@@ -7,7 +7,7 @@ import ast
 import pytest
 
 from rewardsmith.llm.extract import ExtractionError, extract_code
-from rewardsmith.sandbox.static import check_source
+from rewardsmith.rules.static import check_source
 
 BODY = '''def compute_reward(state, action, next_state):
     forward_weight = 1.0

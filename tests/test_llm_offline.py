@@ -17,7 +17,7 @@ from rewardsmith.llm.offline import (
 )
 from rewardsmith.llm.prompts import feedback_messages, initial_messages, reflection_message
 from rewardsmith.reward.program import RewardProgram, compile_program
-from rewardsmith.sandbox.static import check_source
+from rewardsmith.rules.static import check_source
 
 DESIGNER = OfflineDesigner()
 

@@ -17,8 +17,8 @@ from rewardsmith.llm import DesignContext, extract_code
 from rewardsmith.llm.offline import OfflineDesigner, Robot, read_intent
 from rewardsmith.llm.prompts import initial_messages
 from rewardsmith.reward.program import RewardProgram, compile_program
+from rewardsmith.rules.static import check_source
 from rewardsmith.sandbox.dryrun import check_program
-from rewardsmith.sandbox.static import check_source
 from rewardsmith.train.sb3 import baseline_program
 
 NEW = ("pusher-push-v0", "pusher-push-hold-v0", "reacher-reach-elbow-v0")

@@ -14,9 +14,9 @@ from rewardsmith import tasks
 from rewardsmith.executors import local as pool
 from rewardsmith.executors.job import Job, training_limits
 from rewardsmith.executors.local import run_jobs
+from rewardsmith.loop.evaluate import job_spec
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.sandbox import jail
-from rewardsmith.train.evaluate import job_spec
 
 TASK = "pendulum-balance-v0"
 
@@ -36,13 +36,11 @@ def _pid_of(job: Job) -> int | None:
 def test_a_reward_that_hangs_mid_training_is_killed_and_the_other_job_finishes(tmp_path):
     hang, ok = _job(tmp_path, "hangs", HANGS_LATER), _job(tmp_path, "ok", ALIVE)
     limits = jail.Limits(stall_s=12.0)
-    t0 = time.monotonic()
     out = run_jobs([hang, ok], workers=2, limits=limits)
-    took = time.monotonic() - t0
+    # killed on the stall (the message says so), not at the hour-long time limit
     assert not out[0].ok and "took no env step for 12 s" in out[0].error, out[0].error
     assert "reward call that never returns" in out[0].error
     assert out[1].ok and out[1].result.steps >= 2048
-    assert took < 90, took  # killed on the stall, not at the hour-long time limit
     assert not (hang.dir / "DONE").exists()
 
 
@@ -231,9 +229,8 @@ def test_a_cancelled_job_is_stopped_while_it_runs_and_one_waiting_never_starts(t
         if job is short and ev.get("type") == "finished":
             return [Cancel(long), Cancel(waiting)]
 
-    t0 = time.monotonic()
     out = run_jobs([long, short, waiting], workers=2, on_event=on_event)
-    assert time.monotonic() - t0 < 60  # not the minutes 500k steps take
+    assert not (long.dir / "DONE").exists()  # stopped, not left to train its 500k steps
     assert out[0].cancelled and not out[0].ok and "no longer needed" in out[0].error
     assert out[1].ok
     assert out[2].cancelled and not (waiting.dir / "job.json").exists()

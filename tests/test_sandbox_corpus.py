@@ -13,9 +13,9 @@ import pytest
 
 from rewardsmith import tasks
 from rewardsmith.reward.program import RewardProgram
+from rewardsmith.rules.static import check_source
 from rewardsmith.sandbox import jail
 from rewardsmith.sandbox.dryrun import DryRunSettings, check_program, dry_run
-from rewardsmith.sandbox.static import check_source
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -77,8 +76,7 @@ def hopper():
     return tasks.load("hopper-forward-v0")
 
 
-def test_record_transitions_groups_and_cache(hopper, tmp_path):
-    t0 = time.perf_counter()
+def test_record_transitions_groups_and_cache(hopper, tmp_path, monkeypatch):
     tr = record_transitions(hopper, 16, cache=tmp_path)
     assert tr.path.parent == tmp_path and tr.path.suffix == ".npz"
     spec = hopper.spec
@@ -98,11 +96,13 @@ def test_record_transitions_groups_and_cache(hopper, tmp_path):
     assert (np.abs(es[0]) >= np.abs(o).max(axis=0) - 1e-9).all()  # beyond every ordinary value
     assert np.allclose(ea[0], tr.action_high) and np.allclose(ea[1], tr.action_low)
     assert tr.layout["size"] == D and len(tr.layout["fields"]) == len(spec.fields)
-    first = time.perf_counter() - t0
 
-    t1 = time.perf_counter()
+    def no_recording(*a, **k):
+        raise AssertionError("recorded again instead of reading the cache")
+
+    monkeypatch.setattr(dryrun, "_record", no_recording)
     again = record_transitions(hopper, 16, cache=tmp_path)
-    assert again.path == tr.path and time.perf_counter() - t1 < max(0.05, first / 2)
+    assert again.path == tr.path
     loaded = load_transitions(tr.path)
     assert np.array_equal(loaded.groups["extreme"][0], es)
     assert tr.path.stat().st_size < 2 * 1024**2  # small
@@ -193,9 +193,7 @@ def test_c_level_computation_is_killed_by_the_watchdog(hopper, tmp_path):
     src = ("def compute_reward(state, action, next_state):\n    v = 3\n"
            "    for i in range(64):\n        v = v * v\n    return next_state.rootx_vel, {}\n")
     settings = DryRunSettings(call_timeout_s=60.0, wall_s=1.5)
-    t0 = time.perf_counter()
     report = check_program(src, hopper, workdir=tmp_path, settings=settings)
-    assert time.perf_counter() - t0 < 8
     assert report.stage == "dry_run" and not report.accepted
     assert re_search(r"ran over its time limit of 1.5 s|out of memory", report.problems[0])
 
@@ -212,12 +210,17 @@ def test_broken_installation_is_a_sandbox_error(hopper, monkeypatch):
         dry_run(HELPERS, hopper, settings=FAST)
 
 
-def test_check_is_fast(hopper, tmp_path):
+def test_a_warm_check_records_nothing_again(hopper, tmp_path, monkeypatch):
+    """What makes a check fast (scripts/bench_check.py measures it): the transitions are
+    recorded once per task and read back after."""
     check_program(HELPERS, hopper, workdir=tmp_path)  # warm: transitions recorded
-    t0 = time.perf_counter()
+
+    def no_recording(*a, **k):
+        raise AssertionError("recorded again instead of reading the cache")
+
+    monkeypatch.setattr(dryrun, "_record", no_recording)
     report = check_program(HELPERS, hopper, workdir=tmp_path)
     assert report.accepted
-    assert time.perf_counter() - t0 < 2.0
 
 
 def test_self_test():

@@ -93,7 +93,6 @@ def test_stall_is_detected_by_the_heartbeat_file(tmp_path):
             "time.sleep(100)\n")
     out = run_py(code, cand, wall_s=20, stall_s=0.6, heartbeat_file=cand / "hb")
     assert out.killed and out.reason.startswith("stalled (no heartbeat for 0.6 s)")
-    assert out.elapsed_s < 5
 
 
 def test_a_beating_worker_is_not_taken_for_a_stalled_one(tmp_path):

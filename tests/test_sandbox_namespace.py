@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rewardsmith.reward.program import RewardProgram, RewardProgramError, compile_program
-from rewardsmith.sandbox.namespace import (
+from rewardsmith.rules.namespace import (
     LINALG_ALLOWED,
     NP_ALLOWED,
     make_namespace,
@@ -77,7 +77,7 @@ def test_array_methods_work_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
 
-    code = ("import numpy as np\nfrom rewardsmith.sandbox.namespace import make_namespace\n"
+    code = ("import numpy as np\nfrom rewardsmith.rules.namespace import make_namespace\n"
             "ns = make_namespace(np)\n"
             "exec('def f(a):\\n    return np.stack([a, a], axis=-1).sum(axis=-1).mean()', ns)\n"
             "print(ns['f'](np.ones(3)))\n")

@@ -6,8 +6,8 @@ import ast
 
 import pytest
 
-from rewardsmith.sandbox import static
-from rewardsmith.sandbox.static import check_source
+from rewardsmith.rules import static
+from rewardsmith.rules.static import check_source
 
 HELPERS = '''
 """Forward progress with an upright bonus."""

@@ -129,8 +129,8 @@ def evaluate(
     from rewardsmith.executors import make_executor
     from rewardsmith.train import budget_for
     from rewardsmith.train import load as load_backend
-    from rewardsmith.train.evaluate import evaluate as run_evaluate
-    from rewardsmith.train.evaluate import resolve_reward
+    from rewardsmith.loop.evaluate import evaluate as run_evaluate
+    from rewardsmith.loop.evaluate import resolve_reward
 
     quiet_warnings()
     if executor != "local":

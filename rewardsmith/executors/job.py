@@ -1,9 +1,9 @@
 """The typed training job every executor runs, and the bookkeeping they share.
 
-A :class:`JobSpec` says everything a job needs, by content (the task's origin, the reward's
-source, budget, seed, backend and how it continues an earlier slice); it is built in one place
-(:meth:`JobSpec.build`) and never edited after (:meth:`JobSpec.replace` makes a new one). It
-travels to a worker process or a Ray node as ``job.json``. A :class:`Job` is a spec with the
+A :class:`~rewardsmith.contracts.JobSpec` says everything a job needs, by content (the task's
+origin, the reward's source, budget, seed, backend and how it continues an earlier slice); it
+is built in one place (:meth:`JobSpec.build`) and never edited after (:meth:`JobSpec.replace`
+makes a new one). It travels to a worker process or a Ray node as ``job.json``. A :class:`Job` is a spec with the
 folder its results land in; an :class:`Outcome` is what came of it. :class:`Batch` is the
 bookkeeping the local pool (:mod:`rewardsmith.executors.local`) and the Ray executor
 (:mod:`rewardsmith.executors.ray_executor`) share: jobs taken lazily, reused when their folder
@@ -14,74 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardsmith.contracts import TrainResult
+from rewardsmith.contracts import JobSpec, TrainResult
 from rewardsmith.runs.files import read_json
 from rewardsmith.sandbox import jail
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One training job, by content. ``to_json`` is the ``job.json`` a worker reads."""
-
-    task: Mapping[str, Any]  # the task's origin (rewardsmith.tasks.from_origin)
-    program: str | None  # the reward's source; None: the simulator's own reward
-    steps: int  # env steps of training (0 for the untrained policy)
-    eval_episodes: int
-    seed: int
-    backend: str = "sb3"
-    label: str = ""
-    untrained: bool = False  # evaluate the untrained policy instead of training
-    overrides: Mapping[str, Any] = field(default_factory=dict)  # the backend's settings
-    # successive halving: the saved slice this one continues, the whole budget it belongs to,
-    # whether its worker may train the next slice in memory, and which slice it is
-    resume_from: str | None = None
-    planned_steps: int | None = None
-    continuable: bool = False
-    rung: int | None = None
-
-    @classmethod
-    def build(cls, task, program, steps: int, eval_episodes: int, seed: int, backend: str, *,
-              untrained: bool = False, overrides: Mapping[str, Any] | None = None,
-              label: str = "") -> JobSpec:
-        """The spec for training ``program`` (a RewardProgram, or None for the env's reward)
-        on ``task``: the one place a job is built."""
-        return cls(task=dict(task.origin), program=None if program is None else program.source,
-                   steps=int(steps), eval_episodes=int(eval_episodes), seed=int(seed),
-                   backend=backend, untrained=untrained, overrides=dict(overrides or {}),
-                   label=label or (program.origin if program else "env reward"))
-
-    def replace(self, **changes: Any) -> JobSpec:
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "task": dict(self.task), "program": self.program, "label": self.label,
-            "budget": {"steps": self.steps, "eval_episodes": self.eval_episodes},
-            "seed": self.seed, "backend": self.backend, "untrained": self.untrained,
-            "overrides": dict(self.overrides),
-        }
-        for k in ("resume_from", "planned_steps", "rung"):
-            if getattr(self, k) is not None:
-                d[k] = getattr(self, k)
-        if self.continuable:
-            d["continuable"] = True
-        return d
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> JobSpec:
-        budget = d.get("budget") or {}
-        return cls(task=dict(d["task"]), program=d.get("program"),
-                   steps=int(budget.get("steps", 0)), eval_episodes=int(budget.get("eval_episodes", 5)),
-                   seed=int(d["seed"]), backend=d.get("backend") or "sb3",
-                   label=d.get("label", ""), untrained=bool(d.get("untrained")),
-                   overrides=dict(d.get("overrides") or {}), resume_from=d.get("resume_from"),
-                   planned_steps=d.get("planned_steps"), continuable=bool(d.get("continuable")),
-                   rung=d.get("rung"))
 
 
 @dataclass(frozen=True, eq=False)

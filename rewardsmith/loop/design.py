@@ -25,7 +25,7 @@ from rewardsmith.runs.records import Candidate
 from rewardsmith.runs.rundir import RunDir
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
-from rewardsmith.train.evaluate import job_spec, reference_jobs, reference_record
+from rewardsmith.loop.evaluate import job_spec, reference_jobs, reference_record
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,8 @@ def compile_program(program: RewardProgram, xp: Any = None, *, checked: bool = T
     With ``checked`` (the default) the static checks of the sandbox run first and ``np`` is the
     sandbox's array-math proxy; the result is a plain Python function.
     """
-    from rewardsmith.sandbox.namespace import make_namespace
-    from rewardsmith.sandbox.static import check_source
+    from rewardsmith.rules.namespace import make_namespace
+    from rewardsmith.rules.static import check_source
 
     xp = np if xp is None else xp
     if checked:

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.rules.static import check_source
 from rewardsmith.sandbox import jail
-from rewardsmith.sandbox.static import check_source
 
 FORMAT_VERSION = 1
 GROUPS = ("ordinary", "zero", "extreme", "terminal")

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from rewardsmith.sandbox.namespace import make_namespace
-from rewardsmith.sandbox.static import check_source
+from rewardsmith.rules.namespace import make_namespace
+from rewardsmith.rules.static import check_source
 from rewardsmith.state.view import Field, StateSpec
 
 FILENAME = "<reward program>"

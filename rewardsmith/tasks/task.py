@@ -89,8 +89,8 @@ def expression_fitness(expr: str, reduce: str = "mean") -> Callable[[Episode], f
     Field names are bare (``torso_pos[:, 2]``, ``rootx_vel``), each shaped (T, ...); ``np`` is
     numpy; ``prev`` is the view of s_0..s_{T-1} and ``action`` the (T, A) actions.
     """
-    from rewardsmith.sandbox.namespace import make_namespace
-    from rewardsmith.sandbox.static import check_source
+    from rewardsmith.rules.namespace import make_namespace
+    from rewardsmith.rules.static import check_source
 
     problems = [p for p in check_source(f"def compute_reward(state, action, next_state):\n    return {expr}, {{}}\n")
                 if "compute_reward" not in p]

@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=beat, daemon=True).start()
     try:
         while True:
-            from rewardsmith.executors.job import JobSpec
+            from rewardsmith.contracts import JobSpec
 
             job = JobSpec.from_json(json.loads((job_dir / "job.json").read_text()))
             result = run_job(job, job_dir, chan)

@@ -174,7 +174,7 @@ class OfflineDesigner:
 
 
 def _usable(source: str) -> bool:
-    from rewardsmith.sandbox.static import check_source
+    from rewardsmith.rules.static import check_source
 
     return not check_source(source)
 

@@ -12,7 +12,7 @@ import builtins
 from types import MappingProxyType
 from typing import Any
 
-from rewardsmith.sandbox.static import (
+from rewardsmith.rules.static import (
     LINALG_ALLOWED,
     NP_ALLOWED,
     NP_REASONS,
