@@ -90,3 +90,13 @@ def test_old_runs_keep_no_closing_evaluation_and_settings_check_themselves():
         DesignConfig(final_seeds=-1)
     with pytest.raises(RewardsmithError, match="samples"):
         DesignConfig(samples=0)
+
+
+def test_a_wrong_choice_is_refused_by_the_settings_themselves():
+    with pytest.raises(RewardsmithError, match="unknown --schedule 'fast'") as e:
+        DesignConfig(schedule="fast")
+    assert "halving or full" in e.value.hint
+    with pytest.raises(RewardsmithError, match="unknown --feedback 'vlm'"):
+        DesignConfig(feedback="vlm")
+    with pytest.raises(RewardsmithError, match="unknown --reevaluate"):
+        DesignConfig(reevaluate="all")

@@ -247,16 +247,9 @@ def register(app: typer.Typer) -> None:
             run.event("resumed")
             llm_obj = _make_llm(config.llm, run.path, base_url, api_key, shared_cache=not no_cache)
         else:
-            if feedback not in ("none", "human", "oracle"):
-                raise RewardsmithError(f"unknown --feedback {feedback!r}", "use none, human or oracle")
-            if feedback_ui not in ("web", "cli"):
-                raise RewardsmithError(f"unknown --feedback-ui {feedback_ui!r}", "use web or cli")
-            from rewardsmith.loop.schedule import SCHEDULES
-
-            if schedule not in SCHEDULES:
-                raise RewardsmithError(f"unknown --schedule {schedule!r}", "use halving or full")
-            if reevaluate not in ("challengers", "top-k"):
-                raise RewardsmithError(f"unknown --reevaluate {reevaluate!r}", "use challengers or top-k")
+            # the settings check themselves (DesignConfig): a wrong choice fails before any work
+            DesignConfig(feedback=feedback, feedback_ui=feedback_ui, schedule=schedule,
+                         reevaluate=reevaluate)
             if feedback == "human":
                 from rewardsmith.feedback.video import prepare_gl
 

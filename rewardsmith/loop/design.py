@@ -71,6 +71,14 @@ class DesignConfig:
         if self.final_seeds < 0:
             raise RewardsmithError(f"final_seeds must be 0 (no closing evaluation) or more, not "
                                    f"{self.final_seeds}")
+        from rewardsmith.loop.schedule import SCHEDULES
+
+        for name, allowed in (("feedback", ("none", "human", "oracle")),
+                              ("feedback_ui", ("web", "cli")), ("schedule", SCHEDULES),
+                              ("reevaluate", ("challengers", "top-k"))):
+            if getattr(self, name) not in allowed:
+                raise RewardsmithError(f"unknown --{name.replace('_', '-')} "
+                                       f"{getattr(self, name)!r}", f"use {' or '.join(allowed)}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
