@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
 
             job = JobSpec.from_json(json.loads((job_dir / "job.json").read_text()))
             result = run_job(job, job_dir, chan)
-            if not job.get("continuable"):
+            if not job.continuable:
                 chan.send({"type": "done", "fitness": result.fitness})
                 return 0
             # one slice of a longer job: wait for the next slice (a line naming its folder,
