@@ -111,8 +111,14 @@ class RunData:
         return dict(sorted(out.items()))
 
     def best_candidate(self) -> dict[str, Any] | None:
+        """The loop's choice: the run's best, else the best its latest finished iteration named;
+        only a run with no finished iteration falls back to the highest score so far."""
         if self.best and self.best.get("candidate") in self.by_id:
             return self.by_id[self.best["candidate"]]
+        for it in reversed(self.iterations):
+            chosen = (it.get("best") or {}).get("id")
+            if chosen in self.by_id:
+                return self.by_id[chosen]
         bests = list(self.iteration_bests().values())
         return max(bests, key=_score) if bests else None
 
