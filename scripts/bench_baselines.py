@@ -34,9 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from rewardsmith import tasks
+    from rewardsmith.contracts import JobSpec
     from rewardsmith.executors.local import run_jobs
+    from rewardsmith.loop.evaluate import cached_job, resolve_reward
     from rewardsmith.train import budget_for
-    from rewardsmith.loop.evaluate import cached_job, job_spec, resolve_reward
 
     ids = args.task or tasks.names()
     jobs, index = [], []
@@ -45,11 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         b = budget_for(t, "sb3")
         base = resolve_reward(t, "baseline")
         for s in range(args.seeds):
-            jobs.append(cached_job(t, "baseline", job_spec(t, base.program, b.steps,
+            jobs.append(cached_job(t, "baseline", JobSpec.build(t, base.program, b.steps,
                                                            b.eval_episodes, s, "sb3",
                                                            label="baseline")))
             index.append((tid, "baseline"))
-            jobs.append(cached_job(t, "floor", job_spec(t, None, 0, b.eval_episodes, s, "sb3",
+            jobs.append(cached_job(t, "floor", JobSpec.build(t, None, 0, b.eval_episodes, s, "sb3",
                                                         untrained=True, label="untrained")))
             index.append((tid, "floor"))
     # the longest first, so the pool ends together

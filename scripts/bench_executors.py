@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 from rewardsmith import tasks
+from rewardsmith.contracts import JobSpec
 from rewardsmith.executors import LocalExecutor
 from rewardsmith.executors.job import Job
-from rewardsmith.loop.evaluate import job_spec, resolve_reward
+from rewardsmith.loop.evaluate import resolve_reward
 
 
 def one_pass(executor, task, prog, root: Path, n: int, steps: int, slots: int) -> dict:
-    jobs = [Job(root / f"c{k}", job_spec(task, prog, steps, 2, seed=k, backend="sb3"),
+    jobs = [Job(root / f"c{k}", JobSpec.build(task, prog, steps, 2, seed=k, backend="sb3"),
                 label=f"c{k}") for k in range(n)]
     t0 = time.perf_counter()
     outs = executor.run(jobs)

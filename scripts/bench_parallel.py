@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from rewardsmith import tasks
+from rewardsmith.contracts import JobSpec
 from rewardsmith.executors.job import Job
 from rewardsmith.executors.local import run_jobs
-from rewardsmith.loop.evaluate import job_spec, resolve_reward
+from rewardsmith.loop.evaluate import resolve_reward
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for mode, workers in (("sequential", 1), ("parallel", args.workers)):
             jobs = [Job(Path(tmp) / mode / f"c{k}",
-                        job_spec(task, prog, args.steps, 2, seed=k, backend="sb3"), label=f"c{k}")
+                        JobSpec.build(task, prog, args.steps, 2, seed=k, backend="sb3"), label=f"c{k}")
                     for k in range(args.k)]
             t0 = time.perf_counter()
             outs = run_jobs(jobs, workers)

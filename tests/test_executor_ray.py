@@ -16,10 +16,9 @@ import pytest
 from fakes import ALIVE, HANGS_LATER, wait_until, worker_pids
 
 from rewardsmith import executors, tasks
-from rewardsmith.contracts import TrainResult
+from rewardsmith.contracts import JobSpec, TrainResult
 from rewardsmith.errors import RewardsmithError, UnknownName
 from rewardsmith.executors.job import Job
-from rewardsmith.loop.evaluate import job_spec
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.runs.files import read_json
 from rewardsmith.sandbox import jail
@@ -33,7 +32,7 @@ needs_ray = pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip in
 def _job(base: Path, name: str, source: str | None = ALIVE, steps: int = 1024, **extra) -> Job:
     task = tasks.load(TASK)
     program = None if source is None else RewardProgram(source, origin=name)
-    spec = job_spec(task, program, steps, 2, 0, "sb3", label=name).replace(**extra)
+    spec = JobSpec.build(task, program, steps, 2, 0, "sb3", label=name).replace(**extra)
     return Job(base / name, spec, label=name)
 
 

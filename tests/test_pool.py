@@ -11,10 +11,10 @@ from pathlib import Path
 from fakes import ALIVE, HANGS_LATER, wait_until, worker_pids
 
 from rewardsmith import tasks
+from rewardsmith.contracts import JobSpec
 from rewardsmith.executors import local as pool
 from rewardsmith.executors.job import Job, training_limits
 from rewardsmith.executors.local import run_jobs
-from rewardsmith.loop.evaluate import job_spec
 from rewardsmith.reward.program import RewardProgram
 from rewardsmith.sandbox import jail
 
@@ -24,7 +24,7 @@ TASK = "pendulum-balance-v0"
 
 def _job(tmp_path: Path, name: str, source: str, steps: int = 2048) -> Job:
     task = tasks.load(TASK)
-    spec = job_spec(task, RewardProgram(source, origin=name), steps, 2, 0, "sb3", label=name)
+    spec = JobSpec.build(task, RewardProgram(source, origin=name), steps, 2, 0, "sb3", label=name)
     return Job(tmp_path / name, spec, label=name)
 
 

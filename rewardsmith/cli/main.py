@@ -127,10 +127,10 @@ def evaluate(
 ):
     """Train one policy per seed on a reward and report the task's fitness."""
     from rewardsmith.executors import make_executor
-    from rewardsmith.train import budget_for
-    from rewardsmith.train import load as load_backend
     from rewardsmith.loop.evaluate import evaluate as run_evaluate
     from rewardsmith.loop.evaluate import resolve_reward
+    from rewardsmith.train import budget_for
+    from rewardsmith.train import load as load_backend
 
     quiet_warnings()
     if executor != "local":

@@ -36,6 +36,7 @@ noise divided by noise (on one task: untrained 0.089, hand-written 0.064, a scor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -214,17 +215,11 @@ def above_floor(values: Sequence[float], floor_episodes: Sequence[float], *,
         if ci:
             out["low"], out["high"] = ci
     if not out["beyond_noise"]:
-        smallest = 1.0 / _comb(x.size + f.size, x.size)
+        smallest = 1.0 / math.comb(x.size + f.size, x.size)
         if smallest >= ALPHA:
             out["why"] = (f"{x.size} seed(s) cannot show it beats {f.size} untrained episodes "
                           f"(the smallest p-value possible is {smallest:.2g})")
     return out
-
-
-def _comb(n: int, k: int) -> float:
-    from math import comb
-
-    return float(comb(n, k))
 
 
 def normalized(reward: Seeds, baseline: Seeds, floor_episodes: Sequence[float], *,

@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardsmith.contracts import Episode, TrainResult, episode_files
+from rewardsmith.contracts import Episode, JobSpec, TrainResult, episode_files
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.executors import Cancel, Executor, Job, LocalExecutor, Outcome
 from rewardsmith.loop import events as E
+from rewardsmith.loop.evaluate import reference_jobs, reference_record
 from rewardsmith.loop.events import Observer
 from rewardsmith.loop.schedule import Cohort
 from rewardsmith.reward.program import fingerprint
@@ -25,7 +26,6 @@ from rewardsmith.runs.records import Candidate
 from rewardsmith.runs.rundir import RunDir
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
-from rewardsmith.loop.evaluate import job_spec, reference_jobs, reference_record
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ class DesignLoop:
         return int(getattr(self.executor, "workers", None) or self.config.workers or 1)
 
     def _seed_job(self, cand_dir: Path, source: str, seed: int, label: str) -> Job:
-        spec = job_spec(self.task, _program(source, label), self.steps, self.eval_episodes, seed,
+        spec = JobSpec.build(self.task, _program(source, label), self.steps, self.eval_episodes, seed,
                         self.config.backend, label=label)
         return Job(cand_dir / f"seed-{seed}", spec, label=label)
 

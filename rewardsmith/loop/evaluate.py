@@ -42,14 +42,6 @@ def resolve_reward(task: Task, spec: str) -> RewardChoice:
     return RewardChoice(spec, RewardProgram.from_file(spec), False)
 
 
-def job_spec(task: Task, program: RewardProgram | None, steps: int, eval_episodes: int, seed: int,
-             backend: str, *, untrained: bool = False, overrides: dict | None = None,
-             label: str = "") -> JobSpec:
-    """The spec of training ``program`` on ``task`` (see :meth:`JobSpec.build`)."""
-    return JobSpec.build(task, program, steps, eval_episodes, seed, backend, untrained=untrained,
-                         overrides=overrides, label=label)
-
-
 def cached_job(task: Task, kind: str, spec: JobSpec) -> Job:
     """A job whose result is kept across runs (the floor, the baseline): its folder is named by
     everything that shapes the result (task definition, backend, budget, seed, settings)."""
@@ -72,11 +64,11 @@ def reference_jobs(task: Task, seeds: list[int], *, steps: int, eval_episodes: i
     base = resolve_reward(task, "baseline")
     jobs = {
         "baseline": [cached_job(task, "baseline",
-                                job_spec(task, base.program, steps, eval_episodes, s, backend,
+                                JobSpec.build(task, base.program, steps, eval_episodes, s, backend,
                                          overrides=overrides, label="baseline"))
                      for s in seeds],
         "floor": [cached_job(task, "floor",
-                             job_spec(task, None, 0, eval_episodes, s, backend, untrained=True,
+                             JobSpec.build(task, None, 0, eval_episodes, s, backend, untrained=True,
                                       overrides=overrides, label="untrained"))
                   for s in seeds],
     }
@@ -130,7 +122,7 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
     seed_list = list(range(seeds))
     jobs: list[Job] = []
     for s in seed_list:
-        spec = job_spec(task, reward.program, steps, eval_episodes, s, backend,
+        spec = JobSpec.build(task, reward.program, steps, eval_episodes, s, backend,
                         overrides=overrides, label=reward.label)
         if reward.cacheable:
             jobs.append(cached_job(task, reward.label, spec))
