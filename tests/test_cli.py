@@ -194,3 +194,23 @@ def test_tables_through_a_pipe_are_plain_rows_with_every_cell_in_full():
         t = tasks.load(name)
         assert any(line.startswith(t.id + "\t") and line.endswith("\t" + t.description)
                    for line in lines), name
+
+
+def test_evaluate_trains_enough_seeds_for_a_verdict_by_default(monkeypatch, tmp_path):
+    """With --compare the default is the fewest seeds a paired test can settle (5); without, 3."""
+    import rewardsmith.loop.evaluate as ev
+
+    asked = []
+
+    def fake(task, reward, *, seeds, **kw):
+        asked.append(seeds)
+        return {"task": task.id, "reward": reward.label, "backend": "sb3", "steps": 1,
+                "seeds": list(range(seeds)), "run_dir": str(tmp_path), "wall_s": 0.0,
+                "fitness": {"mean": 0.0, "std": 0.0, "per_seed": [0.0] * seeds}}
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    for extra, want in (([], 3), (["--compare", "baseline"], 5), (["--seeds", "2", "--compare", "baseline"], 2)):
+        r = run("evaluate", "--task", "pendulum-balance-v0", "--reward", "baseline", "--json",
+                "--run-dir", str(tmp_path), *extra)
+        assert r.exit_code == 0, r.output
+        assert asked[-1] == want

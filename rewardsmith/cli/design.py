@@ -467,5 +467,5 @@ def _print_summary(s: dict[str, Any], console) -> None:
     console.print(f"  rewardsmith export {s['run_dir']} --to reward.py")
     console.print(f"  rewardsmith report {s['run_dir']}")
     backend = f" --backend {s['backend']}" if s.get("backend", "sb3") != "sb3" else ""
-    console.print(f"  rewardsmith evaluate {s.get('task_args') or '--task ' + s['task']} --reward {b['reward_path']} --seeds 3 "
+    console.print(f"  rewardsmith evaluate {s.get('task_args') or '--task ' + s['task']} --reward {b['reward_path']} "
                   f"--compare baseline{backend} --run-dir {s['run_dir']}/evaluations/best")

@@ -112,7 +112,7 @@ def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `re
 def evaluate(
     task: str | None = typer.Option(None, "--task", "-t", help="Task id or task file."),
     reward: str = typer.Option("baseline", "--reward", "-r", help="'baseline' (the task's hand-written reward), 'env' (the simulator's own), or a reward .py file."),
-    seeds: int = typer.Option(3, "--seeds", min=1, help="Policies to train, one per seed."),
+    seeds: int | None = typer.Option(None, "--seeds", min=1, help="Policies to train, one per seed (default 3; 5 with --compare, the fewest a paired test can settle)."),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per policy (default: the task's budget)."),
     backend: str = typer.Option("sb3", "--backend", help="Training backend."),
     algo: str | None = typer.Option(None, "--algo", help="ppo (default) or sac."),
@@ -150,6 +150,10 @@ def evaluate(
             raise RewardsmithError(f"{choice.label} was rejected ({report.stage}): "
                                    + "; ".join(report.problems),
                                    f"see `rewardsmith check {choice.label} --task {t.id}`")
+    if seeds is None:
+        from rewardsmith.critic.verdict import SETTLING_SEEDS
+
+        seeds = SETTLING_SEEDS if compare else 3
     n_steps = steps or budget_for(t, backend).steps
     n_workers = workers or min(os.cpu_count() or 1, seeds * (3 if compare else 1))
     out = run_dir or Path("runs") / f"eval-{timestamp()}-{t.id}"
