@@ -188,7 +188,38 @@ def main_job(args) -> None:
     print(f"  normalized score: {spread('normalized')}")
     print(f"  better than the hand-written reward beyond noise in {sum(r['better'] for r in runs)} "
           f"of {len(runs)} runs")
+    screening_predictivity([root / f"main-{rep}" for rep in range(len(runs))])
     tmp.cleanup()
+
+
+def screening_predictivity(runs: list[Path]) -> None:
+    """How well each candidate's agreement before training (its Kendall tau on the run's
+    recorded episodes) foretold its trained score: the rank correlation within each iteration,
+    and how often the iteration's best trained candidate had the highest agreement."""
+    from scipy import stats
+
+    taus, tops, groups = [], 0, 0
+    for run in runs:
+        by_it: dict[int, list[tuple[float, float]]] = {}
+        for f in sorted(run.glob("candidates/*/result.json")):
+            c = json.loads(f.read_text())
+            tau = (c.get("screening") or {}).get("tau")
+            if c.get("status") == "ok" and tau is not None and c.get("fitness") is not None:
+                by_it.setdefault(c["iteration"], []).append((tau, c["fitness"]))
+        for cands in by_it.values():
+            if len(cands) < 3:
+                continue
+            a, f = zip(*cands)
+            t = stats.kendalltau(a, f).statistic
+            if t == t:  # not NaN (agreement all equal)
+                taus.append(float(t))
+            groups += 1
+            tops += max(range(len(cands)), key=lambda i: f[i]) == max(range(len(cands)), key=lambda i: a[i])
+    if groups:
+        mean = f"{statistics.mean(taus):+.2f}" if taus else "undefined (equal agreements)"
+        print(f"  screening: agreement before training vs trained score, Kendall tau within an "
+              f"iteration {mean} over {len(taus)} iterations; the best trained candidate had the "
+              f"highest agreement in {tops} of {groups}")
 
 
 def rung_predictivity(runs: list[Path]) -> tuple[dict[float, int], int]:

@@ -71,6 +71,14 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     events = [e["event"] for e in read_jsonl(run_dir / "events.jsonl")]
     for kind in ("run_created", "llm_call", "candidate_finished", "iteration_finished", "run_finished"):
         assert kind in events
+    # every accepted candidate was screened before training: iteration 0 on the hand-written
+    # reward's and the untrained policy's recorded episodes, iteration 1 on those and iteration
+    # 0's candidates' too
+    for it in range(2):
+        agree = json.loads((run_dir / "candidates" / f"{it}-0" / "validation.json").read_text())["agreement"]
+        assert agree["episodes"] >= 10 and {"hand-written", "untrained"} <= set(agree["groups"])
+        assert any(g.startswith("0-") for g in agree["groups"]) == (it == 1)
+        assert json.loads((run_dir / "candidates" / f"{it}-0" / "result.json").read_text())["screening"] == agree
     # the second iteration's prompt carried the reflection on the best candidate
     second = json.loads((run_dir / "llm" / "iteration-1.json").read_text())
     feedback = second["messages"][-1]["content"]

@@ -151,7 +151,7 @@ class LiveView:
         for col in ("candidate", "state", "progress", "fitness", "note"):
             table.add_column(col, overflow="fold")
         colors = {"ok": "green", "done": "green", "rejected": "yellow", "failed": "red",
-                  "training": "cyan", "stopped": "magenta", "duplicate": "dim"}
+                  "training": "cyan", "stopped": "magenta", "duplicate": "dim", "screened": "dim"}
         for cid, c in self.cands.items():
             state = c.get("state", "")
             prog = ""
@@ -206,6 +206,7 @@ def register(app: typer.Typer) -> None:
         samples: int = typer.Option(4, "--samples", "-k", min=1, help="Reward programs sampled per iteration."),
         steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
         seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidates are evaluated on before one is called best."),
+        screen: float | None = typer.Option(None, "--screen", min=-1.0, max=1.0, help="Screen candidates before training: one whose return ranks the run's recorded episodes (the hand-written reward's, the untrained policy's, earlier candidates') against their task scores, with Kendall tau below this, is not trained (marked screened). Every candidate's agreement is shown and fed back either way."),
         final_seeds: int = typer.Option(5, "--final-seeds", min=0, help="The closing evaluation: the best and the hand-written reward trained on this many seeds (those already trained are reused) and the untrained policy on their episodes, for the verdict; 0 turns it off. A paired test needs 5 seeds to call a difference beyond noise."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds (at most: see --reevaluate)."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
@@ -275,7 +276,8 @@ def register(app: typer.Typer) -> None:
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
                                   show_scores=show_scores,
                                   schedule=schedule, patience=patience, reevaluate=reevaluate,
-                                  executor=executor or "local", final_seeds=final_seeds)
+                                  executor=executor or "local", final_seeds=final_seeds,
+                                  screen=screen)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
             if max_cost is not None and not llm_obj.prices_known:
@@ -400,14 +402,15 @@ def register(app: typer.Typer) -> None:
                     (s.get("human") or {}).get("source") or "fitness")
             print_table(it_table)
         table = Table(title="candidates", title_justify="left")
-        cols = ["id", "status", "stage", "fitness", "score (all seeds)", "success"]
+        cols = ["id", "status", "stage", "agreement (tau)", "fitness", "score (all seeds)", "success"]
         if prefs:
             cols += ["preference (BT / Elo)"]
         for col in [*cols, "error"]:
             table.add_column(col, overflow="fold")
         for c in cands:
+            tau = (c.get("screening") or {}).get("tau")
             row = [c["id"], c["status"], c.get("stage") or "",
-                   fmt(c.get("fitness")),
+                   "-" if tau is None else f"{tau:+.2f}", fmt(c.get("fitness")),
                    "-" if c.get("score") is None else f"{fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
                    "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}"]
             if prefs:

@@ -259,6 +259,9 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
         return f"- {c.id}: rejected at the {c.stage or 'check'} stage: {_first_line(c.error)}"
     if c.status == "failed":
         return f"- {c.id}: training failed: {_first_line(c.error)}"
+    agree = getattr(c, "screening", None) or {}
+    if c.status == "screened":
+        return (f"- {c.id}: screened out before training: {agree.get('text') or _first_line(c.error)}")
     if c.status == "stopped":
         prefix = f"- {c.id}: stopped early (weaker than the others after part of its budget)"
     else:
@@ -290,6 +293,8 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
         fits = (c.train or {}).get("eval_fitness") or []
         i = int(np.argmax(fits)) if len(fits) == len(episodes) else 0
         parts.append("its best episode: " + "; ".join(events(episodes[i], task)))
+    if agree.get("tau") is not None:
+        parts.append("before training, " + agree["text"])
     return prefix + ": " + "; ".join(parts)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.contracts import Episode, JobSpec, TrainResult, episode_files
+from rewardsmith.critic.screening import Screening
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.executors import Cancel, Executor, Job, LocalExecutor, Outcome
 from rewardsmith.loop import events as E
@@ -62,12 +63,18 @@ class DesignConfig:
     # the closing evaluation: the best and the hand-written reward trained on this many seeds
     # (those already trained reused), the untrained policy on their episodes; 0: none
     final_seeds: int = 5
+    # screening: candidates whose return ranks the run's recorded episodes against their task
+    # scores (Kendall tau below this) are not trained; None: every candidate trains
+    screen: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("iterations", "samples", "seeds", "top_k", "workers"):
             if getattr(self, name) < 1:
                 raise RewardsmithError(f"design setting {name} must be at least 1, not "
                                        f"{getattr(self, name)}")
+        if self.screen is not None and not -1.0 <= self.screen <= 1.0:
+            raise RewardsmithError(f"--screen {self.screen} is not a Kendall tau",
+                                   "use a value between -1 and 1, e.g. --screen 0.2")
         if self.final_seeds < 0:
             raise RewardsmithError(f"final_seeds must be 0 (no closing evaluation) or more, not "
                                    f"{self.final_seeds}")
@@ -206,6 +213,11 @@ class DesignLoop:
         stale = 0  # iterations since the best last improved
         for it in range(cfg.iterations):
             s = self.run.iteration(it)
+            if s is None and self.baseline is None and cfg.compare_baseline:
+                # the hand-written reward and the untrained policy first: their episodes are
+                # what the first candidates are screened on
+                ref = self._baseline_jobs()
+                self._record_baseline(ref, self._train([j for js in ref.values() for j in js]))
             if s is not None:  # finished before a resume
                 self.best = Candidate.from_json(s["best"]) if s.get("best") else self.best
                 self.baseline = s.get("baseline") or self.baseline
@@ -307,7 +319,8 @@ class DesignLoop:
         return next_feedback, improved
 
     def _prepare(self, it: int, k: int, text: str, seen: dict[str, Candidate],
-                 duplicates: list[tuple[Candidate, Candidate]]) -> Candidate:
+                 duplicates: list[tuple[Candidate, Candidate]],
+                 screening: Screening | None = None) -> Candidate:
         """Answer ``k`` as a candidate: reused from before a resume, rejected (its code could
         not be extracted or failed the checks), a duplicate of a program already tried, or
         ready to train (status ``training``)."""
@@ -336,13 +349,21 @@ class DesignLoop:
             duplicates.append((c, seen[fp]))
             return c
         self.emit(E.CandidateValidating(id=cid))
-        report = self._validate(source, d)
+        report = self._validate(source, d, screening)
+        agree = report.get("agreement")
+        tau = (agree or {}).get("tau")
         if not report["accepted"]:
             c = Candidate(cid, it, k, "rejected", source=source, stage=report["stage"],
                           error=report["feedback"])
             self._finish_candidate(c)
+        elif self.config.screen is not None and tau is not None and tau < self.config.screen:
+            c = Candidate(cid, it, k, "screened", source=source, stage="screen", screening=agree,
+                          error=(f"not trained: its return ranks {agree['episodes']} recorded "
+                                 f"episodes with Kendall tau {tau:+.2f} against their task "
+                                 f"scores, below --screen {self.config.screen:g}"))
+            self._finish_candidate(c)
         else:
-            c = Candidate(cid, it, k, "training", source=source, stage="train")
+            c = Candidate(cid, it, k, "training", source=source, stage="train", screening=agree)
         seen[fp] = c
         return c
 
@@ -448,14 +469,20 @@ class DesignLoop:
             fitness_curve=[p.get("fitness") for p in curve], error=c.error,
         )
 
-    def _validate(self, source: str, d: Path) -> dict[str, Any]:
+    def _validate(self, source: str, d: Path, screening: Screening | None = None
+                  ) -> dict[str, Any]:
         from rewardsmith.reward.program import RewardProgram
         from rewardsmith.sandbox.dryrun import check_program
         from rewardsmith.train import needs
 
         report = check_program(RewardProgram(source, origin=d.name), self.task, workdir=d,
-                               jax=needs(self.config.backend).jax)
+                               jax=needs(self.config.backend).jax,
+                               episodes=screening.path if screening else None)
         data = {**report.to_json(), "feedback": report.feedback()}
+        if screening is not None and report.screening is not None:
+            from rewardsmith.critic.screening import agreement
+
+            data["agreement"] = agreement(report.screening, screening.scores, screening.groups)
         atomic_write_json(d / "validation.json", data)
         self.emit(E.CandidateValidated(id=d.name, extra=data))
         return data
@@ -598,6 +625,47 @@ class DesignLoop:
         self.baseline = reference_record(extra, outcomes)
         self.emit(E.Baseline(extra=self.baseline))
 
+    def _screening_set(self, it: int) -> Screening | None:
+        """The recorded episodes iteration ``it``'s candidates are screened on: the hand-written
+        reward's and the untrained policy's (the loop's seeds), then every trained candidate's of
+        the earlier iterations (its first seed), the most recent kept; None with too few."""
+        from rewardsmith.critic.screening import MAX_EPISODES, MIN_EPISODES
+        from rewardsmith.sandbox.dryrun import write_episodes
+
+        sources: list[tuple[str, Path, list[float]]] = []  # (group, train folder, scores)
+        if self.config.compare_baseline:
+            for kind, js in self._baseline_jobs().items():
+                for j in js:
+                    if (j.dir / "DONE").exists() and (j.dir / "train" / "result.json").exists():
+                        r = read_json(j.dir / "train" / "result.json")
+                        sources.append(("hand-written" if kind == "baseline" else "untrained",
+                                        j.dir / "train", list(r.get("eval_fitness") or [])))
+        fixed = len(sources)
+        for c in self.run.candidate_records():
+            if c.iteration < it and c.status in ("ok", "stopped") and c.train:
+                folder = self.run.candidate_dir(c.iteration, c.k) / (
+                    c.train_dir or f"seed-{self.config.seed}/train")
+                sources.append((c.id, folder, list(c.train.get("eval_fitness") or [])))
+        episodes, scores, groups = [], [], []
+        for group, folder, fits in sources[:fixed] + sources[fixed:][::-1]:
+            files = episode_files(folder)
+            if len(files) != len(fits):
+                continue
+            for f, score in zip(files, fits):
+                if len(episodes) >= MAX_EPISODES:
+                    break
+                try:
+                    episodes.append(Episode.load(f, self.task.spec))
+                except (OSError, ValueError, KeyError):
+                    continue
+                scores.append(float(score))
+                groups.append(group)
+        if len(episodes) < MIN_EPISODES:
+            return None
+        path = write_episodes(self.run.path / "screening" / f"iteration-{it}.npz", episodes)
+        atomic_write_json(path.with_suffix(".json"), {"scores": scores, "groups": groups})
+        return Screening(path, scores, groups)
+
     def _episodes(self, c: Candidate) -> list[Episode]:
         d = self.run.candidate_dir(c.iteration, c.k) / (c.train_dir or f"seed-{self.config.seed}/train")
         return [Episode.load(p, self.task.spec) for p in episode_files(d)]
@@ -716,7 +784,8 @@ class DesignLoop:
         }
         cands = self.run.candidates()
         summary["candidates"] = {s: sum(1 for c in cands if c.get("status") == s)
-                                 for s in ("ok", "stopped", "rejected", "failed", "duplicate")}
+                                 for s in ("ok", "stopped", "screened", "rejected", "failed",
+                                           "duplicate")}
         if best is not None:
             from rewardsmith.critic.verdict import from_records
 
@@ -765,6 +834,7 @@ class IterationTraining:
         self.heads: dict[str, Job] = {}  # candidate id -> its second seed's head
         self.early: dict[str, list[Job]] = {}  # candidate id -> its extra seeds, queued early
         self.owner: dict[Job, Candidate] = {}  # the candidate each of its jobs trains
+        self.screening: Screening | None = None  # the recorded episodes candidates are screened on
         self.reference = (loop._baseline_jobs()
                           if loop.baseline is None and loop.config.compare_baseline else {})
 
@@ -791,7 +861,9 @@ class IterationTraining:
         """Each answer checked and, if it may train, its job; lazily."""
         loop, halving = self.loop, self.halving
         for k, text in enumerate(self.texts):
-            c = loop._prepare(self.it, k, text, self.seen, self.duplicates)
+            if k == 0:
+                self.screening = loop._screening_set(self.it)
+            c = loop._prepare(self.it, k, text, self.seen, self.duplicates, self.screening)
             self.candidates.append(c)
             if c.status != "training":
                 if halving is None and c.status == "ok":  # finished before a resume

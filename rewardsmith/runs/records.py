@@ -29,6 +29,9 @@ class Candidate:
     success_seeds: dict[str, float] = field(default_factory=dict)  # seed -> success rate
     train_dir: str | None = None  # its first seed's results, relative to its folder
     signals: dict[str, Any] | None = None  # reward-hacking signals (rewardsmith.critic.hacking)
+    # its agreement with the task score on the run's recorded episodes, before it trained
+    # (rewardsmith.critic.screening.agreement)
+    screening: dict[str, Any] | None = None
 
     @property
     def score(self) -> float | None:

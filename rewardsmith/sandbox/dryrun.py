@@ -59,10 +59,16 @@ class CheckReport:
     problems: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     components: list[str] = field(default_factory=list)  # component names (accepted programs)
+    # the program's return on each recorded episode it was screened on (see check_program's
+    # ``episodes``): {"returns", "discounted", "components": {name: [...]}}
+    screening: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "stage": self.stage, "problems": list(self.problems),
-                "timings": {k: round(float(v), 6) for k, v in self.timings.items()}}
+        out = {"accepted": self.accepted, "stage": self.stage, "problems": list(self.problems),
+               "timings": {k: round(float(v), 6) for k, v in self.timings.items()}}
+        if self.screening is not None:
+            out["screening"] = self.screening
+        return out
 
     def feedback(self) -> str:
         """The rejection as text for the LLM (empty when accepted)."""
@@ -302,6 +308,21 @@ def _record(task, n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------- checking
+def write_episodes(path: Path, episodes: list) -> Path:
+    """Recorded episodes (:class:`~rewardsmith.contracts.Episode`, every field filled) in the
+    form the dry-run worker screens a program on: their transitions end to end and each one's
+    length."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, prev=np.concatenate([e.states[:-1] for e in episodes]),
+             next=np.concatenate([e.states[1:] for e in episodes]),
+             actions=np.concatenate([e.actions for e in episodes]),
+             lengths=np.asarray([e.length for e in episodes], dtype=np.int64))
+    os.replace(tmp, path)
+    return path
+
+
 def _source(program) -> tuple[str, str]:
     if isinstance(program, str):
         return program, "<text>"
@@ -309,7 +330,8 @@ def _source(program) -> tuple[str, str]:
 
 
 def check_program(program, task, *, workdir: Path | None = None,
-                  settings: DryRunSettings | None = None, jax: bool = False) -> CheckReport:
+                  settings: DryRunSettings | None = None, jax: bool = False,
+                  episodes: Path | None = None, discount: float = 0.99) -> CheckReport:
     """Every layer a candidate passes before training: static checks, then the jailed dry run.
 
     ``program``: a :class:`~rewardsmith.reward.program.RewardProgram` (or its source text);
@@ -318,6 +340,9 @@ def check_program(program, task, *, workdir: Path | None = None,
     program does; raises :class:`SandboxError` only when the sandbox itself cannot run.
     ``jax``: the candidate will train under JAX (its backend's ``needs().jax``): the dry run
     adds the JAX checks (jit, vmap, agreement with numpy). ``settings`` wins when given.
+    ``episodes``: recorded evaluation episodes (see :func:`write_episodes`): an accepted
+    program's return on each (and ``discount``-ed) is computed in the same jailed worker, for
+    screening; a program that fails on them is rejected like any other.
     """
     settings = settings or DryRunSettings.for_training(jax)
     t0 = time.perf_counter()
@@ -326,15 +351,16 @@ def check_program(program, task, *, workdir: Path | None = None,
     t1 = time.perf_counter()
     if problems:
         return CheckReport(False, "static", problems, {"static_s": t1 - t0, "total_s": t1 - t0})
-    report = dry_run(program, task, workdir=workdir, settings=settings)
+    report = dry_run(program, task, workdir=workdir, settings=settings, episodes=episodes,
+                     discount=discount)
     report.timings = {"static_s": t1 - t0, **report.timings,
                       "total_s": time.perf_counter() - t0}
     return report
 
 
 def dry_run(program, task, *, workdir: Path | None = None, settings: DryRunSettings | None = None,
-            transitions: Transitions | None = None, _unsafe_skip_static: bool = False
-            ) -> CheckReport:
+            transitions: Transitions | None = None, episodes: Path | None = None,
+            discount: float = 0.99, _unsafe_skip_static: bool = False) -> CheckReport:
     """Run the program on recorded transitions in a jailed worker (layer 3 + the jail).
 
     ``_unsafe_skip_static`` is for tests only: the worker then skips its own static checks, to
@@ -359,12 +385,15 @@ def dry_run(program, task, *, workdir: Path | None = None, settings: DryRunSetti
                "result": "result.json", "ready": "ready", "max_abs": settings.max_abs,
                "max_call_s": settings.max_call_s, "call_timeout_s": settings.call_timeout_s,
                "skip_static": bool(_unsafe_skip_static), "jax": bool(settings.jax)}
+        if episodes is not None:
+            cfg.update(episodes=str(Path(episodes).resolve()), discount=float(discount))
         (folder / "config.json").write_text(json.dumps(cfg))
         t1 = time.perf_counter()
         with open(folder / "worker.log", "wb") as log:
             try:
+                readable = [tr.path] + ([Path(episodes).resolve()] if episodes is not None else [])
                 proc = jail.spawn(jail.python_argv(WORKER_MODULE, "config.json"), folder,
-                                  settings.limits, stdout=log, stderr=log, readable=[tr.path])
+                                  settings.limits, stdout=log, stderr=log, readable=readable)
             except OSError as e:
                 raise SandboxError(f"cannot start the dry-run worker: {e}") from None
             out = jail.run_watched(proc, wall_s=settings.wall_s)
@@ -394,7 +423,9 @@ def _report(folder: Path, out: jail.RunOutcome, settings: DryRunSettings,
         if stage == "ok" and not accepted:
             stage, problems = "dry_run", problems or [f"the dry-run worker {out.reason}"]
         comps = [str(c) for c in result.get("components", [])] if accepted else []
-        return CheckReport(accepted, stage, problems, timings, comps)
+        screening = result.get("screening") if accepted else None
+        return CheckReport(accepted, stage, problems, timings, comps,
+                           screening if isinstance(screening, dict) else None)
     if not (folder / "ready").exists() and not out.killed:
         tail = _tail(folder / "worker.log")
         raise SandboxError(f"the dry-run worker failed before running the program "

@@ -374,9 +374,60 @@ def _run(cfg: dict[str, Any], result: dict[str, Any]) -> None:
 
         merged = check_traceable(source, groups, spec=spec)
         timings["jax_s"] = time.perf_counter() - t3
+    if not merged and cfg.get("episodes"):
+        # screening: the program's return on every recorded episode of the run
+        t4 = time.perf_counter()
+        try:
+            result["screening"] = _screen(fn, spec, cfg, timeout, max_abs, lines)
+        except Rejected as e:
+            merged = [str(e)]
+        except CallTimeout:
+            merged = [f"one call of compute_reward on a recorded episode took more than "
+                      f"{timeout:g} s; use vectorised numpy on the whole batch"]
+        timings["screening_s"] = time.perf_counter() - t4
     result["problems"] = merged[:MAX_PROBLEMS]
     result["stage"] = "dry_run" if merged else "ok"
     result["components"] = keys or []
+
+
+def _screen(fn, spec: StateSpec, cfg: dict[str, Any], timeout: float, max_abs: float,
+            lines: list[str]) -> dict[str, Any]:
+    """The program's return, discounted return and component sums on each recorded episode
+    (one call per episode, its steps as the batch)."""
+    with np.load(cfg["episodes"], allow_pickle=False) as z:
+        prev, nxt, act, lengths = z["prev"], z["next"], z["actions"], z["lengths"]
+    gamma = float(cfg.get("discount", 0.99))
+    rets: list[float] = []
+    disc: list[float] = []
+    comps: dict[str, list[float]] = {}
+    start = 0
+    for T in (int(t) for t in lengths):
+        s, a, n = prev[start:start + T].copy(), act[start:start + T].copy(), nxt[start:start + T].copy()
+        start += T
+        for arr in (s, a, n):
+            arr.flags.writeable = False
+        where = f"a recorded evaluation episode ({T} steps)"
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            out = fn(spec.view(s), a, spec.view(n))
+        except CallTimeout:
+            raise
+        except BaseException as e:  # noqa: BLE001 - the program's own error, reported
+            raise Rejected(_error_message(e, where, lines)) from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+            raise Rejected(f"compute_reward must return (reward, components); on {where} it "
+                           f"returned {_describe(out)}")
+        reward = _check_array(out[0], "the reward", T, where)
+        msg = _check_values(reward, "the reward", where, max_abs)
+        if msg:
+            raise Rejected(msg)
+        rets.append(float(reward.sum()))
+        disc.append(float((reward * gamma ** np.arange(T)).sum()))
+        for k, v in out[1].items():
+            comps.setdefault(str(k), []).append(float(_check_array(v, f"component {k!r}", T, where).sum()))
+    return {"returns": rets, "discounted": disc, "components": comps}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,92 @@
+"""Screening a reward on recorded trajectories, before any training (after CARD's trajectory
+preference evaluation): does the reward rank the run's recorded evaluation episodes the way the
+task score ranks them?
+
+The returns themselves are computed in the sandbox (the dry-run worker runs the program on
+every recorded episode, jailed, within the dry run's limits); this module turns them into the
+agreement: Kendall's tau between the episodes' returns and their task scores, for the reward
+and for each of its components, and the words the designer reads ("'alive' ranks the recorded
+episodes against the task score: it pays the 10 untrained episodes more than ...").
+
+A tau near 1 means the reward already prefers what the task scores higher; near 0, it does not
+tell them apart; below 0, it prefers the worse episodes. It is a cheap, noisy signal: a reward
+can rank finished behaviours well and still be hard to learn from, so it orders and screens
+candidates but never selects the best (training does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MIN_EPISODES = 4  # fewer recorded episodes: no agreement is computed
+MAX_EPISODES = 120  # the most recent ones beyond this are kept (the reference ones always)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The recorded episodes an iteration's candidates are screened on: the file the sandbox
+    reads (see ``sandbox.dryrun.write_episodes``), each episode's task score and where it
+    comes from."""
+
+    path: Path
+    scores: list[float]
+    groups: list[str]
+
+
+def kendall(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Kendall's tau-b between ``x`` and ``y`` (None where either is constant or too short)."""
+    from scipy import stats
+
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if a.size < MIN_EPISODES or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    tau = stats.kendalltau(a, b).statistic
+    return None if not np.isfinite(tau) else float(tau)
+
+
+def agreement(returns: Mapping[str, Any], scores: Sequence[float],
+              groups: Sequence[str]) -> dict[str, Any]:
+    """The agreement of a reward with the task score on recorded episodes.
+
+    ``returns``: what the sandbox computed: ``{"returns": [...], "discounted": [...],
+    "components": {name: [...]}}``, one value per episode; ``scores``: each episode's task
+    score; ``groups``: where each episode comes from ("untrained", "hand-written", a candidate
+    id), for the words."""
+    ret = list(returns.get("returns") or [])
+    out: dict[str, Any] = {
+        "episodes": len(ret), "tau": kendall(ret, scores),
+        "tau_discounted": kendall(returns.get("discounted") or [], scores),
+        "components": {k: kendall(v, scores) for k, v in (returns.get("components") or {}).items()},
+        "groups": sorted(set(groups)),
+    }
+    out["text"] = describe(out, returns, scores, groups)
+    return out
+
+
+def describe(a: Mapping[str, Any], returns: Mapping[str, Any], scores: Sequence[float],
+             groups: Sequence[str]) -> str:
+    """One line for the designer: the reward's agreement and the term that disagrees most."""
+    if a.get("tau") is None:
+        return (f"agreement with the task score not measured ({a.get('episodes', 0)} recorded "
+                "episodes, or the reward or the scores do not vary over them)")
+    text = (f"on {a['episodes']} recorded episodes its return ranks them like the task score "
+            f"with Kendall tau {a['tau']:+.2f} (1: the same order, 0: unrelated, -1: reversed)")
+    worst = sorted(((t, k) for k, t in (a.get("components") or {}).items() if t is not None))
+    if worst and worst[0][0] < 0:
+        tau, name = worst[0]
+        text += f"; '{name}' ranks them against the task score (tau {tau:+.2f})"
+        comp = np.asarray((returns.get("components") or {}).get(name) or [], dtype=float)
+        s = np.asarray(scores, dtype=float)
+        if comp.size == s.size and comp.size >= MIN_EPISODES:
+            n = max(1, comp.size // 4)
+            top, bottom = np.argsort(-s)[:n], np.argsort(s)[:n]
+            text += (f": it pays the {n} lowest-scoring episodes {float(comp[bottom].mean()):.3g} "
+                     f"on average and the {n} highest-scoring {float(comp[top].mean()):.3g}")
+    return text
