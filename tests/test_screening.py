@@ -128,6 +128,16 @@ def test_screen_keeps_candidates_that_rank_episodes_wrongly_from_training(tmp_pa
     sent = run.iteration(0)["feedback"]
     assert "0-1: screened out before training: tau -0.25" in sent
     assert "before training, tau +0.75 on 8 recorded episodes" in sent
+    # the report shows it beside the trained score, and the live view as each is checked
+    from rewardsmith.cli.design import LiveView
+    from rewardsmith.loop import events as E
+    from rewardsmith.report import write_report
+
+    html = write_report(run.path).read_text()
+    assert "agreement before training (tau)" in html and ">+0.75</span>" in html
+    view = LiveView("t")
+    view(E.CandidateValidated(id="2-0", extra={"accepted": True, "agreement": {"tau": 0.5}}))
+    assert view.cands["2-0"]["error"] == "agreement before training: tau +0.50"
 
 
 def test_recorded_episodes_are_written_end_to_end_with_their_lengths(tmp_path, load_task):

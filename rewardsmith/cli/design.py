@@ -77,6 +77,10 @@ class LiveView:
     def _validated(self, e) -> None:
         if not e.accepted:
             self._cand(e.id)["state"] = "rejected"
+            return
+        tau = (e.extra.get("agreement") or {}).get("tau")
+        if tau is not None:  # shown until the candidate has a note of its own
+            self._cand(e.id)["error"] = f"agreement before training: tau {tau:+.2f}"
 
     def _training(self, e) -> None:
         self._cand(e.id).update(state="training", done=0)
