@@ -858,18 +858,27 @@ class IterationTraining:
             yield from js
 
     def _candidate_jobs(self) -> Iterator[Job]:
-        """Each answer checked and, if it may train, its job; lazily."""
+        """Every answer checked first (a fraction of a second each, while no worker has work
+        yet), then the jobs of those that may train, the best-looking first: highest agreement
+        before training first, those without one after, each group in the designer's order."""
         loop, halving = self.loop, self.halving
+        if self.texts:
+            self.screening = loop._screening_set(self.it)
+        reused: list[Job] = []
         for k, text in enumerate(self.texts):
-            if k == 0:
-                self.screening = loop._screening_set(self.it)
             c = loop._prepare(self.it, k, text, self.seen, self.duplicates, self.screening)
             self.candidates.append(c)
-            if c.status != "training":
-                if halving is None and c.status == "ok":  # finished before a resume
-                    yield from loop._early_seeds(c, self.candidates, self.early)
-                continue
-            d = loop.run.candidate_dir(self.it, k)
+            if halving is None and c.status == "ok":  # finished before a resume: its extra
+                # seeds as decided then, among the candidates before it
+                reused += loop._early_seeds(c, list(self.candidates), self.early)
+        yield from reused
+
+        def order(c: Candidate) -> tuple[bool, float]:
+            tau = (c.screening or {}).get("tau")
+            return (tau is None, -(tau or 0.0))
+
+        for c in sorted((c for c in self.candidates if c.status == "training"), key=order):
+            d = loop.run.candidate_dir(self.it, c.k)
             # under halving the first slice; the rest follow as the candidate earns them
             job = (loop._slice_job(d, c, halving, 0) if halving is not None
                    else loop._seed_job(d, c.source, loop.config.seed, c.id))
