@@ -33,7 +33,7 @@ from typing import Any
 from rewardsmith import __version__
 from rewardsmith.contracts import episode_files
 from rewardsmith.errors import RewardsmithError
-from rewardsmith.runs.rundir import candidate_key, number
+from rewardsmith.runs.rundir import candidate_key, number, reference_of
 
 VIDEO_SUFFIXES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif"}
 MAX_EMBED_VIDEO = 4 * 2**20  # bytes per video embedded as a data URI; larger ones are linked
@@ -80,11 +80,9 @@ class RunData:
     @property
     def baseline(self) -> dict[str, Any]:
         """{"baseline": {"fitness_mean", "per_seed"}, "floor": {...}}, or {}."""
-        if self.best and self.best.get("baseline"):
-            return self.best["baseline"]
-        for it in reversed(self.iterations):
-            if it.get("baseline"):
-                return it["baseline"]
+        ref = reference_of(self.best, self.iterations)
+        if ref:
+            return ref
         for ev in reversed(self.events):
             if ev.get("event") == "baseline":
                 return {k: ev.get(k) for k in ("baseline", "floor") if ev.get(k)}

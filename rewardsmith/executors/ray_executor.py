@@ -36,7 +36,15 @@ from typing import Any
 
 from rewardsmith.contracts import TrainResult
 from rewardsmith.errors import RewardsmithError
-from rewardsmith.executors.job import Batch, Event, Job, JobSpec, Outcome, training_limits
+from rewardsmith.executors.job import (
+    Batch,
+    Event,
+    Job,
+    JobSpec,
+    Outcome,
+    needs_of,
+    training_limits,
+)
 from rewardsmith.executors.local import jobs_per_gpu
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text, read_json
 from rewardsmith.sandbox import jail
@@ -370,9 +378,7 @@ class RayExecutor:
                 "nodes": len(nodes), "workers": self.slots(False)}
 
     def _use_gpu(self, job: Job) -> bool:
-        from rewardsmith.train import needs
-
-        if not needs(job.spec.backend).gpu:
+        if not needs_of(job.spec).gpu:
             return False
         if self.gpus is not None:
             return self.gpus

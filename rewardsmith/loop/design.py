@@ -213,11 +213,6 @@ class DesignLoop:
         stale = 0  # iterations since the best last improved
         for it in range(cfg.iterations):
             s = self.run.iteration(it)
-            if s is None and self.baseline is None and cfg.compare_baseline:
-                # the hand-written reward and the untrained policy first: their episodes are
-                # what the first candidates are screened on
-                ref = self._baseline_jobs()
-                self._record_baseline(ref, self._train([j for js in ref.values() for j in js]))
             if s is not None:  # finished before a resume
                 self.best = Candidate.from_json(s["best"]) if s.get("best") else self.best
                 self.baseline = s.get("baseline") or self.baseline
@@ -229,6 +224,11 @@ class DesignLoop:
                     stopped = f"the cost limit of ${cfg.max_cost:.2f} was reached (spent ${self.cost:.4f})"
                     self.emit(E.BudgetExhausted(reason=stopped))
                     break
+                if self.baseline is None and cfg.compare_baseline:
+                    # the hand-written reward and the untrained policy first: their episodes
+                    # are what the first candidates are screened on
+                    ref = self._baseline_jobs()
+                    self._record_baseline(ref, self._train([j for js in ref.values() for j in js]))
                 feedback, improved = self._iteration(it, feedback)
                 stale = 0 if improved else stale + 1
             if it == cfg.iterations - 1:
@@ -615,11 +615,14 @@ class DesignLoop:
         else:
             self.emit(E.ReevaluationFailed(id=c.id, seed=job.spec.seed, error=o.error))
 
-    def _baseline_jobs(self) -> dict[str, list[Job]]:
+    def _baseline_jobs(self, seeds: list[int] | None = None) -> dict[str, list[Job]]:
+        """The hand-written reward's and the untrained policy's jobs on ``seeds`` (default: the
+        loop's own, from its base seed)."""
         cfg = self.config
-        return reference_jobs(self.task, [cfg.seed + s for s in range(cfg.seeds)],
-                              steps=self.steps, eval_episodes=self.eval_episodes,
-                              backend=cfg.backend)
+        if seeds is None:
+            seeds = [cfg.seed + s for s in range(cfg.seeds)]
+        return reference_jobs(self.task, seeds, steps=self.steps,
+                              eval_episodes=self.eval_episodes, backend=cfg.backend)
 
     def _record_baseline(self, extra: dict[str, list[Job]], outcomes: dict[Job, Outcome]) -> None:
         self.baseline = reference_record(extra, outcomes)
@@ -643,9 +646,7 @@ class DesignLoop:
         fixed = len(sources)
         for c in self.run.candidate_records():
             if c.iteration < it and c.status in ("ok", "stopped") and c.train:
-                folder = self.run.candidate_dir(c.iteration, c.k) / (
-                    c.train_dir or f"seed-{self.config.seed}/train")
-                sources.append((c.id, folder, list(c.train.get("eval_fitness") or [])))
+                sources.append((c.id, self._train_folder(c), list(c.train.get("eval_fitness") or [])))
         episodes, scores, groups = [], [], []
         for group, folder, fits in sources[:fixed] + sources[fixed:][::-1]:
             files = episode_files(folder)
@@ -666,9 +667,13 @@ class DesignLoop:
         atomic_write_json(path.with_suffix(".json"), {"scores": scores, "groups": groups})
         return Screening(path, scores, groups)
 
+    def _train_folder(self, c: Candidate) -> Path:
+        """Where ``c``'s first seed's results and evaluation episodes are."""
+        return self.run.candidate_dir(c.iteration, c.k) / (
+            c.train_dir or f"seed-{self.config.seed}/train")
+
     def _episodes(self, c: Candidate) -> list[Episode]:
-        d = self.run.candidate_dir(c.iteration, c.k) / (c.train_dir or f"seed-{self.config.seed}/train")
-        return [Episode.load(p, self.task.spec) for p in episode_files(d)]
+        return [Episode.load(p, self.task.spec) for p in episode_files(self._train_folder(c))]
 
     def _feedback(self, it: int, candidates: list[Candidate], improved: bool, human=None,
                   shown: dict[str, Candidate] | None = None) -> str | None:
@@ -736,8 +741,7 @@ class DesignLoop:
         seeds = [cfg.seed + i for i in range(cfg.final_seeds)]
         selected_on = sorted(best.fitness_seeds, key=int)
         mine = self._seed_jobs(best, seeds)
-        refs = reference_jobs(self.task, seeds, steps=self.steps,
-                              eval_episodes=self.eval_episodes, backend=cfg.backend)
+        refs = self._baseline_jobs(seeds)
         jobs = mine + refs["baseline"] + refs["floor"]
         self.emit(E.ClosingStarted(candidate=best.id, seeds=seeds, jobs=[j.label for j in jobs]))
         outcomes = self._train(jobs)
@@ -817,9 +821,8 @@ class IterationTraining:
     """One iteration's training, with its state named: the candidates as they are checked, the
     job each trains first, the successive-halving cohort, the second seeds that train beside a
     finalist's last slice (``heads``) and the extra seeds queued as a challenger finished
-    (``early``). The executor takes jobs from :meth:`jobs` as workers free up (so checking the
-    next candidate overlaps training the one before) and reports each end to :meth:`finished`;
-    what that returns joins the batch."""
+    (``early``). The executor takes jobs from :meth:`jobs` as workers free up and reports each
+    end to :meth:`finished`; what that returns joins the batch."""
 
     def __init__(self, loop: DesignLoop, it: int, texts: list[str], seen: dict[str, Candidate]):
         self.loop = loop
@@ -835,8 +838,6 @@ class IterationTraining:
         self.early: dict[str, list[Job]] = {}  # candidate id -> its extra seeds, queued early
         self.owner: dict[Job, Candidate] = {}  # the candidate each of its jobs trains
         self.screening: Screening | None = None  # the recorded episodes candidates are screened on
-        self.reference = (loop._baseline_jobs()
-                          if loop.baseline is None and loop.config.compare_baseline else {})
 
     def run(self) -> dict[Job, Outcome]:
         loop = self.loop
@@ -848,16 +849,9 @@ class IterationTraining:
             c.stage, c.error, c.success_rate = orig.stage, orig.error, orig.success_rate
             c.fitness, c.fitness_seeds = orig.fitness, dict(orig.fitness_seeds)
             loop._finish_candidate(c)
-        if self.reference:
-            loop._record_baseline(self.reference, outcomes)
         return outcomes
 
     def jobs(self) -> Iterator[Job]:
-        yield from self._candidate_jobs()
-        for js in self.reference.values():
-            yield from js
-
-    def _candidate_jobs(self) -> Iterator[Job]:
         """Every answer checked first (a fraction of a second each, while no worker has work
         yet), then the jobs of those that may train, the best-looking first: highest agreement
         before training first, those without one after, each group in the designer's order."""

@@ -161,13 +161,7 @@ class RunDir:
         """What the hand-written reward and the untrained policy scored in the loop (per seed,
         and the untrained policy per episode), from the best's evidence or the latest
         iteration."""
-        best = self.best()
-        if best and best.get("baseline"):
-            return best["baseline"]
-        ref = None
-        for it in self.iterations():
-            ref = it.get("baseline") or ref
-        return ref
+        return reference_of(self.best(), self.iterations())
 
     # ------------------------------------------------------------------- LLM calls
     def write_llm_request(self, iteration: int, record: dict[str, Any]) -> None:
@@ -232,6 +226,18 @@ class RunDir:
             record = best
         return from_records({**best, **{k: record[k] for k in ("fitness_seeds", "success_seeds")
                                         if record.get(k)}}, self.reference())
+
+
+def reference_of(best: dict[str, Any] | None, iterations: list[dict[str, Any]]
+                 ) -> dict[str, Any] | None:
+    """The loop's reference results, from a run's best evidence or else its latest iteration
+    that has them (for readers that hold those already)."""
+    if best and best.get("baseline"):
+        return best["baseline"]
+    for it in reversed(iterations):
+        if it.get("baseline"):
+            return it["baseline"]
+    return None
 
 
 def number(s: str) -> int:
