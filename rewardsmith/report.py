@@ -32,6 +32,7 @@ from typing import Any
 
 from rewardsmith import __version__
 from rewardsmith.contracts import episode_files
+from rewardsmith.critic.screening import taus
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.runs.rundir import candidate_key, number, reference_of
 
@@ -646,16 +647,15 @@ def _candidates_table(d: RunData, code: bool = True) -> str:
         if code and c.get("source"):
             cell += f"<details><summary>code</summary><pre class='code'>{_e(c['source'])}</pre></details>"
         star = " ★" if best and c["id"] == best["id"] else ""
-        agree = c.get("screening") or {}
-        tau = agree.get("tau")
-        agree_cell = ("-" if tau is None else
-                      f"<span title='{_e(agree.get('text') or '')}'>{tau:+.2f}</span>")
+        agree = c.get("screening_after") or c.get("screening") or {}
+        agree_cell = (f"<span title='{_e(agree.get('text') or '')}'>{_e(taus(c))}</span>"
+                      if agree else "-")
         rows.append([f"<b>{_e(c['id'])}</b>{star}", f"<span class='st-{_e(c.get('status'))}'>"
                      f"{_e(c.get('status'))}</span>", _e(c.get("stage") or ""), agree_cell,
                      _f(c.get("fitness")),
                      f"{_f(_score(c))}" + (f" ({len(seeds)} seeds)" if len(seeds) > 1 else ""),
                      _f(c.get("success_rate")), _f(t.get("env_steps_per_s")), cell])
-    return _table(["id", "status", "stage", "agreement before training (tau)", "fitness (seed 0)",
+    return _table(["id", "status", "stage", "agreement (tau, before → after training)", "fitness (seed 0)",
                    "score", "success", "steps/s", "error / code"], rows)
 
 

@@ -135,10 +135,62 @@ def test_screen_keeps_candidates_that_rank_episodes_wrongly_from_training(tmp_pa
     from rewardsmith.report import write_report
 
     html = write_report(run.path).read_text()
-    assert "agreement before training (tau)" in html and ">+0.75</span>" in html
+    assert "agreement (tau, before → after training)" in html and ">+0.75</span>" in html
     view = LiveView("t")
     view(E.CandidateValidated(id="2-0", extra={"accepted": True, "agreement": {"tau": 0.5}}))
     assert view.cands["2-0"]["error"] == "agreement before training: tau +0.50"
+
+
+def _recorded_run(root, name, task, eps, scores, source=FORWARD):
+    """A run folder holding one trained candidate (0-0) whose evaluation episodes are ``eps``."""
+    from rewardsmith.runs.records import Candidate
+    from rewardsmith.runs.rundir import RunDir
+
+    run = RunDir.create(root / name, {"task": task.id, "config": {"seed": 0}})
+    folder = run.candidate_dir(0, 0) / "seed-0" / "train"
+    folder.mkdir(parents=True)
+    for i, e in enumerate(eps):
+        e.save(folder / f"eval_episode_{i}.npz")
+    c = Candidate("0-0", 0, 0, "ok", source=source, fitness=float(np.mean(scores)),
+                  train={"eval_fitness": list(scores)})
+    run.write_candidate(c)
+    return run, c
+
+
+def test_agreement_after_training_and_on_earlier_runs(recorded, tmp_path, monkeypatch):
+    """After its iteration trains, a candidate is screened again on episodes that hold its own
+    (recorded, fed back); --screen-history adds the episodes of earlier runs of the task."""
+    from fakes import FakeExecutor, ScriptedLLM
+
+    from rewardsmith.critic.reflect import candidate_line
+    from rewardsmith.loop.design import DesignConfig, DesignLoop
+
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    task, eps, scores = recorded
+    _recorded_run(tmp_path / "runs", "earlier", task, eps[:6], scores[:6])
+    run, c = _recorded_run(tmp_path / "runs", "now", task, eps[6:], scores[6:])
+
+    def loop_with(**kw):
+        config = DesignConfig(iterations=1, samples=1, steps=1000, seeds=1, workers=1,
+                              final_seeds=0, compare_baseline=False, **kw)
+        return DesignLoop(task, run, config, ScriptedLLM([]), executor=FakeExecutor())
+
+    assert loop_with()._screening_set(0) is None  # nothing trained before iteration 0
+    s = loop_with(screen_history=True)._screening_set(0)
+    assert s is not None and s.groups == ["earlier/0-0"] * 6 and s.discount == 0.99  # sb3's gamma
+    # after the iteration: its own six episodes first, then the earlier run's
+    loop = loop_with(screen_history=True)
+    loop._screen_after(0, [c])
+    after = run.candidate_record(0, 0).screening_after
+    assert after["episodes"] == 12 and after["groups"] == ["0-0", "earlier/0-0"]
+    assert after["tau"] > 0.3  # forward progress ranks the episodes like distance travelled
+    assert (run.candidate_dir(0, 0) / "screening-after.json").exists()
+    assert any(e["event"] == "agreement_after_training" for e in run.events())
+    assert "after training, with this iteration's episodes, on 12 recorded" in candidate_line(task, c)
+    # without history, the run's own six episodes
+    c.screening_after = None
+    loop_with()._screen_after(0, [c])
+    assert run.candidate_record(0, 0).screening_after["episodes"] == 6
 
 
 def test_recorded_episodes_are_written_end_to_end_with_their_lengths(tmp_path, load_task):

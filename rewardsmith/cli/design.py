@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rewardsmith.cli.common import fmt, print_table, print_verdict
+from rewardsmith.critic.screening import taus
 from rewardsmith.errors import RewardsmithError
 
 
@@ -57,6 +58,7 @@ class LiveView:
             E.FeedbackNotice: self._note, E.HumanFeedback: self._human_feedback,
             E.Reevaluating: self._reevaluating, E.ClosingStarted: self._closing_started,
             E.ClosingFinished: self._closing_finished,
+            E.AgreementAfterTraining: self._agreement_after,
         }
 
     def _cand(self, cid: str) -> dict[str, Any]:
@@ -81,6 +83,12 @@ class LiveView:
         tau = (e.extra.get("agreement") or {}).get("tau")
         if tau is not None:  # shown until the candidate has a note of its own
             self._cand(e.id)["error"] = f"agreement before training: tau {tau:+.2f}"
+
+    def _agreement_after(self, e) -> None:
+        if e.tau is not None:
+            before = "-" if e.before is None else f"{e.before:+.2f}"
+            self.note = (f"{e.id}: agreement on {e.episodes} recorded episodes (with this "
+                         f"iteration's) {before} before training → {e.tau:+.2f} after")
 
     def _training(self, e) -> None:
         self._cand(e.id).update(state="training", done=0)
@@ -211,6 +219,7 @@ def register(app: typer.Typer) -> None:
         steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: the task's budget)."),
         seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidates are evaluated on before one is called best."),
         screen: float | None = typer.Option(None, "--screen", min=-1.0, max=1.0, help="Screen candidates before training: one whose return ranks the run's recorded episodes (the hand-written reward's, the untrained policy's, earlier candidates') against their task scores, with Kendall tau below this, is not trained (marked screened). Every candidate's agreement is shown and fed back either way."),
+        screen_history: bool = typer.Option(False, "--screen-history", help="Screen (and measure agreement) also on the recorded episodes of earlier runs of the same task in the same runs folder."),
         final_seeds: int = typer.Option(5, "--final-seeds", min=0, help="The closing evaluation: the best and the hand-written reward trained on this many seeds (those already trained are reused) and the untrained policy on their episodes, for the verdict; 0 turns it off. A paired test needs 5 seeds to call a difference beyond noise."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds (at most: see --reevaluate)."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
@@ -281,7 +290,7 @@ def register(app: typer.Typer) -> None:
                                   show_scores=show_scores,
                                   schedule=schedule, patience=patience, reevaluate=reevaluate,
                                   executor=executor or "local", final_seeds=final_seeds,
-                                  screen=screen)
+                                  screen=screen, screen_history=screen_history)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
             if max_cost is not None and not llm_obj.prices_known:
@@ -406,15 +415,13 @@ def register(app: typer.Typer) -> None:
                     (s.get("human") or {}).get("source") or "fitness")
             print_table(it_table)
         table = Table(title="candidates", title_justify="left")
-        cols = ["id", "status", "stage", "agreement (tau)", "fitness", "score (all seeds)", "success"]
+        cols = ["id", "status", "stage", "agreement (tau, before → after training)", "fitness", "score (all seeds)", "success"]
         if prefs:
             cols += ["preference (BT / Elo)"]
         for col in [*cols, "error"]:
             table.add_column(col, overflow="fold")
         for c in cands:
-            tau = (c.get("screening") or {}).get("tau")
-            row = [c["id"], c["status"], c.get("stage") or "",
-                   "-" if tau is None else f"{tau:+.2f}", fmt(c.get("fitness")),
+            row = [c["id"], c["status"], c.get("stage") or "", taus(c), fmt(c.get("fitness")),
                    "-" if c.get("score") is None else f"{fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
                    "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}"]
             if prefs:

@@ -293,7 +293,12 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
         fits = (c.train or {}).get("eval_fitness") or []
         i = int(np.argmax(fits)) if len(fits) == len(episodes) else 0
         parts.append("its best episode: " + "; ".join(events(episodes[i], task)))
-    if agree.get("tau") is not None:
+    after = getattr(c, "screening_after", None) or {}
+    if after.get("tau") is not None:  # measured again on episodes that hold its own
+        was = (f"before training its agreement was tau {agree['tau']:+.2f}; "
+               if agree.get("tau") is not None else "")
+        parts.append(was + "after training, with this iteration's episodes, " + after["text"])
+    elif agree.get("tau") is not None:
         parts.append("before training, " + agree["text"])
     return prefix + ": " + "; ".join(parts)
 

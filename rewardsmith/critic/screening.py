@@ -36,6 +36,7 @@ class Screening:
     path: Path
     scores: list[float]
     groups: list[str]
+    discount: float = 0.99  # the learner's, which the discounted returns use
 
 
 def kendall(x: Sequence[float], y: Sequence[float]) -> float | None:
@@ -90,3 +91,14 @@ def describe(a: Mapping[str, Any], returns: Mapping[str, Any], scores: Sequence[
             text += (f": it pays the {n} lowest-scoring episodes {float(comp[bottom].mean()):.3g} "
                      f"on average and the {n} highest-scoring {float(comp[top].mean()):.3g}")
     return text
+
+
+def taus(record: Mapping[str, Any]) -> str:
+    """A candidate record's agreement for a table: before training, and after where measured
+    ("+0.40 → +0.55"); "-" when it has none."""
+    before = (record.get("screening") or {}).get("tau")
+    after = (record.get("screening_after") or {}).get("tau")
+    if before is None and after is None:
+        return "-"
+    text = "-" if before is None else f"{before:+.2f}"
+    return text if after is None else f"{text} → {after:+.2f}"

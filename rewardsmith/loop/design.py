@@ -66,6 +66,9 @@ class DesignConfig:
     # screening: candidates whose return ranks the run's recorded episodes against their task
     # scores (Kendall tau below this) are not trained; None: every candidate trains
     screen: float | None = None
+    # screening also on the evaluation episodes of earlier runs of the same task in the same
+    # runs folder (their hand-written, untrained and trained candidates' episodes)
+    screen_history: bool = False
 
     def __post_init__(self) -> None:
         for name in ("iterations", "samples", "seeds", "top_k", "workers"):
@@ -309,6 +312,7 @@ class DesignLoop:
             ok=len(ok), rejected=sum(c.status == "rejected" for c in candidates),
             failed=sum(c.status == "failed" for c in candidates),
             duplicate=sum(c.status == "duplicate" for c in candidates)))
+        self._screen_after(it, candidates)
         next_feedback = self._feedback(it, candidates, improved, human, shown)
         self.run.write_iteration(it, {
             "iteration": it, "candidates": [c.id for c in candidates],
@@ -350,6 +354,7 @@ class DesignLoop:
             return c
         self.emit(E.CandidateValidating(id=cid))
         report = self._validate(source, d, screening)
+        self.emit(E.CandidateValidated(id=d.name, extra=report))
         agree = report.get("agreement")
         tau = (agree or {}).get("tau")
         if not report["accepted"]:
@@ -469,23 +474,56 @@ class DesignLoop:
             fitness_curve=[p.get("fitness") for p in curve], error=c.error,
         )
 
-    def _validate(self, source: str, d: Path, screening: Screening | None = None
-                  ) -> dict[str, Any]:
+    def _validate(self, source: str, d: Path, screening: Screening | None = None,
+                  name: str = "validation.json") -> dict[str, Any]:
+        """Check ``source`` in the sandbox (and screen it on ``screening``'s episodes); the
+        report is kept in ``d / name``."""
         from rewardsmith.reward.program import RewardProgram
         from rewardsmith.sandbox.dryrun import check_program
         from rewardsmith.train import needs
 
         report = check_program(RewardProgram(source, origin=d.name), self.task, workdir=d,
                                jax=needs(self.config.backend).jax,
-                               episodes=screening.path if screening else None)
+                               episodes=screening.path if screening else None,
+                               discount=screening.discount if screening else 0.99)
         data = {**report.to_json(), "feedback": report.feedback()}
         if screening is not None and report.screening is not None:
             from rewardsmith.critic.screening import agreement
 
             data["agreement"] = agreement(report.screening, screening.scores, screening.groups)
-        atomic_write_json(d / "validation.json", data)
-        self.emit(E.CandidateValidated(id=d.name, extra=data))
+        atomic_write_json(d / name, data)
         return data
+
+    def _screen_after(self, it: int, candidates: list[Candidate]) -> None:
+        """Each of iteration ``it``'s candidates that passed its checks, screened again on the
+        episodes the next iteration is screened on, which now hold this iteration's trained
+        candidates' own: its agreement after training, for the feedback and the record."""
+        todo = [c for c in candidates if c.status in ("ok", "stopped", "screened")
+                and c.source and c.screening_after is None]
+        if not todo:
+            return
+        s = self._screening_set(it + 1)
+        if s is None or not {c.id for c in candidates} & set(s.groups):
+            return  # nothing of this iteration's was recorded: "after" would be "before" again
+        for c in todo:
+            d = self.run.candidate_dir(it, c.k)
+            data = self._validate(c.source, d, s, name="screening-after.json")
+            agree = data.get("agreement")
+            if agree is None:
+                continue
+            c.screening_after = agree
+            self.run.write_candidate(c)
+            self.emit(E.AgreementAfterTraining(
+                id=c.id, tau=agree.get("tau"), episodes=agree.get("episodes", 0),
+                before=(c.screening or {}).get("tau")))
+
+    def _discount(self) -> float:
+        """The discount the run's learner uses: recorded returns are discounted with it."""
+        if not hasattr(self, "_gamma"):
+            from rewardsmith.train import discount_for
+
+            self._gamma = discount_for(self.task, self.config.backend)
+        return self._gamma
 
     def _train(self, jobs: Iterable[Job],
                finished: Callable[[Job, Outcome], list[Job] | None] | None = None
@@ -631,7 +669,9 @@ class DesignLoop:
     def _screening_set(self, it: int) -> Screening | None:
         """The recorded episodes iteration ``it``'s candidates are screened on: the hand-written
         reward's and the untrained policy's (the loop's seeds), then every trained candidate's of
-        the earlier iterations (its first seed), the most recent kept; None with too few."""
+        the earlier iterations (its first seed), the most recent first, then (``screen_history``)
+        those of earlier runs of the task in the same folder; the first MAX_EPISODES are kept;
+        None with too few."""
         from rewardsmith.critic.screening import MAX_EPISODES, MIN_EPISODES
         from rewardsmith.sandbox.dryrun import write_episodes
 
@@ -643,12 +683,13 @@ class DesignLoop:
                         r = read_json(j.dir / "train" / "result.json")
                         sources.append(("hand-written" if kind == "baseline" else "untrained",
                                         j.dir / "train", list(r.get("eval_fitness") or [])))
-        fixed = len(sources)
-        for c in self.run.candidate_records():
-            if c.iteration < it and c.status in ("ok", "stopped") and c.train:
-                sources.append((c.id, self._train_folder(c), list(c.train.get("eval_fitness") or [])))
+        sources += self.run.trained_episodes(before=it)
+        if self.config.screen_history:  # then earlier runs of the task's, the most recent first
+            for run in self.run.earlier_runs(self.task.id):
+                sources += [(f"{run.path.name}/{cid}", folder, fits)
+                            for cid, folder, fits in run.trained_episodes()]
         episodes, scores, groups = [], [], []
-        for group, folder, fits in sources[:fixed] + sources[fixed:][::-1]:
+        for group, folder, fits in sources:
             files = episode_files(folder)
             if len(files) != len(fits):
                 continue
@@ -664,16 +705,13 @@ class DesignLoop:
         if len(episodes) < MIN_EPISODES:
             return None
         path = write_episodes(self.run.path / "screening" / f"iteration-{it}.npz", episodes)
-        atomic_write_json(path.with_suffix(".json"), {"scores": scores, "groups": groups})
-        return Screening(path, scores, groups)
-
-    def _train_folder(self, c: Candidate) -> Path:
-        """Where ``c``'s first seed's results and evaluation episodes are."""
-        return self.run.candidate_dir(c.iteration, c.k) / (
-            c.train_dir or f"seed-{self.config.seed}/train")
+        gamma = self._discount()
+        atomic_write_json(path.with_suffix(".json"), {"scores": scores, "groups": groups,
+                                                      "discount": gamma})
+        return Screening(path, scores, groups, gamma)
 
     def _episodes(self, c: Candidate) -> list[Episode]:
-        return [Episode.load(p, self.task.spec) for p in episode_files(self._train_folder(c))]
+        return [Episode.load(p, self.task.spec) for p in episode_files(self.run.train_folder(c))]
 
     def _feedback(self, it: int, candidates: list[Candidate], improved: bool, human=None,
                   shown: dict[str, Candidate] | None = None) -> str | None:

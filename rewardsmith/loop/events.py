@@ -144,6 +144,16 @@ class CandidateValidated(Event):
 
 
 @dataclass(frozen=True)
+class AgreementAfterTraining(Event):
+    """A candidate screened again once its iteration trained (on episodes holding its own)."""
+    KIND: ClassVar[str] = "agreement_after_training"
+    id: str
+    tau: float | None
+    episodes: int
+    before: float | None
+
+
+@dataclass(frozen=True)
 class CandidateReused(Event):
     """A candidate finished before a resume."""
 

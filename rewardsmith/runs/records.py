@@ -32,6 +32,8 @@ class Candidate:
     # its agreement with the task score on the run's recorded episodes, before it trained
     # (rewardsmith.critic.screening.agreement)
     screening: dict[str, Any] | None = None
+    # the same after its iteration trained, on episodes that include the iteration's own
+    screening_after: dict[str, Any] | None = None
 
     @property
     def score(self) -> float | None:

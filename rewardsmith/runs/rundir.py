@@ -134,6 +134,39 @@ class RunDir:
                     continue
         return out
 
+    def train_folder(self, c: Candidate, seed: int | None = None) -> Path:
+        """Where candidate ``c``'s first seed's results and evaluation episodes are (``seed``:
+        the run's base seed, read from the manifest when not given)."""
+        if seed is None:
+            seed = (self.manifest.get("config") or {}).get("seed", 0)
+        return self.candidate_dir(c.iteration, c.k) / (c.train_dir or f"seed-{seed}/train")
+
+    def trained_episodes(self, before: int | None = None
+                         ) -> list[tuple[str, Path, list[float]]]:
+        """Every candidate that trained (of the iterations before ``before``), the latest
+        first, as (its id, the folder of its first seed's evaluation episodes, their task
+        scores)."""
+        seed = (self.manifest.get("config") or {}).get("seed", 0)
+        out = [(c.id, self.train_folder(c, seed), list(c.train.get("eval_fitness") or []))
+               for c in self.candidate_records()
+               if c.status in ("ok", "stopped") and c.train
+               and (before is None or c.iteration < before)]
+        return out[::-1]
+
+    def earlier_runs(self, task_id: str) -> list[RunDir]:
+        """The other runs of task ``task_id`` in the same folder, the most recent first."""
+        found = []
+        for d in self.path.parent.iterdir() if self.path.parent.is_dir() else ():
+            if d == self.path or not (d / "manifest.json").is_file():
+                continue
+            try:
+                m = read_json(d / "manifest.json")
+            except (OSError, ValueError):
+                continue
+            if isinstance(m, dict) and m.get("task") == task_id:
+                found.append((str(m.get("created") or ""), RunDir(d)))
+        return [r for _, r in sorted(found, key=lambda x: x[0], reverse=True)]
+
     # ---------------------------------------------------------------- iterations
     def write_iteration(self, iteration: int, summary: dict[str, Any]) -> None:
         """A finished iteration (written last: a resumed run reuses it whole)."""

@@ -19,7 +19,8 @@ class TrainingBackend(Protocol):
     """What a backend module provides; every registered backend passes the conformance test
     (tests/test_backends.py). Optional: ``require()`` (raises, saying what to install, when its
     dependencies are missing), ``default_budget(task)``, ``training_summary(task, steps)`` (the
-    prompt's words on how rewards are trained)."""
+    prompt's words on how rewards are trained), ``discount(task)`` (the discount its learner
+    uses, which screening discounts recorded returns with; 0.99 when it does not say)."""
 
     NAME: str
     RESUMABLE: bool  # train(resume_from=..., planned_steps=...) continues a saved slice
@@ -79,6 +80,16 @@ def load(name: str) -> ModuleType:
     if hasattr(module, "require"):
         module.require()
     return module
+
+
+DEFAULT_DISCOUNT = 0.99
+
+
+def discount_for(task, backend: str) -> float:
+    """The discount ``backend``'s learner uses on ``task`` (its ``discount(task)``; 0.99 for a
+    backend that does not say)."""
+    module = load(backend)
+    return float(module.discount(task)) if hasattr(module, "discount") else DEFAULT_DISCOUNT
 
 
 def budget_for(task, backend: str) -> Budget:

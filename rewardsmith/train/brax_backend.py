@@ -214,6 +214,11 @@ def settings(task, overrides: Mapping[str, Any] | None = None,
     return hp
 
 
+def discount(task, overrides: Mapping[str, Any] | None = None) -> float:
+    """The discount the learner uses on ``task`` (on this machine's device)."""
+    return float(settings(task, overrides)["discounting"])
+
+
 def default_budget(task, device: str | None = None) -> Budget:
     """The task's brax budget, or one that suits the device (CPU: the SB3 budget)."""
     if NAME in task.budgets:

@@ -65,6 +65,11 @@ def training_summary(task: Task, steps: int, overrides: Mapping[str, Any] | None
     return "\n".join(lines)
 
 
+def discount(task: Task, overrides: Mapping[str, Any] | None = None) -> float:
+    """The discount (gamma) the learner uses on ``task``."""
+    return float(settings(task, overrides)["algo_kwargs"].get("gamma", 0.99))
+
+
 def settings(task: Task, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The task's settings over the defaults, strictly: an unknown key is an error."""
     hp = {**DEFAULTS, **dict(task.hyperparams.get(NAME, {})), **dict(overrides or {})}
