@@ -130,8 +130,8 @@ def test_a_run_that_fails_part_way_keeps_its_folder_and_its_reason(tmp_path):
 
 
 def test_an_interrupted_benchmark_resumes_without_training_anything_twice(tmp_path):
-    bench = new(tmp_path)
-    first = Executor(interrupt_after=20)  # part way through the second run
+    bench = new(tmp_path, names=("a",))
+    first = Executor(interrupt_after=20)  # part way through the second run (the first is 16 jobs)
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(bench, first, designers())
     states = bench.states()
@@ -140,7 +140,7 @@ def test_an_interrupted_benchmark_resumes_without_training_anything_twice(tmp_pa
     assert attempts[-1]["status"] == "interrupted"
     second = Executor()
     assert [s.status for s in run_benchmark(Benchmark.open(bench.path), second, designers())] \
-        == ["finished"] * 4
+        == ["finished"] * 2
     assert not {str(j.dir) for j in first.jobs} & {str(j.dir) for j in second.jobs}
     # the interrupted run's wall time counts both attempts
     assert bench.states()[1].attempts == 2
@@ -219,24 +219,35 @@ def cli(*args, env=None, timeout=120):
                           capture_output=True, text=True, env=env, timeout=timeout)
 
 
+def invoke(*args):
+    from typer.testing import CliRunner
+
+    from rewardsmith.cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
 def test_the_command_refuses_bad_input_in_one_line(tmp_path):
-    p = cli("benchmark", "--tasks", "pendulum-balance-v0", "nope-v0", "--llm", "offline",
-            "--out", str(tmp_path / "b"))
-    assert p.returncode == 2 and "unknown task(s): nope-v0" in p.stderr
+    r = invoke("benchmark", "--tasks", "pendulum-balance-v0", "nope-v0", "--llm", "offline",
+               "--out", str(tmp_path / "b"))
+    assert r.exit_code == 2 and "unknown task(s): nope-v0" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "b").exists()
-    p = cli("benchmark", "--suite", "legged", "--llm", "offline")
-    assert p.returncode == 2 and "unknown suite 'legged'" in p.stderr
-    p = cli("benchmark", "--resume", str(tmp_path / "b"), "--tasks", "pendulum-balance-v0")
-    assert p.returncode == 2 and "runs its own plan" in p.stderr
+    r = invoke("benchmark", "--suite", "legged", "--llm", "offline")
+    assert r.exit_code == 2 and "unknown suite 'legged'" in r.output
+    r = invoke("benchmark", "--resume", str(tmp_path / "b"), "--tasks", "pendulum-balance-v0")
+    assert r.exit_code == 2 and "runs its own plan" in r.output
+    r = invoke("benchmark", "--tasks", "pendulum-balance-v0", "--out", str(tmp_path / "c"))
+    assert r.exit_code == 2 and "no designer given" in r.output
+    r = invoke("benchmark", "--resume", str(tmp_path))
+    assert r.exit_code == 2 and "not a benchmark folder" in r.output
 
 
 def test_the_report_of_a_benchmark_folder(tmp_path):
-    bench = new(tmp_path)
+    bench = new(tmp_path, repeats=1)
     run_benchmark(bench, Executor(), designers(broken={"b"}))
-    write_table(bench)
-    p = cli("report", str(bench.path))
-    assert p.returncode == 0, p.stderr
-    page = Path(p.stdout.strip())
+    r = invoke("report", str(bench.path))
+    assert r.exit_code == 0, r.output
+    page = Path(r.output.strip())
     assert page == bench.path / "report.html"
     text = page.read_text()
     assert "pendulum-balance-v0" in text and "no API key" in text
@@ -244,6 +255,9 @@ def test_the_report_of_a_benchmark_folder(tmp_path):
         assert section in text
     assert text.count("data:image/png;base64") >= 3 or "matplotlib is not installed" in text
     assert "http://" not in text and "https://" not in text  # self-contained
+    assert (bench.path / "table.json").exists()  # brought up to date from the runs
+    r = invoke("report", str(bench.path), str(tmp_path), "--compare")
+    assert r.exit_code == 2 and "is a benchmark" in r.output
 
 
 @pytest.mark.slow
