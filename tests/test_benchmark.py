@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeExecutor, ScriptedLLM, answer
 
-from rewardsmith.benchmark import Benchmark, Plan, run_benchmark, write_table
-from rewardsmith.benchmark import suites
+from rewardsmith.benchmark import Benchmark, Plan, run_benchmark, suites, write_table
 from rewardsmith.benchmark.table import designer_row
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.llm import LLMError

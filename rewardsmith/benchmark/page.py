@@ -228,9 +228,10 @@ def _runs(t: dict[str, Any], root: Path, out_dir: Path) -> str:
                      status, _e(r.get("best") or "-"), _f(r.get("score")), _f(r.get("baseline")),
                      _f(r.get("normalized")), _f(r.get("tokens")),
                      "-" if r.get("cost_usd") is None else f"{r['cost_usd']:.4f}",
-                     "-" if not r.get("wall_s") else f"{r['wall_s']:.0f} s", _e(what)])
+                     "-" if not r.get("wall_s") else f"{r['wall_s']:.0f} s", _e(what), link])
     return _table(["task", "designer", "repeat", "base seed", "status", "best", "score",
-                   "hand-written", "normalized", "tokens", "cost $", "wall", "verdict or reason"],
+                   "hand-written", "normalized", "tokens", "cost $", "wall", "verdict or reason",
+                   "folder"],
                   rows) + ("<p class='note'>A run's own report: <code>rewardsmith report "
                            f"{_e(root)}/runs/TASK/DESIGNER/rK</code>.</p>")
 

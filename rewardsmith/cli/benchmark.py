@@ -94,7 +94,7 @@ def print_benchmark(table: dict[str, Any], console) -> None:
                            style="yellow"))
 
 
-class Progress:
+class BenchmarkProgress:
     """Progress over every run of the benchmark, and what the current run is doing."""
 
     def __init__(self, progress, total: int, iterations: int):
@@ -231,7 +231,7 @@ def register(app: typer.Typer) -> None:
                           highlight=False)
         try:
             with make_progress() as progress:
-                view = Progress(progress, len(states), int(plan.design.get("iterations", 3)))
+                view = BenchmarkProgress(progress, len(states), int(plan.design.get("iterations", 3)))
                 run_benchmark(bench, runner, make_llm, observer=view, overrides=overrides)
         except KeyboardInterrupt:
             write_table(bench)
