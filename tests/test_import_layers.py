@@ -18,14 +18,16 @@ PKG = Path(__file__).resolve().parents[1] / "rewardsmith"
 LEAVES = {"rules.static", "rules.namespace", "runs.files", "errors", "versions", "registry",
           "mjlog", "paths"}
 BASE = {"contracts", "state", "tasks", "reward"}
-TOP = {"loop": 3, "cli": 4, "__main__": 5}
+# the benchmark drives design runs: above the loop, below the command
+TOP = {"loop": 3, "benchmark": 4, "cli": 5, "__main__": 6}
 # the middle layer, in order: a package imports only those of a lower rank (and leaves, base)
 MIDDLE = {"critic": 0, "sandbox": 0, "runs": 1, "train": 1, "executors": 2, "llm": 2,
           "report": 2, "feedback": 3, "export": 3}
 
 
 def _layer(module: str) -> int:
-    """0 leaves, 1 the data the others share, 2 the parts the loop drives, 3 loop, 4 cli."""
+    """0 leaves, 1 the data the others share, 2 the parts the loop drives, 3 loop, 4 benchmark,
+    5 cli."""
     if module in LEAVES or module.split(".")[0] in {"errors", "versions", "registry", "mjlog", "paths",
                                                     "rules"}:
         return 0

@@ -182,18 +182,6 @@ class LiveView:
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
 
-def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: str | None,
-              shared_cache: bool = True):
-    from rewardsmith.llm import make_llm
-    from rewardsmith.llm.cache import CachedLLM
-
-    inner = make_llm(spec, base_url=base_url, api_key=api_key, run_dir=run_dir, cache=False)
-    if shared_cache:
-        inner = CachedLLM(inner, None)  # ~/.cache/rewardsmith: repeated runs pay nothing twice
-    # the run's own cache makes --resume free even if the shared cache is cleared
-    return CachedLLM(inner, run_dir / "llm" / "cache", report_paid=True)
-
-
 def register(app: typer.Typer) -> None:
     from rewardsmith.cli.common import (
         console,
@@ -244,7 +232,8 @@ def register(app: typer.Typer) -> None:
     ):
         """Run the design loop: the LLM writes rewards, policies train on them, the best one wins."""
         from rewardsmith import tasks as tasks_mod
-        from rewardsmith.loop.design import DesignConfig, DesignLoop
+        from rewardsmith.llm import run_llm
+        from rewardsmith.loop.design import DesignConfig, DesignLoop, create_run
         from rewardsmith.runs.rundir import RunDir
         from rewardsmith.train import load as load_backend
 
@@ -259,7 +248,8 @@ def register(app: typer.Typer) -> None:
                                                  "executor": executor or config.executor})
             run.update_manifest(status="running")
             run.event("resumed")
-            llm_obj = _make_llm(config.llm, run.path, base_url, api_key, shared_cache=not no_cache)
+            llm_obj = run_llm(config.llm, run.path, base_url=base_url, api_key=api_key,
+                              shared_cache=not no_cache)
         else:
             # the settings check themselves (DesignConfig): a wrong choice fails before any work
             DesignConfig(feedback=feedback, feedback_ui=feedback_ui, schedule=schedule,
@@ -292,19 +282,12 @@ def register(app: typer.Typer) -> None:
                                   executor=executor or "local", final_seeds=final_seeds,
                                   screen=screen, screen_history=screen_history)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
-            llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
+            llm_obj = run_llm(llm, path, base_url=base_url, api_key=api_key, shared_cache=not no_cache)
             if max_cost is not None and not llm_obj.prices_known:
                 err_console.print(f"[yellow]warning:[/] {llm_obj.name} reports no prices, so "
                                   "--max-cost cannot stop this run; limit it with --iterations "
                                   "and --samples", highlight=False)
-            from dataclasses import asdict
-
-            from rewardsmith.llm import prompts
-
-            run = RunDir.create(path, {
-                "task": t.id, "task_origin": tasks_mod.recorded_origin(t), "config": asdict(config),
-                "llm": llm_obj.name, "prompt_templates": prompts.templates_used(),
-            })
+            run = create_run(path, t, config, llm_obj.name)
         from rewardsmith import mjlog
 
         mjlog.to_file(run.path / "mujoco.log")  # the simulator's own warnings, with the run

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @guarded
     def report(
-        run: Annotated[Path, typer.Argument(help="A run directory (runs/<run-id>).")],
+        run: Annotated[Path, typer.Argument(help="A run directory (runs/<run-id>) or a benchmark folder (benchmarks/<id>).")],
         other: Annotated[Path | None, typer.Argument(help="A second run (with --compare).")] = None,
         compare: Annotated[bool, typer.Option(
             "--compare", help="Put RUN and the second run side by side.")] = False,
@@ -53,11 +53,21 @@ def register(app: typer.Typer) -> None:
             help="Where to write the HTML (default: RUN/report.html, or RUN/compare-<RUN2>.html).",
         )] = None,
     ):
-        """Write one static HTML report of a run (no internet needed to view it); print its path."""
+        """Write one static HTML report of a run or a benchmark (no internet needed to view it);
+        print its path."""
+        from rewardsmith.benchmark.runner import Benchmark
         from rewardsmith.errors import RewardsmithError
         from rewardsmith.report import report_compare, write_report
 
         quiet_warnings()
+        if Benchmark.is_benchmark(run):
+            if compare or other is not None:
+                raise RewardsmithError(f"{run} is a benchmark: its page compares its designers already",
+                                       f"rewardsmith report {run}")
+            from rewardsmith.benchmark.page import write_page
+
+            print(write_page(run, out))
+            return
         if compare and other is None:
             raise RewardsmithError("--compare needs a second run", "rewardsmith report RUN_A RUN_B --compare")
         if other is not None and not compare:

@@ -267,7 +267,7 @@ def _register_optional() -> None:
     import importlib
 
     for mod in ("rewardsmith.cli.check", "rewardsmith.cli.design", "rewardsmith.cli.export",
-                "rewardsmith.cli.feedback"):
+                "rewardsmith.cli.feedback", "rewardsmith.cli.benchmark"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

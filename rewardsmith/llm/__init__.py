@@ -20,9 +20,9 @@ from rewardsmith.llm.base import (
     request_key,
 )
 from rewardsmith.llm.extract import ExtractionError, extract_code
-from rewardsmith.llm.registry import default_spec, make_llm
+from rewardsmith.llm.registry import default_spec, make_llm, run_llm
 
 __all__ = [
     "LLM", "REGISTRY", "CandidateFeedback", "Completion", "DesignContext", "ExtractionError",
-    "LLMError", "Usage", "default_spec", "extract_code", "make_llm", "register", "request_key",
+    "LLMError", "Usage", "default_spec", "extract_code", "make_llm", "register", "request_key", "run_llm",
 ]

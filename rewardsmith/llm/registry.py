@@ -64,3 +64,17 @@ def make_llm(spec: str | None, *, base_url: str | None = None, api_key: str | No
 
         llm = CachedLLM(llm, cache_dir)
     return llm
+
+
+def run_llm(spec: str | None, run_dir: str | Path, *, base_url: str | None = None,
+            api_key: str | None = None, shared_cache: bool = True) -> LLM:
+    """The designer of one design run: the backend named by ``spec``, behind the shared response
+    cache (unless ``shared_cache`` is False: repeated runs then ask afresh, as independent
+    repeats must) and the run's own cache (``<run_dir>/llm/cache``), which makes ``--resume``
+    free even when the shared cache is cleared."""
+    from rewardsmith.llm.cache import CachedLLM
+
+    inner = make_llm(spec, base_url=base_url, api_key=api_key, run_dir=run_dir, cache=False)
+    if shared_cache:
+        inner = CachedLLM(inner, None)  # ~/.cache/rewardsmith: repeated runs pay nothing twice
+    return CachedLLM(inner, Path(run_dir) / "llm" / "cache", report_paid=True)

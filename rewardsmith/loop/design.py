@@ -103,6 +103,18 @@ class DesignConfig:
         return cls(**d)
 
 
+def create_run(path: Path, task: Task, config: DesignConfig, llm_name: str) -> RunDir:
+    """A new design run's folder: its manifest records the task (so it loads again anywhere),
+    the settings, the designer and the prompt templates used."""
+    from rewardsmith import tasks as tasks_mod
+    from rewardsmith.llm import prompts
+
+    return RunDir.create(path, {
+        "task": task.id, "task_origin": tasks_mod.recorded_origin(task), "config": asdict(config),
+        "llm": llm_name, "prompt_templates": prompts.templates_used(),
+    })
+
+
 class DesignLoop:
     def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm,
                  observer: Observer | None = None, executor: Executor | None = None):

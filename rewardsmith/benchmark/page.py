@@ -1,0 +1,242 @@
+"""A benchmark's page: one self-contained HTML file (the run report's style and helpers) with the
+table, per-task intervals, the win rate per designer, and cost and wall time against score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.benchmark.runner import Benchmark
+from rewardsmith.benchmark.table import write_table
+from rewardsmith.report import COLORS, _e, _f, _page, _Plots, _table, _write
+
+
+def write_page(path: str | Path, out: str | Path | None = None) -> Path:
+    """The table brought up to date from the runs, then the page (default
+    ``<benchmark>/report.html``); return its path."""
+    bench = Benchmark.open(Path(path))
+    table = write_table(bench)
+    out = Path(out) if out else bench.path / "report.html"
+    _write(out, render_page(table, bench.path, out.parent))
+    return out
+
+
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _ci(d: dict[str, Any] | None, key="mean", lo="low", hi="high") -> str:
+    if not d or d.get(key) is None:
+        return "-"
+    return _f(d[key]) + (f" [{_f(d[lo])}, {_f(d[hi])}]" if d.get(lo) is not None else "")
+
+
+def _spread(d: dict[str, Any] | None) -> str:
+    if not d or d.get("mean") is None:
+        return "-"
+    s = _f(d["mean"]) + (f" ± {_f(d['std'])}" if d["n"] > 1 else "")
+    return s + (f" [{_f(d['low'])}, {_f(d['high'])}]" if d.get("low") is not None else "")
+
+
+def render_page(table: dict[str, Any], root: Path, out_dir: Path) -> str:
+    plots = _Plots()
+    designers = table["designers"]
+    color = {d: COLORS[i % len(COLORS)] for i, d in enumerate(designers)}
+    sections = [
+        ("summary", "Per designer", _summary(table)),
+        ("tasks", "Per-task scores", _tasks(table, plots, color)),
+        ("wins", "Win rate", _wins(table, plots, color)),
+        ("cost", "Cost and wall time against score", _cost(table, plots, color)),
+        ("runs", "Runs", _runs(table, root, out_dir)),
+        ("settings", "Settings", _settings(table)),
+    ]
+    d = table["design"]
+    sub = (f"{len(table['tasks'])} task(s) · designers <b>{_e(', '.join(designers))}</b> · "
+           f"{table['repeats']} repeat(s) · {d.get('iterations')} iteration(s) x "
+           f"{d.get('samples')} sample(s) · closing evaluation on {d.get('final_seeds')} seeds · "
+           f"created {_e(table['created'])}")
+    return _page(f"rewardsmith benchmark: {table['id']}", sub, sections, plots.unavailable, root)
+
+
+def _summary(t: dict[str, Any]) -> str:
+    rows = []
+    for d in t["by_designer"]:
+        n = d["normalized"]
+        rows.append([_e(d["designer"]), _f(d["tasks_judged"]), _rate(d["win_rate_beyond_noise"]),
+                     _rate(d["win_rate_by_mean"]),
+                     _e(_ci(n)) + (f" <span class='note'>({n['n']} runs)</span>" if n["n"] else ""),
+                     _e(_ci(n, "iqm", "iqm_low", "iqm_high")),
+                     _rate(d["success"]) + f" ({_rate(d['baseline_success'])})",
+                     _f(d["tokens"]), "-" if d["cost_usd"] is None else f"{d['cost_usd']:.4f}",
+                     "-" if d["wall_per_run_s"] is None else f"{d['wall_per_run_s']:.0f} s",
+                     f"{d['finished']} / {d['failed']}"
+                     + (f" / {d['unfinished']} unfinished" if d["unfinished"] else "")])
+    note = ("<p class='note'>Beats the hand-written reward: on a task, the paired test of the "
+            "verdict (exact sign-flip, one-sided, 95%) over the closing seeds of every repeat "
+            "pooled; by mean: the mean paired difference is above zero; the share of tasks with "
+            "at least one judged run. Normalized score (F - F_untrained) / |F_hand-written - "
+            "F_untrained| (1.0: as good as the hand-written reward), over every run where it is "
+            "defined; intervals: 95% bootstrap, repeats resampled within each task; the IQM from "
+            "5 runs. Success: of the best's evaluation episodes (the hand-written reward's).</p>")
+    if not t["complete"]:
+        note += (f"<p class='warn'>Some runs have not finished: continue with "
+                 f"<code>rewardsmith benchmark --resume {_e(t['benchmark'])}</code>.</p>")
+    return _table(["designer", "tasks", "beats hand-written (beyond noise)", "beats (by mean)",
+                   "normalized mean [95% CI]", "normalized IQM [95% CI]", "success (hand-written)",
+                   "tokens", "cost $", "wall time per run", "runs ok / failed"], rows) + note
+
+
+def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
+    tasks, designers = t["tasks"], t["designers"]
+    by = {(r["task"], r["designer"]): r for r in t["by_task"]}
+    runs = t["runs"]
+    width = 0.8 / max(len(designers), 1)
+
+    def draw(fig, kind: str):
+        ax = fig.add_subplot(111)
+        for j, d in enumerate(designers):
+            for i, task in enumerate(tasks):
+                y = i + (j - (len(designers) - 1) / 2) * width
+                mine = [r for r in runs if r["task"] == task and r["designer"] == d and r.get("verdict")]
+                if kind == "normalized":
+                    vals = [r["normalized"] for r in mine if r.get("normalized") is not None]
+                    s = by[(task, d)]["normalized"]
+                    lo, hi = (s or {}).get("low"), (s or {}).get("high")
+                else:
+                    vals = [r["difference"] for r in mine if r.get("difference") is not None]
+                    p = by[(task, d)]["pooled"] or {}
+                    lo, hi = p.get("low"), p.get("high")
+                if not vals:
+                    continue
+                ax.scatter(vals, [y] * len(vals), color=color[d], alpha=0.45, s=18)
+                m = float(np.mean(vals))
+                if lo is not None:
+                    ax.errorbar([m], [y], xerr=[[m - lo], [hi - m]], fmt="o", color=color[d],
+                                capsize=3, label=d if i == 0 else None)
+                else:
+                    ax.plot([m], [y], "o", color=color[d], label=d if i == 0 else None)
+        if kind == "normalized":
+            ax.axvline(0, color="#999", ls=":", lw=1)
+            ax.axvline(1, color="#444", ls="--", lw=1)
+            ax.set_xlabel("normalized score (0: untrained, 1: hand-written)")
+        else:
+            ax.axvline(0, color="#444", ls="--", lw=1)
+            ax.set_xlabel("best minus hand-written, task score per seed (mean over runs)")
+        ax.set_yticks(range(len(tasks)), tasks)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+
+    size = (8, 1.2 + 0.55 * len(tasks) * max(1, len(designers) / 2))
+    have_norm = any(r.get("normalized") is not None for r in runs)
+    parts = []
+    if have_norm:
+        parts.append(plots.img(lambda f: draw(f, "normalized"), "normalized score per task", size))
+    parts.append(plots.img(lambda f: draw(f, "difference"),
+                           "difference from the hand-written reward per task", size))
+    parts.append("<p class='note'>Dots: runs (repeats); marker: their mean; bars: 95% bootstrap "
+                 "intervals (normalized: over repeats, from 3; difference: over the pooled "
+                 "closing seeds).</p>")
+    rows = []
+    for r in t["by_task"]:
+        yes = {True: "yes", False: "no", None: "-"}
+        p = r["pooled"] or {}
+        rows.append([_e(r["task"]), _e(r["designer"]), f"{r['finished']} / {r['failed']}",
+                     yes[r["beats_beyond_noise"]], yes[r["beats_by_mean"]],
+                     _e(_ci(p, "difference")) + (f" (p = {p['p_better']:.2g})"
+                                                 if p.get("p_better") is not None else ""),
+                     _e(_spread(r["normalized"])) if r["normalized"] else
+                     (f"undefined <span class='note'>{_e(r['normalized_why'])}</span>"
+                      if r["judged"] else "-"),
+                     _e(_spread(r["score"])), _e(_spread(r["baseline"])), _rate(r["success"]),
+                     _f(r["tokens"]), "-" if r["wall_s"] is None else f"{r['wall_s']:.0f} s"])
+    parts.append(_table(["task", "designer", "ok / failed", "beats (noise)", "beats (mean)",
+                         "difference [95% CI]", "normalized (over repeats)", "score",
+                         "hand-written", "success", "tokens", "wall"], rows))
+    return "".join(parts)
+
+
+def _wins(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
+    ds = t["by_designer"]
+
+    def draw(fig):
+        ax = fig.add_subplot(111)
+        x = np.arange(len(ds))
+        for k, (key, name, alpha) in enumerate((("win_rate_beyond_noise", "beyond noise", 1.0),
+                                                 ("win_rate_by_mean", "by mean", 0.45))):
+            vals = [d[key] or 0.0 for d in ds]
+            bars = ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=[color[d["designer"]] for d in ds],
+                          alpha=alpha, label=name, edgecolor="#333")
+            ax.bar_label(bars, labels=[_rate(d[key]) for d in ds], fontsize=8)
+        ax.set_xticks(x, [d["designer"] for d in ds])
+        ax.set_ylim(0, 1.12)
+        ax.set_ylabel("share of tasks")
+        ax.set_title("tasks where the best beats the hand-written reward", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+
+    lines = "".join(f"<li><b>{_e(d['designer'])}</b>: beyond noise on "
+                    f"{_e(', '.join(d['tasks_beyond_noise']) or 'no task')} "
+                    f"({d['runs_beyond_noise']} of {d['judged']} runs on their own)</li>"
+                    for d in ds)
+    return plots.img(draw, "win rate per designer", (max(4, 1.8 * len(ds) + 2), 3.6)) + f"<ul>{lines}</ul>"
+
+
+def _cost(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
+    judged = [r for r in t["runs"] if r.get("verdict")]
+    if not judged:
+        return "<p class='note'>No run has a verdict yet.</p>"
+    norm = all(r.get("normalized") is not None for r in judged)
+    key, label = (("normalized", "normalized score") if norm else
+                  ("difference", "best minus hand-written (task score)"))
+
+    def draw(fig):
+        for k, (x_key, x_label, scale) in enumerate((("cost_usd", "cost per run (USD)", 1.0),
+                                                     ("wall_s", "wall time per run (min)", 1 / 60))):
+            ax = fig.add_subplot(1, 2, k + 1)
+            for d in t["designers"]:
+                mine = [r for r in judged if r["designer"] == d and r.get(key) is not None]
+                xs = [(r.get(x_key) or 0.0) * scale for r in mine]
+                ax.scatter(xs, [r[key] for r in mine], color=color[d], label=d, alpha=0.75)
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(label)
+            ax.axhline(1 if norm else 0, color="#444", ls="--", lw=1)
+            ax.grid(alpha=0.3)
+            if k == 0:
+                ax.legend(fontsize=8)
+
+    note = ("" if norm else "<p class='note'>The normalized score is undefined on some runs "
+            "(the hand-written reward does not beat the untrained policy beyond noise there), so "
+            "the raw difference from the hand-written reward is plotted.</p>")
+    return plots.img(draw, "cost and wall time against score", (10, 3.8)) + note
+
+
+def _runs(t: dict[str, Any], root: Path, out_dir: Path) -> str:
+    import os
+
+    rows = []
+    for r in t["runs"]:
+        folder = root / r["run"]
+        rel = os.path.relpath(folder, out_dir)
+        link = (f"<a href='{_e(rel)}/report.html'>{_e(r['run'])}</a>"
+                if (folder / "report.html").exists() else _e(r["run"]))
+        status = f"<span class='st-{'ok' if r['status'] == 'finished' else r['status']}'>{_e(r['status'])}</span>"
+        what = r.get("verdict") or r.get("error") or r.get("note") or ""
+        rows.append([_e(r["task"]), _e(r["designer"]), str(r["repeat"] + 1), str(r["seed"]),
+                     status, _e(r.get("best") or "-"), _f(r.get("score")), _f(r.get("baseline")),
+                     _f(r.get("normalized")), _f(r.get("tokens")),
+                     "-" if r.get("cost_usd") is None else f"{r['cost_usd']:.4f}",
+                     "-" if not r.get("wall_s") else f"{r['wall_s']:.0f} s", _e(what), link])
+    return _table(["task", "designer", "repeat", "base seed", "status", "best", "score",
+                   "hand-written", "normalized", "tokens", "cost $", "wall", "verdict or reason",
+                   "folder"],
+                  rows) + ("<p class='note'>A run's own report: <code>rewardsmith report "
+                           f"{_e(root)}/runs/TASK/DESIGNER/rK</code>.</p>")
+
+
+def _settings(t: dict[str, Any]) -> str:
+    rows = [[_e(k), _e(v)] for k, v in sorted(t["design"].items())]
+    rows.append(["base seed", _e(f"{t['seed']} (repeat k: + 1000 k)")])
+    return _table(["setting", "value"], rows)

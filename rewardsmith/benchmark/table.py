@@ -1,0 +1,292 @@
+"""The benchmark's table, read from its folder: one row per run, per task and designer (the
+spread over repeats), and per designer (over tasks and repeats). Every number comes from the
+runs' closing verdicts (:meth:`RunDir.verdict`) and every statistic from
+:mod:`rewardsmith.critic.verdict`.
+
+What the columns mean:
+
+- **beats the hand-written reward, beyond noise** (a task): the paired test of the verdict
+  (exact sign-flip, one-sided, 95%) on every closing seed of every repeat of the task pooled
+  (the best of repeat k against the hand-written reward on repeat k's seeds). **by mean**: the
+  mean of those paired differences is above zero. A designer's **win rate** is the fraction of
+  its tasks (with at least one run that ended with a verdict) where that holds; **runs beyond
+  noise** counts runs whose own verdict says better.
+- **normalized score** ``(F - F_untrained) / |F_hand-written - F_untrained|``, per run as the
+  verdict defines it (only where the hand-written reward beats the untrained policy beyond
+  noise; other runs are counted as undefined). Per task: mean, spread and interval over
+  repeats; per designer: mean and IQM over every run of every task, with stratified bootstrap
+  intervals (repeats resampled within each task, rliable's practice).
+- **success**: the share of evaluation episodes the best (and the hand-written reward) succeed
+  on, over the closing seeds, where the task defines success.
+- tokens, cost (USD) and wall time (seconds, over every attempt) per run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardsmith.benchmark.runner import Benchmark, RunState
+from rewardsmith.critic import verdict as V
+from rewardsmith.runs.files import atomic_write_json, atomic_write_text
+from rewardsmith.runs.rundir import RunDir
+
+TABLE = "table.json"
+
+
+# =================================================================================== runs
+def run_row(bench: Benchmark, state: RunState) -> dict[str, Any]:
+    """What one run says: its status, its verdict's numbers, tokens, cost and wall time."""
+    key = state.key
+    plan = bench.plan
+    row: dict[str, Any] = {"task": key.task, "designer": key.designer, "repeat": key.repeat,
+                           "seed": plan.seed_of(key.repeat), "run": key.rel,
+                           "status": state.status, "error": state.error,
+                           "attempts": state.attempts, "wall_s": state.wall_s or None,
+                           "verdict": None}
+    path = bench.run_path(key)
+    if not (path / "manifest.json").exists():
+        return row
+    run = RunDir(path)
+    try:
+        m = run.manifest
+    except (OSError, ValueError):
+        return row
+    s = m.get("summary") or {}
+    row["tokens"] = sum((s.get("tokens") or {}).values()) if s else None
+    row["cost_usd"] = s.get("cost_usd")
+    row["best"] = (s.get("best") or {}).get("id")
+    if not row["wall_s"]:  # a run made outside the benchmark: its own events' span
+        ts = [e["t"] for e in run.events() if isinstance(e.get("t"), int | float)]
+        row["wall_s"] = (max(ts) - min(ts)) if len(ts) > 1 else None
+    if state.status != "finished":
+        return row
+    v = run.verdict()
+    if not v:
+        row["note"] = ("no reward trained successfully" if not row["best"]
+                       else "no verdict (the run had no closing evaluation nor reference results)")
+        return row
+    vs, norm, succ = v["versus_baseline"], v["normalized"], v.get("success") or {}
+    row.update(
+        score=v["reward"]["mean"], baseline=v["baseline"]["mean"], floor=v["floor"]["mean"],
+        difference=vs["difference"], p_better=vs["p_better"], direction=vs["direction"],
+        beats_beyond_noise=vs["direction"] == "better",
+        beats_by_mean=vs["difference"] is not None and vs["difference"] > 0,
+        normalized=norm["value"] if norm["defined"] else None,
+        normalized_why=None if norm["defined"] else norm.get("why"),
+        success=succ.get("reward"), baseline_success=succ.get("baseline"),
+        verdict=v["line"],
+        # the paired scores, for the pooled test of a task
+        seeds=v["seeds"], reward_values=v["reward"]["values"],
+        baseline_values=v["baseline"]["values"],
+    )
+    return row
+
+
+# ============================================================================= aggregates
+def _mean(xs: list[Any]) -> float | None:
+    xs = [float(x) for x in xs if x is not None]
+    return float(np.mean(xs)) if xs else None
+
+
+def _sum(xs: list[Any]) -> float | None:
+    xs = [float(x) for x in xs if x is not None]
+    return float(np.sum(xs)) if xs else None
+
+
+def _describe(xs: list[Any]) -> dict[str, Any] | None:
+    xs = [x for x in xs if x is not None]
+    return V.describe(xs) if xs else None
+
+
+def _usage(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"tokens": _sum([r.get("tokens") for r in rows]),
+            "tokens_per_run": _mean([r.get("tokens") for r in rows]),
+            "cost_usd": _sum([r.get("cost_usd") for r in rows]),
+            "cost_per_run_usd": _mean([r.get("cost_usd") for r in rows]),
+            "wall_s": _sum([r.get("wall_s") for r in rows]),
+            "wall_per_run_s": _mean([r.get("wall_s") for r in rows])}
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    judged = [r for r in rows if r.get("verdict")]
+    return {"runs": len(rows),
+            "finished": sum(r["status"] == "finished" for r in rows),
+            "failed": sum(r["status"] == "failed" for r in rows),
+            "unfinished": sum(r["status"] in ("unfinished", "pending") for r in rows),
+            "judged": len(judged),
+            "runs_beyond_noise": sum(bool(r.get("beats_beyond_noise")) for r in judged),
+            "runs_by_mean": sum(bool(r.get("beats_by_mean")) for r in judged),
+            "normalized_undefined": sum(r.get("normalized") is None for r in judged),
+            "errors": sorted({r["error"] for r in rows if r.get("error")})}
+
+
+def task_row(task: str, designer: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One task and designer over its repeats: the pooled paired test, the normalized score's
+    spread and interval, success, usage."""
+    judged = [r for r in rows if r.get("verdict")]
+    reward: dict[str, float] = {}
+    base: dict[str, float] = {}
+    for r in judged:  # repeats have different seeds, so the pooled pairs never collide
+        for s, x, y in zip(r["seeds"], r["reward_values"], r["baseline_values"]):
+            reward[f"{s}"], base[f"{s}"] = x, y
+    pooled = V.paired(reward, base) if reward else None
+    out: dict[str, Any] = {
+        "task": task, "designer": designer, **_counts(rows),
+        "beats_beyond_noise": bool(pooled and pooled["direction"] == "better") if judged else None,
+        "beats_by_mean": (bool(pooled["difference"] is not None and pooled["difference"] > 0)
+                          if pooled and pooled["n"] else None) if judged else None,
+        "pooled": None if pooled is None else
+        {k: pooled[k] for k in ("n", "wins", "losses", "difference", "low", "high", "p_better",
+                                "p_worse", "direction", "settles")},
+        "score": _describe([r.get("score") for r in judged]),
+        "baseline": _describe([r.get("baseline") for r in judged]),
+        "normalized": _describe([r.get("normalized") for r in judged]),
+        "normalized_why": next((r["normalized_why"] for r in judged if r.get("normalized_why")), None),
+        "success": _mean([r.get("success") for r in judged]),
+        "baseline_success": _mean([r.get("baseline_success") for r in judged]),
+        **_usage(rows),
+    }
+    return out
+
+
+def _stratified(values_by_task: list[list[float]]) -> dict[str, Any]:
+    """Mean and IQM over every run of every task, each with a bootstrap interval that resamples
+    the repeats within each task (a task with one run keeps it); the IQM from
+    :data:`~rewardsmith.critic.verdict.IQM_FROM_SEEDS` runs, intervals from
+    :data:`~rewardsmith.critic.verdict.MIN_INTERVAL_SEEDS`."""
+    from scipy import stats
+
+    strata = [np.asarray(v, dtype=float) for v in values_by_task if v]
+    flat = np.concatenate(strata) if strata else np.zeros(0)
+    out: dict[str, Any] = {"n": int(flat.size), "tasks": len(strata), "mean": None, "low": None,
+                           "high": None, "iqm": None, "iqm_low": None, "iqm_high": None,
+                           "level": V.LEVEL}
+    if not flat.size:
+        return out
+    out["mean"] = float(flat.mean())
+    if flat.size >= V.MIN_INTERVAL_SEEDS:
+        ci = V.bootstrap(strata, lambda *d: np.concatenate(d, axis=1).mean(axis=1))
+        if ci:
+            out["low"], out["high"] = ci
+    if flat.size >= V.IQM_FROM_SEEDS:
+        out["iqm"] = V.iqm(flat)
+        ci = V.bootstrap(strata, lambda *d: stats.trim_mean(np.concatenate(d, axis=1), 0.25, axis=1))
+        if ci:
+            out["iqm_low"], out["iqm_high"] = ci
+    return out
+
+
+def designer_row(designer: str, tasks: list[dict[str, Any]], rows: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """One designer over every task and repeat."""
+    judged_tasks = [t for t in tasks if t["judged"]]
+    n = len(judged_tasks)
+    by_task = [[r["normalized"] for r in rows if r["task"] == t["task"] and r.get("verdict")
+                and r.get("normalized") is not None] for t in tasks]
+    return {
+        "designer": designer, **_counts(rows), "tasks": len(tasks), "tasks_judged": n,
+        "win_rate_beyond_noise": (sum(t["beats_beyond_noise"] for t in judged_tasks) / n) if n else None,
+        "win_rate_by_mean": (sum(bool(t["beats_by_mean"]) for t in judged_tasks) / n) if n else None,
+        "tasks_beyond_noise": [t["task"] for t in judged_tasks if t["beats_beyond_noise"]],
+        "normalized": _stratified(by_task),
+        "success": _mean([r.get("success") for r in rows if r.get("verdict")]),
+        "baseline_success": _mean([r.get("baseline_success") for r in rows if r.get("verdict")]),
+        **_usage(rows),
+    }
+
+
+def build_table(bench: Benchmark) -> dict[str, Any]:
+    plan = bench.plan
+    runs = [run_row(bench, s) for s in bench.states()]
+    tasks = [task_row(t, d, [r for r in runs if r["task"] == t and r["designer"] == d])
+             for t in plan.task_ids for d in plan.designers]
+    designers = [designer_row(d, [t for t in tasks if t["designer"] == d],
+                              [r for r in runs if r["designer"] == d]) for d in plan.designers]
+    return {"benchmark": str(bench.path), "id": plan.id or bench.path.name,
+            "created": plan.created, "tasks": plan.task_ids, "designers": plan.designers,
+            "repeats": plan.repeats, "design": plan.design, "seed": plan.seed,
+            "complete": all(r["status"] in ("finished", "failed") for r in runs),
+            "by_designer": designers, "by_task": tasks, "runs": runs}
+
+
+# ================================================================================ writing
+DESIGNER_COLUMNS = [
+    ("designer", lambda d: d["designer"]), ("tasks", lambda d: d["tasks_judged"]),
+    ("win_rate_beyond_noise", lambda d: d["win_rate_beyond_noise"]),
+    ("win_rate_by_mean", lambda d: d["win_rate_by_mean"]),
+    ("runs", lambda d: d["runs"]), ("finished", lambda d: d["finished"]),
+    ("failed", lambda d: d["failed"]), ("runs_beyond_noise", lambda d: d["runs_beyond_noise"]),
+    ("normalized_mean", lambda d: d["normalized"]["mean"]),
+    ("normalized_low", lambda d: d["normalized"]["low"]),
+    ("normalized_high", lambda d: d["normalized"]["high"]),
+    ("normalized_iqm", lambda d: d["normalized"]["iqm"]),
+    ("normalized_iqm_low", lambda d: d["normalized"]["iqm_low"]),
+    ("normalized_iqm_high", lambda d: d["normalized"]["iqm_high"]),
+    ("normalized_runs", lambda d: d["normalized"]["n"]),
+    ("normalized_undefined", lambda d: d["normalized_undefined"]),
+    ("success", lambda d: d["success"]), ("baseline_success", lambda d: d["baseline_success"]),
+    ("tokens", lambda d: d["tokens"]), ("cost_usd", lambda d: d["cost_usd"]),
+    ("wall_s", lambda d: d["wall_s"]), ("wall_per_run_s", lambda d: d["wall_per_run_s"]),
+]
+
+
+def _n(d: dict[str, Any] | None, k: str) -> Any:
+    return None if d is None else d.get(k)
+
+
+TASK_COLUMNS = [
+    ("task", lambda t: t["task"]), ("designer", lambda t: t["designer"]),
+    ("runs", lambda t: t["runs"]), ("finished", lambda t: t["finished"]),
+    ("failed", lambda t: t["failed"]),
+    ("beats_beyond_noise", lambda t: t["beats_beyond_noise"]),
+    ("beats_by_mean", lambda t: t["beats_by_mean"]),
+    ("runs_beyond_noise", lambda t: t["runs_beyond_noise"]),
+    ("difference", lambda t: _n(t["pooled"], "difference")),
+    ("p_better", lambda t: _n(t["pooled"], "p_better")),
+    ("score_mean", lambda t: _n(t["score"], "mean")), ("score_std", lambda t: _n(t["score"], "std")),
+    ("baseline_mean", lambda t: _n(t["baseline"], "mean")),
+    ("normalized_mean", lambda t: _n(t["normalized"], "mean")),
+    ("normalized_std", lambda t: _n(t["normalized"], "std")),
+    ("normalized_low", lambda t: _n(t["normalized"], "low")),
+    ("normalized_high", lambda t: _n(t["normalized"], "high")),
+    ("normalized_undefined", lambda t: t["normalized_undefined"]),
+    ("success", lambda t: t["success"]), ("baseline_success", lambda t: t["baseline_success"]),
+    ("tokens", lambda t: t["tokens"]), ("cost_usd", lambda t: t["cost_usd"]),
+    ("wall_s", lambda t: t["wall_s"]), ("errors", lambda t: "; ".join(t["errors"])),
+]
+
+RUN_COLUMNS = ["task", "designer", "repeat", "seed", "status", "error", "best", "score",
+               "baseline", "floor", "difference", "p_better", "beats_beyond_noise",
+               "beats_by_mean", "normalized", "success", "baseline_success", "tokens", "cost_usd",
+               "wall_s", "attempts", "verdict", "run"]
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows([["" if v is None else v for v in r] for r in rows])
+    return buf.getvalue()
+
+
+def write_table(bench: Benchmark) -> dict[str, Any]:
+    """Build the table and write it into the folder (``table.json``, ``designers.csv``,
+    ``tasks.csv``, ``runs.csv``); return it."""
+    table = build_table(bench)
+    atomic_write_json(bench.path / TABLE, table)
+    atomic_write_text(bench.path / "designers.csv", _csv(
+        [c for c, _ in DESIGNER_COLUMNS], [[f(d) for _, f in DESIGNER_COLUMNS] for d in table["by_designer"]]))
+    atomic_write_text(bench.path / "tasks.csv", _csv(
+        [c for c, _ in TASK_COLUMNS], [[f(t) for _, f in TASK_COLUMNS] for t in table["by_task"]]))
+    atomic_write_text(bench.path / "runs.csv", _csv(
+        RUN_COLUMNS, [[r.get(c) for c in RUN_COLUMNS] for r in table["runs"]]))
+    return table
+
+
+def table_paths(path: Path) -> list[Path]:
+    return [Path(path) / n for n in (TABLE, "designers.csv", "tasks.csv", "runs.csv")]

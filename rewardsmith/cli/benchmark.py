@@ -1,0 +1,247 @@
+"""``rewardsmith benchmark``: design runs per task, designer and repeat, and their table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from rewardsmith.cli.common import fmt, print_table
+from rewardsmith.errors import RewardsmithError
+
+
+def _names(values: list[str] | None) -> list[str]:
+    """``--tasks a,b --tasks c`` and the words after ``--tasks`` as one list."""
+    return [v for x in values or [] for v in x.split(",") if v.strip()]
+
+
+def _ci(d: dict[str, Any] | None, key: str = "mean", lo: str = "low", hi: str = "high") -> str:
+    if not d or d.get(key) is None:
+        return "-"
+    s = fmt(d[key])
+    if d.get(lo) is not None:
+        s += f" [{fmt(d[lo])}, {fmt(d[hi])}]"
+    return s
+
+
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _spread(d: dict[str, Any] | None) -> str:
+    """A score over repeats: mean ± std, the interval from 3 repeats, else the values."""
+    if not d or d.get("mean") is None:
+        return "-"
+    s = fmt(d["mean"])
+    if d["n"] > 1:
+        s += f" ± {fmt(d['std'], 2)}"
+    if d.get("low") is not None:
+        s += f" [{fmt(d['low'])}, {fmt(d['high'])}]"
+    return s
+
+
+def print_benchmark(table: dict[str, Any], console) -> None:
+    """The benchmark's table as the terminal shows it: per designer, per task, failures."""
+    t = Table(title=f"benchmark {table['id']}: {len(table['tasks'])} task(s) x "
+                    f"{table['repeats']} repeat(s)", title_justify="left")
+    for col in ("designer", "tasks", "beats hand-written (beyond noise)", "beats (by mean)",
+                "normalized mean [95% CI]", "normalized IQM [95% CI]", "success (hand-written)",
+                "tokens", "cost $", "wall/run", "runs ok/failed"):
+        t.add_column(col, overflow="fold")
+    for d in table["by_designer"]:
+        n = d["normalized"]
+        succ = "-" if d["success"] is None else f"{d['success']:.0%} ({_rate(d['baseline_success'])})"
+        t.add_row(d["designer"], str(d["tasks_judged"]), _rate(d["win_rate_beyond_noise"]),
+                  _rate(d["win_rate_by_mean"]), _ci(n) + (f" ({n['n']} runs)" if n["n"] else ""),
+                  _ci(n, "iqm", "iqm_low", "iqm_high"), succ, fmt(d["tokens"]),
+                  "-" if d["cost_usd"] is None else f"{d['cost_usd']:.4f}",
+                  "-" if d["wall_per_run_s"] is None else f"{d['wall_per_run_s']:.0f} s",
+                  f"{d['finished']}/{d['failed']}")
+    print_table(t, console)
+    t = Table(title="per task (over repeats)", title_justify="left")
+    for col in ("task", "designer", "ok/failed", "beats (noise)", "beats (mean)",
+                "difference (pooled seeds)", "normalized", "score", "hand-written", "success",
+                "wall"):
+        t.add_column(col, overflow="fold")
+    for r in table["by_task"]:
+        p = r["pooled"] or {}
+        yes = {True: "yes", False: "no", None: "-"}
+        diff = "-" if p.get("difference") is None else (
+            f"{fmt(p['difference'])} (p={p['p_better']:.2g})" if p.get("p_better") is not None
+            else fmt(p["difference"]))
+        t.add_row(r["task"], r["designer"], f"{r['finished']}/{r['failed']}",
+                  yes[r["beats_beyond_noise"]], yes[r["beats_by_mean"]], diff,
+                  _spread(r["normalized"]) if r["normalized"] else
+                  ("undefined" if r["judged"] else "-"),
+                  _spread(r["score"]), _spread(r["baseline"]), _rate(r["success"]),
+                  "-" if r["wall_s"] is None else f"{r['wall_s']:.0f} s")
+    print_table(t, console)
+    failed = [r for r in table["runs"] if r["status"] == "failed"]
+    for r in failed:
+        console.print(Text(f"failed: {r['task']} / {r['designer']} / repeat {r['repeat'] + 1}: "
+                           f"{r['error']}", style="red"))
+    undefined = sorted({r["task"] for r in table["by_task"] if r["judged"] and not r["normalized"]})
+    if undefined:
+        why = next(r["normalized_why"] for r in table["by_task"] if r["task"] == undefined[0])
+        console.print(Text(f"normalized score undefined on {', '.join(undefined)}: {why}", style="dim"))
+    if not table["complete"]:
+        console.print(Text(f"unfinished: continue with rewardsmith benchmark --resume {table['benchmark']}",
+                           style="yellow"))
+
+
+class BenchmarkProgress:
+    """Progress over every run of the benchmark, and what the current run is doing."""
+
+    def __init__(self, progress, total: int, iterations: int):
+        self.progress = progress
+        self.iterations = iterations
+        self.all = progress.add_task("runs", total=total, status="")
+        self.current = progress.add_task("current run", total=iterations + 1, status="")
+        self.done = 0
+
+    def __call__(self, key, event) -> None:
+        from rewardsmith.benchmark import RunState
+        from rewardsmith.loop import events as E
+
+        p = self.progress
+        if isinstance(event, RunState):
+            self.done += 1
+            note = {"finished": "[green]finished[/]", "failed": "[red]failed[/]"}.get(
+                event.status, event.status)
+            if event.error:
+                from rich.markup import escape
+
+                note += f": {escape(event.error[:150])}"
+            p.console.print(f"{key.label()}: {note}", highlight=False)
+            p.update(self.all, completed=self.done, status=f"last: {key.label()}")
+            return
+        if isinstance(event, E.LoopStarted):
+            p.reset(self.current, total=event.iterations + 1)
+            p.update(self.current, status=f"{key.label()}: starting")
+        elif isinstance(event, E.IterationStarted | E.IterationReused):
+            p.update(self.current, completed=event.iteration,
+                     status=f"{key.label()}: iteration {event.iteration + 1}")
+        elif isinstance(event, E.ClosingStarted):
+            p.update(self.current, completed=self.iterations,
+                     status=f"{key.label()}: closing evaluation on {len(event.seeds)} seeds")
+        elif isinstance(event, E.ClosingFinished):
+            p.update(self.current, completed=self.iterations + 1,
+                     status=f"{key.label()}: {event.line[:80]}")
+
+
+def register(app: typer.Typer) -> None:
+    from rewardsmith.cli.common import console, err_console, guarded, quiet_warnings, timestamp
+
+    @app.command(context_settings={"allow_extra_args": True})
+    @guarded
+    def benchmark(
+        ctx: typer.Context,
+        tasks: list[str] | None = typer.Option(None, "--tasks", help="Task ids or task files: --tasks T1 T2 ... (or T1,T2)."),
+        suite: str | None = typer.Option(None, "--suite", help="A group of registered tasks (locomotion, novel, manipulation, balance, all) or a folder of task files."),
+        llm: list[str] | None = typer.Option(None, "--llm", help="A designer: offline, openai:MODEL or manual; repeat --llm to compare several."),
+        repeats: int = typer.Option(3, "--repeats", min=1, help="Independent runs per task and designer (repeat k has base seed --seed + 1000 k)."),
+        out: Path | None = typer.Option(None, "--out", help="The benchmark's folder (default benchmarks/<time>)."),
+        resume: Path | None = typer.Option(None, "--resume", help="Continue a benchmark: finished runs reused, unfinished ones resumed, failed ones tried again."),
+        iterations: int = typer.Option(3, "--iterations", "-i", min=1, help="Design iterations per run."),
+        samples: int = typer.Option(4, "--samples", "-k", min=1, help="Reward programs sampled per iteration."),
+        steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per candidate (default: each task's budget)."),
+        seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds the top candidates are evaluated on before one is called best."),
+        final_seeds: int = typer.Option(5, "--final-seeds", min=1, help="The closing evaluation of each run: its best and the hand-written reward on this many seeds (5 can settle a paired test)."),
+        top_k: int = typer.Option(2, "--top-k", min=1, help="Candidates per iteration re-evaluated on the extra seeds."),
+        workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel training processes (default: one per core)."),
+        executor: str | None = typer.Option(None, "--executor", help="Where candidates train: local or ray (see docs/SCALING.md)."),
+        backend: str = typer.Option("sb3", "--backend", help="Training backend."),
+        temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=2.0),
+        max_cost: float | None = typer.Option(None, "--max-cost", min=0.0, help="Per run: stop asking the LLM once this many USD are spent."),
+        schedule: str = typer.Option("full", "--schedule", help="full or halving (see `rewardsmith design --help`)."),
+        reevaluate: str = typer.Option("challengers", "--reevaluate", help="challengers or top-k (see `rewardsmith design --help`)."),
+        screen: float | None = typer.Option(None, "--screen", min=-1.0, max=1.0, help="Screen candidates before training (see `rewardsmith design --help`)."),
+        patience: int | None = typer.Option(None, "--patience", min=1, help="Stop a run after this many iterations without a better reward."),
+        seed: int = typer.Option(0, "--seed", help="Base seed of the first repeat."),
+        base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (or OPENAI_BASE_URL)."),
+        api_key: str | None = typer.Option(None, "--api-key", help="API key (or OPENAI_API_KEY)."),
+        json_out: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
+        list_suites: bool = typer.Option(False, "--list-suites", help="List the suites and their tasks, and exit."),
+    ):
+        """Independent design runs per task, designer and repeat, each with its closing evaluation,
+        and the table: how often the best reward beats the hand-written one, the normalized score
+        with intervals, success, tokens, cost and wall time."""
+        from dataclasses import asdict
+
+        from rewardsmith.benchmark import Benchmark, Plan, run_benchmark, write_table
+        from rewardsmith.benchmark import suites as suites_mod
+        from rewardsmith.cli.common import make_progress
+        from rewardsmith.executors import make_executor
+        from rewardsmith.llm import run_llm
+        from rewardsmith.loop.design import DesignConfig
+        from rewardsmith.train import load as load_backend
+
+        quiet_warnings()
+        if list_suites:
+            for name, doc, ids in suites_mod.describe():
+                console.print(f"[bold]{name}[/]: {doc}\n  {' '.join(ids)}", highlight=False)
+            return
+        extra = list(ctx.args)
+        if extra and not tasks:
+            raise RewardsmithError(f"unexpected argument(s): {' '.join(extra)}",
+                                   "name tasks with --tasks T1 T2 ...")
+        task_names = [*_names(tasks), *_names(extra)]
+        overrides = {k: v for k, v in (("executor", executor), ("workers", workers)) if v}
+        if resume is not None:
+            if task_names or suite or llm:
+                raise RewardsmithError("a resumed benchmark runs its own plan",
+                                       "leave out --tasks, --suite and --llm with --resume, or "
+                                       "start a new benchmark with --out")
+            bench = Benchmark.open(resume)
+            plan = bench.plan
+        else:
+            found = suites_mod.resolve(task_names, suite)
+            load_backend(backend)
+            if not llm:
+                raise RewardsmithError("no designer given",
+                                       "pass --llm offline (or --llm openai:MODEL), once per designer")
+            config = DesignConfig(iterations=iterations, samples=samples, steps=steps, seeds=seeds,
+                                  top_k=top_k, workers=workers or max(1, os.cpu_count() or 1),
+                                  temperature=temperature, max_cost=max_cost, backend=backend,
+                                  schedule=schedule, reevaluate=reevaluate, screen=screen,
+                                  patience=patience, executor=executor or "local",
+                                  final_seeds=final_seeds)
+            design = {k: v for k, v in asdict(config).items() if k not in ("llm", "seed")}
+            plan = Plan.make(found, llm, repeats, design, seed=seed)
+            bench = Benchmark.create(out or Path("benchmarks") / timestamp(), plan)
+        design_exec = overrides.get("executor") or plan.design.get("executor", "local")
+        n_workers = overrides.get("workers") or plan.design.get("workers")
+        runner = make_executor(design_exec, n_workers if design_exec == "local" or workers else None)
+
+        def make_llm(designer: str, path: Path):
+            # no shared cache: repeats are independent samples of the designer, and a resumed
+            # run still pays nothing twice (its own cache)
+            return run_llm(designer, path, base_url=base_url, api_key=api_key, shared_cache=False)
+
+        states = bench.states()
+        err_console.print(f"benchmark folder: [bold]{bench.path}[/] ({len(states)} runs: "
+                          f"{len(plan.tasks)} task(s) x {len(plan.designers)} designer(s) x "
+                          f"{plan.repeats} repeat(s); "
+                          f"{sum(s.status == 'finished' for s in states)} finished already)",
+                          highlight=False)
+        try:
+            with make_progress() as progress:
+                view = BenchmarkProgress(progress, len(states), int(plan.design.get("iterations", 3)))
+                run_benchmark(bench, runner, make_llm, observer=view, overrides=overrides)
+        except KeyboardInterrupt:
+            write_table(bench)
+            err_console.print(f"\ninterrupted; continue with: [bold]rewardsmith benchmark --resume "
+                              f"{bench.path}[/]")
+            raise typer.Exit(130) from None
+        table = write_table(bench)
+        if json_out:
+            print(json.dumps(table, indent=2, default=str))
+        print_benchmark(table, err_console if json_out else console)
+        (err_console if json_out else console).print(
+            f"table: {bench.path}/table.json, designers.csv, tasks.csv, runs.csv\n"
+            f"page:  rewardsmith report {bench.path}", highlight=False)

@@ -1,0 +1,282 @@
+"""``rewardsmith benchmark``: runs per task, designer and repeat (reused, resumed, failures
+recorded while the others go on), suites, and the table's numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes import FakeExecutor, ScriptedLLM, answer
+
+from rewardsmith.benchmark import Benchmark, Plan, run_benchmark, suites, write_table
+from rewardsmith.benchmark.table import designer_row
+from rewardsmith.errors import RewardsmithError
+from rewardsmith.llm import LLMError
+
+DESIGN = {"iterations": 1, "samples": 2, "steps": 1000, "seeds": 2, "top_k": 1, "workers": 1,
+          "final_seeds": 5, "schedule": "full"}
+# designer a's best scores 3 on every seed, b's 0.5; the hand-written reward 1, untrained 0
+SCRIPTS = {"a": [[answer(3.0), answer(2.0)]], "b": [[answer(0.5), answer(0.25)]]}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+
+
+class Executor(FakeExecutor):
+    """The hand-written reward scores 1 on every seed (the untrained policy 0)."""
+
+    def score(self, spec) -> float:
+        return 1.0 if spec.label == "baseline" else super().score(spec)
+
+
+def designers(broken: set[str] = frozenset()):
+    asked: list[str] = []
+
+    def make(designer: str, path: Path):
+        asked.append(designer)
+        if designer in broken:
+            raise LLMError(f"{designer}: no API key", "set OPENAI_API_KEY")
+        return ScriptedLLM(SCRIPTS[designer])
+
+    make.asked = asked  # type: ignore[attr-defined]
+    return make
+
+
+def new(tmp_path, names=("a", "b"), repeats=2) -> Benchmark:
+    from rewardsmith import tasks
+
+    plan = Plan.make([tasks.load("pendulum-balance-v0")], list(names), repeats, DESIGN)
+    return Benchmark.create(tmp_path / "bench", plan)
+
+
+def test_runs_per_designer_and_repeat_and_the_table(tmp_path):
+    bench = new(tmp_path)
+    ex = Executor()
+    states = run_benchmark(bench, ex, designers())
+    assert [s.status for s in states] == ["finished"] * 4
+    # repeats have their own base seeds; designers of one repeat share them (and the
+    # hand-written reward trained on them, from the evaluation cache)
+    seeds = {(s.key.designer, s.key.repeat): bench.plan.seed_of(s.key.repeat) for s in states}
+    assert seeds[("a", 0)] == seeds[("b", 0)] == 0 and seeds[("a", 1)] == 1000
+    baseline_jobs = [j for j in ex.jobs if j.spec.label == "baseline"]
+    assert sorted(j.spec.seed for j in baseline_jobs) == [*range(5), *range(1000, 1005)]
+
+    table = write_table(bench)
+    a, b = table["by_designer"]
+    assert a["designer"] == "a" and a["finished"] == 2 and a["failed"] == 0
+    # a: +2 on each of 10 pooled seeds, beyond noise; normalized (3 - 0) / |1 - 0| = 3 on every run
+    assert a["win_rate_beyond_noise"] == 1.0 and a["win_rate_by_mean"] == 1.0
+    assert a["runs_beyond_noise"] == 2 and a["tasks_beyond_noise"] == ["pendulum-balance-v0"]
+    assert a["normalized"]["mean"] == pytest.approx(3.0) and a["normalized"]["n"] == 2
+    # b: -0.5 on every seed: no win either way, normalized 0.5
+    assert b["win_rate_beyond_noise"] == 0.0 and b["win_rate_by_mean"] == 0.0
+    assert b["normalized"]["mean"] == pytest.approx(0.5)
+    ta = next(t for t in table["by_task"] if t["designer"] == "a")
+    assert ta["pooled"]["n"] == 10 and ta["pooled"]["difference"] == pytest.approx(2.0)
+    assert ta["score"]["values"] == [3.0, 3.0] and ta["baseline"]["mean"] == pytest.approx(1.0)
+    assert a["tokens"] == 2 * 150 and a["cost_usd"] == pytest.approx(0.02)
+    assert table["complete"]
+    rows = list(csv.DictReader((bench.path / "designers.csv").open()))
+    assert [r["designer"] for r in rows] == ["a", "b"] and float(rows[0]["normalized_mean"]) == 3.0
+    runs = list(csv.DictReader((bench.path / "runs.csv").open()))
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
+    assert json.loads((bench.path / "table.json").read_text())["by_designer"][0]["designer"] == "a"
+
+    # a second pass reuses every finished run: nothing trained, no designer asked
+    again, make = Executor(), designers()
+    assert [s.status for s in run_benchmark(Benchmark.open(bench.path), again, make)] == ["finished"] * 4
+    assert again.jobs == [] and make.asked == []
+
+
+def test_a_designer_that_cannot_start_is_marked_failed_and_the_others_go_on(tmp_path):
+    bench = new(tmp_path, repeats=1)
+    states = run_benchmark(bench, Executor(), designers(broken={"b"}))
+    by = {s.key.designer: s for s in states}
+    assert by["a"].status == "finished"
+    assert by["b"].status == "failed" and "b: no API key" in by["b"].error
+    table = write_table(bench)
+    b = table["by_designer"][1]
+    assert b["failed"] == 1 and b["finished"] == 0 and b["win_rate_beyond_noise"] is None
+    assert any("no API key" in e for e in b["errors"])
+    row = next(r for r in table["runs"] if r["designer"] == "b")
+    assert row["status"] == "failed" and "no API key" in row["error"]
+    assert table["complete"]  # every run ended, one of them badly
+    # once the designer can start, --resume tries the failed run again
+    states = run_benchmark(Benchmark.open(bench.path), Executor(), designers())
+    assert [s.status for s in states] == ["finished", "finished"]
+    assert write_table(bench)["by_designer"][1]["finished"] == 1
+
+
+def test_a_run_that_fails_part_way_keeps_its_folder_and_its_reason(tmp_path):
+    class Breaks(Executor):
+        def run(self, jobs, on_event=None):
+            if any(j.label.startswith("0-") for j in jobs):
+                raise RuntimeError("the cluster went away")
+            return super().run(jobs, on_event)
+
+    bench = new(tmp_path, names=("a",), repeats=1)
+    (state,) = run_benchmark(bench, Breaks(), designers())
+    assert state.status == "failed" and state.error == "RuntimeError: the cluster went away"
+    manifest = json.loads((bench.path / state.key.rel / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "cluster went away" in manifest["error"]
+
+
+def test_an_interrupted_benchmark_resumes_without_training_anything_twice(tmp_path):
+    bench = new(tmp_path, names=("a",))
+    first = Executor(interrupt_after=20)  # part way through the second run (the first is 16 jobs)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(bench, first, designers())
+    states = bench.states()
+    assert [s.status for s in states[:2]] == ["finished", "unfinished"]
+    attempts = [json.loads(x) for x in (bench.path / "attempts.jsonl").read_text().splitlines()]
+    assert attempts[-1]["status"] == "interrupted"
+    second = Executor()
+    assert [s.status for s in run_benchmark(Benchmark.open(bench.path), second, designers())] \
+        == ["finished"] * 2
+    assert not {str(j.dir) for j in first.jobs} & {str(j.dir) for j in second.jobs}
+    # the interrupted run's wall time counts both attempts
+    assert bench.states()[1].attempts == 2
+
+
+def test_the_designer_table_on_fixed_numbers():
+    def run(task, norm, beats):
+        return {"task": task, "designer": "d", "status": "finished", "verdict": "line",
+                "normalized": norm, "beats_beyond_noise": beats, "beats_by_mean": beats,
+                "success": 0.5, "baseline_success": 1.0, "tokens": 100, "cost_usd": 0.5,
+                "wall_s": 10.0}
+
+    rows = ([run("t1", v, True) for v in (1.0, 2.0, 3.0)]
+            + [run("t2", v, False) for v in (4.0, 5.0, 6.0)]
+            + [{"task": "t3", "designer": "d", "status": "failed", "error": "boom",
+                "verdict": None}])
+    tasks = [{"task": "t1", "judged": 3, "beats_beyond_noise": True, "beats_by_mean": True},
+             {"task": "t2", "judged": 3, "beats_beyond_noise": False, "beats_by_mean": True},
+             {"task": "t3", "judged": 0, "beats_beyond_noise": None, "beats_by_mean": None}]
+    d = designer_row("d", tasks, rows)
+    assert d["tasks_judged"] == 2 and d["win_rate_beyond_noise"] == 0.5 and d["win_rate_by_mean"] == 1.0
+    n = d["normalized"]
+    assert n["n"] == 6 and n["tasks"] == 2 and n["mean"] == pytest.approx(3.5)
+    assert n["iqm"] == pytest.approx(3.5)  # the mean of the middle four: 2, 3, 4, 5
+    # resampling within tasks: the mean of t1's resample is in [1, 3], t2's in [4, 6]
+    assert 2.5 <= n["low"] < 3.5 < n["high"] <= 4.5
+    assert n["iqm_low"] <= n["iqm"] <= n["iqm_high"]
+    assert d["failed"] == 1 and d["errors"] == ["boom"] and d["runs_beyond_noise"] == 3
+    assert d["tokens"] == 600 and d["cost_usd"] == pytest.approx(3.0) and d["wall_per_run_s"] == 10.0
+    assert d["success"] == 0.5 and d["baseline_success"] == 1.0
+
+
+def test_suites_and_unknown_names(tmp_path):
+    from rewardsmith import tasks
+
+    grouped = {t for _, ids in suites.SUITES.values() for t in ids}
+    assert set(tasks.names()) <= grouped, "every registered task belongs to a suite"
+    assert grouped <= set(tasks.names())
+    assert [t.id for t in suites.resolve(None, "balance")] == ["pendulum-balance-v0",
+                                                               "double-pendulum-balance-v0"]
+    assert len(suites.resolve(None, "all")) == len(tasks.names())
+    with pytest.raises(RewardsmithError, match="unknown task.*nope-v0") as e:
+        suites.resolve(["pendulum-balance-v0", "nope-v0"], None)
+    assert "pendulum-balance-v0" in e.value.hint
+    with pytest.raises(RewardsmithError, match="unknown suite 'legged'") as e:
+        suites.resolve(None, "legged")
+    assert "locomotion" in e.value.hint
+    with pytest.raises(RewardsmithError, match="one of them"):
+        suites.resolve(["pendulum-balance-v0"], "balance")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    with pytest.raises(RewardsmithError, match="no task files"):
+        suites.resolve(None, str(folder))
+    src = Path(tasks.load("pendulum-balance-v0").source_file).read_text()
+    (folder / "my_pendulum.py").write_text(src.replace('"pendulum-balance-v0"', '"my-pendulum-v0"'))
+    assert [t.id for t in suites.resolve(None, str(folder))] == ["my-pendulum-v0"]
+
+
+def test_plan_checks_itself(tmp_path):
+    from rewardsmith import tasks
+
+    t = [tasks.load("pendulum-balance-v0")]
+    with pytest.raises(RewardsmithError, match="named twice"):
+        Plan.make(t, ["offline", "offline"], 1, DESIGN)
+    with pytest.raises(RewardsmithError, match="unknown --schedule"):
+        Plan.make(t, ["offline"], 1, {**DESIGN, "schedule": "fast"})
+    bench = Benchmark.create(tmp_path / "b", Plan.make(t, ["offline"], 1, DESIGN))
+    with pytest.raises(RewardsmithError, match="already holds a benchmark"):
+        Benchmark.create(bench.path, bench.plan)
+    with pytest.raises(RewardsmithError, match="not a benchmark folder"):
+        Benchmark.open(tmp_path)
+
+
+def cli(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", *args],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def invoke(*args):
+    from typer.testing import CliRunner
+
+    from rewardsmith.cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_the_command_refuses_bad_input_in_one_line(tmp_path):
+    r = invoke("benchmark", "--tasks", "pendulum-balance-v0", "nope-v0", "--llm", "offline",
+               "--out", str(tmp_path / "b"))
+    assert r.exit_code == 2 and "unknown task(s): nope-v0" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "b").exists()
+    r = invoke("benchmark", "--suite", "legged", "--llm", "offline")
+    assert r.exit_code == 2 and "unknown suite 'legged'" in r.output
+    r = invoke("benchmark", "--resume", str(tmp_path / "b"), "--tasks", "pendulum-balance-v0")
+    assert r.exit_code == 2 and "runs its own plan" in r.output
+    r = invoke("benchmark", "--tasks", "pendulum-balance-v0", "--out", str(tmp_path / "c"))
+    assert r.exit_code == 2 and "no designer given" in r.output
+    r = invoke("benchmark", "--resume", str(tmp_path))
+    assert r.exit_code == 2 and "not a benchmark folder" in r.output
+
+
+def test_the_report_of_a_benchmark_folder(tmp_path):
+    bench = new(tmp_path, repeats=1)
+    run_benchmark(bench, Executor(), designers(broken={"b"}))
+    r = invoke("report", str(bench.path))
+    assert r.exit_code == 0, r.output
+    page = Path(r.output.strip())
+    assert page == bench.path / "report.html"
+    text = page.read_text()
+    assert "pendulum-balance-v0" in text and "no API key" in text
+    for section in ("Per-task scores", "Win rate", "Cost and wall time against score"):
+        assert section in text
+    assert text.count("data:image/png;base64") >= 3 or "matplotlib is not installed" in text
+    assert "http://" not in text and "https://" not in text  # self-contained
+    assert (bench.path / "table.json").exists()  # brought up to date from the runs
+    r = invoke("report", str(bench.path), str(tmp_path), "--compare")
+    assert r.exit_code == 2 and "is a benchmark" in r.output
+
+
+@pytest.mark.slow
+def test_a_real_benchmark_end_to_end(tmp_path):
+    env = {**os.environ, "REWARDSMITH_CACHE": str(tmp_path / "cache")}
+    env.pop("OPENAI_API_KEY", None)
+    env.pop("OPENAI_BASE_URL", None)
+    out = tmp_path / "bench"
+    p = cli("benchmark", "--tasks", "pendulum-balance-v0", "--llm", "offline", "--repeats", "1",
+            "--iterations", "1", "--samples", "2", "--steps", "2048", "--seeds", "1",
+            "--final-seeds", "3", "--workers", "2", "--out", str(out), "--json", env=env,
+            timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    table = json.loads(p.stdout)
+    (run,) = table["runs"]
+    assert run["status"] == "finished" and run["verdict"] and len(run["seeds"]) == 3
+    assert run["score"] is not None and run["baseline"] is not None and run["wall_s"] > 0
+    (d,) = table["by_designer"]
+    assert d["finished"] == 1 and d["win_rate_by_mean"] in (0.0, 1.0)
+    assert (out / "runs.csv").exists() and (out / "runs" / "pendulum-balance-v0" / "offline" / "r0"
+                                            / "closing.json").exists()
+    p = cli("report", str(out), env=env)
+    assert p.returncode == 0 and (out / "report.html").exists()
