@@ -174,7 +174,8 @@ def _events(ep: Episode, task) -> list[tuple[int, str, int]]:
     if contact:
         c = np.stack([np.asarray(states[n], dtype=float) for n in contact], axis=-1)
         if _finite(c):
-            flights = _segments(np.all(c == 0, axis=-1))
+            airborne = np.all(c == 0, axis=-1)
+            flights = _segments(airborne) if not airborne.all() else []  # never touching: no ground
             if flights:
                 a, b = max(flights, key=lambda p: p[1] - p[0])
                 if b - a > 1:
