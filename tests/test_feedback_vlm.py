@@ -351,3 +351,20 @@ def test_design_run_judged_by_a_vision_language_model(server, tmp_path, load_tas
     assert [c["iteration"] for c in calls] == [0, 1]
     html = write_report(run.path).read_text()
     assert "keyframes/strip.png" in html and "1-1 drifts to the side" in html
+
+
+def test_design_refuses_a_judge_that_cannot_see_before_the_run_exists(tmp_path):
+    from typer.testing import CliRunner
+
+    from rewardsmith.cli.main import app
+
+    run = tmp_path / "run"
+    for extra, why in ((["--llm", "offline"], "cannot look at images"),
+                       (["--llm", "offline", "--vlm", "gpt-4o"], "unknown judge 'gpt-4o'")):
+        out = CliRunner().invoke(app, ["design", "--task", TASK, "--feedback", "vlm",
+                                       "--run-dir", str(run), *extra])
+        assert out.exit_code != 0 and why in out.output, out.output
+        assert not run.exists()
+    out = CliRunner().invoke(app, ["design", "--task", TASK, "--feedback", "vlm",
+                                   "--feedback-weight", "1.5", "--run-dir", str(run)])
+    assert out.exit_code != 0 and not run.exists()

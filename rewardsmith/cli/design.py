@@ -191,6 +191,16 @@ def _make_llm(spec: str | None, run_dir: Path, base_url: str | None, api_key: st
     return CachedLLM(inner, run_dir / "llm" / "cache", report_paid=True)
 
 
+def _make_judge(config, llm_obj, run_dir: Path, base_url: str | None, api_key: str | None):
+    """--feedback vlm: the judge (--vlm, else the designer's model); None for other modes."""
+    if config.feedback != "vlm":
+        return None
+    from rewardsmith.feedback.vlm import make_judge
+
+    return make_judge(config.vlm or config.llm or llm_obj.name, run_dir=run_dir,
+                      base_url=base_url, api_key=api_key)
+
+
 def register(app: typer.Typer) -> None:
     from rewardsmith.cli.common import (
         console,
@@ -259,6 +269,7 @@ def register(app: typer.Typer) -> None:
             run.update_manifest(status="running")
             run.event("resumed")
             llm_obj = _make_llm(config.llm, run.path, base_url, api_key, shared_cache=not no_cache)
+            judge = _make_judge(config, llm_obj, run.path, vlm_base_url or base_url, api_key)
         else:
             # the settings check themselves (DesignConfig): a wrong choice fails before any work
             DesignConfig(feedback=feedback, feedback_ui=feedback_ui, schedule=schedule,
@@ -292,6 +303,8 @@ def register(app: typer.Typer) -> None:
                                   screen=screen)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = _make_llm(llm, path, base_url, api_key, shared_cache=not no_cache)
+            # a judge that cannot be made (--vlm offline, no key) fails before the run exists
+            judge = _make_judge(config, llm_obj, path, vlm_base_url or base_url, api_key)
             if max_cost is not None and not llm_obj.prices_known:
                 err_console.print(f"[yellow]warning:[/] {llm_obj.name} reports no prices, so "
                                   "--max-cost cannot stop this run; limit it with --iterations "
@@ -315,12 +328,6 @@ def register(app: typer.Typer) -> None:
         # --workers says otherwise
         runner = make_executor(config.executor, config.workers
                                if config.executor == "local" or workers else None)
-        judge = None
-        if config.feedback == "vlm":  # fails now on a judge that cannot be made
-            from rewardsmith.feedback.vlm import make_judge
-
-            judge = make_judge(config.vlm or config.llm or llm_obj.name, run_dir=run.path,
-                               base_url=vlm_base_url or base_url, api_key=api_key)
         loop = DesignLoop(t, run, config, llm_obj, observer=view, executor=runner, judge=judge)
         err_console.print(f"run directory: [bold]{run.path}[/]")
         try:
