@@ -157,7 +157,8 @@ def load_run(path: str | Path) -> RunData:
                 candidates.append({"id": d.name, "iteration": it, "k": k, "status": "unfinished",
                                    "source": src, "stage": "", "error": None})
     iterations = run.iterations()
-    llm_calls = [e for e in events if e.get("event") == "llm_call"]
+    llm_calls = [e if e.get("event") == "llm_call" else {**e, "model": f"{e.get('model')} (judge)"}
+                 for e in events if e.get("event") in ("llm_call", "judge_call")]
     if not llm_calls:  # older runs: the request files
         for d in run.llm_requests():
             u = d.get("usage") or {}
@@ -285,6 +286,10 @@ def render_report(data: RunData, out_dir: Path | None = None) -> str:
         ("evaluations", "Evaluations", _evaluations(data)),
         ("videos", "Videos", _videos(data, out_dir)),
     ]
+    judged = _judge_section(data, out_dir)
+    if judged:  # --feedback vlm: the frames beside the judge's words
+        sections.insert(sections.index(next(x for x in sections if x[0] == "feedback")),
+                        ("judge", "The vision-language judge", judged))
     sub = (f"task <b>{_e(m.get('task'))}</b> · status <b>{_e(m.get('status'))}</b> · "
            f"designer <b>{_e(m.get('llm'))}</b> · created {_e(m.get('created'))}")
     return _page(title, sub, sections, plots.unavailable, data.path)
@@ -784,6 +789,63 @@ def _videos(d: RunData, out_dir: Path) -> str:
         parts.append(f"<figure class='video'>{media}<figcaption>{_e(label)}: {_e(names)}"
                      f"</figcaption></figure>")
     return "<div class='videos'>" + "".join(parts) + "</div>"
+
+
+MAX_EMBED_FRAMES = 12 * 2**20  # bytes of keyframe strips embedded; the rest are linked
+
+
+def _judge_section(d: RunData, out_dir: Path) -> str:
+    """Per iteration judged by a vision-language model (``feedback/iteration-<i>.json`` with
+    source ``vlm``): each candidate's keyframe strip beside the judge's verdict, in its ranking,
+    with the one selected marked. Empty for runs without a judge."""
+    files = sorted((d.path / "feedback").glob("iteration-*.json"),
+                   key=lambda p: number(p.stem.split("-", 1)[1]))
+    budget = [MAX_EMBED_FRAMES]
+
+    def img(rel: str, alt: str) -> str:
+        p = d.path / rel
+        if not p.is_file():
+            return f"<p class='note'>(frames missing: {_e(rel)})</p>"
+        size = p.stat().st_size
+        if size <= budget[0]:
+            budget[0] -= size
+            src = "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode()
+        else:
+            src = Path(os.path.relpath(p, out_dir)).as_posix()
+        return (f"<img class='strip' style='max-width:720px;width:100%' src='{_e(src)}' "
+                f"alt='{_e(alt)}' title='{_e(rel)}'>")
+
+    parts = []
+    for f in files:
+        fb = _read(f)
+        if not isinstance(fb, dict) or fb.get("source") != "vlm":
+            continue
+        judge = fb.get("judge") or {}
+        pick = fb.get("selected") or fb.get("best")
+        weight = fb.get("weight")
+        how = ("the judge's ranking alone" if weight is None or weight >= 1 else
+               f"the judge's ranking (weight {_f(weight)}) with the task score")
+        rows = []
+        for r, cid in enumerate(fb.get("order") or [], 1):
+            v = (fb.get("verdicts") or {}).get(cid, {})
+            frames = (judge.get("frames") or {}).get(cid)
+            rows.append([
+                f"{r}", f"<b>{_e(cid)}</b>" + (" &#9733; selected" if cid == pick else ""),
+                img(frames, f"keyframes of {cid}") + f"<div class='note'>{_e((judge.get('moments') or {}).get(cid, ''))}</div>"
+                if frames else "-",
+                f"<b>{_e(v.get('does_what_asked', '?'))}</b>",
+                _e(v.get("what_it_does", "")), _e(v.get("what_is_wrong", "")),
+                _f((fb.get("combined") or {}).get(cid))])
+        unseen = judge.get("unseen") or {}
+        note = "".join(f"<p class='note'>{_e(c)}: not shown to the judge ({_e(why)})</p>"
+                       for c, why in unseen.items())
+        parts.append(
+            f"<h3>iteration {_e(fb.get('iteration'))}</h3><p>{_e(judge.get('model') or fb.get('ui'))}"
+            f" ranked {len(rows)} candidate(s); selected by {how}: <b>{_e(pick)}</b>."
+            + (f" Its summary: {_e(fb.get('comment'))}" if fb.get("comment") else "") + "</p>"
+            + _table(["rank", "candidate", "keyframes", "does what is asked", "what it does",
+                      "what is wrong", "combined"], rows) + note)
+    return "".join(parts)
 
 
 # --------------------------------------------------------------------------- comparison

@@ -57,7 +57,7 @@ class LiveView:
             E.Baseline: self._baseline, E.FeedbackWaiting: self._feedback_waiting,
             E.FeedbackNotice: self._note, E.HumanFeedback: self._human_feedback,
             E.Reevaluating: self._reevaluating, E.ClosingStarted: self._closing_started,
-            E.ClosingFinished: self._closing_finished,
+            E.ClosingFinished: self._closing_finished, E.JudgeCall: self._judge_call,
             E.AgreementAfterTraining: self._agreement_after,
         }
 
@@ -72,6 +72,11 @@ class LiveView:
         self.cost = e.total_cost_usd
         self.tokens += e.prompt_tokens + e.completion_tokens
         self.note = "validating and training candidates" + (" (cached answers)" if e.cached else "")
+
+    def _judge_call(self, e) -> None:
+        self.cost = e.total_cost_usd
+        self.tokens += e.prompt_tokens + e.completion_tokens
+        self.note = f"the judge ({e.model}) answered" + (" (cached)" if e.cached else "")
 
     def _validating(self, e) -> None:
         self.cands[e.id] = {"state": "validating", "fitness": None, "done": 0, "total": 0}
@@ -182,6 +187,16 @@ class LiveView:
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
 
+def _make_judge(config, llm_obj, run_dir: Path, base_url: str | None, api_key: str | None):
+    """--feedback vlm: the judge (--vlm, else the designer's model); None for other modes."""
+    if config.feedback != "vlm":
+        return None
+    from rewardsmith.feedback.vlm import make_judge
+
+    return make_judge(config.vlm or config.llm or llm_obj.name, run_dir=run_dir,
+                      base_url=base_url, api_key=api_key)
+
+
 def register(app: typer.Typer) -> None:
     from rewardsmith.cli.common import (
         console,
@@ -220,7 +235,10 @@ def register(app: typer.Typer) -> None:
         run_dir: Path | None = typer.Option(None, "--run-dir", help="Where the run goes (default runs/<time>-<task>)."),
         resume: Path | None = typer.Option(None, "--resume", help="Continue a run after a crash or Ctrl-C."),
         json_out: bool = typer.Option(False, "--json", help="Print a final summary JSON object on stdout."),
-        feedback: str = typer.Option("none", "--feedback", help="none, human (watch, rank, comment after each iteration) or oracle (synthetic ranking by a hidden fitness)."),
+        feedback: str = typer.Option("none", "--feedback", help="none, human (watch, rank, comment after each iteration), oracle (synthetic ranking by a hidden fitness) or vlm (a vision-language model judges keyframes of each behaviour against the description and ranks them)."),
+        vlm: str | None = typer.Option(None, "--vlm", help="With --feedback vlm: the judge, openai:MODEL (a vision-language model) or manual (frames and a prompt in a folder of the run); default: the --llm."),
+        vlm_base_url: str | None = typer.Option(None, "--vlm-base-url", help="OpenAI-compatible server of the judge (default: --base-url / OPENAI_BASE_URL)."),
+        feedback_weight: float = typer.Option(0.5, "--feedback-weight", min=0.0, max=1.0, help="With --feedback vlm: the judge's ranking's weight against the task score in selection (1: the judge alone; a task without a fitness uses the judge alone)."),
         feedback_ui: str = typer.Option("web", "--feedback-ui", help="web (a local page) or cli (terminal prompts)."),
         feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
         show_scores: bool = typer.Option(False, "--show-scores", help="With --feedback human: show each candidate's task score while you rank (by default the ranking is blind: shuffled, scores shown after you answer)."),
@@ -250,11 +268,12 @@ def register(app: typer.Typer) -> None:
             run.event("resumed")
             llm_obj = run_llm(config.llm, run.path, base_url=base_url, api_key=api_key,
                               shared_cache=not no_cache)
+            judge = _make_judge(config, llm_obj, run.path, vlm_base_url or base_url, api_key)
         else:
             # the settings check themselves (DesignConfig): a wrong choice fails before any work
             DesignConfig(feedback=feedback, feedback_ui=feedback_ui, schedule=schedule,
-                         reevaluate=reevaluate)
-            if feedback == "human":
+                         reevaluate=reevaluate, feedback_weight=feedback_weight)
+            if feedback in ("human", "vlm"):
                 from rewardsmith.feedback.video import prepare_gl
 
                 prepare_gl()  # fails now, naming the packages, when no offscreen GL works
@@ -277,12 +296,14 @@ def register(app: typer.Typer) -> None:
                                   compare_baseline=not no_baseline and t.fitness is not None,
                                   feedback=feedback, feedback_ui=feedback_ui,
                                   feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
-                                  show_scores=show_scores,
-                                  schedule=schedule, patience=patience, reevaluate=reevaluate,
+                                  show_scores=show_scores, vlm=vlm if feedback == "vlm" else None,
+                                  feedback_weight=feedback_weight, schedule=schedule, patience=patience, reevaluate=reevaluate,
                                   executor=executor or "local", final_seeds=final_seeds,
                                   screen=screen, screen_history=screen_history)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = run_llm(llm, path, base_url=base_url, api_key=api_key, shared_cache=not no_cache)
+            # a judge that cannot be made (--vlm offline, no key) fails before the run exists
+            judge = _make_judge(config, llm_obj, path, vlm_base_url or base_url, api_key)
             if max_cost is not None and not llm_obj.prices_known:
                 err_console.print(f"[yellow]warning:[/] {llm_obj.name} reports no prices, so "
                                   "--max-cost cannot stop this run; limit it with --iterations "
@@ -299,7 +320,7 @@ def register(app: typer.Typer) -> None:
         # --workers says otherwise
         runner = make_executor(config.executor, config.workers
                                if config.executor == "local" or workers else None)
-        loop = DesignLoop(t, run, config, llm_obj, observer=view, executor=runner)
+        loop = DesignLoop(t, run, config, llm_obj, observer=view, executor=runner, judge=judge)
         err_console.print(f"run directory: [bold]{run.path}[/]")
         try:
             with Live(view.render(), console=err_console, refresh_per_second=4, transient=False) as live:

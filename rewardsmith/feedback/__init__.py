@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from rewardsmith.errors import RewardsmithError
 
-MODES = ("human", "oracle")
+MODES = ("human", "oracle", "vlm")
 UIS = ("web", "cli")
 
 
@@ -40,7 +40,7 @@ class HumanFeedback:
     order: list[str]  # best first; the middle is in the order passed unless full_order
     comment: str
     scores: dict[str, float]  # Bradley-Terry log-strength from this iteration's pairs
-    source: str  # "human" | "oracle"
+    source: str  # "human" | "oracle" | "vlm"
     iteration: int = -1
     full_order: bool = False  # the person (or oracle) ordered every candidate
     pairs: list[list[str]] = field(default_factory=list)  # [winner, loser]
@@ -48,6 +48,17 @@ class HumanFeedback:
     answered_at: str = ""
     shown_order: list[str] = field(default_factory=list)  # the ids as the person saw them (human)
     blind: bool = False  # the task scores were hidden until the ranking was sent
+    # --feedback vlm: the candidate selection picks (the judge's ranking combined with the task
+    # score), the judge's verdict on each and the combined scores with the judge's weight
+    selected: str = ""
+    verdicts: dict[str, dict[str, str]] = field(default_factory=dict)
+    combined: dict[str, float] = field(default_factory=dict)
+    weight: float | None = None
+
+    @property
+    def pick(self) -> str:
+        """The candidate selection takes: the combined score's choice, else the ranking's best."""
+        return self.selected or self.best
 
     @property
     def ranking(self) -> list[str]:
@@ -98,9 +109,12 @@ def blind_order(ids: Sequence[str], seed: int, iteration: int) -> list[str]:
 
 def record(run_dir: Path, iteration: int, ids: Sequence[str], answer: dict[str, Any], source: str,
            ui: str = "", extra: dict[str, Any] | None = None, *,
-           shown_order: Sequence[str] | None = None, blind: bool = False) -> HumanFeedback:
+           shown_order: Sequence[str] | None = None, blind: bool = False,
+           selected: str = "", verdicts: dict[str, dict[str, str]] | None = None,
+           combined: dict[str, float] | None = None, weight: float | None = None) -> HumanFeedback:
     """Turn a checked answer into preferences and scores and write it, atomically.
-    ``shown_order``: the ids in the order the person saw them; ``blind``: scores were hidden."""
+    ``shown_order``: the ids in the order the person saw them; ``blind``: scores were hidden;
+    the rest: a judge's selection, verdicts and combined scores (:mod:`rewardsmith.feedback.vlm`)."""
     from rewardsmith.feedback.preference import (
         PreferenceLog,
         bradley_terry,
@@ -124,7 +138,8 @@ def record(run_dir: Path, iteration: int, ids: Sequence[str], answer: dict[str, 
                        scores=scores, source=source, iteration=iteration, full_order=full,
                        pairs=[list(p) for p in pairs], ui=ui,
                        answered_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                       shown_order=list(shown_order or []), blind=blind)
+                       shown_order=list(shown_order or []), blind=blind, selected=selected,
+                       verdicts=dict(verdicts or {}), combined=dict(combined or {}), weight=weight)
     log = PreferenceLog(Path(run_dir) / "feedback" / "preferences.json")
     log.add(iteration, ids, pairs, source)
     log.save()
@@ -157,7 +172,8 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
             video_settings=None, port: int | None = None, open_browser: bool | None = None,
             notify: Callable[[str], None] | None = None, console=None,
             input_stream: IO[str] | None = None, timeout: float | None = None,
-            show_scores: bool = False) -> HumanFeedback:
+            show_scores: bool = False, judge=None, weight: float = 0.5,
+            on_reply: Callable[[Any], None] | None = None) -> HumanFeedback:
     """Ask for (or simulate) a ranking of ``candidates`` and record it; see the module doc.
 
     ``candidates``: dicts with ``id``, ``source`` (reward code), ``fitness`` (may be None) and
@@ -170,6 +186,9 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
     URL is printed on stderr as a plain line (and passed to ``notify``), whatever the output is.
     Oracle: ranks by ``oracle_fitness`` (Episode -> float, over the recorded evaluation episodes)
     or else by the candidates' fitness, with ``noise`` in units of the group's fitness spread.
+    vlm: ``judge`` (a :func:`rewardsmith.feedback.vlm.make_judge` backend) looks at keyframes and
+    ranks them; ``weight`` combines its ranking with the task score; ``on_reply`` gets each of
+    its answers (for the token and cost accounting). See :mod:`rewardsmith.feedback.vlm`.
     """
     if mode not in MODES:
         raise RewardsmithError(f"unknown feedback mode {mode!r}; use {' or '.join(MODES)}")
@@ -181,6 +200,13 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
     if len(set(ids)) != len(ids):
         raise RewardsmithError(f"candidate ids repeat: {ids}")
     run_dir = Path(run_dir)
+    if mode == "vlm":
+        from rewardsmith.feedback import vlm
+
+        if judge is None:
+            raise RewardsmithError("--feedback vlm needs a judge", vlm.HINT)
+        return vlm.collect(run_dir, iteration, task, candidates, judge, weight=weight, seed=seed,
+                           notify=notify, on_reply=on_reply)
     prior = load(run_dir, iteration)
     if prior is not None:  # answered before a restart: never ask twice
         _ensure_logged(run_dir, prior, ids)
@@ -275,8 +301,14 @@ def collect(mode: str, ui: str, run_dir: Path, iteration: int, task, candidates:
 def feedback_text(fb: HumanFeedback, candidates_by_id: Mapping[str, Any],
                   previous_best_source: str | None = None, *, max_diff_lines: int = 60) -> str:
     """The next prompt's user message (ICPL): the preferred and the rejected reward code, the
-    person's comment, and what changed since the previous iteration's preferred reward."""
+    person's comment, and what changed since the previous iteration's preferred reward.
+    A judge's answer (``source == "vlm"``): its verdicts on each candidate instead."""
     from rewardsmith.llm import prompts
+
+    if fb.source == "vlm":
+        from rewardsmith.feedback.vlm import feedback_text as judge_text
+
+        return judge_text(fb, candidates_by_id, _source)
 
     def src(cid: str | None) -> str:
         if cid is None or cid not in candidates_by_id:

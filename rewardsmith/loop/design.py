@@ -46,11 +46,13 @@ class DesignConfig:
     seed: int = 0
     compare_baseline: bool = True
     eval_episodes: int | None = None
-    feedback: str = "none"  # none | human | oracle
+    feedback: str = "none"  # none | human | oracle | vlm
     feedback_ui: str = "web"  # web | cli
     feedback_noise: float = 0.0  # oracle noise, in units of the group's fitness spread
     oracle_fitness: str | None = None  # expression the oracle ranks by (tasks without a fitness)
     show_scores: bool = False  # human feedback: show task scores while ranking (default: blind)
+    vlm: str | None = None  # --feedback vlm: the judge ("openai:MODEL", "manual"; None: the LLM)
+    feedback_weight: float = 0.5  # --feedback vlm: the judge's weight against the task score
     # full: every candidate trains its whole budget | halving: weak candidates stop early (faster,
     # but its early decisions stopped the eventual best in several measured runs: see README)
     schedule: str = "full"
@@ -83,7 +85,10 @@ class DesignConfig:
                                    f"{self.final_seeds}")
         from rewardsmith.loop.schedule import SCHEDULES
 
-        for name, allowed in (("feedback", ("none", "human", "oracle")),
+        if not 0.0 <= self.feedback_weight <= 1.0:
+            raise RewardsmithError(f"--feedback-weight {self.feedback_weight} is not between 0 and 1",
+                                   "1: the judge's ranking alone, 0: the task score alone")
+        for name, allowed in (("feedback", ("none", "human", "oracle", "vlm")),
                               ("feedback_ui", ("web", "cli")), ("schedule", SCHEDULES),
                               ("reevaluate", ("challengers", "top-k"))):
             if getattr(self, name) not in allowed:
@@ -117,7 +122,8 @@ def create_run(path: Path, task: Task, config: DesignConfig, llm_name: str) -> R
 
 class DesignLoop:
     def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm,
-                 observer: Observer | None = None, executor: Executor | None = None):
+                 observer: Observer | None = None, executor: Executor | None = None,
+                 judge=None):
         self.task = task
         self.run = run
         self.config = config
@@ -131,6 +137,7 @@ class DesignLoop:
         self.tokens = {"prompt": 0, "completion": 0}
         self.best: Candidate | None = None
         self.baseline: dict[str, Any] | None = None
+        self.judge = judge  # --feedback vlm (made from the config when first needed if None)
         self._restore_usage()
 
     # ------------------------------------------------------------------ helpers
@@ -142,7 +149,7 @@ class DesignLoop:
 
     def _restore_usage(self) -> None:
         for ev in self.run.events():
-            if ev.get("event") == "llm_call" and not ev.get("cached"):
+            if ev.get("event") in ("llm_call", "judge_call") and not ev.get("cached"):
                 self.cost += ev.get("cost_usd") or 0.0
                 self.tokens["prompt"] += ev.get("prompt_tokens", 0)
                 self.tokens["completion"] += ev.get("completion_tokens", 0)
@@ -291,7 +298,7 @@ class DesignLoop:
         if cfg.feedback != "none" and ok:
             # a person (or the oracle) ranks the behaviours; their pick is the best
             human, shown = self._human_feedback(it, ok)
-            iter_best = shown[human.best]
+            iter_best = shown[human.pick]
             improved = self.best is None or iter_best.id != self.best.id
             if self.task.fitness is not None and improved:
                 self._reevaluate([iter_best])
@@ -402,10 +409,31 @@ class DesignLoop:
         fb = collect(cfg.feedback, cfg.feedback_ui, self.run.path, it, self.task, cands,
                      oracle_fitness=oracle, noise=cfg.feedback_noise, seed=cfg.seed,
                      notify=lambda m: self.emit(E.FeedbackNotice(message=m)),
-                     show_scores=cfg.show_scores)
+                     show_scores=cfg.show_scores, weight=cfg.feedback_weight,
+                     **({"judge": self._judge(), "on_reply": lambda r: self._judge_reply(it, r)}
+                        if cfg.feedback == "vlm" else {}))
         self.emit(E.HumanFeedback(iteration=it, best=fb.best, worst=fb.worst, order=fb.order,
                                   comment=fb.comment, scores=fb.scores, source=fb.source))
         return fb, {c.id: c for c in shown}
+
+    def _judge(self):
+        """The vision-language judge: the one given, else made from ``--vlm`` (else the LLM)."""
+        if self.judge is None:
+            from rewardsmith.feedback.vlm import make_judge
+
+            self.judge = make_judge(self.config.vlm or self.config.llm, run_dir=self.run.path)
+        return self.judge
+
+    def _judge_reply(self, it: int, reply) -> None:
+        """A judge's answer: its tokens and cost count with the LLM's."""
+        if not reply.cached:
+            self.cost += reply.usage.cost_usd or 0.0
+            self.tokens["prompt"] += reply.usage.prompt_tokens
+            self.tokens["completion"] += reply.usage.completion_tokens
+        self.emit(E.JudgeCall(iteration=it, cached=reply.cached, model=reply.model,
+                              prompt_tokens=reply.usage.prompt_tokens,
+                              completion_tokens=reply.usage.completion_tokens,
+                              cost_usd=reply.usage.cost_usd, total_cost_usd=self.cost))
 
     # ------------------------------------------------------------------ stages
     def _ask(self, it: int, feedback: str | None, tried: list[str]) -> list[str]:

@@ -125,6 +125,20 @@ class LlmCall(Event):
     total_cost_usd: float
 
 
+@dataclass(frozen=True)
+class JudgeCall(Event):
+    """The vision-language judge answered (--feedback vlm); its tokens count with the LLM's."""
+
+    KIND: ClassVar[str] = "judge_call"
+    iteration: int
+    cached: bool
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    total_cost_usd: float
+
+
 # ----------------------------------------------------------------------------- candidates
 @dataclass(frozen=True)
 class CandidateValidating(Event):
