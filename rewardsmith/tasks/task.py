@@ -171,11 +171,15 @@ class Task:
             kwargs["max_episode_steps"] = self.max_episode_steps
         if render_mode:
             kwargs["render_mode"] = render_mode
-        from rewardsmith.tasks import robotics
+        from rewardsmith.tasks import dmc, robotics
 
-        robotics.ensure_registered(self.env_id)  # gymnasium-robotics ids, imported on demand
+        if dmc.is_dmc_id(self.env_id):  # Control Suite tasks (dmc:DOMAIN/TASK), registered on demand
+            env_id = dmc.ensure_registered(self.env_id)
+        else:
+            robotics.ensure_registered(self.env_id)  # gymnasium-robotics ids, imported on demand
+            env_id = self.env_id
         try:
-            env = gym.make(self.env_id, **kwargs)
+            env = gym.make(env_id, **kwargs)
         except Exception as e:  # gymnasium raises several types for a bad id or kwargs
             clear = robotics.explain_failure(self.env_id, e)
             if clear is not None:
