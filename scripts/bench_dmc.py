@@ -17,7 +17,7 @@ import numpy as np
 def rate(step, reset, n: int) -> float:
     reset()
     t0 = time.perf_counter()
-    for i in range(n):
+    for _ in range(n):
         if step():
             reset()
     return n / (time.perf_counter() - t0)

@@ -113,7 +113,7 @@ def test_the_adapter_is_seeded_and_ends_episodes_at_the_suites_length(suite):
     env = short.make_env()
     env.reset(seed=0)
     assert type(env.unwrapped.model).__name__ == "MjModel"
-    for k in range(7):
+    for _ in range(7):
         _, _, term, trunc, _ = env.step(env.action_space.sample())
     assert trunc and not term
     env.close()
@@ -147,3 +147,40 @@ def test_an_unknown_suite_task_names_the_domains_tasks(suite):
     with pytest.raises(dmc.DmcError) as e:
         tasks.adhoc("dmc:finger/turn_hardd", "x", None)
     assert "finger/turn_hard" in (e.value.hint or "") and "finger/spin" in (e.value.hint or "")
+
+
+def test_the_exported_baseline_gives_the_suites_reward_on_the_suite_env(suite, tmp_path):
+    """The exported module (no rewardsmith in it) on the suite's env as shimmy makes it and on
+    rewardsmith's adapter: its reward is the suite's own, step by step."""
+    pytest.importorskip("shimmy", reason="the dmc extra (shimmy) is not installed")
+    import importlib.util
+
+    import gymnasium as gym
+
+    from rewardsmith.export import render_module
+
+    task = tasks.load("dmc-hopper-hop-v0")  # with task extras (body centres of mass)
+    text = render_module(task, task.baseline_reward, meta={"run_id": "r", "candidate": "0-0"})
+    assert "import rewardsmith" not in text and "from rewardsmith" not in text
+    assert "ENV_ID = 'dm_control/hopper-hop-v0'" in text
+    path = tmp_path / "hop_reward.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("hop_reward", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for env in (module.RewardWrapper(gym.make(module.ENV_ID)), module.RewardWrapper(task.make_env())):
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        base = env.unwrapped
+        qvel = base.data.qvel if hasattr(base, "data") else base._env.physics.data.qvel
+        mine, theirs = [], []
+        for k in range(60):
+            if k % 5 == 0:  # kicked forward, so that the hop term is reached
+                qvel[0] += 3.0
+            _, r, term, trunc, info = env.step(env.action_space.sample())
+            mine.append(r)
+            theirs.append(info["env_reward"])
+        env.close()
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+        assert np.ptp(theirs) > 0
+    assert len(module.self_test(steps=5)) == 5
