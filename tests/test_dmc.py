@@ -184,3 +184,17 @@ def test_the_exported_baseline_gives_the_suites_reward_on_the_suite_env(suite, t
         np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
         assert np.ptp(theirs) > 0
     assert len(module.self_test(steps=5)) == 5
+
+
+def test_the_quadrupeds_tendon_actuators_are_named_as_tendons(suite):
+    """Its legs are driven through tendons: the prompt names them, not a site of the same id."""
+    from rewardsmith.tasks.context import actuator_facts
+
+    task = tasks.load("dmc-quadruped-walk-v0")
+    env = task.make_env()
+    try:
+        names = [a.target for a in actuator_facts(env.unwrapped.model)]
+    finally:
+        env.close()
+    assert names[:3] == ["yaw_front_left", "tendon lift_front_left", "tendon extend_front_left"]
+    assert not any(n.startswith("site ") for n in names)
