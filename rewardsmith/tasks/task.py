@@ -186,7 +186,8 @@ class Task:
                 raise clear from None
             raise TaskError(
                 f"task {self.id}: cannot make env {self.env_id!r}: {type(e).__name__}: {e}",
-                "check the env id (gymnasium MuJoCo envs such as Hopper-v5) and its settings",
+                "check the env id (gymnasium MuJoCo envs such as Hopper-v5, or dmc:DOMAIN/TASK) "
+                "and its settings",
             ) from None
         return robotics.wrap(env) if robotics.is_robotics_env(env) else env
 
