@@ -15,22 +15,12 @@ from rewardsmith import tasks
 from rewardsmith.contracts import Episode
 from rewardsmith.errors import UnknownName
 from rewardsmith.reward.program import SIGNATURE, compile_program
-from rewardsmith.tasks import dmc
 from rewardsmith.train.sb3 import baseline_program
 
 TASKS = tasks.names()
 STEPS = 50
 REQUIRED = {"pendulum-balance-v0", "hopper-forward-v0", "cheetah-run-v0", "ant-forward-v0",
             "walker-forward-v0", "reacher-reach-v0", "cheetah-run-backward-v0", "hopper-jump-v0"}
-
-
-def _load(task_id):
-    """A registered task; a Control Suite one is skipped where dm_control (the dmc extra) is
-    not installed."""
-    task = tasks.load(task_id)
-    if dmc.is_dmc_id(task.env_id):
-        pytest.importorskip("dm_control", reason="the dmc extra (dm_control) is not installed")
-    return task
 
 
 def _rollout(task, steps=STEPS, seed=0):
@@ -61,8 +51,8 @@ def _rollout(task, steps=STEPS, seed=0):
 
 
 @pytest.fixture(scope="module", params=TASKS)
-def rollout(request):
-    task = _load(request.param)
+def rollout(request, load_task):
+    task = load_task(request.param)
     return task, _rollout(task)
 
 
@@ -117,8 +107,8 @@ def test_every_baseline_compiles_and_gives_finite_batched_rewards(rollout):
 
 
 @pytest.mark.parametrize("task_id", TASKS)
-def test_every_task_trains_through_the_reward_vecenv(task_id, make_venv, random_actions):
-    task = _load(task_id)
+def test_every_task_trains_through_the_reward_vecenv(task_id, make_venv, random_actions, load_task):
+    task = load_task(task_id)
     venv = make_venv(task, "baseline", n_envs=2, keep_episodes=False)
     obs = venv.reset()
     rng = np.random.default_rng(0)
@@ -129,8 +119,8 @@ def test_every_task_trains_through_the_reward_vecenv(task_id, make_venv, random_
 
 
 @pytest.mark.parametrize("task_id", TASKS)
-def test_llm_context_shows_description_schema_signature_not_fitness(task_id):
-    task = _load(task_id)
+def test_llm_context_shows_description_schema_signature_not_fitness(task_id, load_task):
+    task = load_task(task_id)
     ctx = task.llm_context()
     assert task.description in ctx
     # the schema, each field's line with its typical values appended
