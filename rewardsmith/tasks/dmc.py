@@ -132,7 +132,9 @@ class DmcEnv(_env_base()):  # type: ignore[misc]
         self.domain, self.task_name = domain, task
         # no time limit inside: gymnasium's TimeLimit ends episodes (registered with the
         # suite's own length), so max_episode_steps can change it
-        kw: dict[str, Any] = {"random": 0, **(task_kwargs or {})}
+        # unseeded, the suite draws its initial states from fresh entropy (as gymnasium's envs
+        # do); reset(seed=...) makes them reproducible
+        kw: dict[str, Any] = {"random": None, **(task_kwargs or {})}
         if "time_limit" in inspect.signature(suite._DOMAINS[domain].SUITE[task]).parameters:
             kw["time_limit"] = float("inf")
         self._env = suite.load(domain, task, task_kwargs=kw)
