@@ -225,15 +225,16 @@ def render_module(task, source: str, *, flavor: str = "numpy", meta: Mapping[str
 def _is_suite(task) -> bool:
     """A DeepMind Control Suite task (``dmc:DOMAIN/TASK``): its module runs on the suite's env as
     shimmy makes it (``dm_control/DOMAIN-TASK-v0``), so it needs no rewardsmith."""
-    return task.env_id.startswith("dmc:")
+    from rewardsmith.tasks import dmc
+
+    return dmc.is_dmc_id(task.env_id)
 
 
 def _env_id(task) -> str:
     """The gymnasium id the exported module makes its env with."""
-    if _is_suite(task):
-        domain, name = task.env_id[len("dmc:"):].split("/", 1)
-        return f"dm_control/{domain}-{name}-v0"
-    return task.env_id
+    from rewardsmith.tasks import dmc
+
+    return dmc.shimmy_id(task.env_id) if _is_suite(task) else task.env_id
 
 
 def _normalize_source(source: str) -> str:
