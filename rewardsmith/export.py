@@ -206,19 +206,35 @@ def render_module(task, source: str, *, flavor: str = "numpy", meta: Mapping[str
         kwargs = dict(task.env_kwargs)
         if task.max_episode_steps is not None:
             kwargs["max_episode_steps"] = task.max_episode_steps
+        suite = _is_suite(task)
         parts = [
             _header(task, meta, flavor, module_name, date or time.strftime("%Y-%m-%d %H:%M")),
-            _imports(flavor),
+            _imports(flavor, suite),
             _constants(task, meta, kwargs, spec),
             render_state_code(spec, model, flavor),
             _reward_section(source, flavor),
-            _wrapper_code(flavor),
+            _wrapper_code(flavor, suite),
         ]
     finally:
         env.close()
     head, imports, *rest = (p.strip("\n") for p in parts)
     text = f"{head}\n\n{imports}\n\n" + "\n\n\n".join(rest) + "\n"
     return _ruff_annotate(text)
+
+
+def _is_suite(task) -> bool:
+    """A DeepMind Control Suite task (``dmc:DOMAIN/TASK``): its module runs on the suite's env as
+    shimmy makes it (``dm_control/DOMAIN-TASK-v0``), so it needs no rewardsmith."""
+    from rewardsmith.tasks import dmc
+
+    return dmc.is_dmc_id(task.env_id)
+
+
+def _env_id(task) -> str:
+    """The gymnasium id the exported module makes its env with."""
+    from rewardsmith.tasks import dmc
+
+    return dmc.shimmy_id(task.env_id) if _is_suite(task) else task.env_id
 
 
 def _normalize_source(source: str) -> str:
@@ -311,6 +327,9 @@ def _header(task, meta: Mapping[str, Any], flavor: str, module_name: str, date: 
         f"Needs {'jax, ' if flavor == 'jax' else ''}numpy, mujoco and gymnasium[mujoco]; not "
         f"rewardsmith. `np` is {lib}.",
     ]
+    if _is_suite(task):
+        L += _wrap("A Control Suite task: the module also needs dm_control and shimmy (importing it "
+                   f"imports shimmy, which registers {_env_id(task)} with gymnasium).")
     if flavor == "jax":
         L += _wrap("The reward runs under jax.jit; jax computes in float32 unless jax_enable_x64 is "
                    "set, so values differ from the numpy export in the last digits.")
@@ -321,7 +340,7 @@ def _header(task, meta: Mapping[str, Any], flavor: str, module_name: str, date: 
         "    import gymnasium as gym",
         f"    from {module_name} import RewardWrapper",
         "",
-        f"    env = RewardWrapper(gym.make({task.env_id!r}))",
+        f"    env = RewardWrapper(gym.make({_env_id(task)!r}))",
         "    obs, info = env.reset(seed=0)",
         "    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())",
         "    info[\"reward_components\"], info[\"env_reward\"]",
@@ -336,11 +355,15 @@ def _header(task, meta: Mapping[str, Any], flavor: str, module_name: str, date: 
     return f'"""{body}\n"""'
 
 
-def _imports(flavor: str) -> str:
+def _imports(flavor: str, suite: bool = False) -> str:
     if flavor == "jax":
-        return ("import difflib\nimport math\n\nimport gymnasium as gym\nimport jax\n"
+        text = ("import difflib\nimport math\n\nimport gymnasium as gym\nimport jax\n"
                 "import jax.numpy as np\nimport mujoco\nimport numpy as onp")
-    return "import difflib\nimport math\n\nimport gymnasium as gym\nimport mujoco\nimport numpy as np"
+    else:
+        text = "import difflib\nimport math\n\nimport gymnasium as gym\nimport mujoco\nimport numpy as np"
+    if suite:  # registers the Control Suite's gymnasium ids (dm_control/DOMAIN-TASK-v0)
+        text += "\nimport shimmy  # noqa: F401 - registers dm_control/... ids with gymnasium"
+    return text
 
 
 def _constants(task, meta: Mapping[str, Any], kwargs: dict[str, Any], spec) -> str:
@@ -352,7 +375,7 @@ def _constants(task, meta: Mapping[str, Any], kwargs: dict[str, Any], spec) -> s
         kw = "{}  # the task's env settings are not plain values; pass them to gym.make yourself"
     lines = [
         f"TASK_ID = {task.id!r}",
-        f"ENV_ID = {task.env_id!r}",
+        f"ENV_ID = {_env_id(task)!r}",
         f"ENV_KWARGS = {kw}",
         f"DT = {float(spec.dt)!r}  # seconds between state and next_state (one env step)",
         f"RUN_ID = {meta.get('run_id')!r}",
@@ -670,7 +693,43 @@ def _reward_section(source: str, flavor: str) -> str:
     )
 
 
-def _wrapper_code(flavor: str) -> str:
+_SUITE_MODEL_DATA = '''
+def _model_data(base):
+    """The MuJoCo model and data of the env: its own (gymnasium's MuJoCo envs, rewardsmith's
+    Control Suite adapter) or, for the suite's env as shimmy makes it, its physics'."""
+    if hasattr(base, "model") and hasattr(base, "data"):
+        return base.model, base.data
+    physics = getattr(getattr(base, "_env", None), "physics", None)
+    if physics is None:
+        raise TypeError(f"{type(base).__name__} is not a MuJoCo env (it has no model/data)")
+    return physics.model.ptr, physics.data.ptr
+'''
+
+# what the wrapper reads from the env, and what it reads for a suite task instead
+_SUITE_EDITS = (
+    ('''        base = env.unwrapped
+        if not (hasattr(base, "model") and hasattr(base, "data")):
+            raise TypeError(f"{type(base).__name__} is not a MuJoCo env (it has no model/data)")
+        check_model(base.model)
+''', '''        base = env.unwrapped
+        check_model(_model_data(base)[0])
+'''),
+    ("extract_state(base.model, base.data, dt=self._dt)",
+     "extract_state(*_model_data(base), dt=self._dt)"),
+)
+
+
+def _for_the_suite(code: str) -> str:
+    """The wrapper's code made to find the model and data of the suite's env as shimmy makes
+    it (in its physics), as well as of a MuJoCo env."""
+    for old, new in _SUITE_EDITS:
+        if old not in code:  # the wrapper's text changed: fail here, not in a user's module
+            raise AssertionError("the RewardWrapper text adapted for the Control Suite is gone")
+        code = code.replace(old, new)
+    return _SUITE_MODEL_DATA.strip("\n") + "\n\n\n" + code.lstrip("\n")
+
+
+def _wrapper_code(flavor: str, suite: bool = False) -> str:
     if flavor == "jax":
         call = '''
 @jax.jit
@@ -803,6 +862,8 @@ def self_test(steps=20, seed=0):
 if __name__ == "__main__":
     self_test()
 '''
+    if suite:
+        rest = _for_the_suite(rest)
     text = call.strip("\n") + "\n\n\n" + rest.strip("\n")
     if flavor == "numpy":
         text = re.sub(r"\bonp\.", "np.", text)

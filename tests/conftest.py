@@ -19,11 +19,21 @@ def _mujoco_warning(message: str) -> None:
 mujoco.set_mju_user_warning(_mujoco_warning)
 
 
+def _load_task(name):
+    """A task by id or file; a Control Suite task (``dmc:`` env) is skipped where its extra,
+    dm_control, is not installed."""
+    from rewardsmith import tasks
+    from rewardsmith.tasks import dmc
+
+    task = tasks.load(name)
+    if dmc.is_dmc_id(task.env_id):
+        pytest.importorskip("dm_control", reason="the dmc extra (dm_control) is not installed")
+    return task
+
+
 @pytest.fixture(scope="session")
 def load_task():
-    from rewardsmith import tasks
-
-    return tasks.load
+    return _load_task
 
 
 def _random_actions(venv, rng: np.random.Generator) -> np.ndarray:

@@ -64,8 +64,8 @@ def feedback(source: str, *, lengths, fitness, components=None, error=None) -> C
 
 
 @pytest.mark.parametrize("name", tasks.names())
-def test_every_task_gets_four_distinct_valid_programs(name):
-    task = tasks.load(name)
+def test_every_task_gets_four_distinct_valid_programs(name, load_task):
+    task = load_task(name)
     ctx = context(name)
     out = DESIGNER.complete(initial_messages(task), 4, 1.0, context=ctx)
     assert len(out.texts) == 4 and out.usage.cost_usd == 0.0

@@ -51,8 +51,8 @@ def _rollout(task, steps=STEPS, seed=0):
 
 
 @pytest.fixture(scope="module", params=TASKS)
-def rollout(request):
-    task = tasks.load(request.param)
+def rollout(request, load_task):
+    task = load_task(request.param)
     return task, _rollout(task)
 
 
@@ -107,8 +107,8 @@ def test_every_baseline_compiles_and_gives_finite_batched_rewards(rollout):
 
 
 @pytest.mark.parametrize("task_id", TASKS)
-def test_every_task_trains_through_the_reward_vecenv(task_id, make_venv, random_actions):
-    task = tasks.load(task_id)
+def test_every_task_trains_through_the_reward_vecenv(task_id, make_venv, random_actions, load_task):
+    task = load_task(task_id)
     venv = make_venv(task, "baseline", n_envs=2, keep_episodes=False)
     obs = venv.reset()
     rng = np.random.default_rng(0)
@@ -119,8 +119,8 @@ def test_every_task_trains_through_the_reward_vecenv(task_id, make_venv, random_
 
 
 @pytest.mark.parametrize("task_id", TASKS)
-def test_llm_context_shows_description_schema_signature_not_fitness(task_id):
-    task = tasks.load(task_id)
+def test_llm_context_shows_description_schema_signature_not_fitness(task_id, load_task):
+    task = load_task(task_id)
     ctx = task.llm_context()
     assert task.description in ctx
     # the schema, each field's line with its typical values appended

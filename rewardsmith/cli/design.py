@@ -211,7 +211,7 @@ def register(app: typer.Typer) -> None:
     @guarded
     def design(
         task: str | None = typer.Option(None, "--task", "-t", help="Task id (see `rewardsmith tasks`) or task file."),
-        env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id, e.g. Walker2d-v5."),
+        env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id, e.g. Walker2d-v5, or a Control Suite task, dmc:DOMAIN/TASK (the dmc extra)."),
         description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what the robot should do."),
         fitness: str | None = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields (see `tasks show`), averaged over evaluation steps."),
         llm: str | None = typer.Option(None, "--llm", help="openai:MODEL, offline or manual (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline)."),

@@ -86,7 +86,7 @@ def tasks_list(ctx: typer.Context,
 @guarded
 def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `rewardsmith tasks`) or a task file."),
                hidden: bool = typer.Option(False, "--hidden", help="Also show the fitness and baseline (never shown to the LLM)."),
-               env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id (gymnasium-robotics ids with the robotics extra)."),
+               env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id (gymnasium-robotics ids with the robotics extra; dmc:DOMAIN/TASK with the dmc extra)."),
                description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words.")):
     """Print the exact context an LLM will see: description, state schema, signature."""
     quiet_warnings()
@@ -121,7 +121,7 @@ def evaluate(
     executor: str = typer.Option("local", "--executor", help="Where the policies train: local or ray (see docs/SCALING.md)."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Where policies and results go (default runs/eval-...)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-    env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id."),
+    env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id, or dmc:DOMAIN/TASK (the dmc extra)."),
     description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words."),
     fitness: str | None = typer.Option(None, "--fitness", help="Ad-hoc task: numpy expression over state fields, averaged over steps."),
 ):

@@ -67,7 +67,7 @@ class JointFact:
 @dataclass(frozen=True)
 class ActuatorFact:
     index: int
-    target: str  # the joint (or tendon/site) it drives
+    target: str  # the joint it drives, or "tendon NAME", "site NAME", "body NAME"
     ctrl: tuple[float, float] | None  # None: unlimited
     gear: float
     servo: bool = False  # a position/velocity servo (has a bias term), not a plain motor
@@ -273,18 +273,19 @@ def actuator_facts(model) -> list[ActuatorFact]:
     """Action entry i is actuator i (gymnasium's MuJoCo envs set ``data.ctrl = action``)."""
     import mujoco
 
-    objs = {0: mujoco.mjtObj.mjOBJ_JOINT, 1: mujoco.mjtObj.mjOBJ_JOINT,
-            2: mujoco.mjtObj.mjOBJ_TENDON, 3: mujoco.mjtObj.mjOBJ_SITE}
+    T, Obj = mujoco.mjtTrn, mujoco.mjtObj
+    # transmission type -> (what actuator_trnid[i, 0] names, the word before its name)
+    objs = {int(T.mjTRN_JOINT): (Obj.mjOBJ_JOINT, ""), int(T.mjTRN_JOINTINPARENT): (Obj.mjOBJ_JOINT, ""),
+            int(T.mjTRN_SLIDERCRANK): (Obj.mjOBJ_SITE, "slider-crank at site "),
+            int(T.mjTRN_TENDON): (Obj.mjOBJ_TENDON, "tendon "), int(T.mjTRN_SITE): (Obj.mjOBJ_SITE, "site "),
+            int(T.mjTRN_BODY): (Obj.mjOBJ_BODY, "body ")}
     out = []
     for i in range(model.nu):
         trn = int(model.actuator_trntype[i])
         tid = int(model.actuator_trnid[i, 0])
-        obj = objs.get(trn)
+        obj, word = objs.get(trn, (None, ""))
         name = (mujoco.mj_id2name(model, obj, tid) if obj is not None else None) or f"actuator{i}"
-        if trn == 2:
-            name = f"tendon {name}"
-        elif trn == 3:
-            name = f"site {name}"
+        name = f"{word}{name}"
         ctrl = (tuple(float(x) for x in model.actuator_ctrlrange[i])
                 if model.actuator_ctrllimited[i] else None)
         out.append(ActuatorFact(i, _identifier(name) if trn < 2 else name, ctrl,

@@ -171,18 +171,23 @@ class Task:
             kwargs["max_episode_steps"] = self.max_episode_steps
         if render_mode:
             kwargs["render_mode"] = render_mode
-        from rewardsmith.tasks import robotics
+        from rewardsmith.tasks import dmc, robotics
 
-        robotics.ensure_registered(self.env_id)  # gymnasium-robotics ids, imported on demand
+        if dmc.is_dmc_id(self.env_id):  # Control Suite tasks (dmc:DOMAIN/TASK), registered on demand
+            env_id = dmc.ensure_registered(self.env_id)
+        else:
+            robotics.ensure_registered(self.env_id)  # gymnasium-robotics ids, imported on demand
+            env_id = self.env_id
         try:
-            env = gym.make(self.env_id, **kwargs)
+            env = gym.make(env_id, **kwargs)
         except Exception as e:  # gymnasium raises several types for a bad id or kwargs
             clear = robotics.explain_failure(self.env_id, e)
             if clear is not None:
                 raise clear from None
             raise TaskError(
                 f"task {self.id}: cannot make env {self.env_id!r}: {type(e).__name__}: {e}",
-                "check the env id (gymnasium MuJoCo envs such as Hopper-v5) and its settings",
+                "check the env id (gymnasium MuJoCo envs such as Hopper-v5, or dmc:DOMAIN/TASK) "
+                "and its settings",
             ) from None
         return robotics.wrap(env) if robotics.is_robotics_env(env) else env
 

@@ -1,0 +1,38 @@
+"""Swing the pole up and balance it (DeepMind Control Suite cartpole/swingup)."""
+
+from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+
+# The suite's own reward, re-written against the state view (equal to the suite's to
+# 1e-6: tests/test_dmc.py).
+BASELINE = TOLERANCE + '''
+def compute_reward(state, action, next_state):
+    upright = (next_state.pole_1_zaxis[:, 2] + 1.0) / 2.0
+    centered = (1.0 + tolerance_gaussian(next_state.slider_pos, 0.0, 0.0, 2.0, 0.1)) / 2.0
+    small_control = (4.0 + tolerance_quadratic(action[:, 0], 0.0, 0.0, 1.0, 0.0)) / 5.0
+    small_velocity = (1.0 + tolerance_gaussian(next_state.hinge_1_angvel, 0.0, 0.0, 5.0, 0.1)) / 2.0
+    reward = upright * small_control * small_velocity * centered
+    return reward, {"upright": upright, "centered": centered, "small_control": small_control,
+                    "small_velocity": small_velocity}
+'''
+
+# Measured (scripts/bench_baselines.py --task dmc-cartpole-swingup-v0 --seeds 1 --workers 2, 2 cores
+# shared with other work): at 100k steps (~2.5 min) the baseline scores 236 against the untrained
+# policy's 0.01 (one seed).
+TASK = Task(
+    id="dmc-cartpole-swingup-v0",
+    env_id="dmc:cartpole/swingup",
+    robot="cart on a rail with a hinged pole (starts hanging down)",
+    description="Swing the pole up from hanging down and balance it upright, with the cart near "
+                "the centre of the rail, using small forces and a still pole.",
+    fitness=Fitness(
+        fn=suite_return,
+        doc=SUITE_RETURN_DOC.format(steps=1000),
+        maximum=1000.0,
+    ),
+    baseline_reward=BASELINE,
+    baseline_doc="cartpole/swingup's own (smooth) reward: upright (the pole's cosine, mapped to "
+                 "[0, 1]) times centered, small_control and small_velocity, each a tolerance "
+                 "mapped into [0.5, 1] or [0.8, 1].",
+    budgets={"sb3": Budget(steps=100_000)},
+)

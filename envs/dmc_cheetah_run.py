@@ -1,0 +1,31 @@
+"""Run forward at 10 m/s or faster (DeepMind Control Suite cheetah/run)."""
+
+from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+
+# The suite's own reward, re-written against the state view (equal to the suite's to
+# 1e-6: tests/test_dmc.py).
+BASELINE = TOLERANCE + '''
+def compute_reward(state, action, next_state):
+    run_speed = 10.0
+    speed = tolerance_linear(next_state.com_vel[:, 0], run_speed, np.inf, run_speed, 0.0)
+    return speed, {"speed": speed}
+'''
+
+# The budget is not measured: whether the baseline learns visibly in it on 2 cores is open
+# (scripts/bench_baselines.py --task dmc-cheetah-run-v0 says).
+TASK = Task(
+    id="dmc-cheetah-run-v0",
+    env_id="dmc:cheetah/run",
+    robot="planar half cheetah (2D, back and front legs of three joints each)",
+    description="Make the cheetah run forward (towards +x) as fast as possible, up to 10 m/s.",
+    fitness=Fitness(
+        fn=suite_return,
+        doc=SUITE_RETURN_DOC.format(steps=1000),
+        maximum=1000.0,
+    ),
+    baseline_reward=BASELINE,
+    baseline_doc="cheetah/run's own reward: a linear tolerance of the centre of mass's x velocity,"
+                 " 0 at rest rising to 1 at 10 m/s.",
+    budgets={"sb3": Budget(steps=200_000)},
+)

@@ -1,0 +1,38 @@
+"""Walk forward at 0.5 m/s or faster, upright (DeepMind Control Suite quadruped/walk)."""
+
+from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+
+# The suite's own reward, re-written against the state view (equal to the suite's to
+# 1e-6: tests/test_dmc.py).
+BASELINE = TOLERANCE + '''
+def compute_reward(state, action, next_state):
+    walk_speed = 0.5
+    q = next_state.torso_quat
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    forward_axis = np.stack([1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y)], axis=-1)
+    forward_speed = np.sum(forward_axis * next_state.torso_linvel, axis=-1)
+    upright = tolerance_linear(next_state.torso_zaxis[:, 2], 1.0, np.inf, 2.0, 0.0)
+    move = tolerance_linear(forward_speed, walk_speed, np.inf, walk_speed, 0.5)
+    return upright * move, {"upright": upright, "move": move}
+'''
+
+# The budget is not measured: whether the baseline learns visibly in it on 2 cores is open
+# (scripts/bench_baselines.py --task dmc-quadruped-walk-v0 says).
+TASK = Task(
+    id="dmc-quadruped-walk-v0",
+    env_id="dmc:quadruped/walk",
+    robot="quadruped (3D, four legs of four joints each, free-floating torso)",
+    description="Make the quadruped walk forward (along its torso's own x axis, the way it faces) "
+                "at 0.5 m/s or faster while keeping its torso upright.",
+    fitness=Fitness(
+        fn=suite_return,
+        doc=SUITE_RETURN_DOC.format(steps=1000),
+        maximum=1000.0,
+    ),
+    baseline_reward=BASELINE,
+    baseline_doc="quadruped/walk's own reward: upright (a linear tolerance of the torso's z axis "
+                 "against the vertical) times a linear tolerance of the torso's forward velocity "
+                 "in its own frame (the suite's velocimeter) above 0.5 m/s.",
+    budgets={"sb3": Budget(steps=300_000)},
+)

@@ -1,0 +1,43 @@
+"""Touch a small random target with the arm's fingertip (DeepMind Control Suite reacher/hard)."""
+
+from rewardsmith.state.view import ModelQuantity
+from rewardsmith.tasks import Budget, Extra, Fitness, Task
+from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+
+# The target is a geom of the world body, moved by the suite at each reset: a task extra adds
+# its position to the state view.
+EXTRAS = (
+    Extra("target_pos", (3,), "m", "centre of the target (world frame; placed at random each "
+          "episode)", ModelQuantity("data.geom_xpos[model.geom('target').id]")),
+)
+
+# The suite's own reward, re-written against the state view (equal to the suite's to
+# 1e-6: tests/test_dmc.py).
+BASELINE = TOLERANCE + '''
+def compute_reward(state, action, next_state):
+    radii = 0.015 + 0.01
+    to_target = next_state.target_pos[:, :2] - next_state.finger_pos[:, :2]
+    distance = np.sqrt(np.sum(np.square(to_target), axis=-1))
+    touching = np.where(in_bounds(distance, 0.0, radii), 1.0, 0.0)
+    return touching, {"touching": touching}
+'''
+
+# The budget is not measured: whether the baseline learns visibly in it on 2 cores is open
+# (scripts/bench_baselines.py --task dmc-reacher-hard-v0 says).
+TASK = Task(
+    id="dmc-reacher-hard-v0",
+    env_id="dmc:reacher/hard",
+    robot="planar two-link arm (shoulder and wrist) with a fingertip, and a target on the plane",
+    description="Move the arm so that its fingertip (the finger body) touches the target "
+                "(target_pos, placed at random each episode) and stays on it.",
+    fitness=Fitness(
+        fn=suite_return,
+        doc=SUITE_RETURN_DOC.format(steps=1000),
+        maximum=1000.0,
+    ),
+    baseline_reward=BASELINE,
+    baseline_doc="reacher/hard's own reward: 1 while the fingertip is within 2.5 cm of the "
+                 "target's centre (the two radii), 0 otherwise (sparse).",
+    extras=EXTRAS,
+    budgets={"sb3": Budget(steps=200_000)},
+)

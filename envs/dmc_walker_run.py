@@ -1,0 +1,38 @@
+"""Run forward at 8 m/s or faster, upright (DeepMind Control Suite walker/run)."""
+
+from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+
+# The suite's own reward, re-written against the state view (equal to the suite's to
+# 1e-6: tests/test_dmc.py).
+BASELINE = TOLERANCE + '''
+def compute_reward(state, action, next_state):
+    stand_height = 1.2
+    move_speed = 8.0
+    standing = tolerance_gaussian(next_state.torso_pos[:, 2], stand_height, np.inf, stand_height / 2, 0.1)
+    upright = (1.0 + next_state.torso_zaxis[:, 2]) / 2.0
+    stand = (3.0 * standing + upright) / 4.0
+    move = tolerance_linear(next_state.com_vel[:, 0], move_speed, np.inf, move_speed / 2, 0.5)
+    reward = stand * (5.0 * move + 1.0) / 6.0
+    return reward, {"standing": standing, "upright": upright, "move": move}
+'''
+
+# The budget is not measured: whether the baseline learns visibly in it on 2 cores is open
+# (scripts/bench_baselines.py --task dmc-walker-run-v0 says).
+TASK = Task(
+    id="dmc-walker-run-v0",
+    env_id="dmc:walker/run",
+    robot="planar biped walker (2D, two legs of three joints each)",
+    description="Make the walker run forward (towards +x) at 8 m/s or faster while keeping its "
+                "torso upright and high (at 1.2 m or more).",
+    fitness=Fitness(
+        fn=suite_return,
+        doc=SUITE_RETURN_DOC.format(steps=1000),
+        maximum=1000.0,
+    ),
+    baseline_reward=BASELINE,
+    baseline_doc="walker/run's own reward: (3 standing + upright)/4 * (5 move + 1)/6, standing a "
+                 "Gaussian tolerance of the torso height above 1.2 m, move a linear tolerance of "
+                 "the centre of mass's x velocity above 8 m/s.",
+    budgets={"sb3": Budget(steps=200_000)},
+)
