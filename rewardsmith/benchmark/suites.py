@@ -25,6 +25,11 @@ SUITES: dict[str, tuple[str, tuple[str, ...]]] = {
                       "reacher-reach-elbow-v0")),
     "balance": ("cart-poles kept upright",
                 ("pendulum-balance-v0", "double-pendulum-balance-v0")),
+    "dmc": ("DeepMind Control Suite tasks (the dmc extra): the hand-written reward is the "
+            "suite authors' own, the score the suite's episode return",
+            ("dmc-cartpole-swingup-v0", "dmc-cheetah-run-v0", "dmc-finger-spin-v0",
+             "dmc-hopper-hop-v0", "dmc-quadruped-walk-v0", "dmc-reacher-hard-v0",
+             "dmc-walker-run-v0", "dmc-walker-walk-v0")),
 }
 ALL = "all"  # every registered task
 
