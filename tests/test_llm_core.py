@@ -98,7 +98,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def test_templates_render_and_name_missing_variables():
     for name in prompts.templates_used():
         assert prompts.template_path(name).is_file()
-    assert prompts.template_path("reflection") == prompts.template_path("reflection_v2")
+    assert prompts.template_path("reflection") == prompts.template_path("reflection_v3")
     with pytest.raises(prompts.PromptError, match="best_source, reflection"):
         prompts.render("reflection_v1")  # kept: runs made with it render the same text
     with pytest.raises(prompts.PromptError, match="best_id, best_source, iteration, reflection"):

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 # The template each builder renders. The run manifest records these (see templates_used()).
 TEMPLATES: dict[str, str] = {
     "system": "system_v1",
-    "initial": "initial_v2",
-    "reflection": "reflection_v2",
+    "initial": "initial_v3",
+    "reflection": "reflection_v3",
     "error": "error_v1",
     "human": "human_v1",
 }
@@ -104,14 +104,37 @@ def system_message() -> dict:
     return {"role": "system", "content": render(TEMPLATES["system"]).strip()}
 
 
-def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None) -> list[dict]:
+def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None, *,
+                     show_fitness: bool = True) -> list[dict]:
     """The first request for a task: the coding rules, then the task's description and schema,
-    and how its rewards are trained (``backend`` with ``steps`` env steps; default: the task's
-    budget) and what the policy sees."""
+    how candidates are scored (the task score and the success test in words, unless
+    ``show_fitness`` is False), and how its rewards are trained (``backend`` with ``steps`` env
+    steps; default: the task's budget) and what the policy sees."""
     return [system_message(),
             {"role": "user", "content": render(TEMPLATES["initial"], context=task.llm_context(),
+                                               scoring=scoring_text(task, show_fitness),
                                                training=training_context(task, backend, steps)
                                                ).strip()}]
+
+
+def scoring_text(task: Task, show: bool = True) -> str:
+    """How each trained policy is scored, in words: the task's ``Fitness.doc`` and its success
+    test; with ``show`` False (``design --hide-fitness``) only that a hidden score ranks them."""
+    fit = task.fitness
+    if fit is None:
+        return ("How candidates are compared: this task has no task score of its own; the "
+                "candidates are ranked by the simulator's own return or by a person.")
+    if not show:
+        return ("How candidates are compared: each trained policy gets a task score (higher is "
+                "better) whose definition is not shown here: reward the behaviour the task "
+                "describes.")
+    lines = ["How candidates are compared: each trained policy is evaluated on a few episodes; "
+             f"its task score (higher is better) is the mean over them of: {fit.doc}."]
+    if fit.success is not None and fit.success_doc:
+        lines.append(f"The success test of an evaluation episode: {fit.success_doc}; the "
+                     "success rate is the share of evaluation episodes that pass it.")
+    lines.append("The score is computed from the recorded episodes, not from your reward.")
+    return " ".join(lines)
 
 
 def reflection_message(best_id: str, best_source: str, reflection: str, iteration: str) -> str:

@@ -25,7 +25,9 @@ class TaskError(RewardsmithError):
 
 @dataclass(frozen=True)
 class Fitness:
-    """Ground truth for selecting candidates. Never shown to the LLM.
+    """Ground truth for selecting candidates. Its code is never shown to the LLM; ``doc`` and
+    ``success_doc`` are, in words, in the first prompt and beside the scores of the feedback
+    (unless a run sets ``--hide-fitness``).
 
     ``fn(episode) -> float``: higher is better. ``doc`` says in words what it measures.
 
