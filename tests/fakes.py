@@ -217,8 +217,17 @@ class EpisodeExecutor(FakeExecutor):
 
         from rewardsmith.contracts import score_episodes
 
+        from rewardsmith.critic.digest import component_names
+
         outcome = super()._train(job)
         r = outcome.result
+        # the program's own components over training: the first rises, the second falls, the
+        # rest stay flat, each a different size
+        names = component_names(job.spec.program) or ["keep"]
+        trends = [lambda i: 1 + i, lambda i: 5 - i] + [lambda i: 2.0] * len(names)
+        for i, point in enumerate(r.curve):
+            point.components = {n: (-1) ** k * 10.0 ** (1 - k) * trends[k](i) * point.episode_length
+                                / 10 for k, n in enumerate(names)}
         # each program its own episodes (the seed from its text), as trained policies differ
         base = int(hashlib.sha256((job.spec.program or "").encode()).hexdigest()[:6], 16)
         eps = [self._rollout(base + 100 * r.seed + i) for i in range(self.n)]

@@ -329,7 +329,13 @@ def iteration_account(task: Task, iteration: int, candidates: list, best, improv
              + (f" ({selection})" if selection else "") + ":"]
     if legend:
         lines.append(f"({legend[0].upper()}{legend[1:]}.)")
-    lines += [candidate_line(task, c, episodes.get(c.id)) for c in candidates]
+    from rewardsmith.critic.digest import candidate_details
+
+    for c in candidates:
+        lines.append(candidate_line(task, c, episodes.get(c.id)))
+        details = candidate_details(c) if c.status in ("ok", "stopped") else ""
+        if details:
+            lines.append(details)
     if best is None:
         lines.append("No candidate has worked yet.")
     elif improved:

@@ -137,11 +137,22 @@ def scoring_text(task: Task, show: bool = True) -> str:
     return " ".join(lines)
 
 
-def reflection_message(best_id: str, best_source: str, reflection: str, iteration: str) -> str:
-    """Feedback on the best program so far (its code, once, and what the critic saw) and on
-    every candidate of the last iteration, with how to act on it."""
+def reflection_message(best_id: str, best_source: str, reflection: str, iteration: str,
+                       history: str = "") -> str:
+    """Feedback on the best program so far (its code, once, and what the critic saw), on
+    every candidate of the last iteration and, in a line each, on those of every earlier
+    iteration (``history``), with how to act on it."""
     return render(TEMPLATES["reflection"], best_id=best_id, best_source=best_source.strip(),
-                  reflection=reflection.strip(), iteration=iteration.strip()).strip()
+                  reflection=reflection.strip(), iteration=iteration.strip(),
+                  history=history_block(history)).strip()
+
+
+def history_block(history: str) -> str:
+    """The earlier iterations' paragraph of a feedback message ("" when there were none)."""
+    if not history.strip():
+        return ""
+    return ("\n\nEarlier iterations (each candidate: [its components], then its task score):\n"
+            + history.strip())
 
 
 def error_message(source: str, error: str) -> str:

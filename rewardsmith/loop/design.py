@@ -719,14 +719,23 @@ class DesignLoop:
                 return None
             c = failures[0]
             return (prompts.error_message(c.source or "(no code could be extracted)",
-                                          c.error or "unknown error") + "\n\n" + account)
+                                          c.error or "unknown error") + "\n\n" + account
+                    + prompts.history_block(self._history(it)))
         result = TrainResult.from_json(self.best.train or {})
         text = reflect(self.task, result, self.best.source, self._episodes(self.best),
                        show_fitness=not cfg.hide_fitness)
         if self.best.fitness_seeds and len(self.best.fitness_seeds) > 1:
             text += ("\nAcross seeds, the task score was "
                      + ", ".join(f"{v:.3g}" for v in self.best.fitness_seeds.values()) + ".")
-        return prompts.reflection_message(self.best.id, self.best.source, text, account)
+        return prompts.reflection_message(self.best.id, self.best.source, text, account,
+                                          history=self._history(it))
+
+    def _history(self, it: int) -> str:
+        """Every candidate of the iterations before ``it``, a line each (see critic.digest)."""
+        from rewardsmith.critic.digest import history
+
+        return history([c for c in self.run.candidate_records() if c.iteration < it],
+                       best_id=self.best.id if self.best else None)
 
     def _previous_best_source(self) -> str | None:
         """The best candidate's code as it was before the latest iteration (for 'what changed')."""
