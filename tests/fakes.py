@@ -179,8 +179,8 @@ class ScriptedLLM:
 class EpisodeExecutor(FakeExecutor):
     """A :class:`FakeExecutor` whose jobs also record evaluation episodes of the real env: a
     seeded random-action policy for at most ``steps`` steps, each episode scored by the task's
-    own fitness and shifted so that the job's mean score is still the program's ``W`` (the
-    feedback then has real trajectories, events and best-episode scores to speak of)."""
+    own fitness, while the job's score stays the program's ``W`` (the feedback then has real
+    trajectories, events and episode scores to speak of)."""
 
     def __init__(self, task, episodes: int = 2, steps: int = 200):
         super().__init__()
@@ -232,7 +232,6 @@ class EpisodeExecutor(FakeExecutor):
         base = int(hashlib.sha256((job.spec.program or "").encode()).hexdigest()[:6], 16)
         eps = [self._rollout(base + 100 * r.seed + i) for i in range(self.n)]
         fits, success = score_episodes(self.task, eps)
-        fits = [f - float(np.mean(fits)) + r.fitness for f in fits]
         r.eval_fitness, r.eval_episodes, r.fitness_std = fits, eps, float(np.std(fits))
         r.success_rate = success if r.success_rate is None else r.success_rate
         r.save(job.dir / "train")

@@ -250,7 +250,20 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             lines.append(trajectory(ep, task, keys))
             for e in events(ep, task):
                 lines.append(f"  - {e}")
+        lines += _every_episode(task, episodes, result.eval_fitness)
     return "\n".join(lines)
+
+
+def _every_episode(task: Task, episodes: list[Episode], fits: list[float]) -> list[str]:
+    from rewardsmith.critic.episode_facts import episode_lines
+
+    from rewardsmith.critic.episode_facts import MIN_FLIGHT_S, root_body
+
+    root = root_body(task) or "root"
+    head = ("Every evaluation episode (score so far at t: the task score of the episode cut "
+            f"at t; a flight: {MIN_FLIGHT_S:g} s or more with no body touching anything, shown "
+            f"as (start, duration, {root} peak height, {root} tilt from upright at landing)):")
+    return [head, *episode_lines(task, episodes, fits)]
 
 
 def _first_line(text: str | None, limit: int = 160) -> str:
