@@ -156,6 +156,6 @@ def test_the_initial_prompt_says_how_rewards_are_trained_and_what_the_policy_see
         assert fact in user, fact
     # the budget of the run, not the task's default, where the run sets one
     assert "30,000 env steps" in prompts.initial_messages(task, "sb3", 30_000)[1]["content"]
-    # and it stays compact: the whole first request for Ant is well under 4k tokens (~4 chars each)
+    # and it stays compact: the whole first request for Ant is under 5k tokens (~4 chars each)
     if name == "ant-forward-v0":
-        assert sum(len(m["content"]) for m in prompts.initial_messages(task)) < 4 * 4000
+        assert sum(len(m["content"]) for m in prompts.initial_messages(task)) < 4 * 5000

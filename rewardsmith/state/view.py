@@ -214,7 +214,7 @@ class StateSpec:
 
         # Quantities of the model that are no MjData array of their own (sites, the robot's
         # centre of mass without the objects): computed like task extras, before them.
-        derived = _model_quantities(model, fields, bool(objects))
+        derived = _model_quantities(model, fields, bool(objects), names)
         blocks["extras"] = offset
         for ex, group in derived:
             add(ex.name, ex.shape, ex.unit, ex.doc, group)
@@ -394,9 +394,11 @@ class ModelQuantity:
         return f"ModelQuantity({self.expr!r})"
 
 
-def _model_quantities(model, fields: Mapping[str, Field], objects: bool) -> list[tuple[Extra, str]]:
-    """Site positions, and the robot's centre of mass and its velocity without the objects
-    (where the model has objects): ``(Extra, group)`` pairs."""
+def _model_quantities(model, fields: Mapping[str, Field], objects: bool,
+                      body_names: Sequence[str] | None = None) -> list[tuple[Extra, str]]:
+    """Site positions, the end point of each limb without a site (:func:`limb_tips`), and the
+    robot's centre of mass and its velocity without the objects (where the model has objects):
+    ``(Extra, group)`` pairs. ``body_names``: the bodies' names in the view."""
     import mujoco
 
     out: list[tuple[Extra, str]] = []
@@ -408,6 +410,17 @@ def _model_quantities(model, fields: Mapping[str, Field], objects: bool) -> list
         taken.add(key)
         out.append((Extra(key, (3,), "m", "site position (world frame, z up)",
                           ModelQuantity(f"data.site_xpos[{i}]")), f"site {name}"))
+    names = list(body_names) if body_names is not None else _body_names(model)
+    for b, point in limb_tips(model):
+        key = f"{names[b]}_tip_pos"
+        if key in taken:
+            continue
+        taken.add(key)
+        local = ", ".join(repr(round(float(x), 6)) for x in point)
+        out.append((Extra(key, (3,), "m", f"far end of limb {names[b]} (foot/finger tip; world "
+                          "frame)",
+                          ModelQuantity(f"data.xpos[{b}] + data.xmat[{b}].reshape(3, 3) @ "
+                                        f"np.array([{local}])")), f"tip {names[b]}"))
     if objects:
         bodies = [b for r in robot_roots(model) for b in subtree(model, r)]
         mass = np.asarray(model.body_mass, dtype=float)[bodies]
@@ -430,6 +443,46 @@ def _model_quantities(model, fields: Mapping[str, Field], objects: bool) -> list
                               "(objects excluded; world frame)", ModelQuantity(pos)), "global"))
             out.append((Extra("robot_com_vel", (3,), "m/s", "velocity of the robot's centre of "
                               "mass (objects excluded)", ModelQuantity(vel)), "global"))
+    return out
+
+
+_CAPSULE, _CYLINDER = 3, 5  # mjtGeom
+
+
+def limb_tips(model) -> list[tuple[int, np.ndarray]]:
+    """The end point of each limb, where the model has no site for it: for every body of the
+    robot without children (other than a root) and without a site, whose geoms include a
+    capsule or cylinder, the end (its cap's surface) farthest from the robot's root in the
+    model's own pose (a foot's toe rather than its heel), in the body's frame: ``(body, point)``
+    pairs."""
+    import mujoco
+
+    robot = {b for r in robot_roots(model) for b in subtree(model, r)}
+    parents = {int(model.body_parentid[b]) for b in range(1, model.nbody)}
+    pose = mujoco.MjData(model)  # the model's own pose (qpos0), where "far" is measured
+    mujoco.mj_kinematics(model, pose)
+    with_site = {int(model.site_bodyid[i]) for i in range(model.nsite)}
+    out = []
+    for b in sorted(robot):
+        if b in parents or b in with_site or int(model.body_parentid[b]) == 0:
+            continue
+        best, reach = None, 0.0
+        for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
+            if int(model.geom_type[g]) not in (_CAPSULE, _CYLINDER):
+                continue
+            mat = np.zeros(9)
+            mujoco.mju_quat2Mat(mat, model.geom_quat[g])
+            axis = mat.reshape(3, 3)[:, 2]
+            half = float(model.geom_size[g][1]) + (float(model.geom_size[g][0])
+                                                    if int(model.geom_type[g]) == _CAPSULE else 0.0)
+            root = int(model.body_rootid[b])
+            for end in (model.geom_pos[g] + half * axis, model.geom_pos[g] - half * axis):
+                world = pose.xpos[b] + pose.xmat[b].reshape(3, 3) @ end
+                far = float(np.linalg.norm(world - pose.xpos[root]))
+                if far > reach + 1e-9:
+                    best, reach = np.asarray(end, dtype=float), far
+        if best is not None:
+            out.append((b, best))
     return out
 
 
