@@ -2,7 +2,9 @@
 scripted LLM and an executor that records real evaluation episodes (see fakes.EpisodeExecutor) and
 returns every request it sent. Run as a script, it prints each request's size:
 
-    python tests/prompt_run.py [TASK] [ITERATIONS] [SAMPLES]
+    python tests/prompt_run.py [TASK] [ITERATIONS] [SAMPLES] [EPISODES] [STEPS]
+
+(EPISODES evaluation episodes a candidate, of at most STEPS steps; default 2 and 200.)
 """
 
 from __future__ import annotations
@@ -75,9 +77,10 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     task_id = args[0] if args else "ant-forward-v0"
     its, n = (int(args[1]), int(args[2])) if len(args) > 2 else (3, 4)
+    eps, steps = (int(args[3]), int(args[4])) if len(args) > 4 else (2, 200)
     with tempfile.TemporaryDirectory() as d:
         os.environ["REWARDSMITH_CACHE"] = str(Path(d) / "cache")
-        requests, run = run_prompts(task_id, Path(d), its, n)
+        requests, run = run_prompts(task_id, Path(d), its, n, eps, steps)
         for i, s in enumerate(sizes(requests)):
             print(f"request {i}: {s['chars']} chars, {s['tokens']} tokens ({s['counted_by']}); "
                   f"its last message {s['last_message_chars']} chars")

@@ -105,13 +105,15 @@ def system_message() -> dict:
 
 
 def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None, *,
-                     show_fitness: bool = True) -> list[dict]:
+                     show_fitness: bool = True, compact: bool = False) -> list[dict]:
     """The first request for a task: the coding rules, then the task's description and schema,
     how candidates are scored (the task score and the success test in words, unless
     ``show_fitness`` is False), and how its rewards are trained (``backend`` with ``steps`` env
-    steps; default: the task's budget) and what the policy sees."""
+    steps; default: the task's budget) and what the policy sees. ``compact``: the state table
+    as name, shape and unit only (the requests after the first, which carry feedback)."""
     return [system_message(),
-            {"role": "user", "content": render(TEMPLATES["initial"], context=task.llm_context(),
+            {"role": "user", "content": render(TEMPLATES["initial"],
+                                               context=task.llm_context(compact=compact),
                                                scoring=scoring_text(task, show_fitness),
                                                training=training_context(task, backend, steps)
                                                ).strip()}]

@@ -398,8 +398,10 @@ class DesignLoop:
         from rewardsmith.llm import prompts
         from rewardsmith.llm.base import DesignContext
 
+        # the full state table in the first request; with feedback, its compact form
         messages = prompts.initial_messages(self.task, self.config.backend, self.steps,
-                                            show_fitness=not self.config.hide_fitness)
+                                            show_fitness=not self.config.hide_fitness,
+                                            compact=feedback is not None)
         if feedback is not None:  # it carries the best program's code (once) and what was tried
             messages = messages + [{"role": "user", "content": feedback}]
         context = DesignContext.from_task(self.task, iteration=it)

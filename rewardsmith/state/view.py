@@ -378,6 +378,46 @@ class StateSpec:
         return "\n".join(lines)
 
 
+def render_compact(spec: StateSpec) -> str:
+    """The schema in a few lines: name, shape and unit of every field, the fields every body
+    has written once for all bodies, runs of fields of the same shape and unit on one line
+    (for requests after the first, which had :meth:`StateSpec.render`'s full table)."""
+    def shape(f: Field) -> str:
+        return "()" if not f.shape else f"({', '.join(map(str, f.shape))},)"
+
+    bodies: dict[str, list[Field]] = {}
+    rest: list[Field] = []
+    for f in spec.fields.values():
+        if f.group.startswith("body ") and f.name.startswith(f.group[5:] + "_"):
+            bodies.setdefault(f.group[5:], []).append(f)
+        else:
+            rest.append(f)
+    lines = []
+    run: list[Field] = []
+
+    def flush() -> None:
+        if run:
+            lines.append(f"{', '.join(f.name for f in run)} {shape(run[0])} {run[0].unit}")
+            run.clear()
+
+    for f in rest:
+        if run and (shape(f), f.unit) != (shape(run[0]), run[0].unit):
+            flush()
+        run.append(f)
+    flush()
+    kinds: dict[tuple[str, ...], list[str]] = {}
+    units: dict[str, str] = {}
+    for body, fs in bodies.items():
+        keys = tuple(f.name[len(body) + 1:] for f in fs)
+        kinds.setdefault(keys, []).append(body)
+        for f in fs:  # the per-body meanings are short: written once, they stay
+            units[f.name[len(body) + 1:]] = f"{shape(f)} {f.unit} ({f.doc})"
+    for keys, names in kinds.items():
+        lines.append(f"for each body B of {', '.join(names)}:\n  "
+                     + "; ".join(f"B_{k} {units[k]}" for k in keys))
+    return "\n".join(lines)
+
+
 class ModelQuantity:
     """A derived quantity of the model as one expression over ``model`` and ``data`` (indexing
     and arithmetic only, so that it runs on ``mujoco.MjData`` and ``mjx.Data`` alike, and an
