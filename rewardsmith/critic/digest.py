@@ -125,7 +125,7 @@ def history(candidates: Iterable, best_id: str | None = None, *,
 
     its = sorted(by_it)
     parts = {it: whole(it) for it in its}
-    for it in its:  # the oldest shrink first
+    for it in its[:-1]:  # the oldest shrink first; the newest stays whole
         if sum(len(ln) + 1 for p in parts.values() for ln in p) <= max_chars:
             break
         parts[it] = short(it)

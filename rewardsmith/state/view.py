@@ -456,7 +456,7 @@ def _model_quantities(model, fields: Mapping[str, Field], objects: bool,
         if key in taken:
             continue
         taken.add(key)
-        local = ", ".join(repr(round(float(x), 6)) for x in point)
+        local = ", ".join(repr(float(x)) for x in point)
         out.append((Extra(key, (3,), "m", f"far end of limb {names[b]} (foot/finger tip; world "
                           "frame)",
                           ModelQuantity(f"data.xpos[{b}] + data.xmat[{b}].reshape(3, 3) @ "
