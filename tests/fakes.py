@@ -216,7 +216,6 @@ class EpisodeExecutor(FakeExecutor):
         import numpy as np
 
         from rewardsmith.contracts import score_episodes
-
         from rewardsmith.critic.digest import component_names
 
         outcome = super()._train(job)

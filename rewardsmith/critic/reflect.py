@@ -255,9 +255,7 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
 
 
 def _every_episode(task: Task, episodes: list[Episode], fits: list[float]) -> list[str]:
-    from rewardsmith.critic.episode_facts import episode_lines
-
-    from rewardsmith.critic.episode_facts import MIN_FLIGHT_S, root_body
+    from rewardsmith.critic.episode_facts import MIN_FLIGHT_S, episode_lines, root_body
 
     root = root_body(task) or "root"
     head = ("Every evaluation episode (score so far at t: the task score of the episode cut "
