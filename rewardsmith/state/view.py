@@ -456,7 +456,8 @@ def _model_quantities(model, fields: Mapping[str, Field], objects: bool,
         if key in taken:
             continue
         taken.add(key)
-        local = ", ".join(repr(float(x)) for x in point)
+        # 8 significant digits (well under a micrometre): the exported line fits 100 columns
+        local = ", ".join(f"{float(x):.8g}" if abs(x) > 1e-12 else "0.0" for x in point)
         out.append((Extra(key, (3,), "m", f"far end of limb {names[b]} (foot/finger tip; world "
                           "frame)",
                           ModelQuantity(f"data.xpos[{b}] + data.xmat[{b}].reshape(3, 3) @ "
