@@ -178,3 +178,64 @@ class ScriptedLLM:
         if key not in self.seen:
             self.seen[key] = self.script.pop(0)
         return Completion(texts=self.seen[key][:n], usage=Usage(100, 50, 0.01), model="scripted-1")
+
+
+class EpisodeExecutor(FakeExecutor):
+    """A :class:`FakeExecutor` whose jobs also record evaluation episodes of the real env: a
+    seeded random-action policy for at most ``steps`` steps, each episode scored by the task's
+    own fitness, while the job's score stays the program's ``W`` (the feedback then has real
+    trajectories, events and episode scores to speak of)."""
+
+    def __init__(self, task, episodes: int = 2, steps: int = 200):
+        super().__init__()
+        self.task, self.n, self.steps = task, episodes, steps
+
+    def _rollout(self, seed: int):
+        import numpy as np
+
+        from rewardsmith.contracts import Episode
+
+        task = self.task
+        env = task.make_env()
+        try:
+            env.reset(seed=seed)
+            env.action_space.seed(seed)
+            u = env.unwrapped
+            rows, actions, terminated = [task.spec.extract(u.model, u.data)], [], False
+            for _ in range(self.steps):
+                a = env.action_space.sample()
+                _, _, terminated, truncated, _ = env.step(a)
+                rows.append(task.spec.extract(u.model, u.data))
+                actions.append(a)
+                if terminated or truncated:
+                    break
+        finally:
+            env.close()
+        n = len(actions)
+        comps = {"keep": np.ones(n), "effort": -0.01 * np.sum(np.square(actions), axis=-1)}
+        return Episode(np.asarray(rows), np.asarray(actions), np.zeros(n),
+                       comps["keep"] + comps["effort"], comps, bool(terminated), task.spec)
+
+    def _train(self, job: Job) -> Outcome:
+        import numpy as np
+
+        from rewardsmith.contracts import score_episodes
+        from rewardsmith.critic.digest import component_names
+
+        outcome = super()._train(job)
+        r = outcome.result
+        # the program's own components over training: the first rises, the second falls, the
+        # rest stay flat, each a different size
+        names = component_names(job.spec.program) or ["keep"]
+        trends = [lambda i: 1 + i, lambda i: 5 - i] + [lambda i: 2.0] * len(names)
+        for i, point in enumerate(r.curve):
+            point.components = {n: (-1) ** k * 10.0 ** (1 - k) * trends[k](i) * point.episode_length
+                                / 10 for k, n in enumerate(names)}
+        # each program its own episodes (the seed from its text), as trained policies differ
+        base = int(hashlib.sha256((job.spec.program or "").encode()).hexdigest()[:6], 16)
+        eps = [self._rollout(base + 100 * r.seed + i) for i in range(self.n)]
+        fits, success = score_episodes(self.task, eps)
+        r.eval_fitness, r.eval_episodes, r.fitness_std = fits, eps, float(np.std(fits))
+        r.success_rate = success if r.success_rate is None else r.success_rate
+        r.save(job.dir / "train")
+        return Outcome(job, r)

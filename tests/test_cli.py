@@ -34,15 +34,22 @@ def test_tasks_table_lists_every_task():
     assert len(rows) >= 10
 
 
-def test_tasks_show_is_the_llm_context_without_the_fitness():
+def test_tasks_show_is_the_llm_context_with_the_fitness_in_words():
+    from rewardsmith import tasks
+
+    task = tasks.load("hopper-forward-v0")
     r = run("tasks", "show", "hopper-forward-v0")
     assert r.exit_code == 0, r.output
     assert "hop forward" in r.output
     assert "rootx_vel" in r.output and "torso_pos" in r.output
     assert "def compute_reward(state, action, next_state):" in r.output
-    assert "metres travelled" not in r.output  # the fitness is hidden from the LLM
+    # what the score measures is said in words (design --hide-fitness leaves it out) ...
+    assert task.fitness.doc in r.output and task.fitness.success_doc in r.output
+    assert "Geometry at reset" in r.output
+    # ... the hand-written reward is not
+    assert task.baseline_doc not in r.output
     hidden = run("tasks", "show", "hopper-forward-v0", "--hidden")
-    assert "metres travelled" in hidden.output
+    assert task.baseline_doc in hidden.output
 
 
 def test_unknown_task_is_one_line_error():

@@ -226,10 +226,10 @@ def test_pusher_robot_com_exports_as_source():
         env.close()
 
 
-def test_ant_initial_prompt_stays_under_4k_tokens():
+def test_ant_initial_prompt_stays_under_5k_tokens():
     task = tasks.load("ant-forward-v0")
     messages = prompts.initial_messages(task)
     size = estimate_tokens(messages)
     user = messages[1]["content"]
     assert "action[0] -> hip_4" in user and "hip_1    hinge +z" in user
-    assert size < 4000, size
+    assert size < 5000, size  # with the scoring and geometry sections (4k before them)

@@ -98,7 +98,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def test_templates_render_and_name_missing_variables():
     for name in prompts.templates_used():
         assert prompts.template_path(name).is_file()
-    assert prompts.template_path("reflection") == prompts.template_path("reflection_v2")
+    assert prompts.template_path("reflection") == prompts.template_path("reflection_v3")
     with pytest.raises(prompts.PromptError, match="best_source, reflection"):
         prompts.render("reflection_v1")  # kept: runs made with it render the same text
     with pytest.raises(prompts.PromptError, match="best_id, best_source, iteration, reflection"):
@@ -156,6 +156,6 @@ def test_the_initial_prompt_says_how_rewards_are_trained_and_what_the_policy_see
         assert fact in user, fact
     # the budget of the run, not the task's default, where the run sets one
     assert "30,000 env steps" in prompts.initial_messages(task, "sb3", 30_000)[1]["content"]
-    # and it stays compact: the whole first request for Ant is well under 4k tokens (~4 chars each)
+    # and it stays compact: the whole first request for Ant is under 5k tokens (~4 chars each)
     if name == "ant-forward-v0":
-        assert sum(len(m["content"]) for m in prompts.initial_messages(task)) < 4 * 4000
+        assert sum(len(m["content"]) for m in prompts.initial_messages(task)) < 4 * 5000

@@ -242,6 +242,7 @@ def register(app: typer.Typer) -> None:
         feedback_ui: str = typer.Option("web", "--feedback-ui", help="web (a local page) or cli (terminal prompts)."),
         feedback_noise: float = typer.Option(0.0, "--feedback-noise", min=0.0, help="Oracle noise, in units of the candidates' fitness spread."),
         show_scores: bool = typer.Option(False, "--show-scores", help="With --feedback human: show each candidate's task score while you rank (by default the ranking is blind: shuffled, scores shown after you answer)."),
+        hide_fitness: bool = typer.Option(False, "--hide-fitness", help="Do not tell the LLM what the task score and the success test measure (by default the first prompt and the feedback say it in words, from the task's fitness doc); the run records which."),
         oracle_fitness: str | None = typer.Option(None, "--oracle-fitness", help="Expression the oracle ranks by, for tasks without a fitness."),
         schedule: str = typer.Option("full", "--schedule", help="full: every candidate trains its whole budget; halving: every candidate trains a quarter of its budget, the weaker half stops, the rest continue from where they were (successive halving: about 60-70%% of the wall time, but at these budgets an early decision often stops the eventual best)."),
         reevaluate: str = typer.Option("challengers", "--reevaluate", help="Which candidates train on the extra --seeds: challengers (the top --top-k that beat the best on their first seed, each started as soon as that seed ends) or top-k (the top --top-k of every iteration once it has ended: more seeds on more candidates, slower)."),
@@ -299,7 +300,8 @@ def register(app: typer.Typer) -> None:
                                   show_scores=show_scores, vlm=vlm if feedback == "vlm" else None,
                                   feedback_weight=feedback_weight, schedule=schedule, patience=patience, reevaluate=reevaluate,
                                   executor=executor or "local", final_seeds=final_seeds,
-                                  screen=screen, screen_history=screen_history)
+                                  screen=screen, screen_history=screen_history,
+                                  hide_fitness=hide_fitness)
             path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
             llm_obj = run_llm(llm, path, base_url=base_url, api_key=api_key, shared_cache=not no_cache)
             # a judge that cannot be made (--vlm offline, no key) fails before the run exists

@@ -85,18 +85,19 @@ def tasks_list(ctx: typer.Context,
 @tasks_app.command("show")
 @guarded
 def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `rewardsmith tasks`) or a task file."),
-               hidden: bool = typer.Option(False, "--hidden", help="Also show the fitness and baseline (never shown to the LLM)."),
+               hidden: bool = typer.Option(False, "--hidden", help="Also show the baseline reward (never shown to the LLM) and the fitness docs (shown unless design --hide-fitness)."),
                env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id (gymnasium-robotics ids with the robotics extra; dmc:DOMAIN/TASK with the dmc extra)."),
                description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words.")):
     """Print the exact context an LLM will see: description, state schema, signature."""
     quiet_warnings()
-    from rewardsmith.llm.prompts import training_context
+    from rewardsmith.llm.prompts import scoring_text, training_context
 
     t = resolve_task(task_id, env, description, None, None)
     print(t.llm_context())
+    print(scoring_text(t))  # what `design --hide-fitness` leaves out
     print(training_context(t))  # at the task's default budget on the sb3 backend
     if hidden:
-        print("--- hidden from the LLM ---")
+        print("--- the fitness (its docs are shown unless design --hide-fitness) and the baseline (hidden) ---")
         if t.fitness:
             print(f"Fitness: {t.fitness.doc}")
             if t.fitness.success_doc:

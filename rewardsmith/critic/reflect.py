@@ -168,20 +168,38 @@ def trajectory(ep: Episode, task: Task, fields: list[str]) -> str:
     return "\n".join(lines)
 
 
+def score_legend(task: Task, show: bool = True) -> str:
+    """What the task score and the success rate are, in words (the task's ``Fitness.doc`` and
+    success doc), for beside the scores; "" where they are hidden (``--hide-fitness``) or the
+    task has no fitness."""
+    fit = task.fitness
+    if not show or fit is None:
+        return ""
+    text = f"task score = {fit.doc} (mean over the evaluation episodes; higher is better)"
+    if fit.success is not None and fit.success_doc:
+        text += f"; success test of an episode: {fit.success_doc}"
+    return text
+
+
 def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode] | None = None,
-            *, show_score: bool = True) -> str:
+            *, show_score: bool = True, show_fitness: bool = True) -> str:
     """The reflection text for one trained candidate. ``show_score=False`` leaves out the task
-    score and success rate (the fitness stays hidden, as when a preference oracle ranks by it)."""
+    score and success rate (the fitness stays hidden, as when a preference oracle ranks by it);
+    ``show_fitness=False`` shows them without saying what they measure (``--hide-fitness``)."""
     curve = result.curve
+    fit = task.fitness if show_fitness else None
     lines = [
         f"We trained a policy with this reward function for {result.steps:,} env steps and "
         f"evaluated it on {len(result.eval_fitness)} episodes.",
     ]
     if show_score:
-        lines.append(f"Task score (higher is better): {_fmt(result.fitness)} ± "
+        what = f"{fit.doc}; higher is better" if fit is not None else "higher is better"
+        lines.append(f"Task score ({what}): {_fmt(result.fitness)} ± "
                      f"{_fmt(result.fitness_std)} over the evaluation episodes.")
         if result.success_rate is not None:
-            lines.append(f"Success rate: {_fmt(result.success_rate)}")
+            test = (f" (share of evaluation episodes that pass the success test: {fit.success_doc})"
+                    if fit is not None and fit.success_doc else "")
+            lines.append(f"Success rate{test}: {_fmt(result.success_rate)}")
     if curve:
         lines.append(f"At {len(curve)} points over training (mean over the training episodes that ended in each window):")
         if show_score:
@@ -232,7 +250,18 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             lines.append(trajectory(ep, task, keys))
             for e in events(ep, task):
                 lines.append(f"  - {e}")
+        lines += _every_episode(task, episodes, result.eval_fitness)
     return "\n".join(lines)
+
+
+def _every_episode(task: Task, episodes: list[Episode], fits: list[float]) -> list[str]:
+    from rewardsmith.critic.episode_facts import MIN_FLIGHT_S, episode_lines, root_body
+
+    root = root_body(task) or "root"
+    head = ("Every evaluation episode (score so far at t: the task score of the episode cut "
+            f"at t; a flight: {MIN_FLIGHT_S:g} s or more with no body touching anything, shown "
+            f"as (start, duration, {root} peak height, {root} tilt from upright at landing)):")
+    return [head, *episode_lines(task, episodes, fits)]
 
 
 def _first_line(text: str | None, limit: int = 160) -> str:
@@ -305,15 +334,24 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
 
 def iteration_account(task: Task, iteration: int, candidates: list, best, improved: bool,
                       episodes: dict[str, list[Episode]] | None = None,
-                      selection: str = "") -> str:
+                      selection: str = "", legend: str = "") -> str:
     """What one iteration taught: a line per candidate, and whether it beat the best so far.
 
     When nothing improved, the account asks for different ideas, so the next request differs
-    from this one and the designer does not propose the same programs again."""
+    from this one and the designer does not propose the same programs again. ``legend`` (see
+    :func:`score_legend`) says what the scores measure."""
     episodes = episodes or {}
     lines = [f"All {len(candidates)} candidates of iteration {iteration}"
              + (f" ({selection})" if selection else "") + ":"]
-    lines += [candidate_line(task, c, episodes.get(c.id)) for c in candidates]
+    if legend:
+        lines.append(f"({legend[0].upper()}{legend[1:]}.)")
+    from rewardsmith.critic.digest import candidate_details
+
+    for c in candidates:
+        lines.append(candidate_line(task, c, episodes.get(c.id)))
+        details = candidate_details(c) if c.status in ("ok", "stopped") else ""
+        if details:
+            lines.append(details)
     if best is None:
         lines.append("No candidate has worked yet.")
     elif improved:

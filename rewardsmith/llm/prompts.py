@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 # The template each builder renders. The run manifest records these (see templates_used()).
 TEMPLATES: dict[str, str] = {
     "system": "system_v1",
-    "initial": "initial_v2",
-    "reflection": "reflection_v2",
+    "initial": "initial_v3",
+    "reflection": "reflection_v3",
     "error": "error_v1",
     "human": "human_v1",
 }
@@ -104,21 +104,57 @@ def system_message() -> dict:
     return {"role": "system", "content": render(TEMPLATES["system"]).strip()}
 
 
-def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None) -> list[dict]:
+def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None, *,
+                     show_fitness: bool = True, compact: bool = False) -> list[dict]:
     """The first request for a task: the coding rules, then the task's description and schema,
-    and how its rewards are trained (``backend`` with ``steps`` env steps; default: the task's
-    budget) and what the policy sees."""
+    how candidates are scored (the task score and the success test in words, unless
+    ``show_fitness`` is False), and how its rewards are trained (``backend`` with ``steps`` env
+    steps; default: the task's budget) and what the policy sees. ``compact``: the state table
+    as name, shape and unit only (the requests after the first, which carry feedback)."""
     return [system_message(),
-            {"role": "user", "content": render(TEMPLATES["initial"], context=task.llm_context(),
+            {"role": "user", "content": render(TEMPLATES["initial"],
+                                               context=task.llm_context(compact=compact),
+                                               scoring=scoring_text(task, show_fitness),
                                                training=training_context(task, backend, steps)
                                                ).strip()}]
 
 
-def reflection_message(best_id: str, best_source: str, reflection: str, iteration: str) -> str:
-    """Feedback on the best program so far (its code, once, and what the critic saw) and on
-    every candidate of the last iteration, with how to act on it."""
+def scoring_text(task: Task, show: bool = True) -> str:
+    """How each trained policy is scored, in words: the task's ``Fitness.doc`` and its success
+    test; with ``show`` False (``design --hide-fitness``) only that a hidden score ranks them."""
+    fit = task.fitness
+    if fit is None:
+        return ("How candidates are compared: this task has no task score of its own; the "
+                "candidates are ranked by the simulator's own return or by a person.")
+    if not show:
+        return ("How candidates are compared: each trained policy gets a task score (higher is "
+                "better) whose definition is not shown here: reward the behaviour the task "
+                "describes.")
+    lines = ["How candidates are compared: each trained policy is evaluated on a few episodes; "
+             f"its task score (higher is better) is the mean over them of: {fit.doc}."]
+    if fit.success is not None and fit.success_doc:
+        lines.append(f"The success test of an evaluation episode: {fit.success_doc}; the "
+                     "success rate is the share of evaluation episodes that pass it.")
+    lines.append("The score is computed from the recorded episodes, not from your reward.")
+    return " ".join(lines)
+
+
+def reflection_message(best_id: str, best_source: str, reflection: str, iteration: str,
+                       history: str = "") -> str:
+    """Feedback on the best program so far (its code, once, and what the critic saw), on
+    every candidate of the last iteration and, in a line each, on those of every earlier
+    iteration (``history``), with how to act on it."""
     return render(TEMPLATES["reflection"], best_id=best_id, best_source=best_source.strip(),
-                  reflection=reflection.strip(), iteration=iteration.strip()).strip()
+                  reflection=reflection.strip(), iteration=iteration.strip(),
+                  history=history_block(history)).strip()
+
+
+def history_block(history: str) -> str:
+    """The earlier iterations' paragraph of a feedback message ("" when there were none)."""
+    if not history.strip():
+        return ""
+    return ("\n\nEarlier iterations (each candidate: [its components], then its task score):\n"
+            + history.strip())
 
 
 def error_message(source: str, error: str) -> str:

@@ -69,8 +69,11 @@ class DesignConfig:
     # scores (Kendall tau below this) are not trained; None: every candidate trains
     screen: float | None = None
     # screening also on the evaluation episodes of earlier runs of the same task in the same
-    # runs folder (their hand-written, untrained and trained candidates' episodes)
+    # runs folder (their trained candidates' episodes)
     screen_history: bool = False
+    # the prompts say what the task score and the success test measure (Fitness.doc and the
+    # success doc) unless this is set (for experiments where the designer must not know them)
+    hide_fitness: bool = False
 
     def __post_init__(self) -> None:
         for name in ("iterations", "samples", "seeds", "top_k", "workers"):
@@ -440,7 +443,10 @@ class DesignLoop:
         from rewardsmith.llm import prompts
         from rewardsmith.llm.base import DesignContext
 
-        messages = prompts.initial_messages(self.task, self.config.backend, self.steps)
+        # the full state table in the first request; with feedback, its compact form
+        messages = prompts.initial_messages(self.task, self.config.backend, self.steps,
+                                            show_fitness=not self.config.hide_fitness,
+                                            compact=feedback is not None)
         if feedback is not None:  # it carries the best program's code (once) and what was tried
             messages = messages + [{"role": "user", "content": feedback}]
         context = DesignContext.from_task(self.task, iteration=it)
@@ -755,7 +761,7 @@ class DesignLoop:
 
     def _feedback(self, it: int, candidates: list[Candidate], improved: bool, human=None,
                   shown: dict[str, Candidate] | None = None) -> str | None:
-        from rewardsmith.critic.reflect import iteration_account, reflect
+        from rewardsmith.critic.reflect import iteration_account, reflect, score_legend
         from rewardsmith.llm import prompts
 
         if human is not None:
@@ -772,7 +778,8 @@ class DesignLoop:
                 # the oracle's fitness is hidden: the LLM learns only from the preferences
                 text += "\n\nWhat the preferred policy did:\n" + reflect(
                     self.task, result, self.best.source, self._episodes(self.best),
-                    show_score=self.config.feedback != "oracle")
+                    show_score=self.config.feedback != "oracle",
+                    show_fitness=not self.config.hide_fitness)
             return text
 
         cfg = self.config
@@ -785,20 +792,30 @@ class DesignLoop:
         account = iteration_account(
             self.task, it, candidates, self.best, improved,
             episodes={c.id: self._episodes(c) for c in candidates if c.status == "ok"},
-            selection=selection)
+            selection=selection, legend=score_legend(self.task, not cfg.hide_fitness))
         if self.best is None:
             failures = [c for c in candidates if c.status in ("rejected", "failed")]
             if not failures:
                 return None
             c = failures[0]
             return (prompts.error_message(c.source or "(no code could be extracted)",
-                                          c.error or "unknown error") + "\n\n" + account)
+                                          c.error or "unknown error") + "\n\n" + account
+                    + prompts.history_block(self._history(it)))
         result = TrainResult.from_json(self.best.train or {})
-        text = reflect(self.task, result, self.best.source, self._episodes(self.best))
+        text = reflect(self.task, result, self.best.source, self._episodes(self.best),
+                       show_fitness=not cfg.hide_fitness)
         if self.best.fitness_seeds and len(self.best.fitness_seeds) > 1:
             text += ("\nAcross seeds, the task score was "
                      + ", ".join(f"{v:.3g}" for v in self.best.fitness_seeds.values()) + ".")
-        return prompts.reflection_message(self.best.id, self.best.source, text, account)
+        return prompts.reflection_message(self.best.id, self.best.source, text, account,
+                                          history=self._history(it))
+
+    def _history(self, it: int) -> str:
+        """Every candidate of the iterations before ``it``, a line each (see critic.digest)."""
+        from rewardsmith.critic.digest import history
+
+        return history([c for c in self.run.candidate_records() if c.iteration < it],
+                       best_id=self.best.id if self.best else None)
 
     def _previous_best_source(self) -> str | None:
         """The best candidate's code as it was before the latest iteration (for 'what changed')."""

@@ -214,7 +214,7 @@ class StateSpec:
 
         # Quantities of the model that are no MjData array of their own (sites, the robot's
         # centre of mass without the objects): computed like task extras, before them.
-        derived = _model_quantities(model, fields, bool(objects))
+        derived = _model_quantities(model, fields, bool(objects), names)
         blocks["extras"] = offset
         for ex, group in derived:
             add(ex.name, ex.shape, ex.unit, ex.doc, group)
@@ -378,6 +378,46 @@ class StateSpec:
         return "\n".join(lines)
 
 
+def render_compact(spec: StateSpec) -> str:
+    """The schema in a few lines: name, shape and unit of every field, the fields every body
+    has written once for all bodies, runs of fields of the same shape and unit on one line
+    (for requests after the first, which had :meth:`StateSpec.render`'s full table)."""
+    def shape(f: Field) -> str:
+        return "()" if not f.shape else f"({', '.join(map(str, f.shape))},)"
+
+    bodies: dict[str, list[Field]] = {}
+    rest: list[Field] = []
+    for f in spec.fields.values():
+        if f.group.startswith("body ") and f.name.startswith(f.group[5:] + "_"):
+            bodies.setdefault(f.group[5:], []).append(f)
+        else:
+            rest.append(f)
+    lines = []
+    run: list[Field] = []
+
+    def flush() -> None:
+        if run:
+            lines.append(f"{', '.join(f.name for f in run)} {shape(run[0])} {run[0].unit}")
+            run.clear()
+
+    for f in rest:
+        if run and (shape(f), f.unit) != (shape(run[0]), run[0].unit):
+            flush()
+        run.append(f)
+    flush()
+    kinds: dict[tuple[str, ...], list[str]] = {}
+    units: dict[str, str] = {}
+    for body, fs in bodies.items():
+        keys = tuple(f.name[len(body) + 1:] for f in fs)
+        kinds.setdefault(keys, []).append(body)
+        for f in fs:  # the per-body meanings are short: written once, they stay
+            units[f.name[len(body) + 1:]] = f"{shape(f)} {f.unit} ({f.doc})"
+    for keys, names in kinds.items():
+        lines.append(f"for each body B of {', '.join(names)}:\n  "
+                     + "; ".join(f"B_{k} {units[k]}" for k in keys))
+    return "\n".join(lines)
+
+
 class ModelQuantity:
     """A derived quantity of the model as one expression over ``model`` and ``data`` (indexing
     and arithmetic only, so that it runs on ``mujoco.MjData`` and ``mjx.Data`` alike, and an
@@ -394,9 +434,11 @@ class ModelQuantity:
         return f"ModelQuantity({self.expr!r})"
 
 
-def _model_quantities(model, fields: Mapping[str, Field], objects: bool) -> list[tuple[Extra, str]]:
-    """Site positions, and the robot's centre of mass and its velocity without the objects
-    (where the model has objects): ``(Extra, group)`` pairs."""
+def _model_quantities(model, fields: Mapping[str, Field], objects: bool,
+                      body_names: Sequence[str] | None = None) -> list[tuple[Extra, str]]:
+    """Site positions, the end point of each limb without a site (:func:`limb_tips`), and the
+    robot's centre of mass and its velocity without the objects (where the model has objects):
+    ``(Extra, group)`` pairs. ``body_names``: the bodies' names in the view."""
     import mujoco
 
     out: list[tuple[Extra, str]] = []
@@ -408,6 +450,18 @@ def _model_quantities(model, fields: Mapping[str, Field], objects: bool) -> list
         taken.add(key)
         out.append((Extra(key, (3,), "m", "site position (world frame, z up)",
                           ModelQuantity(f"data.site_xpos[{i}]")), f"site {name}"))
+    names = list(body_names) if body_names is not None else _body_names(model)
+    for b, point in limb_tips(model):
+        key = f"{names[b]}_tip_pos"
+        if key in taken:
+            continue
+        taken.add(key)
+        # 8 significant digits (well under a micrometre): the exported line fits 100 columns
+        local = ", ".join(f"{float(x):.8g}" if abs(x) > 1e-12 else "0.0" for x in point)
+        out.append((Extra(key, (3,), "m", f"far end of limb {names[b]} (foot/finger tip; world "
+                          "frame)",
+                          ModelQuantity(f"data.xpos[{b}] + data.xmat[{b}].reshape(3, 3) @ "
+                                        f"np.array([{local}])")), f"tip {names[b]}"))
     if objects:
         bodies = [b for r in robot_roots(model) for b in subtree(model, r)]
         mass = np.asarray(model.body_mass, dtype=float)[bodies]
@@ -430,6 +484,46 @@ def _model_quantities(model, fields: Mapping[str, Field], objects: bool) -> list
                               "(objects excluded; world frame)", ModelQuantity(pos)), "global"))
             out.append((Extra("robot_com_vel", (3,), "m/s", "velocity of the robot's centre of "
                               "mass (objects excluded)", ModelQuantity(vel)), "global"))
+    return out
+
+
+_CAPSULE, _CYLINDER = 3, 5  # mjtGeom
+
+
+def limb_tips(model) -> list[tuple[int, np.ndarray]]:
+    """The end point of each limb, where the model has no site for it: for every body of the
+    robot without children (other than a root) and without a site, whose geoms include a
+    capsule or cylinder, the end (its cap's surface) farthest from the robot's root in the
+    model's own pose (a foot's toe rather than its heel), in the body's frame: ``(body, point)``
+    pairs."""
+    import mujoco
+
+    robot = {b for r in robot_roots(model) for b in subtree(model, r)}
+    parents = {int(model.body_parentid[b]) for b in range(1, model.nbody)}
+    pose = mujoco.MjData(model)  # the model's own pose (qpos0), where "far" is measured
+    mujoco.mj_kinematics(model, pose)
+    with_site = {int(model.site_bodyid[i]) for i in range(model.nsite)}
+    out = []
+    for b in sorted(robot):
+        if b in parents or b in with_site or int(model.body_parentid[b]) == 0:
+            continue
+        best, reach = None, 0.0
+        for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
+            if int(model.geom_type[g]) not in (_CAPSULE, _CYLINDER):
+                continue
+            mat = np.zeros(9)
+            mujoco.mju_quat2Mat(mat, model.geom_quat[g])
+            axis = mat.reshape(3, 3)[:, 2]
+            half = float(model.geom_size[g][1]) + (float(model.geom_size[g][0])
+                                                    if int(model.geom_type[g]) == _CAPSULE else 0.0)
+            root = int(model.body_rootid[b])
+            for end in (model.geom_pos[g] + half * axis, model.geom_pos[g] - half * axis):
+                world = pose.xpos[b] + pose.xmat[b].reshape(3, 3) @ end
+                far = float(np.linalg.norm(world - pose.xpos[root]))
+                if far > reach + 1e-9:
+                    best, reach = np.asarray(end, dtype=float), far
+        if best is not None:
+            out.append((b, best))
     return out
 
 

@@ -84,6 +84,7 @@ class RobotContext:
     steps: int  # steps of the random run
     known_termination: str = ""  # the env's own rule, where termination() knows it
     notes: dict[str, str] = field(default_factory=dict)  # field -> typical-value annotation
+    geometry: str = ""  # standing height, body sizes, unnamed bodies, limb ends (tasks.geometry)
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> str:
@@ -106,6 +107,8 @@ class RobotContext:
                 ctrl = "" if shared else f", ctrl {_range(a.ctrl)}"
                 servo = " (servo: the action sets a target, not a force)" if a.servo else ""
                 lines.append(f"  action[{a.index}] -> {a.target + ',':<{width}} gear {_num(a.gear)}{ctrl}{servo}")
+        if self.geometry:
+            lines.append(self.geometry)
         if self.objects:
             lines.append("Objects (not the robot; com_pos includes them, robot_com_pos does not): "
                          + "; ".join(self.objects) + ".")
@@ -135,7 +138,8 @@ def robot_context(task: Task) -> RobotContext:
         model, data = u.model, u.data
         env.reset(seed=SEED)
         env.action_space.seed(SEED)
-        rows = [spec.extract(model, data)]
+        rows = [spec.extract(model, data)]  # kinematics of the reset state computed
+        shape = _geometry(model, getattr(u, "init_qpos", None), spec)
         resets = [rows[0]]
         lengths, truncated, t = [], 0, 0
         for _ in range(STEPS):
@@ -161,9 +165,29 @@ def robot_context(task: Task) -> RobotContext:
             objects=object_facts(model), episode_lengths=lengths, truncated=truncated, steps=STEPS,
             known_termination=termination(u),
             notes={name: annotate(spec, name, typ, limbs) for name, typ in typical.items()},
+            geometry=shape,
         )
     finally:
         env.close()
+
+
+def _geometry(model, qpos, spec: StateSpec) -> str:
+    """The geometry section (see :mod:`rewardsmith.tasks.geometry`) at the env's reset pose
+    without its noise (``qpos``; the model's own where None), with the bodies named as the
+    state view names them."""
+    import mujoco
+
+    from rewardsmith.tasks.geometry import geometry
+
+    data = mujoco.MjData(model)
+    if qpos is not None and len(qpos) == model.nq:
+        data.qpos[:] = qpos
+    mujoco.mj_forward(model, data)
+    names = ["world"] + [f.group[len("body "):] for f in spec.fields.values()
+                         if f.group.startswith("body ") and f.name.endswith("_pos")]
+    if len(names) != model.nbody:
+        return ""
+    return geometry(model, data, names)
 
 
 def _typical(spec: StateSpec, rows: np.ndarray, resets: np.ndarray) -> dict[str, Typical]:

@@ -25,7 +25,9 @@ class TaskError(RewardsmithError):
 
 @dataclass(frozen=True)
 class Fitness:
-    """Ground truth for selecting candidates. Never shown to the LLM.
+    """Ground truth for selecting candidates. Its code is never shown to the LLM; ``doc`` and
+    ``success_doc`` are, in words, in the first prompt and beside the scores of the feedback
+    (unless a run sets ``--hide-fitness``).
 
     ``fn(episode) -> float``: higher is better. ``doc`` says in words what it measures.
 
@@ -229,14 +231,24 @@ class Task:
         return h.hexdigest()[:16]
 
     # ----------------------------------------------------------- what the LLM sees
-    def llm_context(self) -> str:
+    def llm_context(self, compact: bool = False) -> str:
+        """The task as the LLM reads it: description, robot, state fields and signature.
+        ``compact``: the state fields as name, shape and unit only (requests after the first,
+        which carried the full table with each field's meaning and typical values)."""
         from rewardsmith.reward.program import SIGNATURE
+        from rewardsmith.state.view import render_compact
         from rewardsmith.tasks.context import STEPS
 
         robot = self.robot_context
         notes = robot.notes if robot else {}
         typical = (f"[reset ..; lo..hi]: typical value at reset, 5th..95th percentile over {STEPS} "
                    "random-action steps (|v|: a vector's length; z: its height).\n") if notes else ""
+        table = f"{typical}{self.spec.render(notes)}"
+        if compact:
+            table = ("Name, shape and unit of each (the full table with every field's meaning "
+                     "and typical values is left out here; every field has a leading batch axis "
+                     "B):\n"
+                     + render_compact(self.spec))
         return (
             f"Task: {self.description}\n\n"
             f"Robot: {self.robot or self.env_id} (simulator env {self.env_id}, "
@@ -244,7 +256,7 @@ class Task:
             f"Action: shape (B, {self.action_dim}), {self.action_range} (motor controls)\n"
             + (f"{robot.render()}\n" if robot else "")
             + "\nState fields (state = before the step, next_state = after it):\n"
-            f"{typical}{self.spec.render(notes)}\n\n"
+            f"{table}\n\n"
             f"Signature:\n{SIGNATURE}\n"
             f"    ...\n    return reward, {{\"term_name\": term, ...}}  # reward (B,), each term (B,)\n"
         )

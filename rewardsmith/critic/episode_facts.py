@@ -1,0 +1,113 @@
+"""Event-level facts of evaluation episodes, for the feedback: what the scored quantity did in
+each episode (its peak and when), and, for robots that leave the ground, every flight with its
+duration and peak height and the robot's orientation at each landing.
+
+Snapshots at a few points of an episode miss a jump that lasts under a second; these are read
+from every step. "The score so far" at time t is the task's own fitness of the episode cut at
+t, so it is whatever the task scores (a distance, a peak height, a distance to a goal) without
+knowing which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from rewardsmith.contracts import Episode
+from rewardsmith.critic.reflect import _fmt, _segments
+from rewardsmith.tasks.task import Task
+
+SCORE_POINTS = 200  # cuts of an episode the score so far is computed at (at most)
+MAX_FLIGHTS = 4  # flights listed an episode (the longest); the rest are counted
+MIN_FLIGHT_S = 0.04  # shorter airborne phases are bounces, not flights
+
+
+def _cut(ep: Episode, t: int) -> Episode:
+    """The first ``t`` steps of ``ep``."""
+    return replace(ep, states=ep.states[: t + 1], actions=ep.actions[:t],
+                   env_rewards=ep.env_rewards[:t], rewards=ep.rewards[:t],
+                   components={k: v[:t] for k, v in ep.components.items()},
+                   terminated=bool(ep.terminated and t == ep.length))
+
+
+def score_so_far(ep: Episode, task: Task) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(steps, scores)``: the task score of the episode cut after each of up to
+    :data:`SCORE_POINTS` steps (the last step always among them); None where the task has no
+    fitness or it cannot score a cut episode."""
+    if task.fitness is None or ep.length < 1:
+        return None
+    steps = np.unique(np.linspace(1, ep.length, min(SCORE_POINTS, ep.length)).astype(int))
+    try:
+        scores = np.array([task.fitness(_cut(ep, int(t))) for t in steps], dtype=float)
+    except Exception:  # noqa: BLE001 - a fitness that needs the whole episode: no such facts
+        return None
+    return steps, scores
+
+
+def root_body(task: Task) -> str | None:
+    """The robot's first body (its torso or root), by its field name prefix."""
+    spec = task.spec
+    return next((n[: -len("_pos")] for n, f in spec.fields.items()
+                 if n.endswith("_pos") and f.group.startswith("body")), None)
+
+
+def _tilt(ep: Episode, body: str, i: int) -> float | None:
+    name = f"{body}_zaxis"
+    if name not in ep.spec.fields:
+        return None
+    up = float(np.asarray(ep.next[name])[i, 2])
+    return float(np.degrees(np.arccos(np.clip(up, -1.0, 1.0))))
+
+
+def flights(ep: Episode, task: Task) -> tuple[list[str], int] | None:
+    """The episode's flights (no body touching anything), longest first, each as "(start,
+    duration, the root body's peak height, its tilt from upright at the landing)"; and how many
+    there were in all. None for a robot that is not on the ground (no
+    contact fields, or airborne most of the time: a swimmer, an arm)."""
+    spec = task.spec
+    contact = [n for n in spec.fields if n.endswith("_contact")]
+    root = root_body(task)
+    if not contact or root is None or ep.length < 2:
+        return None
+    nxt = ep.next
+    airborne = np.all(np.stack([np.asarray(nxt[c]) for c in contact], axis=-1) == 0, axis=-1)
+    if airborne.mean() > 0.9:
+        return None
+    t = np.asarray(nxt.time, dtype=float)
+    z = np.asarray(nxt[f"{root}_pos"])[:, 2]
+    phases = [(a, b) for a, b in _segments(airborne) if (b - a) * spec.dt >= MIN_FLIGHT_S - 1e-9]
+    out = []
+    for a, b in sorted(phases, key=lambda p: p[0] - p[1])[:MAX_FLIGHTS]:
+        landing = _tilt(ep, root, b) if b < ep.length else None
+        land = ("in the air at the end" if b >= ep.length else
+                f"{landing:.0f} deg" if landing is not None else "-")
+        out.append(f"({t[a]:.2f} s, {(b - a) * spec.dt:.2f} s, {z[a:b].max():.2f} m, {land})")
+    return out, len(phases)
+
+
+def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]) -> list[str]:
+    """A line on each evaluation episode: its score, the peak of the score so far and when,
+    and its flights (see :func:`flights`)."""
+    lines = []
+    for i, ep in enumerate(episodes):
+        end = "ended early" if ep.terminated else "ran to the limit"
+        score = f"score {_fmt(fits[i])}, " if i < len(fits) else ""
+        parts = [f"episode {i} ({score}{ep.length} steps, {end}):"]
+        so_far = score_so_far(ep, task)
+        if so_far is not None:
+            steps, scores = so_far
+            k = int(np.argmax(scores))
+            t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
+            parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
+        fl = flights(ep, task)
+        if fl is not None:
+            listed, n = fl
+            if n == 0:
+                parts.append("no flight")
+            else:
+                more = f", the {len(listed)} longest" if n > len(listed) else ""
+                parts.append(f"{n} flight(s){more}: " + " ".join(listed))
+        lines.append("  " + " ".join(parts[:1]) + " " + "; ".join(parts[1:]))
+    return lines

@@ -1,0 +1,198 @@
+"""What the prompts of a design run say, read from the requests of a scripted 3-iteration run on
+Ant (the largest registered robot) whose jobs record real evaluation episodes: the score and
+the success test in words, every candidate's component statistics, the earlier iterations, the
+episodes' events, the robot's geometry, the compact state table, and each request's size."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import mujoco
+import numpy as np
+import pytest
+from prompt_run import IDEAS, run_prompts, sizes
+
+from rewardsmith import tasks
+from rewardsmith.contracts import Episode
+from rewardsmith.critic.digest import history
+from rewardsmith.critic.episode_facts import flights
+from rewardsmith.runs.records import Candidate
+
+ITERATIONS, SAMPLES = 3, 2
+
+
+@pytest.fixture(scope="module")
+def ant_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prompts")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("REWARDSMITH_CACHE", str(root / "cache"))
+    try:
+        requests, run = run_prompts("ant-forward-v0", root, ITERATIONS, SAMPLES, episodes=2,
+                                    steps=150)
+    finally:
+        mp.undo()
+    return tasks.load("ant-forward-v0"), requests, run
+
+
+def _user(messages) -> str:
+    return "\n".join(m["content"] for m in messages if m["role"] == "user")
+
+
+def test_the_score_and_the_success_test_are_said_in_words(ant_run):
+    task, requests, run = ant_run
+    doc, success = task.fitness.doc, task.fitness.success_doc
+    first = _user(requests[0])
+    assert doc in first and success in first
+    for messages in requests[1:]:
+        feedback = messages[-1]["content"]
+        assert f"Task score ({doc}; higher is better):" in feedback
+        assert f"pass the success test: {success})" in feedback
+        assert f"(Task score = {doc}" in feedback  # the iteration account's legend
+    assert json.loads((run / "manifest.json").read_text())["config"]["hide_fitness"] is False
+
+
+def test_hide_fitness_keeps_the_definitions_out_and_the_run_records_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    task = tasks.load("pendulum-balance-v0")
+    requests, run = run_prompts(task.id, tmp_path, 2, 1, episodes=1, steps=20, hide_fitness=True)
+    text = "\n".join(_user(m) for m in requests)
+    assert task.fitness.doc not in text and task.fitness.success_doc not in text
+    assert "definition is not shown" in text and "Task score (higher is better):" in text
+    assert json.loads((run / "manifest.json").read_text())["config"]["hide_fitness"] is True
+
+
+def _ideas(it: int, k: int) -> tuple[str, ...]:
+    return IDEAS[(it * SAMPLES + k) % len(IDEAS)]
+
+
+def test_every_candidate_of_the_last_iteration_gets_its_component_statistics(ant_run):
+    _, requests, run = ant_run
+    feedback = requests[-1][-1]["content"]
+    account = feedback[feedback.index(f"All {SAMPLES} candidates of iteration 1"):]
+    for k in range(SAMPLES):
+        line = re.search(rf"^- 1-{k}\b.*\n    per step \(share, trend\): (.*)$", account, re.M)
+        assert line, f"1-{k} has no statistics"
+        stats = line.group(1)
+        for name in _ideas(1, k):  # each component with its share and trend
+            assert re.search(rf"\b{name} -?[0-9.e+-]+ \(\d+%, (rising|falling|flat)\)", stats), name
+        record = json.loads((run / "candidates" / f"1-{k}" / "result.json").read_text())
+        fits = record["train"]["eval_fitness"]
+        from rewardsmith.critic.reflect import _fmt
+
+        assert f"best evaluation episode {_fmt(max(fits))}, worst {_fmt(min(fits))}" in stats
+
+
+def test_the_history_keeps_every_earlier_iteration_a_line_a_candidate(ant_run):
+    _, requests, _ = ant_run
+    feedback = requests[-1][-1]["content"]
+    assert "Earlier iterations" in feedback
+    earlier = feedback[feedback.index("Earlier iterations"):]
+    for k in range(SAMPLES):  # iteration 0, two iterations back, is still there
+        names = ", ".join(_ideas(0, k))
+        assert re.search(rf"^  - 0-{k} \[{names}\]: -?[0-9.]+", earlier, re.M), f"0-{k}"
+
+
+def test_the_history_stays_within_its_bound_and_keeps_the_newest_whole():
+    cands = [Candidate(f"{it}-{k}", it, k, "ok", source="def compute_reward(state, action, "
+                       "next_state):\n    return 0.0, {'forward_velocity_term': 0.0, "
+                       "'upright_posture_bonus': 0.0}\n", fitness=float(it + k))
+             for it in range(30) for k in range(8)]
+    text = history(cands, best_id="29-7", max_chars=2400)
+    assert len(text) <= 2400
+    assert "  - 29-7 [forward_velocity_term, upright_posture_bonus]: 36.0 (the best so far)" in text
+    assert "older lines left out" in text and text.count("\n  - 29-") == 8
+    roomy = history(cands[:24], best_id="2-7", max_chars=1200)  # three iterations: the oldest short
+    assert roomy.startswith("iteration 0: 8 candidates; its best 0-7 [forward_velocity_term, "
+                            "upright_posture_bonus]: 7\niteration 1:") and len(roomy) <= 1200
+
+
+def test_every_evaluation_episode_has_its_peak_and_its_flights(ant_run):
+    task, requests, run = ant_run
+    feedback = requests[-1][-1]["content"]
+    assert "Every evaluation episode" in feedback
+    lines = re.findall(r"^  episode (\d+) \(score (-?[0-9.e+-]+), (\d+) steps.*$", feedback, re.M)
+    assert [int(i) for i, *_ in lines] == [0, 1]
+    for line in re.findall(r"^  episode \d+ .*$", feedback, re.M):
+        assert re.search(r"score so far peaked at -?[0-9.e+-]+ at t=[0-9.]+ s", line), line
+        assert re.search(r"no flight|\d+ flight\(s\)", line), line
+        for fl in re.findall(r"\(([0-9.]+) s, ([0-9.]+) s, ([0-9.]+) m, ([^)]*)\)", line):
+            assert float(fl[1]) >= 0.04 and 0.0 < float(fl[2]) < 3.0
+            assert fl[3].endswith("deg") or fl[3] == "in the air at the end"
+
+
+def test_a_dropped_hopper_makes_one_flight_with_its_height_and_landing():
+    task = tasks.load("hopper-forward-v0")
+    env = task.make_env()
+    try:
+        env.reset(seed=0)
+        u = env.unwrapped
+        qpos, qvel = u.data.qpos.copy(), u.data.qvel.copy()
+        qpos[1] += 0.3  # lifted 0.3 m: it falls, lands and stands
+        u.set_state(qpos, qvel)
+        rows, actions = [task.spec.extract(u.model, u.data)], []
+        for _ in range(60):
+            a = np.zeros(task.action_dim)
+            env.step(a)
+            rows.append(task.spec.extract(u.model, u.data))
+            actions.append(a)
+    finally:
+        env.close()
+    n = len(actions)
+    ep = Episode(np.asarray(rows), np.asarray(actions), np.zeros(n), np.zeros(n), {}, False,
+                 task.spec)
+    listed, count = flights(ep, task)
+    assert count == 1, listed
+    start, duration, peak, landing = re.fullmatch(
+        r"\(([0-9.]+) s, ([0-9.]+) s, ([0-9.]+) m, (\d+) deg\)", listed[0]).groups()
+    assert float(start) < 0.02 and 0.15 < float(duration) < 0.35  # sqrt(2 * 0.3 / g) = 0.25 s
+    assert abs(float(peak) - (1.25 + 0.3)) < 0.05 and int(landing) < 10
+
+
+def test_the_geometry_is_in_the_first_request(ant_run):
+    _, requests, _ = ant_run
+    first = _user(requests[0])
+    assert "Geometry at reset (before its noise): torso (the root body) at height 0.75 m" in first
+    assert re.search(r"with zero action it settles with torso at 0\.[45]\d* m", first)
+    assert re.search(r"left_ankle \(aux_1; capsule [0-9.]+ m, r 0.08\): unnamed in the model "
+                     r"\(named after its geom\), segment 3 of limb front_left_leg, its origin at "
+                     r"joint ankle_1; far end: left_ankle_tip_pos", first)
+    assert "torso (world; sphere r 0.25)" in first
+
+
+@pytest.mark.parametrize("task_id, tip, body", [("ant-forward-v0", "left_ankle_tip_pos", 4),
+                                                 ("hopper-forward-v0", "foot_tip_pos", 4)])
+def test_a_limb_tip_field_is_the_far_end_of_its_geom(task_id, tip, body):
+    task = tasks.load(task_id)
+    env = task.make_env()
+    try:
+        env.reset(seed=1)
+        for _ in range(5):
+            env.step(env.action_space.sample())
+        u = env.unwrapped
+        value = task.spec.view(task.spec.extract(u.model, u.data)[None])[tip][0]
+        m, d = u.model, u.data
+        mujoco.mj_kinematics(m, d)
+        g = m.body_geomadr[body]
+        axis = d.geom_xmat[g].reshape(3, 3)[:, 2]
+        half = m.geom_size[g][1] + m.geom_size[g][0]
+        ends = [d.geom_xpos[g] + half * axis, d.geom_xpos[g] - half * axis]
+        root = d.xpos[m.body_rootid[body]]
+    finally:
+        env.close()
+    # one of the capsule's two ends: the one away from the robot's root (the toe, not the heel)
+    assert min(np.abs(value - e).max() for e in ends) < 1e-8
+    assert np.linalg.norm(value - root) >= max(np.linalg.norm(e - root) for e in ends) - 0.2
+    assert tip in task.spec.fields and task.spec.fields[tip].unit == "m"
+
+
+def test_reflections_carry_the_state_table_compactly_and_fit_in_8k_tokens(ant_run):
+    _, requests, _ = ant_run
+    first, later = requests[0][1]["content"], [m[1]["content"] for m in requests[1:]]
+    assert "[reset" in first and "body position (world frame, z up)" in first
+    for text in later:
+        assert "[reset" not in text and "for each body B of torso, front_left_leg" in text
+        assert "hip_1_angle, ankle_1_angle" in text and " () rad\n" in text
+        assert len(text) < 0.6 * len(first)
+    for s in sizes(requests):
+        assert s["tokens"] < 8000, s
