@@ -59,7 +59,13 @@ class Episode:
 
     @classmethod
     def load(cls, path: Path, spec: StateSpec) -> Episode:
+        """The episode saved at ``path``, read with ``spec`` (a ValueError when its states were
+        recorded with a state view of another size)."""
         with np.load(path) as z:
+            width = z["states"].shape[-1]
+            if width != spec.size:
+                raise ValueError(f"{path} holds states of {width} values; this task's state view "
+                                 f"has {spec.size} (recorded by another version of the view)")
             comps = {k.split(":", 1)[1]: z[k] for k in z.files if k.startswith("component:")}
             return cls(z["states"], z["actions"], z["env_rewards"], z["rewards"], comps,
                        bool(z["terminated"]), spec)

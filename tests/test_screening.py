@@ -193,6 +193,37 @@ def test_agreement_after_training_and_on_earlier_runs(recorded, tmp_path, monkey
     assert run.candidate_record(0, 0).screening_after["episodes"] == 6
 
 
+def test_episodes_recorded_with_another_state_view_are_skipped_not_mixed(recorded, tmp_path,
+                                                                         monkeypatch):
+    """Episodes recorded by another version of the state view (other fields) are never read as
+    this one's: Episode.load refuses them, the screening set leaves them out, and the cached
+    evaluations of the hand-written reward are keyed by the view's layout."""
+    from dataclasses import replace
+
+    from fakes import FakeExecutor, ScriptedLLM
+
+    from rewardsmith.contracts import Episode
+    from rewardsmith.loop.design import DesignConfig, DesignLoop
+
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    task, eps, scores = recorded
+    wider = [replace(e, states=np.pad(e.states, ((0, 0), (0, 3)))) for e in eps[:6]]
+    _recorded_run(tmp_path / "runs", "older-view", task, wider, scores[:6])
+    with pytest.raises(ValueError, match="recorded by another version of the view"):
+        Episode.load(tmp_path / "runs" / "older-view" / "candidates" / "0-0" / "seed-0" / "train"
+                     / "eval_episode_0.npz", task.spec)
+    run, _ = _recorded_run(tmp_path / "runs", "now", task, eps[6:], scores[6:])
+    config = DesignConfig(iterations=1, samples=1, steps=1000, seeds=1, workers=1, final_seeds=0,
+                          compare_baseline=False, screen_history=True)
+    s = DesignLoop(task, run, config, ScriptedLLM([]), executor=FakeExecutor())._screening_set(1)
+    assert s is not None and s.groups == ["0-0"] * 6
+    import copy
+
+    other = copy.copy(task)  # the same task, its view one field shorter
+    other.__dict__["spec"] = replace(task.spec, fields=dict(list(task.spec.fields.items())[:-1]))
+    assert other.spec.layout != task.spec.layout and other.fingerprint != task.fingerprint
+
+
 def test_recorded_episodes_are_written_end_to_end_with_their_lengths(tmp_path, load_task):
     from rewardsmith.contracts import Episode
 

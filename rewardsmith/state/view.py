@@ -108,6 +108,12 @@ class StateSpec:
     # fields a restricted spec (see restricted()) leaves out of its rows
     _missing: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
 
+    @property
+    def layout(self) -> str:
+        """The row's layout in words (each field's name, offset and shape): equal layouts read
+        the same recorded states the same way."""
+        return ";".join(f"{f.name}@{f.offset}{list(f.shape)}" for f in self.fields.values())
+
     def __post_init__(self) -> None:
         for f in self.fields.values():
             if not f.shape:

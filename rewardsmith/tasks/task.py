@@ -228,6 +228,9 @@ class Task:
         if self.fitness is not None:
             for f in (self.fitness.fn, self.fitness.success):
                 h.update(_function_identity(f).encode())
+        # the state view's layout: recorded episodes are rows of it (a new field is a new task
+        # as far as cached evaluation episodes are concerned)
+        h.update(self.spec.layout.encode())
         return h.hexdigest()[:16]
 
     # ----------------------------------------------------------- what the LLM sees
