@@ -84,7 +84,7 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     for it in range(2):
         after = json.loads((run_dir / "candidates" / f"{it}-0" / "result.json").read_text())["screening_after"]
         assert after is not None and any(g.startswith(f"{it}-") for g in after["groups"])
-    assert json.loads((run_dir / "screening" / "iteration-0.json").read_text())["discount"] == 0.99
+    assert json.loads((run_dir / "screening" / "iteration-0.json").read_text())["discount"] == 0.98
     # the second iteration's prompt carried the reflection on the best candidate
     second = json.loads((run_dir / "llm" / "iteration-1.json").read_text())
     feedback = second["messages"][-1]["content"]
