@@ -251,3 +251,21 @@ def tolerance_quadratic(x, lower, upper, margin, value_at_margin):
     return np.where(in_bounds(x, lower, upper), 1.0,
                     np.where(np.abs(scaled) < 1.0, 1.0 - scaled ** 2, 0.0))
 '''
+
+
+def walker_baseline(move_speed: float) -> str:
+    """The reward program of the suite's walker tasks (``walker/walk`` at 1 m/s, ``walker/run``
+    at 8 m/s; they differ in nothing else), written against the state view: the program text
+    of envs/dmc_walker_*.py's ``baseline_reward`` (equal to the suite's to 1e-6:
+    tests/test_dmc.py)."""
+    return TOLERANCE + f'''
+def compute_reward(state, action, next_state):
+    stand_height = 1.2
+    move_speed = {float(move_speed)!r}
+    standing = tolerance_gaussian(next_state.torso_pos[:, 2], stand_height, np.inf, stand_height / 2, 0.1)
+    upright = (1.0 + next_state.torso_zaxis[:, 2]) / 2.0
+    stand = (3.0 * standing + upright) / 4.0
+    move = tolerance_linear(next_state.com_vel[:, 0], move_speed, np.inf, move_speed / 2, 0.5)
+    reward = stand * (5.0 * move + 1.0) / 6.0
+    return reward, {{"standing": standing, "upright": upright, "move": move}}
+'''
