@@ -107,6 +107,33 @@ def test_a_saved_policy_runs_again_on_camera(tmp_path, gl, load_task, make_venv)
     _not_blank(_frames_mp4(folder / "video.mp4"))
 
 
+@pytest.mark.slow
+def test_without_offscreen_gl_here_a_child_process_renders_videos_and_keyframes(
+        tmp_path, gl, load_task, make_venv, monkeypatch):
+    """The child's protocol, shared by videos and keyframes: one result per folder, a broken
+    folder reported without hiding the others, each result handed on as it comes."""
+    from rewardsmith.feedback import keyframes
+
+    task = load_task(TASK)
+    good, empty = tmp_path / "candidates" / "0-0", tmp_path / "candidates" / "0-1"
+    _record_candidate(good, task, make_venv)
+    empty.mkdir(parents=True)
+    monkeypatch.setattr(video, "can_render_here", lambda: False)
+    monkeypatch.setattr(keyframes, "can_render_here", lambda: False)
+    done = []
+    res = video.render_candidates(task, [good, empty], source="episode", settings=SHORT,
+                                  on_done=lambda f, v, err: done.append((f, v, err)))
+    assert isinstance(res[good], video.Video) and res[good].episode == "eval_episode_0.npz"
+    _not_blank(_frames_mp4(good / "video.mp4"))
+    assert isinstance(res[empty], str) and "no recorded evaluation episode" in res[empty]
+    assert done == [(good, res[good], None), (empty, None, res[empty])]
+    strips = keyframes.render_keyframes(task, [good, empty],
+                                        keyframes.KeyframeSettings(width=64, height=48))
+    assert isinstance(strips[good], keyframes.Keyframes), strips[good]
+    assert (good / "keyframes" / "strip.png").stat().st_size > 500
+    assert isinstance(strips[empty], str) and "no recorded evaluation episode" in strips[empty]
+
+
 def test_write_video_from_frames(tmp_path):
     frames = [np.full((30, 41, 3), 40 * k, dtype=np.uint8) for k in range(6)]  # odd width
     err = video.write_video(frames, 10.0, tmp_path / "a.mp4", tmp_path / "a.gif", SHORT)

@@ -13,8 +13,6 @@ candidate rather than its luckiest episode.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,15 +22,15 @@ from typing import Any
 import numpy as np
 
 from rewardsmith.contracts import Episode, episode_files
-from rewardsmith.errors import RewardsmithError
 from rewardsmith.feedback.video import (
     FrameRenderer,
     NoOffscreenGL,
     RenderError,
     _cam_config,
-    _gl_env,
     can_render_here,
+    child_main,
     gl_backend,
+    render_in_child,
     seed_dirs,
 )
 from rewardsmith.runs.files import atomic_write_json, read_json
@@ -370,58 +368,19 @@ def render_keyframes(task, folders: Sequence[Path], settings: KeyframeSettings |
             except (RenderError, OSError, ValueError, KeyError) as e:
                 out[f] = str(e)
         return out
-    if not task.origin:
-        raise RenderError(f"task {task.id} cannot be loaded again in a child process to render it",
-                          "set MUJOCO_GL=egl (or osmesa) before starting rewardsmith")
-    job = {"task": dict(task.origin), "folders": [str(f) for f in todo],
-           "settings": settings.key(), "force": force}
-    p = subprocess.run([sys.executable, "-m", "rewardsmith.feedback.keyframes"], input=json.dumps(job),
-                       env=_gl_env(gl_backend()), capture_output=True, text=True)
-    fatal = None
-    for line in p.stdout.splitlines():
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        if "fatal" in msg:
-            fatal = msg["fatal"]
-        elif msg.get("keyframes"):
-            out[Path(msg["folder"])] = Keyframes.from_json(msg["keyframes"])
-        else:
-            out[Path(msg["folder"])] = msg.get("error", "failed")
-    if fatal:
-        raise (NoOffscreenGL(fatal) if "offscreen" in fatal else RenderError(fatal))
-    for f in todo:
-        if f not in out:
-            tail = p.stderr.strip().splitlines()[-1:] or [f"exit code {p.returncode}"]
-            out[f] = f"the renderer process failed: {tail[0][:300]}"
+    job = {"settings": settings.key(), "force": force}
+    out.update(render_in_child("rewardsmith.feedback.keyframes", task, todo, job,
+                               Keyframes.from_json))
     return out
 
 
 def _child_main() -> int:
     """``python -m rewardsmith.feedback.keyframes``: a job as JSON on stdin, JSON lines out."""
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    job = json.loads(sys.stdin.read())
-    try:
-        from rewardsmith import tasks
-
-        task = tasks.from_origin(job["task"])
+    def load(task, job: dict[str, Any]):
         settings = KeyframeSettings(**job["settings"])
-    except RewardsmithError as e:
-        print(json.dumps({"fatal": str(e)}), flush=True)
-        return 2
-    for f in job["folders"]:
-        try:
-            k = render_one(task, Path(f), settings, job["force"])
-            print(json.dumps({"folder": f, "keyframes": k.to_json()}), flush=True)
-        except NoOffscreenGL as e:
-            print(json.dumps({"fatal": e.message}), flush=True)
-            return 2
-        except Exception as e:  # noqa: BLE001 - one broken candidate must not hide the others
-            print(json.dumps({"folder": f, "error": f"{type(e).__name__}: {e}"}), flush=True)
-    return 0
+        return lambda f: render_one(task, f, settings, job["force"])
+
+    return child_main(load)
 
 
 if __name__ == "__main__":

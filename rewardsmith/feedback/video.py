@@ -531,34 +531,74 @@ def render_candidates(task, folders: Sequence[Path], *, source: str = "auto",
 
 def _render_in_child(task, folders: list[Path], source: str, settings: VideoSettings, seed: int,
                      force: bool, on_done) -> dict[Path, Video | str]:
+    def done(f: Path, res: Video | str) -> None:
+        if on_done:
+            on_done(f, res if isinstance(res, Video) else None, None if isinstance(res, Video) else res)
+
+    job = {"source": source, "settings": settings.key(), "seed": seed, "force": force}
+    return render_in_child("rewardsmith.feedback.video", task, folders, job, Video.from_json, done)
+
+
+def _child_main() -> int:
+    """``python -m rewardsmith.feedback.video``: a render job as JSON on stdin, JSON lines out."""
+    def load(task, job: dict[str, Any]) -> Callable[[Path], Video]:
+        settings = VideoSettings(**job["settings"])
+        return lambda f: render_candidate(task, f, source=job["source"], settings=settings,
+                                          seed=job["seed"], force=job["force"])
+
+    return child_main(load)
+
+
+# ------------------------------------------------------------------ the render child's protocol
+# Where this process's MuJoCo cannot render offscreen, videos and keyframes are rendered by
+# ``python -m <module>`` started with a working MUJOCO_GL. The job goes as one JSON object on
+# stdin: the task's origin (to load it again), the folders, and the module's own settings. The
+# child answers one JSON line per folder as it finishes it, {"folder", "result": <to_json()>}
+# or {"folder", "error"} (one broken candidate does not hide the others), or one {"fatal"} line
+# (no offscreen OpenGL, a task that cannot be loaded) and exit code 2.
+
+def render_in_child(module: str, task, folders: Sequence[Path], job: dict[str, Any],
+                    from_json: Callable[[dict[str, Any]], Any],
+                    on_result: Callable[[Path, Any], None] | None = None) -> dict[Path, Any]:
+    """Render ``folders`` in a child ``python -m module`` (which calls :func:`child_main`): folder
+    -> ``from_json`` of its result, or folder -> why it failed, each also given to ``on_result``
+    as it comes. Raises :class:`NoOffscreenGL` or :class:`RenderError` on the child's fatal line."""
+    import tempfile
+
     if not task.origin:
         raise RenderError(f"task {task.id} cannot be loaded again in a child process to render it",
                           "set MUJOCO_GL=egl (or osmesa) before starting rewardsmith")
-    job = {"task": dict(task.origin), "folders": [str(f) for f in folders], "source": source,
-           "settings": settings.key(), "seed": seed, "force": force}
-    proc = subprocess.Popen([sys.executable, "-m", "rewardsmith.feedback.video"],
-                            env=_gl_env(gl_backend()), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps(job))
-    proc.stdin.close()
-    out: dict[Path, Video | str] = {}
-    fatal = None
-    for line in proc.stdout:
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        if "fatal" in msg:
-            fatal = msg["fatal"]
-            continue
-        f = Path(msg["folder"])
-        res: Video | str = Video.from_json(msg["video"]) if msg.get("video") else msg.get("error", "failed")
+    folders = list(folders)
+    job = {"task": dict(task.origin), "folders": [str(f) for f in folders], **job}
+    out: dict[Path, Any] = {}
+
+    def got(f: Path, res: Any) -> None:
         out[f] = res
-        if on_done:
-            on_done(f, res if isinstance(res, Video) else None, None if isinstance(res, Video) else res)
-    stderr = proc.stderr.read() if proc.stderr else ""
-    proc.wait()
+        if on_result:
+            on_result(f, res)
+
+    fatal = None
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a long stderr cannot stall it
+        proc = subprocess.Popen([sys.executable, "-m", module], env=_gl_env(gl_backend()),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                text=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(job))
+        proc.stdin.close()
+        for line in proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if "fatal" in msg:
+                fatal = msg["fatal"]
+            elif msg.get("result"):
+                got(Path(msg["folder"]), from_json(msg["result"]))
+            else:
+                got(Path(msg["folder"]), msg.get("error", "failed"))
+        proc.wait()
+        err.seek(0)
+        stderr = err.read()
     if fatal:
         if "offscreen" in fatal:
             raise NoOffscreenGL(fatal, GL_HINT)
@@ -566,37 +606,34 @@ def _render_in_child(task, folders: list[Path], source: str, settings: VideoSett
     for f in folders:
         if f not in out:
             tail = stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-            out[f] = f"the renderer process failed: {tail[0][:300]}"
-            if on_done:
-                on_done(f, None, out[f])
+            got(f, f"the renderer process failed: {tail[0][:300]}")
     return out
 
 
-def _child_main() -> int:
-    """``python -m rewardsmith.feedback.video``: a render job as JSON on stdin, JSON lines out."""
-    job = json.loads(sys.stdin.read())
+def child_main(load: Callable[[Any, dict[str, Any]], Callable[[Path], Any]]) -> int:
+    """The child's side of :func:`render_in_child`: reads the job on stdin, loads its task,
+    ``load(task, job)`` gives the function that renders one folder (its result has ``to_json()``),
+    and answers one JSON line per folder. Returns the exit code."""
     import warnings
 
     warnings.filterwarnings("ignore")
+    job = json.loads(sys.stdin.read())
     try:
         from rewardsmith import tasks
 
-        task = tasks.from_origin(job["task"])
-        settings = VideoSettings(**job["settings"])
+        render = load(tasks.from_origin(job["task"]), job)
     except RewardsmithError as e:
         print(json.dumps({"fatal": str(e)}), flush=True)
         return 2
     for f in job["folders"]:
         try:
-            v = render_candidate(task, Path(f), source=job["source"], settings=settings,
-                                 seed=job["seed"], force=job["force"])
-            print(json.dumps({"folder": f, "video": v.to_json()}), flush=True)
+            print(json.dumps({"folder": f, "result": render(Path(f)).to_json()}), flush=True)
         except NoOffscreenGL as e:
             print(json.dumps({"fatal": e.message}), flush=True)
             return 2
         except RenderError as e:
             print(json.dumps({"folder": f, "error": str(e)}), flush=True)
-        except Exception as e:  # one broken candidate must not hide the others' videos
+        except Exception as e:  # noqa: BLE001 - one broken candidate must not hide the others
             print(json.dumps({"folder": f, "error": f"{type(e).__name__}: {e}"}), flush=True)
     return 0
 
