@@ -180,6 +180,29 @@ class ScriptedLLM:
         return Completion(texts=self.seen[key][:n], usage=Usage(100, 50, 0.01), model="scripted-1")
 
 
+def random_rollout(task, seed: int, steps: int):
+    """One episode of seeded random actions in ``task``'s real env, at most ``steps`` steps:
+    (state rows, the first after reset; actions; whether the env ended it)."""
+    import numpy as np
+
+    env = task.make_env()
+    try:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        u = env.unwrapped
+        rows, actions, terminated = [task.spec.extract(u.model, u.data)], [], False
+        for _ in range(steps):
+            a = env.action_space.sample()
+            _, _, terminated, truncated, _ = env.step(a)
+            rows.append(task.spec.extract(u.model, u.data))
+            actions.append(a)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    return np.asarray(rows), np.asarray(actions), bool(terminated)
+
+
 class EpisodeExecutor(FakeExecutor):
     """A :class:`FakeExecutor` whose jobs also record evaluation episodes of the real env: a
     seeded random-action policy for at most ``steps`` steps, each episode scored by the task's
@@ -195,26 +218,11 @@ class EpisodeExecutor(FakeExecutor):
 
         from rewardsmith.contracts import Episode
 
-        task = self.task
-        env = task.make_env()
-        try:
-            env.reset(seed=seed)
-            env.action_space.seed(seed)
-            u = env.unwrapped
-            rows, actions, terminated = [task.spec.extract(u.model, u.data)], [], False
-            for _ in range(self.steps):
-                a = env.action_space.sample()
-                _, _, terminated, truncated, _ = env.step(a)
-                rows.append(task.spec.extract(u.model, u.data))
-                actions.append(a)
-                if terminated or truncated:
-                    break
-        finally:
-            env.close()
+        rows, actions, terminated = random_rollout(self.task, seed, self.steps)
         n = len(actions)
         comps = {"keep": np.ones(n), "effort": -0.01 * np.sum(np.square(actions), axis=-1)}
-        return Episode(np.asarray(rows), np.asarray(actions), np.zeros(n),
-                       comps["keep"] + comps["effort"], comps, bool(terminated), task.spec)
+        return Episode(rows, actions, np.zeros(n), comps["keep"] + comps["effort"], comps,
+                       terminated, self.task.spec)
 
     def _train(self, job: Job) -> Outcome:
         import numpy as np

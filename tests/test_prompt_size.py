@@ -4,6 +4,7 @@ candidates' lines and two trajectory summaries, is under 8k tokens."""
 from __future__ import annotations
 
 import numpy as np
+from fakes import random_rollout
 
 from rewardsmith import tasks
 from rewardsmith.contracts import CurvePoint, Episode, TrainResult
@@ -15,26 +16,10 @@ from rewardsmith.loop.design import Candidate, estimate_tokens
 
 
 def _episode(task, seed: int, steps: int = 300) -> Episode:
-    env = task.make_env()
-    try:
-        env.reset(seed=seed)
-        env.action_space.seed(seed)
-        u = env.unwrapped
-        rows, actions = [task.spec.extract(u.model, u.data)], []
-        terminated = False
-        for _ in range(steps):
-            a = env.action_space.sample()
-            _, _, terminated, truncated, _ = env.step(a)
-            rows.append(task.spec.extract(u.model, u.data))
-            actions.append(a)
-            if terminated or truncated:
-                break
-    finally:
-        env.close()
+    rows, actions, terminated = random_rollout(task, seed, steps)
     n = len(actions)
     comps = {k: np.random.default_rng(seed).normal(size=n) for k in ("forward", "alive", "effort", "posture")}
-    return Episode(np.asarray(rows), np.asarray(actions), np.zeros(n), np.ones(n), comps, terminated,
-                   task.spec)
+    return Episode(rows, actions, np.zeros(n), np.ones(n), comps, terminated, task.spec)
 
 
 def test_the_ant_reflection_request_stays_under_8k_tokens():
