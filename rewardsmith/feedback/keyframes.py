@@ -23,14 +23,13 @@ import numpy as np
 
 from rewardsmith.contracts import Episode, episode_files
 from rewardsmith.feedback.video import (
-    FrameRenderer,
     NoOffscreenGL,
     RenderError,
-    _cam_config,
     can_render_here,
     child_main,
     gl_backend,
     render_in_child,
+    replay_poses,
     seed_dirs,
 )
 from rewardsmith.runs.files import atomic_write_json, read_json
@@ -267,8 +266,6 @@ def existing(folder: Path, settings: KeyframeSettings | None = None) -> Keyframe
 def render_one(task, folder: Path, settings: KeyframeSettings | None = None,
                force: bool = False) -> Keyframes:
     """Render one candidate's keyframes in this process (see :func:`render_keyframes`)."""
-    import mujoco
-
     settings = settings or KeyframeSettings()
     folder = Path(folder)
     if not force:
@@ -276,29 +273,9 @@ def render_one(task, folder: Path, settings: KeyframeSettings | None = None,
         if k is not None:
             return k
     path, index, count, ep, score = pick_episode(task, folder)
-    spec = task.spec
-    for name in ("qpos", "qvel"):
-        if name not in spec.fields:
-            raise RenderError(f"task {task.id}: the state view has no raw {name} to replay from")
     marks = moments(ep, task, settings)
-    view = spec.view(ep.states)
-    qpos, qvel = np.asarray(view.qpos), np.asarray(view.qvel)
-    env = task.make_env()
-    frames = []
-    try:
-        model, data = env.unwrapped.model, env.unwrapped.data
-        rend = FrameRenderer(model, settings.width, settings.height, _cam_config(env))
-        try:
-            for m in marks:
-                data.qpos[:] = qpos[m.step]
-                data.qvel[:] = qvel[m.step]
-                data.time = m.t
-                mujoco.mj_forward(model, data)
-                frames.append(rend(data))
-        finally:
-            rend.close()
-    finally:
-        env.close()
+    frames = replay_poses(task, ep.states, [m.step for m in marks], settings.width,
+                          settings.height, [m.t for m in marks])
     out = folder / FOLDER
     out.mkdir(parents=True, exist_ok=True)
     names = [f"{FOLDER}/frame-{j}.png" for j in range(len(frames))]

@@ -275,43 +275,57 @@ def _pick_seed_dir(folder: Path, need: str) -> Path:
                       "was it trained? rejected and failed candidates have no video")
 
 
-def replay_frames(task, episode_path: Path, settings: VideoSettings,
-                  renderer_factory: Callable[..., FrameRenderer] = FrameRenderer
-                  ) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """Frames of a recorded episode, replayed exactly from its ``qpos``/``qvel`` rows."""
+def replay_poses(task, states: np.ndarray, rows: Sequence[int], width: int, height: int,
+                 times: Sequence[float] | None = None,
+                 renderer_factory: Callable[..., FrameRenderer] = FrameRenderer) -> list[np.ndarray]:
+    """Frames of ``task``'s env set exactly to the recorded state rows ``rows`` of ``states``
+    (their ``qpos``/``qvel``; ``times[i]``, when given, the simulation time of the i-th): no
+    policy and no physics step runs. The videos' replay and the keyframes both draw with it."""
     import mujoco
 
     spec = task.spec
     for name in ("qpos", "qvel"):
         if name not in spec.fields:
             raise RenderError(f"task {task.id}: the state view has no raw {name} to replay from")
-    with np.load(episode_path) as z:
-        states = np.asarray(z["states"])
-        env_rewards = np.asarray(z["env_rewards"]) if "env_rewards" in z.files else None
-        terminated = bool(z["terminated"]) if "terminated" in z.files else False
     view = spec.view(states)
     qpos, qvel = np.asarray(view.qpos), np.asarray(view.qvel)
-    times = np.asarray(view.time) if "time" in spec.fields else None
     env = task.make_env()
     try:
         model, data = env.unwrapped.model, env.unwrapped.data
-        stride = _stride(spec.dt, settings.fps)
-        limit = int(round(settings.seconds / spec.dt))
-        idx = list(range(0, min(len(states), limit + 1), stride))
-        rend = renderer_factory(model, settings.width, settings.height, _cam_config(env))
+        rend = renderer_factory(model, width, height, _cam_config(env))
         frames = []
         try:
-            for t in idx:
-                data.qpos[:] = qpos[t]
-                data.qvel[:] = qvel[t]
+            for i, row in enumerate(rows):
+                data.qpos[:] = qpos[row]
+                data.qvel[:] = qvel[row]
                 if times is not None:
-                    data.time = float(times[t])
+                    data.time = float(times[i])
                 mujoco.mj_forward(model, data)
                 frames.append(rend(data))
         finally:
             rend.close()
     finally:
         env.close()
+    return frames
+
+
+def replay_frames(task, episode_path: Path, settings: VideoSettings,
+                  renderer_factory: Callable[..., FrameRenderer] = FrameRenderer
+                  ) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Frames of a recorded episode, replayed exactly from its ``qpos``/``qvel`` rows."""
+    spec = task.spec
+    with np.load(episode_path) as z:
+        states = np.asarray(z["states"])
+        env_rewards = np.asarray(z["env_rewards"]) if "env_rewards" in z.files else None
+        terminated = bool(z["terminated"]) if "terminated" in z.files else False
+    stride = _stride(spec.dt, settings.fps)
+    limit = int(round(settings.seconds / spec.dt))
+    idx = list(range(0, min(len(states), limit + 1), stride))
+    times = None
+    if "time" in spec.fields:
+        recorded = np.asarray(spec.view(states).time)
+        times = [recorded[t] for t in idx]
+    frames = replay_poses(task, states, idx, settings.width, settings.height, times, renderer_factory)
     info = {"steps": idx[-1] if idx else 0, "fps": 1.0 / (spec.dt * stride),
             "episode_length": len(states) - 1, "terminated": terminated,
             "episode_return": float(env_rewards.sum()) if env_rewards is not None else None}
