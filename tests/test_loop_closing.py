@@ -96,7 +96,7 @@ def test_a_wrong_choice_is_refused_by_the_settings_themselves():
     with pytest.raises(RewardsmithError, match="unknown --schedule 'fast'") as e:
         DesignConfig(schedule="fast")
     assert "halving or full" in e.value.hint
-    with pytest.raises(RewardsmithError, match="unknown --feedback 'vlm'"):
-        DesignConfig(feedback="vlm")
+    with pytest.raises(RewardsmithError, match="unknown --feedback 'robot'"):
+        DesignConfig(feedback="robot")
     with pytest.raises(RewardsmithError, match="unknown --reevaluate"):
         DesignConfig(reevaluate="all")
