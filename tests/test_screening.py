@@ -186,7 +186,8 @@ def test_agreement_after_training_and_on_earlier_runs(recorded, tmp_path, monkey
     assert after["tau"] > 0.3  # forward progress ranks the episodes like distance travelled
     assert (run.candidate_dir(0, 0) / "screening-after.json").exists()
     assert any(e["event"] == "agreement_after_training" for e in run.events())
-    assert "after training, with this iteration's episodes, on 12 recorded" in candidate_line(task, c)
+    assert ("after training, with this iteration's episodes, on 12 recorded episodes (of 1 "
+            "trained candidate and 1 candidate of earlier runs)") in candidate_line(task, c)
     # without history, the run's own six episodes
     c.screening_after = None
     loop_with()._screen_after(0, [c])

@@ -71,14 +71,32 @@ def agreement(returns: Mapping[str, Any], scores: Sequence[float],
     return out
 
 
+def sources(groups: Sequence[str]) -> str:
+    """Whose policies played the recorded episodes, in words: "of the hand-written reward's
+    policy, the untrained policy and 3 trained candidates" (those of earlier runs counted apart)."""
+    names = set(groups)
+    parts = [w for g, w in (("hand-written", "the hand-written reward's policy"),
+                            ("untrained", "the untrained policy")) if g in names]
+    mine = sum(1 for g in names if g not in ("hand-written", "untrained") and "/" not in g)
+    other = sum(1 for g in names if "/" in g)
+    if mine:
+        parts.append(f"{mine} trained candidate{'s' if mine > 1 else ''}")
+    if other:
+        parts.append(f"{other} candidate{'s' if other > 1 else ''} of earlier runs")
+    if not parts:
+        return "of policies not named"
+    return "of " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+
+
 def describe(a: Mapping[str, Any], returns: Mapping[str, Any], scores: Sequence[float],
              groups: Sequence[str]) -> str:
     """One line for the designer: the reward's agreement and the term that disagrees most."""
     if a.get("tau") is None:
         return (f"agreement with the task score not measured ({a.get('episodes', 0)} recorded "
                 "episodes, or the reward or the scores do not vary over them)")
-    text = (f"on {a['episodes']} recorded episodes its return ranks them like the task score "
-            f"with Kendall tau {a['tau']:+.2f} (1: the same order, 0: unrelated, -1: reversed)")
+    text = (f"on {a['episodes']} recorded episodes ({sources(groups)}) its return ranks them "
+            f"like the task score with Kendall tau {a['tau']:+.2f} (1: the same order, 0: "
+            "unrelated, -1: reversed)")
     worst = sorted(((t, k) for k, t in (a.get("components") or {}).items() if t is not None))
     if worst and worst[0][0] < 0:
         tau, name = worst[0]
