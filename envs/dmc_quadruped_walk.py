@@ -17,8 +17,9 @@ def compute_reward(state, action, next_state):
     return upright * move, {"upright": upright, "move": move}
 '''
 
-# The budget is not measured: whether the baseline learns visibly in it on 2 cores is open
-# (scripts/bench_baselines.py --task dmc-quadruped-walk-v0 says).
+# Measured (scripts/bench_baselines.py --seeds 2, 2 cores): at 300k steps the baseline scores 49
+# and 50 against the untrained policy's 103 and 6: it does not learn visibly in this budget (the
+# suite's papers train millions of steps). Pass --steps for more.
 TASK = Task(
     id="dmc-quadruped-walk-v0",
     env_id="dmc:quadruped/walk",
