@@ -201,7 +201,10 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
                     if fit is not None and fit.success_doc else "")
             lines.append(f"Success rate{test}: {_fmt(result.success_rate)}")
     if curve:
-        lines.append(f"At {len(curve)} points over training (mean over the training episodes that ended in each window):")
+        lines.append(f"At {len(curve)} points over training (mean over the training episodes that ended "
+                     "in each window; training acts with the exploring, stochastic policy and the "
+                     "evaluation episodes with its deterministic actions, so the two can differ, "
+                     "down to how episodes end):")
         if show_score:
             lines.append(_component_text("task score", [c.fitness for c in curve]))
         if show_score and any(c.success_rate is not None for c in curve):
