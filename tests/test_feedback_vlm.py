@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from rewardsmith.contracts import Episode
-from rewardsmith.feedback import collect, feedback_text, load
-from rewardsmith.feedback import vlm
+from rewardsmith.feedback import collect, feedback_text, load, vlm
 from rewardsmith.feedback.vlm import JudgeError, JudgeParseError, Shown
 from rewardsmith.runs.files import read_json
 
