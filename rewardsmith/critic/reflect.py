@@ -253,7 +253,8 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             lines.append(trajectory(ep, task, keys))
             for e in events(ep, task):
                 lines.append(f"  - {e}")
-        lines += _every_episode(task, episodes, result.eval_fitness)
+        if show_score:  # each episode's facts are told by its task score
+            lines += _every_episode(task, episodes, result.eval_fitness)
     return "\n".join(lines)
 
 
