@@ -377,6 +377,7 @@ def test_cli_report(run, tmp_path, no_plots):
 
 
 # ============================================================================ a real run
+@pytest.mark.slow  # a real design run (~30 s); the fast suite's real run is test_design's
 @needs_chromium
 def test_report_and_export_of_a_real_offline_run(tmp_path):
     """A real (small) offline design run: report renders, export runs without rewardsmith."""
