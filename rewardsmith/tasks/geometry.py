@@ -34,35 +34,29 @@ def _size(model, g: int) -> str:
     return "mesh" if kind == 7 else "geom"
 
 
-def _bottom(model, data, g: int) -> float:
-    """The lowest point (world z) of geom ``g`` in its current pose."""
+def _half_height(model, data, g: int) -> float:
+    """How far geom ``g`` reaches above and below its centre (world z) in its current pose."""
     kind = int(model.geom_type[g])
     s = model.geom_size[g]
-    c = data.geom_xpos[g]
     mat = data.geom_xmat[g].reshape(3, 3)
     if kind == 2:
-        return float(c[2] - s[0])
+        return float(s[0])
     if kind in (3, 5):
         az = abs(mat[2, 2])
-        return float(c[2] - az * s[1] - (s[0] if kind == 3 else s[0] * np.sqrt(1 - az * az)))
+        return float(az * s[1] + (s[0] if kind == 3 else s[0] * np.sqrt(1 - az * az)))
     if kind in (4, 6):
-        return float(c[2] - np.sum(np.abs(mat[2, :]) * s[:3]))
-    return float(c[2] - model.geom_rbound[g])
+        return float(np.sum(np.abs(mat[2, :]) * s[:3]))
+    return float(model.geom_rbound[g])
+
+
+def _bottom(model, data, g: int) -> float:
+    """The lowest point (world z) of geom ``g`` in its current pose."""
+    return float(data.geom_xpos[g][2]) - _half_height(model, data, g)
 
 
 def _top(model, data, g: int) -> float:
-    kind = int(model.geom_type[g])
-    s = model.geom_size[g]
-    c = data.geom_xpos[g]
-    mat = data.geom_xmat[g].reshape(3, 3)
-    if kind == 2:
-        return float(c[2] + s[0])
-    if kind in (3, 5):
-        az = abs(mat[2, 2])
-        return float(c[2] + az * s[1] + (s[0] if kind == 3 else s[0] * np.sqrt(1 - az * az)))
-    if kind in (4, 6):
-        return float(c[2] + np.sum(np.abs(mat[2, :]) * s[:3]))
-    return float(c[2] + model.geom_rbound[g])
+    """The highest point (world z) of geom ``g`` in its current pose."""
+    return float(data.geom_xpos[g][2]) + _half_height(model, data, g)
 
 
 def _where(model, b: int, names: list[str], limb_top: int) -> str:
