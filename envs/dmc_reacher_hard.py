@@ -11,6 +11,14 @@ EXTRAS = (
           "episode)", ModelQuantity("data.geom_xpos[model.geom('target').id]")),
 )
 
+
+
+def restore_target(model, view, row):
+    """A replayed pose shows the episode's target: the suite keeps it in the model (geom_pos of
+    a geom of the world body), not in qpos."""
+    model.geom_pos[model.geom("target").id, :2] = view.target_pos[row, :2]
+
+
 # The suite's own reward, re-written against the state view (equal to the suite's to
 # 1e-6: tests/test_dmc.py).
 BASELINE = TOLERANCE + '''
@@ -39,5 +47,6 @@ TASK = Task(
     baseline_doc="reacher/hard's own reward: 1 while the fingertip is within 2.5 cm of the "
                  "target's centre (the two radii), 0 otherwise (sparse).",
     extras=EXTRAS,
+    restore_scene=restore_target,
     budgets={"sb3": Budget(steps=200_000)},
 )

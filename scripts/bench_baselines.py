@@ -3,6 +3,7 @@
 
     python scripts/bench_baselines.py                        # every task, 1 seed, sb3 budgets
     python scripts/bench_baselines.py --task hopper-jump-v0 --seeds 2 --workers 2
+    python scripts/bench_baselines.py --task dmc-hopper-hop-v0 --steps 1000000   # another budget
 
 Trains the baseline reward of each task at its default sb3 budget, evaluates the untrained policy
 the same way (the floor), and prints one row per task: fitness of the floor and of the baseline,
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", action="append", help="task id (repeat for several); default: all")
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--steps", type=int, help="train this many steps instead of each task's budget")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
@@ -44,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     for tid in ids:
         t = tasks.load(tid)
         b = budget_for(t, "sb3")
+        steps = args.steps or b.steps
         base = resolve_reward(t, "baseline")
         for s in range(args.seeds):
-            jobs.append(cached_job(t, "baseline", JobSpec.build(t, base.program, b.steps,
+            jobs.append(cached_job(t, "baseline", JobSpec.build(t, base.program, steps,
                                                            b.eval_episodes, s, "sb3",
                                                            label="baseline")))
             index.append((tid, "baseline"))
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for tid in ids:
         t = tasks.load(tid)
-        row = {"task": tid, "steps": budget_for(t, "sb3").steps}
+        row = {"task": tid, "steps": args.steps or budget_for(t, "sb3").steps}
         for kind in ("floor", "baseline"):
             outs = by[(tid, kind)]
             res = [o.result for o in outs if o.ok]

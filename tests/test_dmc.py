@@ -198,3 +198,44 @@ def test_the_quadrupeds_tendon_actuators_are_named_as_tendons(suite):
         env.close()
     assert names[:3] == ["yaw_front_left", "tendon lift_front_left", "tendon extend_front_left"]
     assert not any(n.startswith("site ") for n in names)
+
+
+def test_run_manifests_name_the_suites_version(suite):
+    """A dmc task's physics and reward code come from dm_control: a run records its version."""
+    from importlib import metadata
+
+    from rewardsmith.runs.rundir import versions
+
+    v = versions()
+    assert v["dm_control"] == metadata.version("dm_control")
+    assert v["mujoco"] == metadata.version("mujoco")
+
+
+def test_a_replayed_reacher_pose_shows_the_episodes_target(suite):
+    """The suite moves reacher's target in the model at each reset, out of qpos: a replayed
+    episode (videos, keyframes) puts it back from the recorded state rows."""
+    import dataclasses
+
+    from fakes import random_rollout
+
+    from rewardsmith.feedback.video import replay_poses
+
+    task = tasks.load("dmc-reacher-hard-v0")
+    states, _, _ = random_rollout(task, seed=3, steps=20)
+    recorded = task.spec.view(states).target_pos
+
+    def drawn(t):
+        def factory(model, width, height, cam):
+            class Capture:
+                def __call__(self, data):
+                    return np.array(data.geom_xpos[model.geom("target").id])
+
+                def close(self):
+                    pass
+            return Capture()
+        return np.array(replay_poses(t, states, [0, 10, 20], 8, 8, renderer_factory=factory))
+
+    np.testing.assert_allclose(drawn(task)[:, :2], recorded[[0, 10, 20], :2], atol=1e-9)
+    # without it, the replay draws whatever target the fresh env was made with
+    stale = drawn(dataclasses.replace(task, restore_scene=None))
+    assert np.abs(stale[:, :2] - recorded[[0, 10, 20], :2]).max() > 1e-3

@@ -296,6 +296,8 @@ def replay_poses(task, states: np.ndarray, rows: Sequence[int], width: int, heig
         frames = []
         try:
             for i, row in enumerate(rows):
+                if task.restore_scene is not None:
+                    task.restore_scene(model, view, row)
                 data.qpos[:] = qpos[row]
                 data.qvel[:] = qvel[row]
                 if times is not None:

@@ -38,8 +38,10 @@ def versions() -> dict[str, str]:
     from rewardsmith.versions import package_versions
 
     out = {"rewardsmith": __version__, "python": platform.python_version()}
+    # the simulators' own packages too (dm_control's physics and task code shape a dmc task)
     found = package_versions(("numpy", "gymnasium", "mujoco", "stable-baselines3", "torch",
-                              "openai", "jax", "brax"))
+                              "openai", "jax", "brax", "dm_control", "shimmy",
+                              "gymnasium-robotics"))
     out.update({k: v for k, v in found.items() if v is not None})
     return out
 

@@ -160,6 +160,11 @@ class Task:
     max_episode_steps: int | None = None
     source_file: str = ""
     origin: Mapping[str, Any] = field(default_factory=dict)  # how to load it again (see tasks.from_origin)
+    # Per-episode parts of the scene that live in the model rather than in qpos (the Control
+    # Suite's reacher moves its target geom at each reset): ``restore_scene(model, view, row)``
+    # sets them from row ``row`` of a recorded episode's state view, so that a replayed pose
+    # (videos, keyframes) shows that episode's scene.
+    restore_scene: Callable[[Any, Any, int], None] | None = None
 
     # -------------------------------------------------------------- environment
     def make_env(self, render_mode: str | None = None):
