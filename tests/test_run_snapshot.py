@@ -70,7 +70,7 @@ def snapshot(run: Path) -> dict[str, str]:
             text = re.sub(r"\d+(\.\d+)? s\b", "<S> s", text)
             text = re.sub(r'id="[a-z]+-[0-9a-f]{6,}"', 'id="<ID>"', text)
             # the installed packages' versions (which extras are installed is the machine's)
-            text = re.sub(r"\n[^\n<]*\bpython 3\.[^\n<]*", "\n<VERSIONS>", text)
+            text = re.sub(r"\n[^\n]*\bpython 3\.[^\n]*\n", "\n<VERSIONS>\n", text)
         out[name] = text
     return out
 
