@@ -21,10 +21,12 @@ def _handler(message: str) -> None:
             "MuJoCo: %s", text)
 
 
-def install() -> None:
-    """Route MuJoCo's warnings into logging (idempotent; cheap once mujoco is imported)."""
+def install(force: bool = False) -> None:
+    """Route MuJoCo's warnings into logging (idempotent; cheap once mujoco is imported).
+    ``force``: install again, after a library replaced the handler with its own (dm_control
+    does on import, sending every warning to the terminal through absl)."""
     global _installed
-    if _installed:
+    if _installed and not force:
         return
     import mujoco
 

@@ -26,3 +26,16 @@ def test_warnings_go_to_the_runs_log(tmp_path):
     assert p.returncode == 0, p.stderr
     log = (tmp_path / "mujoco.log").read_text()
     assert "QACC" in log and "settotalmass" not in log and not p.stderr
+
+
+def test_the_control_suites_own_handler_does_not_print_to_the_terminal(tmp_path):
+    """dm_control puts in a handler of its own on import (absl, to stderr): the dmc adapter
+    routes MuJoCo's warnings back into logging, so the suite's cheetah loads quietly."""
+    import pytest
+
+    pytest.importorskip("dm_control", reason="the dmc extra (dm_control) is not installed")
+    code = ("from rewardsmith import tasks\n"
+            "e = tasks.load('dmc-cheetah-run-v0').make_env(); e.reset(seed=0); e.close()\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "settotalmass" not in p.stderr

@@ -57,6 +57,9 @@ def _suite():
     except ImportError as e:
         raise DmcError(f"Control Suite tasks need dm_control, which cannot be imported ({e})",
                        INSTALL_HINT) from None
+    from rewardsmith import mjlog
+
+    mjlog.install(force=True)  # dm_control's import put its own handler in (absl, to stderr)
     return suite
 
 
