@@ -280,3 +280,46 @@ def test_a_real_benchmark_end_to_end(tmp_path):
                                             / "closing.json").exists()
     p = cli("report", str(out), env=env)
     assert p.returncode == 0 and (out / "report.html").exists()
+
+
+def test_time_left_weighs_the_runs_still_to_go_by_their_budgets():
+    """The pace of the finished runs (seconds per step of budget) times the budgets to go."""
+    from rewardsmith import tasks
+    from rewardsmith.benchmark import RunState, time_left
+
+    design = {k: v for k, v in DESIGN.items() if k != "steps"}  # each task's own budget
+    plan = Plan.make([tasks.load("pendulum-balance-v0"), tasks.load("hopper-forward-v0")],
+                     ["a"], 2, design)
+    keys = plan.keys()  # repeat-major: pendulum r0, hopper r0, pendulum r1, hopper r1
+    assert [(k.task, k.repeat) for k in keys] == [("pendulum-balance-v0", 0),
+                                                  ("hopper-forward-v0", 0),
+                                                  ("pendulum-balance-v0", 1),
+                                                  ("hopper-forward-v0", 1)]
+    assert time_left(plan, [RunState(k, "pending") for k in keys]) is None
+    # pendulum (20k steps) finished in 40 s: 2 ms a step of budget; the second run failed and
+    # is not counted (it is tried again on --resume)
+    states = [RunState(keys[0], "finished", wall_s=40.0), RunState(keys[1], "failed", "x", 5.0),
+              RunState(keys[2], "unfinished", wall_s=3.0), RunState(keys[3], "pending")]
+    seconds, runs = time_left(plan, states)
+    assert runs == 2 and seconds == pytest.approx(0.002 * (20_000 + 100_000))
+    # with a fixed --steps every run weighs the same
+    fixed = Plan.make([tasks.load("pendulum-balance-v0"), tasks.load("hopper-forward-v0")],
+                      ["a"], 2, DESIGN)
+    assert time_left(fixed, states) == (pytest.approx(80.0), 2)
+
+
+def test_the_terminal_says_how_long_the_rest_takes():
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from rewardsmith.benchmark import RunKey, RunState
+    from rewardsmith.cli.benchmark import BenchmarkProgress
+
+    console = Console(record=True, width=200)
+    with Progress(console=console) as progress:
+        view = BenchmarkProgress(progress, 4, 2, time_left=lambda: (7300.0, 3))
+        view(RunKey("hopper-forward-v0", "offline", 0),
+             RunState(RunKey("hopper-forward-v0", "offline", 0), "finished", wall_s=330.0))
+    text = console.export_text()
+    assert "hopper-forward-v0 · offline · repeat 1: finished (6 min); 3 run(s) to go, about " \
+           "2 h 02 min at this pace" in text

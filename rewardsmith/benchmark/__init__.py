@@ -8,7 +8,15 @@ the normalized score with intervals, success, tokens, cost, wall time).
 - :mod:`~rewardsmith.benchmark.page`: the HTML page with its plots.
 """
 
-from rewardsmith.benchmark.runner import Benchmark, Plan, RunKey, RunState, run_benchmark
+from rewardsmith.benchmark.runner import (
+    Benchmark,
+    Plan,
+    RunKey,
+    RunState,
+    run_benchmark,
+    time_left,
+)
 from rewardsmith.benchmark.table import build_table, write_table
 
-__all__ = ["Benchmark", "Plan", "RunKey", "RunState", "build_table", "run_benchmark", "write_table"]
+__all__ = ["Benchmark", "Plan", "RunKey", "RunState", "build_table", "run_benchmark", "time_left",
+           "write_table"]

@@ -215,6 +215,30 @@ class Benchmark:
         return out
 
 
+def time_left(plan: Plan, states: list[RunState]) -> tuple[float, int] | None:
+    """``(seconds, runs)``: the runs still to go (pending or unfinished) and how long they take at
+    the pace of the finished ones, each run weighed by its steps per candidate (the task's budget,
+    or the plan's ``steps``), since training is what takes the time. None before a run has
+    finished. A rough figure: tasks differ in speed per step (a 3D ant against a pendulum)."""
+    from rewardsmith.train import budget_for
+
+    weight: dict[str, float] = {}
+
+    def steps(task_id: str) -> float:
+        if task_id not in weight:
+            fixed = plan.design.get("steps")
+            weight[task_id] = float(fixed or budget_for(plan.task(task_id),
+                                                        plan.design.get("backend", "sb3")).steps)
+        return weight[task_id]
+
+    done = [s for s in states if s.status == "finished" and s.wall_s > 0]
+    todo = [s for s in states if s.status in ("pending", "unfinished")]
+    if not done:
+        return None
+    pace = sum(s.wall_s for s in done) / sum(steps(s.key.task) for s in done)
+    return pace * sum(steps(s.key.task) for s in todo), len(todo)
+
+
 def _finished(path: Path) -> bool:
     try:
         return read_json(path / "manifest.json").get("status") == "finished"

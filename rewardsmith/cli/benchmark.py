@@ -94,12 +94,20 @@ def print_benchmark(table: dict[str, Any], console) -> None:
                            style="yellow"))
 
 
+def _duration(seconds: float) -> str:
+    m = int(round(seconds / 60))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
 class BenchmarkProgress:
     """Progress over every run of the benchmark, and what the current run is doing."""
 
-    def __init__(self, progress, total: int, iterations: int):
+    def __init__(self, progress, total: int, iterations: int, time_left=None):
         self.progress = progress
         self.iterations = iterations
+        self.time_left = time_left  # () -> (seconds, runs) | None: the runs still to go
         self.all = progress.add_task("runs", total=total, status="")
         self.current = progress.add_task("current run", total=iterations + 1, status="")
         self.done = 0
@@ -117,6 +125,11 @@ class BenchmarkProgress:
                 from rich.markup import escape
 
                 note += f": {escape(event.error[:150])}"
+            if event.status == "finished" and event.wall_s:
+                note += f" ({_duration(event.wall_s)})"
+            left = self.time_left() if self.time_left else None
+            if left and left[1]:
+                note += f"; {left[1]} run(s) to go, about {_duration(left[0])} at this pace"
             p.console.print(f"{key.label()}: {note}", highlight=False)
             p.update(self.all, completed=self.done, status=f"last: {key.label()}")
             return
@@ -173,7 +186,7 @@ def register(app: typer.Typer) -> None:
         with intervals, success, tokens, cost and wall time."""
         from dataclasses import asdict
 
-        from rewardsmith.benchmark import Benchmark, Plan, run_benchmark, write_table
+        from rewardsmith.benchmark import Benchmark, Plan, run_benchmark, time_left, write_table
         from rewardsmith.benchmark import suites as suites_mod
         from rewardsmith.cli.common import make_progress
         from rewardsmith.executors import make_executor
@@ -231,7 +244,8 @@ def register(app: typer.Typer) -> None:
                           highlight=False)
         try:
             with make_progress() as progress:
-                view = BenchmarkProgress(progress, len(states), int(plan.design.get("iterations", 3)))
+                view = BenchmarkProgress(progress, len(states), int(plan.design.get("iterations", 3)),
+                                         time_left=lambda: time_left(plan, bench.states()))
                 run_benchmark(bench, runner, make_llm, observer=view, overrides=overrides)
         except KeyboardInterrupt:
             write_table(bench)
