@@ -74,7 +74,7 @@ def tasks_list(ctx: typer.Context,
     table.add_column("description", overflow="fold", ratio=1)
     for t in rows:
         b = t.budgets.get("sb3")
-        table.add_row(t.id, t.robot or "-", t.env_id, f"{b.steps // 1000}k" if b else "-",
+        table.add_row(t.id, t.robot or "-", t.env_id, _steps(b.steps) if b else "-",
                       t.description)
     print_table(table)
     for path, msg in tasks.broken_files().items():
@@ -108,6 +108,11 @@ def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `re
 
 
 # ------------------------------------------------------------------------- evaluate
+
+def _steps(n: int) -> str:
+    """1000k as 1M, 1500k as 1.5M; below a million, thousands."""
+    return f"{n / 1_000_000:g}M" if n >= 1_000_000 else f"{n // 1000}k"
+
 @app.command()
 @guarded
 def evaluate(
