@@ -170,6 +170,16 @@ def test_the_designer_table_on_fixed_numbers():
     assert d["failed"] == 1 and d["errors"] == ["boom"] and d["runs_beyond_noise"] == 3
     assert d["tokens"] == 600 and d["cost_usd"] == pytest.approx(3.0) and d["wall_per_run_s"] == 10.0
     assert d["success"] == 0.5 and d["baseline_success"] == 1.0
+    assert n["why"] is None
+    # part way through the first repeat: one run of each task, so nothing to resample within a
+    # task; the interval would be the mean itself, so there is none, and the table says why
+    first = [rows[0], rows[3]]
+    n = designer_row("d", tasks[:2], first)["normalized"]
+    assert n["mean"] == pytest.approx(2.5) and n["low"] is None and n["iqm_low"] is None
+    assert "2 of 2 task(s) have one run" in n["why"]
+    # once one task has a second run the other still has one: still none
+    n = designer_row("d", tasks[:2], [rows[0], rows[1], rows[3]])["normalized"]
+    assert n["low"] is None and "1 of 2" in n["why"]
 
 
 def test_suites_and_unknown_names(tmp_path):

@@ -80,6 +80,9 @@ def _summary(t: dict[str, Any]) -> str:
             "F_untrained| (1.0: as good as the hand-written reward), over every run where it is "
             "defined; intervals: 95% bootstrap, repeats resampled within each task; the IQM from "
             "5 runs. Success: of the best's evaluation episodes (the hand-written reward's).</p>")
+    for d in t["by_designer"]:
+        if d["normalized"].get("why"):
+            note += f"<p class='note'>{_e(d['designer'])}: {_e(d['normalized']['why'])}.</p>"
     if not t["complete"]:
         note += (f"<p class='warn'>Some runs have not finished: continue with "
                  f"<code>rewardsmith benchmark --resume {_e(t['benchmark'])}</code>.</p>")

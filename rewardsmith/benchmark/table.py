@@ -156,25 +156,34 @@ def task_row(task: str, designer: str, rows: list[dict[str, Any]]) -> dict[str, 
 
 def _stratified(values_by_task: list[list[float]]) -> dict[str, Any]:
     """Mean and IQM over every run of every task, each with a bootstrap interval that resamples
-    the repeats within each task (a task with one run keeps it); the IQM from
-    :data:`~rewardsmith.critic.verdict.IQM_FROM_SEEDS` runs, intervals from
-    :data:`~rewardsmith.critic.verdict.MIN_INTERVAL_SEEDS`."""
+    the repeats within each task; the IQM from :data:`~rewardsmith.critic.verdict.IQM_FROM_SEEDS`
+    runs, intervals from :data:`~rewardsmith.critic.verdict.MIN_INTERVAL_SEEDS`. No interval while
+    a task has a single run (``why`` says so): resampled, it would always give back that run, so
+    with one repeat of every task the interval would shrink to the mean itself, claiming a
+    certainty no run measured (a benchmark part way through its first repeat)."""
     from scipy import stats
 
     strata = [np.asarray(v, dtype=float) for v in values_by_task if v]
     flat = np.concatenate(strata) if strata else np.zeros(0)
     out: dict[str, Any] = {"n": int(flat.size), "tasks": len(strata), "mean": None, "low": None,
                            "high": None, "iqm": None, "iqm_low": None, "iqm_high": None,
-                           "level": V.LEVEL}
+                           "level": V.LEVEL, "why": None}
     if not flat.size:
         return out
     out["mean"] = float(flat.mean())
+    single = sum(len(v) == 1 for v in strata)
+    if single:
+        out["why"] = (f"no interval: {single} of {len(strata)} task(s) have one run, and the "
+                      f"interval resamples the runs of each task (it needs 2 or more of every task)")
+    if flat.size >= V.IQM_FROM_SEEDS:
+        out["iqm"] = V.iqm(flat)
+    if single:
+        return out
     if flat.size >= V.MIN_INTERVAL_SEEDS:
         ci = V.bootstrap(strata, lambda *d: np.concatenate(d, axis=1).mean(axis=1))
         if ci:
             out["low"], out["high"] = ci
     if flat.size >= V.IQM_FROM_SEEDS:
-        out["iqm"] = V.iqm(flat)
         ci = V.bootstrap(strata, lambda *d: stats.trim_mean(np.concatenate(d, axis=1), 0.25, axis=1))
         if ci:
             out["iqm_low"], out["iqm_high"] = ci

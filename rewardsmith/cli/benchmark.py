@@ -85,6 +85,9 @@ def print_benchmark(table: dict[str, Any], console) -> None:
     for r in failed:
         console.print(Text(f"failed: {r['task']} / {r['designer']} / repeat {r['repeat'] + 1}: "
                            f"{r['error']}", style="red"))
+    for d in table["by_designer"]:
+        if d["normalized"].get("why"):
+            console.print(Text(f"{d['designer']}: {d['normalized']['why']}", style="dim"))
     undefined = sorted({r["task"] for r in table["by_task"] if r["judged"] and not r["normalized"]})
     if undefined:
         why = next(r["normalized_why"] for r in table["by_task"] if r["task"] == undefined[0])
