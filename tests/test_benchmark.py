@@ -171,6 +171,10 @@ def test_the_designer_table_on_fixed_numbers():
     assert d["tokens"] == 600 and d["cost_usd"] == pytest.approx(3.0) and d["wall_per_run_s"] == 10.0
     assert d["success"] == 0.5 and d["baseline_success"] == 1.0
     assert n["why"] is None
+    # a run in progress has spent time (counted in the total) but is no run's length yet
+    going = {"task": "t3", "designer": "d", "status": "unfinished", "verdict": None, "wall_s": 1000.0}
+    d = designer_row("d", tasks, [*rows, going])
+    assert d["wall_per_run_s"] == 10.0 and d["wall_s"] == pytest.approx(1060.0)
     # part way through the first repeat: one run of each task, so nothing to resample within a
     # task; the interval would be the mean itself, so there is none, and the table says why
     first = [rows[0], rows[3]]

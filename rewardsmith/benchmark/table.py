@@ -108,8 +108,9 @@ def _usage(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "tokens_per_run": _mean([r.get("tokens") for r in rows]),
             "cost_usd": _sum([r.get("cost_usd") for r in rows]),
             "cost_per_run_usd": _mean([r.get("cost_usd") for r in rows]),
-            "wall_s": _sum([r.get("wall_s") for r in rows]),
-            "wall_per_run_s": _mean([r.get("wall_s") for r in rows])}
+            "wall_s": _sum([r.get("wall_s") for r in rows]),  # time spent, the unfinished too
+            # a run's time: finished ones only (one in progress has spent part of its own)
+            "wall_per_run_s": _mean([r.get("wall_s") for r in rows if r["status"] == "finished"])}
 
 
 def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
