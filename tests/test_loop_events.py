@@ -69,3 +69,13 @@ def test_the_live_view_dispatches_on_the_event_type():
     assert view.baseline == 1.5 and view.note == "verdict: better on 5 of 5 seeds"
     view(E.LoopStarted(iterations=1, samples=1, steps=1))  # shown by nothing: no change, no error
     assert view.render() is not None
+    # the closing evaluation's figures replace the design seeds' for both, said so in the head
+    view(E.ClosingFinished(candidate="1-0", line="...", warnings=[], failed_seeds=[], score=2.8,
+                           baseline=1.2, seeds=5))
+    assert view.best == ("1-0", 2.8) and view.baseline == 1.2
+
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(view.render())
+    assert "best 1-0: 2.8  |  baseline 1.2 (both over 5 closing seeds)" in console.export_text()

@@ -31,6 +31,7 @@ class LiveView:
         self.tokens = 0
         self.best: tuple[str, float] | None = None
         self.baseline: float | None = None
+        self.on = ""  # which seeds the head's two figures are over, once the closing is done
         self.note = ""
         self.live: Live | None = None
 
@@ -162,6 +163,9 @@ class LiveView:
 
     def _closing_finished(self, e) -> None:
         self.note = f"verdict: {e.line}"
+        if e.baseline is not None and e.score is not None:  # both over the closing seeds
+            self.best, self.baseline = (e.candidate, e.score), e.baseline
+            self.on = f" (both over {e.seeds} closing seeds)" if e.seeds else ""
 
     def render(self):
         table = Table(expand=False, box=None, pad_edge=False)
@@ -183,7 +187,8 @@ class LiveView:
         head = (f"iteration {self.iteration + 1}  |  tokens {self.tokens:,}  |  cost ${self.cost:.4f}"
                 + (f"  |  best {self.best[0]}" + ("" if self.blind else f": {fmt(self.best[1])}")
                    if self.best else "")
-                + (f"  |  baseline {fmt(self.baseline)}" if self.baseline is not None else ""))
+                + (f"  |  baseline {fmt(self.baseline)}" if self.baseline is not None else "")
+                + self.on)
         return Panel(Group(Text(head, style="bold"), Text(self.note, style="dim"), table), title=self.title)
 
 

@@ -857,7 +857,8 @@ class DesignLoop:
                    "verdict": v}
         self.run.write_closing(closing)
         self.emit(E.ClosingFinished(candidate=best.id, line=v["line"], warnings=v["warnings"],
-                                    failed_seeds=missing))
+                                    failed_seeds=missing, score=v["reward"]["mean"],
+                                    baseline=v["baseline"]["mean"], seeds=len(seeds)))
         return closing
 
     def _write_best(self, verdict: dict[str, Any] | None = None) -> None:

@@ -334,3 +334,7 @@ class ClosingFinished(Event):
     line: str
     warnings: list[str]
     failed_seeds: list[str]
+    # the means over the closing seeds: the best's and the hand-written reward's, side by side
+    score: float | None = None
+    baseline: float | None = None
+    seeds: int = 0
