@@ -153,8 +153,11 @@ def test_short_episodes_raise_the_alive_weight():
     assert np.mean([constant(s, "alive_bonus") for s in new]) > constant(src, "alive_bonus")
     assert "posture" in new[0]  # a posture term comes in against tilting
     # every other sample stays with the best design and varies it, in case the rules misjudge
-    assert "keep the best design as it is" in out.texts[1] and "posture" not in new[1]
-    assert set(component_constants(new[1])) == set(component_constants(src))
+    # (its exploration, drawn from the request, may still try one term more or less)
+    assert "keep the best design as it is" in out.texts[1]
+    assert "episodes end early" not in out.texts[1]
+    if "I also try" not in out.texts[1]:
+        assert set(component_constants(new[1])) == set(component_constants(src))
 
 
 def test_a_swamping_component_is_scaled_down_and_flat_fitness_raises_the_task():

@@ -245,12 +245,13 @@ class Task:
         which carried the full table with each field's meaning and typical values)."""
         from rewardsmith.reward.program import SIGNATURE
         from rewardsmith.state.view import render_compact
-        from rewardsmith.tasks.context import STEPS
+        from rewardsmith.tasks.context import RESETS, STEPS
 
         robot = self.robot_context
         notes = robot.notes if robot else {}
         typical = (f"[reset ..; lo..hi]: typical value at reset, 5th..95th percentile over {STEPS} "
-                   "random-action steps (|v|: a vector's length; z: its height).\n") if notes else ""
+                   f"random-action steps and {RESETS} resets (|v|: a vector's length; z: its "
+                   "height).\n") if notes else ""
         table = f"{typical}{self.spec.render(notes)}"
         if compact:
             table = ("Name, shape and unit of each (the full table with every field's meaning "
