@@ -98,3 +98,26 @@ def test_a_one_second_flip_in_a_fifty_second_episode_is_in_the_summary():
     text = "\n".join(events(ep, task))
     assert "1 full turn(s) about its pitch axis" in text and "t=20." in text
     assert "airborne (no body touching the ground) 1 time(s)" in text and "1.50 s" in text
+
+
+def test_an_arm_fixed_to_the_world_is_not_said_to_tilt_or_fly():
+    """The reacher never touches the ground and its base turns about z: "airborne for 20 s" and
+    "tilted at most 0 degrees" would mislead; a floating robot still gets both lines."""
+    import numpy as np
+    from fakes import random_rollout
+
+    from rewardsmith.contracts import Episode
+    from rewardsmith.critic.reflect import events
+
+    def lines(name):
+        task = tasks.load(name)
+        states, actions, term = random_rollout(task, seed=0, steps=40)
+        T = len(actions)
+        ep = Episode(states, np.asarray(actions), np.zeros(T), np.zeros(T), {}, term, task.spec)
+        return "\n".join(events(ep, task))
+
+    arm = lines("reacher-reach-v0")
+    assert "tilted" not in arm and "airborne" not in arm and "touched the ground" not in arm
+    hopper = lines("hopper-forward-v0")
+    assert "tilted at most" in hopper or "upside down" in hopper
+    assert "airborne" in hopper or "never left the ground" in hopper

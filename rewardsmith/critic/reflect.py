@@ -126,7 +126,11 @@ def events(ep: Episode, task: Task) -> list[str]:
         else:
             out.append(f"its pitch ({pitch}) stayed within [{rel.min():+.2f}, {rel.max():+.2f}] rad of "
                        "where it started (no full turn)")
-    zaxes = [n for n in spec.fields if n.endswith("_zaxis")]
+    # a robot fixed to the world (an arm, a cart on its rail, a swimmer) neither tilts over
+    # nor flies: "tilted at most 0 degrees", "airborne for 20 s" would only mislead
+    ctx = task.robot_context
+    floating = ctx is None or ctx.floating
+    zaxes = [n for n in spec.fields if n.endswith("_zaxis")] if floating else []
     if zaxes:
         up = np.asarray(nxt[zaxes[0]])[:, 2]
         tilt = np.degrees(np.arccos(np.clip(up, -1.0, 1.0)))
@@ -139,7 +143,7 @@ def events(ep: Episode, task: Task) -> list[str]:
         else:
             i = int(np.argmax(tilt))
             out.append(f"{body} tilted at most {tilt[i]:.0f} degrees from upright (at t={t[i]:.2f} s)")
-    contact = [n for n in spec.fields if n.endswith("_contact")]
+    contact = [n for n in spec.fields if n.endswith("_contact")] if floating else []
     if contact and ep.length > 1:
         airborne = np.all(np.stack([np.asarray(nxt[c]) for c in contact], axis=-1) == 0, axis=-1)
         phases = _segments(airborne)

@@ -88,6 +88,7 @@ class RobotContext:
     known_termination: str = ""  # the env's own rule, where termination() knows it
     notes: dict[str, str] = field(default_factory=dict)  # field -> typical-value annotation
     geometry: str = ""  # standing height, body sizes, unnamed bodies, limb ends (tasks.geometry)
+    floating: bool = True  # the robot can leave the ground and tip over (see floating_base)
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> str:
@@ -168,7 +169,7 @@ def robot_context(task: Task) -> RobotContext:
             objects=object_facts(model), episode_lengths=lengths, truncated=truncated, steps=STEPS,
             known_termination=termination(u),
             notes={name: annotate(spec, name, typ, limbs) for name, typ in typical.items()},
-            geometry=shape,
+            geometry=shape, floating=floating_base(model),
         )
     finally:
         env.close()
@@ -207,6 +208,20 @@ def _typical(spec: StateSpec, rows: np.ndarray, resets: np.ndarray) -> dict[str,
         norm = float(np.percentile(np.linalg.norm(v, axis=1), 95))
         out[name] = Typical(np.median(resets[:, sl], axis=0), lo, hi, float(v.mean()), norm)
     return out
+
+
+def floating_base(model) -> bool:
+    """Whether the robot's base can leave the ground and tip over: a root body on a free joint,
+    or on a vertical slide (the planar walkers' rootz). An arm on a hinge, a cart on its rail
+    and a swimmer sliding in the plane cannot: flights, tilts and falls say nothing of them."""
+    for r in robot_roots(model):
+        if model.body_parentid[r] != 0:
+            continue
+        for j in range(model.body_jntadr[r], model.body_jntadr[r] + model.body_jntnum[r]):
+            kind = int(model.jnt_type[j])
+            if kind == 0 or (kind == _SLIDE and abs(float(model.jnt_axis[j][2])) > 0.5):
+                return True
+    return False
 
 
 def limb_positions(model, spec: StateSpec) -> set[str]:
