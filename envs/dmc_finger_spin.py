@@ -1,7 +1,7 @@
 """Spin the hinged body fast with the finger (DeepMind Control Suite finger/spin)."""
 
 from rewardsmith.tasks import Budget, Fitness, Task
-from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
 
 # The suite's own reward, re-written against the state view (equal to the suite's to
 # 1e-6: tests/test_dmc.py).
@@ -11,6 +11,10 @@ def compute_reward(state, action, next_state):
     spinning = np.where(next_state.hinge_angvel <= -spin_velocity, 1.0, 0.0)
     return spinning, {"spinning": spinning}
 '''
+
+# The suite's reward per step, in words: the baseline's doc and what the score sums.
+REWARD_DOC = ("finger/spin's own reward: 1 when the hinge turns at -15 rad/s or faster, 0 "
+              "otherwise (sparse).")
 
 # Measured (scripts/bench_baselines.py --seeds 2, 2 cores): at 200k steps the baseline scores
 # 543 and 552 against the untrained policy's 0.
@@ -22,11 +26,10 @@ TASK = Task(
                 "possible, at 15 rad/s or more, turning in the direction of negative hinge angle.",
     fitness=Fitness(
         fn=suite_return,
-        doc=SUITE_RETURN_DOC.format(steps=1000),
+        doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
     baseline_reward=BASELINE,
-    baseline_doc="finger/spin's own reward: 1 when the hinge turns at -15 rad/s or faster, 0 "
-                 "otherwise (sparse).",
+    baseline_doc=REWARD_DOC,
     budgets={"sb3": Budget(steps=200_000)},
 )

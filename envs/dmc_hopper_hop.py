@@ -2,7 +2,7 @@
 
 from rewardsmith.state.view import ModelQuantity
 from rewardsmith.tasks import Budget, Extra, Fitness, Task
-from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
 
 # The suite measures the hopper's height between body centres of mass (MuJoCo's xipos), which
 # the state view does not have: two task extras add them.
@@ -25,6 +25,10 @@ def compute_reward(state, action, next_state):
     return standing * hopping, {"standing": standing, "hopping": hopping}
 '''
 
+# The suite's reward per step, in words: the baseline's doc and what the score sums.
+REWARD_DOC = ("hopper/hop's own reward: standing (the torso's centre of mass 0.6-2 m above the "
+              "foot's) times a linear tolerance of the centre of mass's x velocity above 2 m/s.")
+
 # Measured (scripts/bench_baselines.py --steps N, 2 cores): the baseline scores 0 on 2 seeds at
 # 300k steps, like the untrained policy, and 6.7 of 1000 at 1M (one seed, 12 minutes): hopping
 # is out of reach of PPO on 2 cores (the suite's papers train millions of steps with off-policy
@@ -39,12 +43,11 @@ TASK = Task(
                 "torso between 0.6 m and 2 m above its foot.",
     fitness=Fitness(
         fn=suite_return,
-        doc=SUITE_RETURN_DOC.format(steps=1000),
+        doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
     baseline_reward=BASELINE,
-    baseline_doc="hopper/hop's own reward: standing (the torso's centre of mass 0.6-2 m above the "
-                 "foot's) times a linear tolerance of the centre of mass's x velocity above 2 m/s.",
+    baseline_doc=REWARD_DOC,
     extras=EXTRAS,
     budgets={"sb3": Budget(steps=300_000)},
 )

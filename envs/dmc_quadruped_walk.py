@@ -1,7 +1,7 @@
 """Walk forward at 0.5 m/s or faster, upright (DeepMind Control Suite quadruped/walk)."""
 
 from rewardsmith.tasks import Budget, Fitness, Task
-from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
 
 # The suite's own reward, re-written against the state view (equal to the suite's to
 # 1e-6: tests/test_dmc.py).
@@ -17,6 +17,11 @@ def compute_reward(state, action, next_state):
     return upright * move, {"upright": upright, "move": move}
 '''
 
+# The suite's reward per step, in words: the baseline's doc and what the score sums.
+REWARD_DOC = ("quadruped/walk's own reward: upright (a linear tolerance of the torso's z axis "
+              "against the vertical) times a linear tolerance of the torso's forward velocity "
+              "in its own frame (the suite's velocimeter) above 0.5 m/s.")
+
 # Measured (scripts/bench_baselines.py --seeds 2 --steps N, 2 cores): the baseline scores 49 and
 # 50 at 300k steps and 111 and 78 at 500k, against the untrained policy's 103 and 6 (it sometimes
 # starts already moving); at 1M it walks: 792 and 796 (about 20 minutes a seed on one core). So
@@ -29,12 +34,10 @@ TASK = Task(
                 "at 0.5 m/s or faster while keeping its torso upright.",
     fitness=Fitness(
         fn=suite_return,
-        doc=SUITE_RETURN_DOC.format(steps=1000),
+        doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
     baseline_reward=BASELINE,
-    baseline_doc="quadruped/walk's own reward: upright (a linear tolerance of the torso's z axis "
-                 "against the vertical) times a linear tolerance of the torso's forward velocity "
-                 "in its own frame (the suite's velocimeter) above 0.5 m/s.",
+    baseline_doc=REWARD_DOC,
     budgets={"sb3": Budget(steps=1_000_000)},
 )

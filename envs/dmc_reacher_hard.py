@@ -2,7 +2,7 @@
 
 from rewardsmith.state.view import ModelQuantity
 from rewardsmith.tasks import Budget, Extra, Fitness, Task
-from rewardsmith.tasks.dmc import SUITE_RETURN_DOC, TOLERANCE, suite_return
+from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
 
 # The target is a geom of the world body, moved by the suite at each reset: a task extra adds
 # its position to the state view.
@@ -30,6 +30,10 @@ def compute_reward(state, action, next_state):
     return touching, {"touching": touching}
 '''
 
+# The suite's reward per step, in words: the baseline's doc and what the score sums.
+REWARD_DOC = ("reacher/hard's own reward: 1 while the fingertip is within 2.5 cm of the "
+              "target's centre (the two radii), 0 otherwise (sparse).")
+
 # Measured (scripts/bench_baselines.py --seeds 2, 2 cores): at 200k steps the baseline scores
 # 382 and 556 against the untrained policy's 17 and 200 (a target that starts near the tip).
 TASK = Task(
@@ -40,12 +44,11 @@ TASK = Task(
                 "(target_pos, placed at random each episode) and stays on it.",
     fitness=Fitness(
         fn=suite_return,
-        doc=SUITE_RETURN_DOC.format(steps=1000),
+        doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
     baseline_reward=BASELINE,
-    baseline_doc="reacher/hard's own reward: 1 while the fingertip is within 2.5 cm of the "
-                 "target's centre (the two radii), 0 otherwise (sparse).",
+    baseline_doc=REWARD_DOC,
     extras=EXTRAS,
     restore_scene=restore_target,
     budgets={"sb3": Budget(steps=200_000)},

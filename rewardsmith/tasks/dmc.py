@@ -225,6 +225,12 @@ def suite_return(ep) -> float:
 SUITE_RETURN_DOC = ("the Control Suite's episode return: the sum of the suite's own reward, each "
                     "step's in [0, 1], over the {steps}-step episode (1000 at best)")
 
+
+def suite_return_doc(per_step: str, steps: int = 1000) -> str:
+    """The score's doc for a registered suite task: what it sums, and each step's reward in
+    words (the designer is told what is measured, thresholds included)."""
+    return f"{SUITE_RETURN_DOC.format(steps=steps)}. Each step's reward is {per_step.rstrip('.')}"
+
 # dm_control.utils.rewards.tolerance written as reward-program helpers (one per sigmoid the
 # suite's tasks use here), for the baselines in envs/dmc_*.py: 1 inside [lower, upper], falling
 # with the distance outside it to value_at_margin at `margin` (margin 0: 0 outside).
