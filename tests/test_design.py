@@ -58,15 +58,23 @@ def test_offline_design_run_end_to_end(tmp_path, env):
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["prompt_templates"]
+    first_best = next(e["best_score"] for e in read_jsonl(run_dir / "events.jsonl")
+                      if e["event"] == "iteration_finished" and e["iteration"] == 0)
     for k in range(2):
         for it in range(2):
             cdir = run_dir / "candidates" / f"{it}-{k}"
             assert (cdir / "DONE").exists() and (cdir / "reward.py").exists()
             assert json.loads((cdir / "validation.json").read_text())["accepted"]
-            # the top two of each iteration (--top-k 2, here all) ran on the extra seed too, and
-            # the best on the closing evaluation's third
-            want = 3 if f"{it}-{k}" == best["id"] else 2
-            assert len(json.loads((cdir / "result.json").read_text())["fitness_seeds"]) == want
+            # iteration 0's top two (--top-k 2, here all) ran on the extra seed too; in iteration
+            # 1 only the challengers did (--reevaluate challengers: those that beat the best on
+            # their first seed); the best ran on the closing evaluation's third as well
+            seeds = json.loads((cdir / "result.json").read_text())["fitness_seeds"]
+            if f"{it}-{k}" == best["id"]:
+                assert len(seeds) == 3
+            elif it == 0 or seeds["0"] > first_best:
+                assert len(seeds) == 2
+            else:
+                assert len(seeds) == 1
     assert (run_dir / "best" / "reward.py").read_text().strip().startswith(("def ", "#"))
     events = [e["event"] for e in read_jsonl(run_dir / "events.jsonl")]
     for kind in ("run_created", "llm_call", "candidate_finished", "iteration_finished", "run_finished"):
