@@ -513,8 +513,13 @@ class DesignLoop:
 
         curve = (c.train or {}).get("curve", [])
         names = sorted({k for p in curve for k in p.get("components", {})})
+        # its score over the design's seeds only: the closing evaluation adds seeds to the best's
+        # record afterwards, and a resumed run must send the designer what it sent the first time
+        design = [v for s, v in c.fitness_seeds.items()
+                  if int(s) < self.config.seed + self.config.seeds]
+        fitness = sum(design) / len(design) if design else c.score
         return CandidateFeedback(
-            source=c.source, fitness=c.score, success_rate=c.success_rate,
+            source=c.source, fitness=fitness, success_rate=c.success_rate,
             components={n: [p["components"].get(n, 0.0) for p in curve] for n in names},
             episode_lengths=[p["episode_length"] for p in curve],
             fitness_curve=[p.get("fitness") for p in curve], error=c.error,
