@@ -172,13 +172,12 @@ def _stratified(values_by_task: list[list[float]]) -> dict[str, Any]:
     if not flat.size:
         return out
     out["mean"] = float(flat.mean())
+    if flat.size >= V.IQM_FROM_SEEDS:
+        out["iqm"] = V.iqm(flat)
     single = sum(len(v) == 1 for v in strata)
     if single:
         out["why"] = (f"no interval: {single} of {len(strata)} task(s) have one run, and the "
                       f"interval resamples the runs of each task (it needs 2 or more of every task)")
-    if flat.size >= V.IQM_FROM_SEEDS:
-        out["iqm"] = V.iqm(flat)
-    if single:
         return out
     if flat.size >= V.MIN_INTERVAL_SEEDS:
         ci = V.bootstrap(strata, lambda *d: np.concatenate(d, axis=1).mean(axis=1))
