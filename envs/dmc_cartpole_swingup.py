@@ -1,6 +1,8 @@
 """Swing the pole up and balance it (DeepMind Control Suite cartpole/swingup)."""
 
-from rewardsmith.tasks import Budget, Fitness, Task
+import numpy as np
+
+from rewardsmith.tasks import Budget, Fitness, Measure, Task
 from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
 
 # The suite's own reward, re-written against the state view (equal to the suite's to
@@ -23,6 +25,11 @@ REWARD_DOC = ("cartpole/swingup's own (smooth) reward: upright (the pole's cosin
 
 # Measured (scripts/bench_baselines.py --seeds 2, 2 cores): at 100k steps (under a minute a seed)
 # the baseline scores 236 and 198 against the untrained policy's 0.01 (two seeds).
+def pole_tilt(ep):
+    """(T,) the pole's angle from upright (degrees; 180 hanging down)."""
+    return np.degrees(np.arccos(np.clip(ep.field("pole_1_zaxis")[:, 2], -1.0, 1.0)))
+
+
 TASK = Task(
     id="dmc-cartpole-swingup-v0",
     env_id="dmc:cartpole/swingup",
@@ -34,6 +41,9 @@ TASK = Task(
         doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
+    measures=(Measure("pole's angle from upright", pole_tilt, "deg", bar=15.0),
+              Measure("cart's distance from the rail's centre",
+                      lambda ep: np.abs(ep.field("slider_pos")), "m")),
     baseline_reward=BASELINE,
     baseline_doc=REWARD_DOC,
     budgets={"sb3": Budget(steps=100_000)},

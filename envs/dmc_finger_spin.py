@@ -1,6 +1,6 @@
 """Spin the hinged body fast with the finger (DeepMind Control Suite finger/spin)."""
 
-from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks import Budget, Fitness, Measure, Task
 from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
 
 # The suite's own reward, re-written against the state view (equal to the suite's to
@@ -29,6 +29,8 @@ TASK = Task(
         doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
+    measures=(Measure("spinner's angular velocity (hinge_angvel)",
+                      lambda ep: ep.field("hinge_angvel"), "rad/s", better="lower", bar=-15.0),),
     baseline_reward=BASELINE,
     baseline_doc=REWARD_DOC,
     budgets={"sb3": Budget(steps=200_000)},

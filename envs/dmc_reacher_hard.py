@@ -1,7 +1,7 @@
 """Touch a small random target with the arm's fingertip (DeepMind Control Suite reacher/hard)."""
 
 from rewardsmith.state.view import ModelQuantity
-from rewardsmith.tasks import Budget, Extra, Fitness, Task
+from rewardsmith.tasks import Budget, Extra, Fitness, Measure, Task, distance_between
 from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
 
 # The target is a geom of the world body, moved by the suite at each reset: a task extra adds
@@ -47,6 +47,8 @@ TASK = Task(
         doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
+    measures=(Measure("fingertip-to-target distance (centres)",
+                      distance_between("finger_pos", "target_pos", 2), "m", bar=0.025),),
     baseline_reward=BASELINE,
     baseline_doc=REWARD_DOC,
     extras=EXTRAS,

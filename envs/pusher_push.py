@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks import Budget, Fitness, Measure, Task, distance_between
 
 GOAL_RADIUS = 0.08  # the goal disc's radius in pusher.xml; success is the object's centre on it
 
 
 def object_goal_distance(ep):
-    """(T+1,) horizontal distance (m) from the object's centre to the goal's, s_0..s_T."""
+    """(T,) horizontal distance (m) from the object's centre to the goal's, s_1..s_T."""
     d = ep.field("object_pos")[:, :2] - ep.field("goal_pos")[:, :2]
     return np.linalg.norm(d, axis=-1)
 
@@ -34,6 +34,9 @@ TASK = Task(
         success_doc="the object's centre ends on the goal disc (within 8 cm of its centre)",
         maximum=0.0,
     ),
+    measures=(Measure("object-to-goal distance", object_goal_distance, "m", bar=GOAL_RADIUS),
+              Measure("fingertips-to-object distance",
+                      distance_between("tips_arm_pos", "object_pos"), "m")),
     baseline_reward="env",
     baseline_doc="Pusher-v5's own reward: -|object - goal| - 0.5 |object - fingertips| "
                  "- 0.1 |a|^2.",

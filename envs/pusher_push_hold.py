@@ -3,7 +3,7 @@ simulator: it rewards pushing but not stopping)."""
 
 import numpy as np
 
-from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks import Budget, Fitness, Measure, Task, distance_between
 
 GOAL_RADIUS = 0.08  # the goal disc's radius in pusher.xml
 HOLD_STEPS = 20  # the last second of the 100-step (5 s) episode is the hold phase
@@ -53,6 +53,12 @@ def object_goal_distance(ep):
     return np.linalg.norm(d, axis=-1)
 
 
+def arm_speed(ep):
+    """(T,) the arm's joint speed (rad/s, root of the sum of squares) at each state."""
+    w = np.stack([ep.field(f"{j}_angvel") for j in ARM_JOINTS], axis=-1)
+    return np.sqrt(np.sum(np.square(w), axis=-1))
+
+
 def hold_speed(ep):
     """RMS arm joint speed (rad/s) over the hold phase (the last HOLD_STEPS states)."""
     w = np.stack([ep.field(f"{j}_angvel")[-HOLD_STEPS:] for j in ARM_JOINTS], axis=-1)
@@ -85,6 +91,11 @@ TASK = Task(
                     f"{STILL_SPEED} rad/s",
         maximum=0.0,
     ),
+    measures=(Measure("object-to-goal distance", object_goal_distance, "m", bar=GOAL_RADIUS),
+              Measure("fingertips-to-object distance",
+                      distance_between("tips_arm_pos", "object_pos"), "m"),
+              Measure("arm joint speed (root of the sum of squares)", arm_speed, "rad/s",
+                      bar=STILL_SPEED)),
     baseline_reward=BASELINE,
     baseline_doc="Staged: fingertips to object and object to goal (as Pusher-v5), then, while the "
                  "object is on the goal, a bonus and a penalty on arm joint speed; an effort "

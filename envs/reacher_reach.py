@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks import Budget, Fitness, Measure, Task, distance_between
 
 
 def final_distance(ep):
@@ -30,6 +30,8 @@ TASK = Task(
         success=lambda ep: final_distance(ep) < 0.02,
         success_doc="the fingertip ends within 2 cm of the target",
     ),
+    measures=(Measure("fingertip-to-target distance",
+                      distance_between("fingertip_pos", "target_pos", 2), "m", bar=0.02),),
     baseline_reward="env",
     baseline_doc="Reacher-v5's own reward: minus the fingertip-target distance - 0.1 |a|^2.",
     budgets={"sb3": Budget(steps=300_000, eval_episodes=10)},

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Budget, Fitness, Task
+from rewardsmith.tasks import Budget, Fitness, Measure, Task, distance_between
 
 ELBOW_MIN = 0.0  # rad: joint1 (the elbow) may bend counter-clockwise only (its own limit is 3)
 VIOLATION_WEIGHT = 0.2  # metres of fitness per unit fraction of steps outside the range
@@ -57,6 +57,10 @@ TASK = Task(
                     "on at most 10% of the steps (the reset pose may start slightly below)",
         maximum=0.0,
     ),
+    measures=(Measure("fingertip-to-target distance",
+                      distance_between("fingertip_pos", "target_pos", 2), "m", bar=0.02),
+              Measure("elbow angle (joint1)", lambda ep: ep.field("joint1_angle"), "rad",
+                      better="higher", bar=ELBOW_MIN)),
     baseline_reward=BASELINE,
     baseline_doc="Reacher-v5's own reward (minus the fingertip-target distance - 0.1 |a|^2) "
                  "plus a penalty on how far, and whether, the elbow angle is below 0.",

@@ -44,8 +44,8 @@ def run_prompts(task_id: str, root: Path, iterations: int = 3, samples: int = 4,
     script = [[scripted_answer(1.0 + it + 0.5 * k - (0.8 * k if k % 2 else 0.0),
                                IDEAS[(it * samples + k) % len(IDEAS)])
                for k in range(samples)] for it in range(iterations)]
-    cfg = DesignConfig(iterations=iterations, samples=samples, steps=1000, seeds=1, workers=1,
-                       final_seeds=0, compare_baseline=False, **config)
+    cfg = DesignConfig(**{"iterations": iterations, "samples": samples, "steps": 1000, "seeds": 1,
+                          "workers": 1, "final_seeds": 0, "compare_baseline": False, **config})
     run = RunDir.create(root / "run", {"task": task.id, "config": cfg.__dict__, "llm": "scripted"})
     llm = ScriptedLLM(script)
     DesignLoop(task, run, cfg, llm, executor=EpisodeExecutor(task, episodes, steps)).run_loop()

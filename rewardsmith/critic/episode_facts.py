@@ -1,5 +1,6 @@
 """Event-level facts of evaluation episodes, for the feedback: what the scored quantity did in
-each episode (its peak and when), and, for robots that leave the ground, every flight with its
+each episode (its peak and when), what each of the task's measures did (a distance to a goal:
+how close, when, where it ended), and, for robots that leave the ground, every flight with its
 duration and peak height and the robot's orientation at each landing.
 
 Snapshots at a few points of an episode miss a jump that lasts under a second; these are read
@@ -46,6 +47,40 @@ def score_so_far(ep: Episode, task: Task) -> tuple[np.ndarray, np.ndarray] | Non
     return steps, scores
 
 
+def _share(n: int, total: int) -> str:
+    """``n`` of ``total`` as a percentage; "under 1%" rather than a 0% beside a count above 0."""
+    return f"{n / total:.0%}" if n / total >= 0.005 else "under 1%"
+
+
+def measure_facts(ep: Episode, task: Task) -> list[str]:
+    """A phrase on each of the task's measures (see :class:`~rewardsmith.tasks.task.Measure`)
+    over ``ep``: its value after the first step, its best and when, its value at the end, and
+    the share of steps at or beyond its bar. A measure that cannot be read on the episode is
+    left out."""
+    out = []
+    if ep.length < 1:
+        return out
+    t = np.asarray(ep.next.time, dtype=float)
+    for m in task.measures:
+        try:
+            v = m.values(ep)
+        except Exception:  # noqa: BLE001 - a field the episode lacks: the feedback goes without it
+            continue
+        i = int(np.argmin(v) if m.better == "lower" else np.argmax(v))
+        unit = f"{m.unit}; " if m.unit else ""
+        text = (f"{m.name} ({unit}{m.better} is better): {_fmt(v[0])} at t={t[0]:.2f} s, best "
+                f"{_fmt(v[i])} at t={t[i]:.2f} s, {_fmt(v[-1])} at the end")
+        if m.bar is not None:
+            hit = m.reached(v)
+            side = "below" if m.better == "lower" else "above"
+            n = int(hit.sum())
+            text += (f"; at or {side} {_fmt(m.bar)} on {n} of {len(v)} steps"
+                     + (f" ({_share(n, len(v))}), first at t={t[int(np.argmax(hit))]:.2f} s"
+                        if n else ""))
+        out.append(text)
+    return out
+
+
 def root_body(task: Task) -> str | None:
     """The robot's first body (its torso or root), by its field name prefix."""
     spec = task.spec
@@ -89,7 +124,7 @@ def flights(ep: Episode, task: Task) -> tuple[list[str], int] | None:
 
 def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]) -> list[str]:
     """A line on each evaluation episode: its score, the peak of the score so far and when,
-    and its flights (see :func:`flights`)."""
+    the task's measures (see :func:`measure_facts`) and its flights (see :func:`flights`)."""
     lines = []
     for i, ep in enumerate(episodes):
         end = "ended early" if ep.terminated else "ran to the limit"
@@ -101,6 +136,7 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
             k = int(np.argmax(scores))
             t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
             parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
+        parts += measure_facts(ep, task)
         fl = flights(ep, task)
         if fl is not None:
             listed, n = fl

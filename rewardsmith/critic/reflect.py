@@ -9,7 +9,8 @@ such as falling or flipping).
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,9 +60,34 @@ def fields_used(source: str) -> list[str]:
     return out
 
 
-def _key_fields(task: Task, source: str) -> list[str]:
+def measure_fields(task: Task, ep: Episode) -> list[str]:
+    """The state fields the task's measures read (in the state view's order), found by calling
+    them on ``ep`` through a view that notes what they look up."""
+    from dataclasses import replace
+
     spec = task.spec
-    chosen = [f for f in fields_used(source) if f in spec.fields and f not in ("dt", "time", "qpos", "qvel")]
+    probe, read = spec.recording()
+    seen = replace(ep, spec=probe)
+    for m in task.measures:
+        try:
+            m.fn(seen)
+        except Exception:  # noqa: BLE001 - one that cannot be read names no field
+            continue
+    return [f for f in spec.fields if f in read]
+
+
+def _key_fields(task: Task, source: str, ep: Episode | None = None) -> list[str]:
+    """The fields a trajectory summary shows: those the reward reads, those the task's measures
+    read, then the root body's pose and the centre of mass of a robot that moves about (a
+    fixed arm's base never moves)."""
+    spec = task.spec
+    skip = ("dt", "time", "qpos", "qvel")
+    chosen = [f for f in fields_used(source) if f in spec.fields and f not in skip]
+    if ep is not None:
+        chosen += [f for f in measure_fields(task, ep) if f not in chosen and f not in skip]
+    ctx = task.robot_context
+    if ctx is not None and not ctx.floating and chosen:
+        return chosen[:MAX_TRAJECTORY_FIELDS]
     root = next((n[: -len("_pos")] for n in spec.fields if n.endswith("_pos") and spec.fields[n].group.startswith("body")), None)
     defaults = ["com_pos", "com_vel"]
     if root:
@@ -185,17 +211,48 @@ def score_legend(task: Task, show: bool = True) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Seeds:
+    """A candidate's training seeds, for its reflection: the task score on each (``scores``,
+    seed -> score, the seed the reflection details first) and the evaluation episodes of the
+    other seeds (``episodes``, seed -> episodes in the order of their scores ``fits``)."""
+
+    scores: Mapping[str, float]
+    episodes: Mapping[str, list[Episode]] = field(default_factory=dict)
+    fits: Mapping[str, list[float]] = field(default_factory=dict)
+
+
+def seeds_text(scores: Mapping[str, float], episodes_follow: bool = False) -> str:
+    """The scores of one reward on several training seeds, up front: at these budgets the seed
+    alone can move the score as much as a change of reward does."""
+    vals = list(scores.values())
+    first = next(iter(scores))
+    each = ", ".join(f"seed {s}: {_fmt(v)}" for s, v in scores.items())
+    return (f"It was trained on {len(vals)} seeds, the same reward each time (the seed sets the "
+            f"policy's initial weights, its exploration and the episodes' start states); task "
+            f"scores {each} (mean {_fmt(float(np.mean(vals)))}, {_fmt(max(vals) - min(vals))} "
+            f"apart): the training seed alone moves the score this much. The details below are "
+            f"seed {first}'s" + (", then each evaluation episode of the other seeds."
+                                 if episodes_follow else "."))
+
+
 def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode] | None = None,
-            *, show_score: bool = True, show_fitness: bool = True) -> str:
+            *, show_score: bool = True, show_fitness: bool = True,
+            seeds: Seeds | None = None) -> str:
     """The reflection text for one trained candidate. ``show_score=False`` leaves out the task
     score and success rate (the fitness stays hidden, as when a preference oracle ranks by it);
-    ``show_fitness=False`` shows them without saying what they measure (``--hide-fitness``)."""
+    ``show_fitness=False`` shows them without saying what they measure (``--hide-fitness``).
+    ``seeds``: the scores on every training seed, said up front, and the other seeds'
+    evaluation episodes, each told a line (the details are of ``result``'s seed)."""
     curve = result.curve
     fit = task.fitness if show_fitness else None
     lines = [
         f"We trained a policy with this reward function for {result.steps:,} env steps and "
         f"evaluated it on {len(result.eval_fitness)} episodes.",
     ]
+    several = show_score and seeds is not None and len(seeds.scores) > 1
+    if several:
+        lines.append(seeds_text(seeds.scores, any(seeds.episodes.values())))
     if show_score:
         what = f"{fit.doc}; higher is better" if fit is not None else "higher is better"
         lines.append(f"Task score ({what}): {_fmt(result.fitness)} ± "
@@ -245,9 +302,11 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
                      f"{stats.nonfinite_component_steps} steps (first: "
                      f"{stats.first_bad_component}); those values were logged as 0.")
     if episodes:
+        from rewardsmith.critic.episode_facts import measure_facts
+
         fits = result.eval_fitness
         order = np.argsort(fits)
-        keys = _key_fields(task, source)
+        keys = _key_fields(task, source, episodes[0])
         picks = [("best", int(order[-1]))]
         if len(order) > 1 and fits[int(order[0])] != fits[int(order[-1])]:
             picks.append(("worst", int(order[0])))
@@ -255,10 +314,18 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             ep = episodes[i]
             lines.append(f"Trajectory of the {label} evaluation episode (score {_fmt(fits[i])}, {ep.length} steps):")
             lines.append(trajectory(ep, task, keys))
-            for e in events(ep, task):
+            for e in events(ep, task) + measure_facts(ep, task):
                 lines.append(f"  - {e}")
         if show_score:  # each episode's facts are told by its task score
             lines += _every_episode(task, episodes, result.eval_fitness)
+    if several:
+        from rewardsmith.critic.episode_facts import episode_lines
+
+        for s, eps in seeds.episodes.items():
+            if eps and s in seeds.scores:
+                lines.append(f"Seed {s}'s evaluation episodes "
+                             f"(task score {_fmt(seeds.scores[s])}):")
+                lines += episode_lines(task, eps, list(seeds.fits.get(s) or []))
     return "\n".join(lines)
 
 
@@ -266,9 +333,12 @@ def _every_episode(task: Task, episodes: list[Episode], fits: list[float]) -> li
     from rewardsmith.critic.episode_facts import MIN_FLIGHT_S, episode_lines, root_body
 
     root = root_body(task) or "root"
+    ctx = task.robot_context
+    flight = ("" if ctx is not None and not ctx.floating else
+              f"; a flight: {MIN_FLIGHT_S:g} s or more with no body touching anything, shown as "
+              f"(start, duration, {root} peak height, {root} tilt from upright at landing)")
     head = ("Every evaluation episode (score so far at t: the task score of the episode cut "
-            f"at t; a flight: {MIN_FLIGHT_S:g} s or more with no body touching anything, shown "
-            f"as (start, duration, {root} peak height, {root} tilt from upright at landing)):")
+            f"at t{flight}):")
     return [head, *episode_lines(task, episodes, fits)]
 
 
@@ -327,9 +397,12 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
         dom = max(comps, key=lambda k: abs(comps[k]))
         parts.append(f"'{dom}' is {abs(comps[dom]) / total:.0%} of the reward")
     if episodes:
+        from rewardsmith.critic.episode_facts import measure_facts
+
         fits = (c.train or {}).get("eval_fitness") or []
         i = int(np.argmax(fits)) if len(fits) == len(episodes) else 0
-        parts.append("its best episode: " + "; ".join(events(episodes[i], task)))
+        parts.append("its best episode: " + "; ".join(events(episodes[i], task)
+                                                      + measure_facts(episodes[i], task)))
     after = getattr(c, "screening_after", None) or {}
     if after.get("tau") is not None:  # measured again on episodes that hold its own
         was = (f"before training its agreement was tau {agree['tau']:+.2f}; "
@@ -338,6 +411,20 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
     elif agree.get("tau") is not None:
         parts.append("before training, " + agree["text"])
     return prefix + ": " + "; ".join(parts)
+
+
+def seed_noise(candidates: Sequence) -> str:
+    """How far apart one reward's scores on different training seeds were, over the candidates
+    trained on two or more: the gap between two candidates that the seed alone can make. "" when
+    none was."""
+    gaps = [max(v) - min(v) for v in ((c.fitness_seeds or {}).values() for c in candidates)
+            if len(v) > 1]
+    if not gaps:
+        return ""
+    return (f"Seed noise: the {len(gaps)} candidate(s) trained on more than one seed scored "
+            f"{_fmt(float(np.mean(gaps)))} apart between their seeds on average (at most "
+            f"{_fmt(max(gaps))}); two candidates whose scores differ by less may differ by the "
+            "luck of the seed, not by their rewards.")
 
 
 def iteration_account(task: Task, iteration: int, candidates: list, best, improved: bool,
@@ -360,6 +447,10 @@ def iteration_account(task: Task, iteration: int, candidates: list, best, improv
         details = candidate_details(c) if c.status in ("ok", "stopped") else ""
         if details:
             lines.append(details)
+    ids = {c.id for c in candidates}
+    noise = seed_noise([*candidates, *([best] if best is not None and best.id not in ids else [])])
+    if noise:
+        lines.append(noise)
     if best is None:
         lines.append("No candidate has worked yet.")
     elif improved:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardsmith.contracts import Episode, JobSpec, TrainResult, episode_files
 from rewardsmith.critic.screening import Screening
@@ -27,6 +27,9 @@ from rewardsmith.runs.records import Candidate
 from rewardsmith.runs.rundir import RunDir
 from rewardsmith.tasks.task import Task
 from rewardsmith.train import budget_for
+
+if TYPE_CHECKING:
+    from rewardsmith.critic.reflect import Seeds
 
 
 @dataclass(frozen=True)
@@ -808,12 +811,28 @@ class DesignLoop:
                     + prompts.history_block(self._history(it)))
         result = TrainResult.from_json(self.best.train or {})
         text = reflect(self.task, result, self.best.source, self._episodes(self.best),
-                       show_fitness=not cfg.hide_fitness)
-        if self.best.fitness_seeds and len(self.best.fitness_seeds) > 1:
-            text += ("\nAcross seeds, the task score was "
-                     + ", ".join(f"{v:.3g}" for v in self.best.fitness_seeds.values()) + ".")
+                       show_fitness=not cfg.hide_fitness, seeds=self._seeds(self.best, result))
         return prompts.reflection_message(self.best.id, self.best.source, text, account,
                                           history=self._history(it))
+
+    def _seeds(self, c: Candidate, result: TrainResult) -> Seeds | None:
+        """``c``'s scores on its training seeds, the detailed one (``result``'s) first, and the
+        other seeds' evaluation episodes (for :func:`~rewardsmith.critic.reflect.reflect`)."""
+        from rewardsmith.critic.reflect import Seeds
+
+        if len(c.fitness_seeds) < 2:
+            return None
+        first = str(result.seed)
+        scores = {first: c.fitness_seeds[first]} if first in c.fitness_seeds else {}
+        scores.update({s: v for s, v in c.fitness_seeds.items() if s != first})
+        episodes, fits = {}, {}
+        for s in scores:
+            if s == first:
+                continue
+            folder = self.run.seed_folder(c, s)
+            episodes[s] = [Episode.load(p, self.task.spec) for p in episode_files(folder)]
+            fits[s] = [self.task.fitness(e) for e in episodes[s]] if self.task.fitness else []
+        return Seeds(scores, episodes, fits)
 
     def _history(self, it: int) -> str:
         """Every candidate of the iterations before ``it``, a line each (see critic.digest)."""

@@ -143,6 +143,11 @@ class RunDir:
             seed = (self.manifest.get("config") or {}).get("seed", 0)
         return self.candidate_dir(c.iteration, c.k) / (c.train_dir or f"seed-{seed}/train")
 
+    def seed_folder(self, c: Candidate, seed: int | str) -> Path:
+        """Where candidate ``c``'s results and evaluation episodes on training seed ``seed`` are
+        (each seed its own folder; see :meth:`train_folder` for the first seed's)."""
+        return self.candidate_dir(c.iteration, c.k) / f"seed-{seed}" / "train"
+
     def trained_episodes(self, before: int | None = None
                          ) -> list[tuple[str, Path, list[float]]]:
         """Every candidate that trained (of the iterations before ``before``), the latest

@@ -10,10 +10,19 @@ from pathlib import Path
 from rewardsmith.contracts import Budget
 from rewardsmith.registry import Registry
 from rewardsmith.state.view import Extra
-from rewardsmith.tasks.task import Fitness, Task, TaskError, distance_travelled, expression_fitness
+from rewardsmith.tasks.task import (
+    Fitness,
+    Measure,
+    Task,
+    TaskError,
+    distance_between,
+    distance_travelled,
+    expression_fitness,
+)
 
 __all__ = [
-    "Budget", "Extra", "Fitness", "Task", "TaskError", "distance_travelled", "expression_fitness",
+    "Budget", "Extra", "Fitness", "Measure", "Task", "TaskError", "distance_between",
+    "distance_travelled", "expression_fitness",
     "REGISTRY", "load", "from_origin", "names", "register", "task_dirs", "load_task_file", "broken_files", "adhoc",
     "load_task_text", "portable_origin",
 ]

@@ -49,6 +49,56 @@ class Fitness:
         return float(self.fn(ep))
 
 
+@dataclass(frozen=True)
+class Measure:
+    """A quantity the feedback follows through every evaluation episode, beside the task score:
+    a distance to a goal, an angle from upright, a spin rate. Where the score is sparse (1 while
+    touching a target) or read at one moment (the distance at the end), it says how close an
+    episode came, when, and where it ended. Never used for selection; not part of a task's
+    fingerprint.
+
+    ``fn(episode)`` gives one value per state s_1..s_T, shape (T,), as ``episode.field`` reads
+    them. ``better`` is "lower" or
+    "higher"; ``bar``, where there is one, is the value that counts as there (a touch radius):
+    the feedback gives the share of steps at or beyond it."""
+
+    name: str
+    fn: Callable[[Episode], np.ndarray]
+    unit: str = ""
+    better: str = "lower"
+    bar: float | None = None
+
+    def __post_init__(self):
+        if self.better not in ("lower", "higher"):
+            raise TaskError(f"measure {self.name!r}: better must be 'lower' or 'higher', not "
+                            f"{self.better!r}")
+
+    def values(self, ep: Episode) -> np.ndarray:
+        v = np.asarray(self.fn(ep), dtype=float)
+        if v.shape != (ep.length,):
+            raise TaskError(f"measure {self.name!r} gives shape {v.shape} over an episode of "
+                            f"{ep.length} steps; it must give one value per state s_1..s_T, "
+                            f"({ep.length},), as episode.field reads them")
+        return v
+
+    def reached(self, values: np.ndarray) -> np.ndarray:
+        """Where ``values`` are at or beyond the bar (all False without one)."""
+        if self.bar is None:
+            return np.zeros(values.shape, dtype=bool)
+        return values <= self.bar if self.better == "lower" else values >= self.bar
+
+
+def distance_between(a: str, b: str, dims: int = 3) -> Callable[[Episode], np.ndarray]:
+    """Measure helper: the distance between two position fields at each state, over their first
+    ``dims`` coordinates (2: on the ground plane)."""
+
+    def fn(ep: Episode) -> np.ndarray:
+        return np.linalg.norm(ep.field(a)[:, :dims] - ep.field(b)[:, :dims], axis=-1)
+
+    fn.__doc__ = f"distance between {a} and {b} ({dims}D)"
+    return fn
+
+
 def _function_identity(f: Any, depth: int = 0) -> str:
     """Text that changes when a fitness function changes: its source and, for a closure made by
     a helper such as :func:`distance_travelled`, the values it closed over."""
@@ -165,6 +215,8 @@ class Task:
     # sets them from row ``row`` of a recorded episode's state view, so that a replayed pose
     # (videos, keyframes) shows that episode's scene.
     restore_scene: Callable[[Any, Any, int], None] | None = None
+    # What the feedback follows through each evaluation episode beside the score (see Measure)
+    measures: tuple[Measure, ...] = ()
 
     # -------------------------------------------------------------- environment
     def make_env(self, render_mode: str | None = None):

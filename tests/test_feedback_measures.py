@@ -1,0 +1,155 @@
+"""What the feedback says beyond the score: each task measure through every evaluation episode
+(how close it came, when, where it ended), a reward's scores on its several training seeds up
+front with the other seeds' episodes, and the seed noise of an iteration."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from fakes import random_rollout
+
+from rewardsmith import tasks
+from rewardsmith.contracts import Episode, TrainResult
+from rewardsmith.critic.episode_facts import episode_lines, measure_facts
+from rewardsmith.critic.reflect import Seeds, iteration_account, reflect, seed_noise
+from rewardsmith.runs.records import Candidate
+from rewardsmith.tasks import Measure, TaskError, distance_between
+
+
+def _episode(task, seed: int = 0, steps: int = 50) -> Episode:
+    rows, actions, terminated = random_rollout(task, seed, steps)
+    n = len(actions)
+    return Episode(rows, actions, np.zeros(n), np.zeros(n), {}, terminated, task.spec)
+
+
+@pytest.fixture(scope="module")
+def reacher():
+    return tasks.load("reacher-reach-v0")
+
+
+def _shaped(n: int) -> np.ndarray:
+    """0.5 at the first step, down to 0.05 at step 20, back up to 0.3 at the end."""
+    down = np.linspace(0.5, 0.05, 20)
+    return np.concatenate([down, np.linspace(0.05, 0.3, n - 20 + 1)[1:]])
+
+
+def test_a_measure_says_its_first_value_its_best_and_when_its_end_and_its_bar(reacher):
+    ep = _episode(reacher)
+    assert ep.length == 50  # Reacher-v5's episodes last 50 steps
+    task = replace(reacher, measures=(Measure("gap", lambda e: _shaped(e.length), "m", bar=0.1),))
+    v, t = _shaped(50), np.asarray(ep.next.time)
+    n = int(np.sum(v <= 0.1))
+    first = int(np.argmax(v <= 0.1))
+    (text,) = measure_facts(ep, task)
+    assert text == (f"gap (m; lower is better): 0.5 at t={t[0]:.2f} s, best 0.05 at t={t[19]:.2f} s, "
+                    f"0.3 at the end; at or below 0.1 on {n} of 50 steps ({n / 50:.0%}), "
+                    f"first at t={t[first]:.2f} s")
+    # higher is better: the best is the peak, the bar counts from above
+    up = replace(reacher, measures=(Measure("lift", lambda e: -_shaped(e.length), better="higher",
+                                            bar=0.0),))
+    (text,) = measure_facts(ep, up)
+    assert text == (f"lift (higher is better): -0.5 at t={t[0]:.2f} s, best -0.05 at t={t[19]:.2f} s, "
+                    "-0.3 at the end; at or above 0 on 0 of 50 steps")
+
+
+def test_each_evaluation_episode_line_carries_the_measures(reacher):
+    eps = [_episode(reacher, s) for s in range(2)]
+    lines = episode_lines(reacher, eps, [reacher.fitness(e) for e in eps])
+    for ep, line in zip(eps, lines):
+        d = np.linalg.norm(ep.field("fingertip_pos")[:, :2] - ep.field("target_pos")[:, :2], axis=-1)
+        assert (f"fingertip-to-target distance (m; lower is better): "
+                f"{d[0]:.3g} at t=0.02 s, best {d.min():.3g} at t=") in line, line
+        assert "at or below 0.02 on" in line
+
+
+def test_a_measure_that_cannot_be_read_is_left_out_and_a_wrong_one_is_a_clear_error(reacher):
+    ep = _episode(reacher)
+    broken = replace(reacher, measures=(Measure("nothing", distance_between("no_such_pos", "target_pos")),
+                                        Measure("whole", lambda e: np.zeros(e.length + 1))))
+    assert measure_facts(ep, broken) == []
+    with pytest.raises(TaskError, match=r"one value per state s_1..s_T, \(50,\)"):
+        broken.measures[1].values(ep)
+    with pytest.raises(TaskError, match="better must be 'lower' or 'higher'"):
+        Measure("x", lambda e: e.field("time"), better="up")
+
+
+def test_the_measures_of_the_registered_tasks_read_their_episodes():
+    with_measures = [t for t in map(tasks.load, tasks.names()) if t.measures]
+    assert {"reacher-reach-v0", "pusher-push-v0", "dmc-reacher-hard-v0",
+            "dmc-cartpole-swingup-v0"} <= {t.id for t in with_measures}
+    for task in with_measures:
+        if task.env_id.startswith("dmc:"):
+            pytest.importorskip("dm_control.suite", reason="the dmc extra is not installed")
+        ep = _episode(task, steps=30)
+        for m in task.measures:
+            v = m.values(ep)
+            assert v.shape == (ep.length,) and np.all(np.isfinite(v)), (task.id, m.name)
+        assert len(measure_facts(ep, task)) == len(task.measures), task.id
+
+
+def test_a_measure_is_not_part_of_the_task_fingerprint(reacher):
+    # a measure only describes episodes: cached trainings stay valid when one is added
+    assert replace(reacher, measures=()).fingerprint == reacher.fingerprint
+
+
+def _result(task, fits, seed=0) -> TrainResult:
+    return TrainResult(task=task.id, backend="sb3", seed=seed, steps=1000, fitness=float(np.mean(fits)),
+                       fitness_std=float(np.std(fits)), success_rate=None, eval_fitness=list(fits), curve=[])
+
+
+def test_the_scores_on_every_seed_come_first_and_the_other_seeds_episodes_follow(reacher):
+    first = [_episode(reacher, s) for s in (0, 1)]
+    other = [_episode(reacher, s) for s in (5, 6)]
+    fits0 = [reacher.fitness(e) for e in first]
+    fits1 = [reacher.fitness(e) for e in other]
+    seeds = Seeds({"1": float(np.mean(fits0)), "0": float(np.mean(fits1))}, {"0": other}, {"0": fits1})
+    text = reflect(reacher, _result(reacher, fits0, seed=1), "", first, seeds=seeds)
+    lines = text.splitlines()
+    assert lines[1].startswith("It was trained on 2 seeds, the same reward each time")
+    assert "seed 1: " in lines[1] and lines[1].index("seed 1: ") < lines[1].index("seed 0: ")
+    assert lines[1].endswith("The details below are seed 1's, then each evaluation episode of the "
+                             "other seeds.")
+    k = lines.index(f"Seed 0's evaluation episodes (task score {np.mean(fits1):.3g}):")
+    assert lines[k + 1].startswith(f"  episode 0 (score {fits1[0]:.3g}, ")
+    assert lines[k + 2].startswith(f"  episode 1 (score {fits1[1]:.3g}, ")
+    # one seed: nothing about seeds; nor where the score is hidden (a preference oracle ranks)
+    assert "trained on" not in reflect(reacher, _result(reacher, fits0), "", first)
+    hidden = reflect(reacher, _result(reacher, fits0), "", first, seeds=seeds, show_score=False)
+    assert "trained on 2 seeds" not in hidden and "Seed 0's" not in hidden
+
+
+def test_the_seed_noise_of_an_iteration_is_measured_on_its_multi_seed_candidates(reacher):
+    cands = [Candidate("1-0", 1, 0, "ok", fitness_seeds={"0": 1.0, "1": 3.0}),
+             Candidate("1-1", 1, 1, "ok", fitness_seeds={"0": 5.0, "1": 6.0}),
+             Candidate("1-2", 1, 2, "ok", fitness_seeds={"0": 9.0}),
+             Candidate("1-3", 1, 3, "failed")]
+    assert seed_noise(cands) == ("Seed noise: the 2 candidate(s) trained on more than one seed "
+                                 "scored 1.5 apart between their seeds on average (at most 2); two "
+                                 "candidates whose scores differ by less may differ by the luck of "
+                                 "the seed, not by their rewards.")
+    assert seed_noise(cands[2:]) == ""
+    # the best of an earlier iteration counts too
+    best = Candidate("0-0", 0, 0, "ok", fitness_seeds={"0": 10.0, "1": 14.0})
+    account = iteration_account(reacher, 1, cands[2:], best, False)
+    assert "the 1 candidate(s) trained on more than one seed scored 4 apart" in account
+
+
+def test_a_design_run_tells_the_designer_each_seed_and_the_measures(tmp_path, monkeypatch):
+    from prompt_run import run_prompts
+
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    requests, run = run_prompts("reacher-reach-v0", tmp_path, iterations=2, samples=2, episodes=2,
+                                steps=50, seeds=2)
+    feedback = requests[-1][-1]["content"]
+    assert "It was trained on 2 seeds, the same reward each time" in feedback
+    assert "The details below are seed 0's" in feedback
+    k = feedback.index("Seed 1's evaluation episodes (task score ")
+    assert "\n  episode 0 (score " in feedback[k:] and "\n  episode 1 (score " in feedback[k:]
+    rest = feedback[k:feedback.index("\n\nAll 2 candidates")]
+    assert rest.count("fingertip-to-target distance (m; lower is better)") == 2
+    assert "Seed noise: the " in feedback
+    # a fixed arm's trajectory shows what its measures read, not its unmoving base
+    traj = feedback[feedback.index("Trajectory of the best"):feedback.index("Trajectory of the worst")]
+    assert "fingertip_pos=(" in traj and "target_pos=(" in traj and "body0_pos" not in traj
