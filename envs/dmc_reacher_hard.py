@@ -31,8 +31,9 @@ def compute_reward(state, action, next_state):
 '''
 
 # The suite's reward per step, in words: the baseline's doc and what the score sums.
-REWARD_DOC = ("reacher/hard's own reward: 1 while the fingertip is within 2.5 cm of the "
-              "target's centre (the two radii), 0 otherwise (sparse).")
+REWARD_DOC = ("reacher/hard's own reward: 1 while the fingertip's centre is within 2.5 cm of "
+              "the target's centre (the target's radius, 1.5 cm, plus the fingertip's, 1 cm: "
+              "the two spheres touch), 0 otherwise (sparse).")
 
 # Measured (scripts/bench_baselines.py --seeds 2, 2 cores): at 200k steps the baseline scores
 # 382 and 556 against the untrained policy's 17 and 200 (a target that starts near the tip).

@@ -37,6 +37,13 @@ def test_episodes_with_more_reward_and_less_score_are_flagged():
     assert [f["kind"] for f in s["flags"]] == ["anticorrelated"] and s["eval_correlation"] < -0.99
 
 
+def test_one_outlier_episode_makes_no_evaluation_warning():
+    # one episode touched the target, the rest scored 0: the correlation is that one episode's
+    s = signals(curve([1, 2, 3, 4], [1, 2, 3, 4]), episode_rewards=[50, 10, 40, 30, 20],
+                episode_scores=[0.0, 4.0, 0.0, 0.0, 0.0])
+    assert s["eval_correlation"] < -0.3 and s["flags"] == []
+
+
 def test_one_component_swamping_the_rest_is_flagged():
     s = signals(curve([1, 2, 3, 4], [1, 2, 3, 4], comps={"alive": 990.0, "forward": 5.0}))
     assert s["dominant"]["component"] == "alive" and [f["kind"] for f in s["flags"]] == ["dominant"]

@@ -153,3 +153,25 @@ def test_a_design_run_tells_the_designer_each_seed_and_the_measures(tmp_path, mo
     # a fixed arm's trajectory shows what its measures read, not its unmoving base
     traj = feedback[feedback.index("Trajectory of the best"):feedback.index("Trajectory of the worst")]
     assert "fingertip_pos=(" in traj and "target_pos=(" in traj and "body0_pos" not in traj
+
+
+def test_a_gap_between_the_stochastic_training_and_the_deterministic_evaluation_is_noted():
+    from rewardsmith.contracts import CurvePoint
+    from rewardsmith.critic.reflect import exploration_gap
+
+    def result(train_scores, evaluation):
+        curve = [CurvePoint(step=1000 * (i + 1), episodes=4, fitness=f, success_rate=None,
+                            episode_length=1000.0, env_return=0.0, reward_return=0.0,
+                            components={}) for i, f in enumerate(train_scores)]
+        return TrainResult(task="t", backend="sb3", seed=0, steps=1000, fitness=evaluation,
+                           fitness_std=0.0, success_rate=None, eval_fitness=[evaluation],
+                           curve=curve)
+
+    note = exploration_gap(result([38.7, 109.0, 333.2, 185.2], 0.8))
+    assert note.startswith("Note: in the last training window the task score was 185.2 (the "
+                           "exploring, stochastic policy); in the evaluation it was 0.8")
+    assert note.endswith("(the noise carried it further).")
+    assert exploration_gap(result([0.0, 50.0, 100.0], 800.0)).endswith("(the noise held it back).")
+    assert exploration_gap(result([10.0, 100.0, 190.0, 200.0], 180.0)) == ""  # close enough
+    assert exploration_gap(result([-0.30, -0.20, -0.16], -0.15)) == ""
+    assert exploration_gap(result([], 5.0)) == ""

@@ -50,7 +50,7 @@ def best_episode(c) -> str:
         return ""
     if len(fits) == 1:
         return f"its one evaluation episode scored {_fmt(fits[0])}"
-    return f"best evaluation episode {_fmt(max(fits))}, worst {_fmt(min(fits))}"
+    return f"its best evaluation episode scored {_fmt(max(fits))}, its worst {_fmt(min(fits))}"
 
 
 def candidate_details(c) -> str:

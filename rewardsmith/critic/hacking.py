@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 
 MIN_POINTS = 4  # fewer points say nothing about a correlation
+# an evaluation whose episodes take fewer distinct scores (0, 4, 0, 0, 0: one episode touched
+# the target) makes a correlation of one outlier: no warning on it
+MIN_DISTINCT_SCORES = 3
 
 
 def correlation(xs: Sequence[float | None], ys: Sequence[float | None]) -> float | None:
@@ -67,7 +70,8 @@ def signals(train: Mapping[str, Any], episode_rewards: Sequence[float] | None = 
     if episode_rewards is not None and episode_scores is not None:
         r = correlation(episode_rewards, episode_scores)
         out["eval_correlation"] = r
-        if r is not None and r < -0.3:
+        distinct = len({round(float(s), 9) for s in episode_scores if s is not None})
+        if r is not None and r < -0.3 and distinct >= MIN_DISTINCT_SCORES:
             flag("anticorrelated", f"over the evaluation episodes, the episodes with more reward had "
                                 f"lower task scores (correlation {r:.2f})")
     comps = (curve[-1].get("components") if curve else None) or {}

@@ -236,6 +236,26 @@ def seeds_text(scores: Mapping[str, float], episodes_follow: bool = False) -> st
                                  if episodes_follow else "."))
 
 
+def exploration_gap(result: TrainResult) -> str:
+    """A note where the last training window (the exploring, stochastic policy) and the
+    evaluation (its deterministic actions) scored far apart: half the larger of the two, and a
+    fifth of the scores' range over training. "" otherwise."""
+    scores = [c.fitness for c in result.curve if c.fitness is not None and np.isfinite(c.fitness)]
+    if not scores or result.fitness is None or not np.isfinite(result.fitness):
+        return ""
+    last, ev = scores[-1], float(result.fitness)
+    gap = abs(last - ev)
+    spread = max(*scores, ev) - min(*scores, ev)
+    if gap == 0 or gap < 0.5 * max(abs(last), abs(ev)) or gap < 0.2 * spread:
+        return ""
+    return (f"Note: in the last training window the task score was {_fmt(last)} (the exploring, "
+            f"stochastic policy); in the evaluation it was {_fmt(ev)} (the same policy's "
+            f"deterministic actions). The behaviour depends on the exploration noise: the mean "
+            f"action alone does not do what the noisy one did"
+            + (" (the noise carried it further)." if last > ev else
+               " (the noise held it back)."))
+
+
 def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode] | None = None,
             *, show_score: bool = True, show_fitness: bool = True,
             seeds: Seeds | None = None) -> str:
@@ -283,6 +303,10 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
                 v = last.components.get(n, 0.0)
                 lines.append(_component_text(n, [c.components.get(n) for c in curve])
                              + f"; per step {_fmt(v / steps)}, {abs(v) / total:.0%}")
+    if show_score:
+        gap = exploration_gap(result)
+        if gap:
+            lines.append(gap)
     if show_score:  # the signals compare the reward with the task score
         from rewardsmith.critic.hacking import signals
 

@@ -797,10 +797,13 @@ class DesignLoop:
         selection = (f"the best is the one with the highest mean task score; {which} are trained "
                      f"on {cfg.seeds} seeds" if cfg.seeds > 1 else
                      "the best is the one with the highest task score")
+        # the reflection on the best, which comes first, says what the scores measure; with no
+        # best yet, the account says it
         account = iteration_account(
             self.task, it, candidates, self.best, improved,
             episodes={c.id: self._episodes(c) for c in candidates if c.status == "ok"},
-            selection=selection, legend=score_legend(self.task, not cfg.hide_fitness))
+            selection=selection,
+            legend=score_legend(self.task, not cfg.hide_fitness) if self.best is None else "")
         if self.best is None:
             failures = [c for c in candidates if c.status in ("rejected", "failed")]
             if not failures:
