@@ -271,6 +271,31 @@ def test_intent_reading():
     assert not hopper.free_root and hopper.vertical == "rootz" and hopper.axis_slides == {0: "rootx"}
 
 
+def test_a_walker_kept_high_walks_and_a_spinner_spins():
+    """"Walk forward ... keeping its torso upright and high" is locomotion (the height is its
+    posture), not a jump; "spin the body on the hinge joint ... negative hinge angle" rewards
+    that joint's speed, negative, capped at twice the speed asked for, with no smoothness term
+    that would slow it; "its fingertip (the finger body)" reaches with the finger, not the hand."""
+    pytest.importorskip("dm_control.suite", reason="the dmc extra is not installed")
+    walk = read_intent(tasks.load("dmc-walker-walk-v0").description,
+                       Robot.from_context(context("dmc-walker-walk-v0")))
+    assert (walk.kind, walk.axis, walk.sign, walk.avoid_fall) == ("locomotion", 0, 1.0, True)
+    assert read_intent("jump as high as you can", Robot.from_context(context("dmc-walker-walk-v0"))
+                       ).kind == "jump"
+    spin = read_intent(tasks.load("dmc-finger-spin-v0").description,
+                       Robot.from_context(context("dmc-finger-spin-v0")))
+    assert (spin.kind, spin.joint, spin.sign, spin.speed) == ("rotate", "hinge", -1.0, 15.0)
+    task = tasks.load("dmc-finger-spin-v0")
+    out = DESIGNER.complete(initial_messages(task), 4, 1.0, context=DesignContext.from_task(task))
+    for src in map(extract_code, out.texts):
+        assert "spin_speed = -next_state.hinge_angvel" in src and "smooth" not in src, src
+        run_program(task, src)
+    assert "np.minimum(spin_speed, spin_cap)" in extract_code(out.texts[0])
+    assert "spin_cap = 30.0" in extract_code(out.texts[0])
+    reach = first_source("dmc-reacher-hard-v0")
+    assert "next_state.finger_pos - next_state.target_pos" in reach
+
+
 @pytest.mark.parametrize("name", ["hopper-jump-v0", "ant-sideways-v0", "reacher-reach-v0",
                                   "double-pendulum-balance-v0"])
 def test_programs_run_under_jax_jit(name):

@@ -92,7 +92,7 @@ class Robot:
 # ============================================================================== the intent
 @dataclass
 class Intent:
-    kind: str  # locomotion, jump, balance, reach, flip, stand
+    kind: str  # locomotion, jump, balance, reach, flip, rotate, standup, stand
     axis: int = 0
     sign: float = 1.0
     avoid_fall: bool = False
@@ -106,6 +106,8 @@ class Intent:
     hold: bool = False  # reach/push: once there, hold still (a penalty gated on being there)
     planar: bool = False  # measure the tip-target distance in x, y only (an object on a table)
     limits: tuple[tuple[str, float | None, float | None], ...] = ()  # (hinge, low, high) to keep
+    joint: str | None = None  # rotate: the hinge to spin (its speed, signed by ``sign``)
+    speed: float | None = None  # rotate: the speed the description asks for (rad/s), if any
     why: str = ""
 
     @property
@@ -117,7 +119,10 @@ _WORDS = {
     "reach": r"\b(reach\w*|target|goal|touch\w*|fingertip|point at|grasp)\b",
     "balance": r"\b(balanc\w*|inverted|pendulum|pole|keep\w* \w+ (up|upright))\b",
     "flip": r"\b(back ?flip\w*|front ?flip\w*|somersault\w*|do a flip|flip (backward|forward)s?)\b",
-    "jump": r"\b(jump\w*|leap\w*|as high as|height|high(er|est)?|hop up|bounce)\b",
+    "jump": r"\b(jump\w*|leap\w*|as high as|hop up|bounce)\b",
+    # "keeping its torso high" beside a direction of travel is a walker's posture, not a jump
+    "height": r"\b(height|high(er|est)?)\b",
+    "spin": r"\b(spin\w*|rotat\w*|twirl\w*|whirl\w*)\b",
     "move": r"\b(walk\w*|run\w*|hop\w*|swim\w*|crawl\w*|mov\w*|go|travel\w*|locomot\w*|fast\w*|speed|"
             r"forwards?|backwards?|sideways|ahead|gallop\w*|sprint\w*)\b",
     "stand": r"\b(stand\w*|stay\w*|still|upright|sit)\b",
@@ -128,12 +133,14 @@ _WORDS = {
 }
 
 
-def _find_field(robot: Robot, words: tuple[str, ...]) -> str | None:
-    for w in words:
-        for name, (shape, _unit, _doc) in robot.fields.items():
-            if name.endswith("_pos") and tuple(shape) == (3,) and w in name and name != "com_pos":
-                return name
-    return None
+def _find_field(robot: Robot, words: tuple[str, ...], description: str = "") -> str | None:
+    """A 3D position field whose name holds one of ``words`` (the first word that matches
+    first); among them, one the description names (its name before ``_pos``, as a word) wins:
+    "its fingertip (the finger body)" picks ``finger_pos`` over ``hand_pos``."""
+    found = [name for w in words for name, (shape, _unit, _doc) in robot.fields.items()
+             if name.endswith("_pos") and tuple(shape) == (3,) and w in name and name != "com_pos"]
+    named = [n for n in found if re.search(rf"\b{re.escape(n[:-4].lower())}\b", description)]
+    return (named or found or [None])[0]
 
 
 def read_intent(description: str, robot: Robot) -> Intent:
@@ -142,7 +149,8 @@ def read_intent(description: str, robot: Robot) -> Intent:
     def has(key: str) -> bool:
         return re.search(_WORDS[key], d) is not None
 
-    tip = _find_field(robot, ("fingertip", "tip", "end_effector", "effector", "gripper", "hand", "finger"))
+    tip = _find_field(robot, ("fingertip", "tip", "end_effector", "effector", "gripper", "hand",
+                              "finger"), d)
     target = _find_field(robot, ("target", "goal"))
     avoid_fall = has("fall")
     smooth = has("smooth")
@@ -177,12 +185,22 @@ def read_intent(description: str, robot: Robot) -> Intent:
         return Intent("flip", sign=-1.0 if back else 1.0, why="do a back flip" if back else "do a front flip")
     if re.search(r"\b(stand\w* up|get\w* up|rise|lift\w* (itself|yourself|the torso))\b", d):
         return Intent("standup", avoid_fall=True, smooth=smooth, why="raise the body up")
+    joint = _spun_joint(d, robot) if has("spin") else None
+    if joint is not None:
+        neg = re.search(r"\b(negative|decreasing)\b", d) is not None
+        speed = re.search(rf"{_NUMBER}\s*rad(ians?)?\s*(/|per )\s*s", d)
+        return Intent("rotate", sign=-1.0 if neg else 1.0, joint=joint,
+                      speed=abs(float(speed.group(1))) if speed else None, smooth=smooth,
+                      why=f"spin the {joint} joint {'backwards (negative' if neg else 'forwards (positive'}"
+                          f" {joint}_angvel)")
     if has("jump"):
         return Intent("jump", avoid_fall=True, smooth=smooth, why="gain height")
     if has("move") or m:
         drift = has("drift") or axis == 1
         return Intent("locomotion", axis=axis, sign=sign, avoid_fall=avoid_fall, drift=drift,
                       no_turn=has("turn") or axis == 1, smooth=smooth, why=f"move {why_dir}")
+    if has("height"):
+        return Intent("jump", avoid_fall=True, smooth=smooth, why="gain height")
     if has("stand"):
         return Intent("stand", avoid_fall=True, smooth=smooth, why="stand upright and still")
     return Intent("stand", avoid_fall=True, smooth=smooth,
@@ -194,6 +212,19 @@ _HOLD = (r"\b(hold\w* (the \w+ |it |its \w+ )?(still|steady|motionless)|(keep|st
          r"(still|steady|motionless)|stop\w* moving|come to rest|at rest|(joints?|arm) should stop)")
 _NUMBER = r"([-+]?\d+(?:\.\d+)?)"
 _UNIT = r"\s*(rad\w*|deg\w*|°)?"
+
+
+_SPUN = r"spinner|wheel|rotor|knob|valve|crank|propeller|disc|disk|turntable|hinge"
+
+
+def _spun_joint(d: str, robot: Robot) -> str | None:
+    """The hinge a "spin" description is about: one named in it as a word (its field name), or
+    else the one whose name says it turns (a wheel, a spinner, a knob, a bare "hinge")."""
+    named = [h for h in robot.hinges if re.search(rf"\b{re.escape(h.lower())}\b", d)]
+    if len(named) == 1:
+        return named[0]
+    spun = [h for h in robot.hinges if re.search(_SPUN, h.lower())]
+    return spun[0] if len(spun) == 1 else None
 
 
 def _different_heights(robot: Robot, a: str, b: str) -> bool:

@@ -130,7 +130,8 @@ class Designer:
                     [f"{key} = -posture_weight * (1.0 - root_upright)"], ["root_upright"])
 
     def term_effort(self, key: str, variant: str) -> Term:
-        base = {"reach": 0.05, "balance": 0.001, "flip": 0.001}.get(self.intent.kind, 0.01)
+        base = {"reach": 0.05, "balance": 0.001, "flip": 0.001, "rotate": 0.001}.get(
+            self.intent.kind, 0.01)
         return Term(key, "effort", variant, "effort", "a penalty on squared motor commands",
                     [Const("effort_weight", base)],
                     [f"{key} = -effort_weight * np.sum(np.square(action), axis=-1)"])
@@ -346,6 +347,28 @@ class Designer:
                     [Const(f"{key}_weight", 1.0)],
                     [f"{key} = {key}_weight * {sgn}next_state.{r.root}_angvel[:, 1]"])
 
+    def term_rotate(self, key: str, variant: str) -> Term | None:
+        """The named joint's speed in the asked direction: ``linear``, or ``capped`` at twice the
+        speed the description asks for (so the policy does not chase speed beyond it)."""
+        i = self.intent
+        if not (i.joint and self.robot.has(f"{i.joint}_angvel")):
+            return None
+        sgn = "" if i.sign > 0 else "-"
+        lines = [f"{key}_speed = {sgn}next_state.{i.joint}_angvel"]
+        consts = [Const(f"{key}_weight", 1.0)]
+        if variant == "capped":
+            if i.speed is None:
+                return None
+            consts.append(Const(f"{key}_cap", round(2.0 * i.speed, 3), "fixed"))
+            lines.append(f"{key} = {key}_weight * np.minimum({key}_speed, {key}_cap)")
+        elif variant == "linear":
+            lines.append(f"{key} = {key}_weight * {key}_speed")
+        else:
+            return None
+        return Term(key, "rotate", variant, "task",
+                    f"the {i.joint} joint's speed in the {'negative' if i.sign < 0 else 'positive'} "
+                    "direction", consts, lines)
+
     def term_air(self, key: str, variant: str) -> Term | None:
         t = self.term_height(key, "linear")
         if t is None:
@@ -401,11 +424,14 @@ class Designer:
         elif i.kind == "flip":
             req += [("spin", "spin", ["pitch"]), ("effort", "effort", ["l2"])]
             opt += [("air", "air", ["linear"])]
+        elif i.kind == "rotate":
+            # no smoothness term: it would slow the very joint the task spins
+            req += [("spin", "rotate", ["capped", "linear"]), ("effort", "effort", ["l2"])]
         else:  # stand
             req += [("alive", "alive", alive_variants), ("posture", "posture", ["tilt"]),
                     ("effort", "effort", ["l2"])]
             opt += [("still", "still", ["sq"]), ("smooth", "smooth", ["sq"])]
-        if i.smooth:
+        if i.smooth and i.kind != "rotate":
             req.append(("smooth", "smooth", ["sq"]))
         # the same key twice (required and optional): keep the required one
         keys = {k for k, _, _ in req}
