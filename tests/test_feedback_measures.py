@@ -175,3 +175,34 @@ def test_a_gap_between_the_stochastic_training_and_the_deterministic_evaluation_
     assert exploration_gap(result([10.0, 100.0, 190.0, 200.0], 180.0)) == ""  # close enough
     assert exploration_gap(result([-0.30, -0.20, -0.16], -0.15)) == ""
     assert exploration_gap(result([], 5.0)) == ""
+
+
+def test_an_early_end_says_the_last_state_and_what_the_reward_paid_just_before_it():
+    from rewardsmith.critic.reflect import events
+
+    task = tasks.load("hopper-forward-v0")
+    rows, actions, terminated = random_rollout(task, 0, 1000)
+    n = len(actions)
+    assert terminated and n >= 10  # random actions topple the hopper
+    rewards = np.ones(n)
+    rewards[-(n // 5):] = 3.0  # paid more as it falls
+    fall = np.where(np.arange(n) >= n - n // 5, 2.0, 0.0)
+    ep = Episode(rows, actions, np.zeros(n), rewards, {"fall": fall, "alive": np.ones(n)},
+                 True, task.spec)
+    lines = events(ep, task)
+    z = ep.field("torso_pos")[-1, 2]
+    assert lines[0].endswith(f"(it fell or left its safe range); in its last state, torso height "
+                             f"{z:.3g} m, rooty_angle {ep.field('rooty_angle')[-1]:.3g} rad")
+    k = min(20, n // 5)
+    paid = next(x for x in lines if x.startswith(f"over its last {k} steps"))
+    assert f"the reward averaged 3 per step, against {rewards.mean():.3g}" in paid
+    assert "('fall' paid" in paid
+
+
+def test_a_penalty_says_which_way_its_size_went():
+    from rewardsmith.critic.reflect import _trend
+
+    assert _trend([-1.0, -3.0, -9.0]) == "falling: a larger penalty"
+    assert _trend([-9.0, -3.0, -1.0]) == "rising: a smaller penalty"
+    assert _trend([1.0, 3.0, 9.0]) == "rising" and _trend([-1.0, 0.5, 2.0]) == "rising"
+    assert _trend([-1.0, -1.0]) == "flat"

@@ -76,7 +76,7 @@ def test_every_candidate_of_the_last_iteration_gets_its_component_statistics(ant
         assert line, f"1-{k} has no statistics"
         stats = line.group(1)
         for name in _ideas(1, k):  # each component with its share and trend
-            assert re.search(rf"\b{name} -?[0-9.e+-]+ \(\d+%, (rising|falling|flat)\)", stats), name
+            assert re.search(rf"\b{name} -?[0-9.e+-]+ \(\d+%, (rising|falling|flat)[^)]*\)", stats), name
         record = json.loads((run / "candidates" / f"1-{k}" / "result.json").read_text())
         fits = record["train"]["eval_fitness"]
         from rewardsmith.critic.reflect import _fmt

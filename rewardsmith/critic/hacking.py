@@ -82,7 +82,8 @@ def signals(train: Mapping[str, Any], episode_rewards: Sequence[float] | None = 
         out["dominant"] = {"component": dom, "share": share}
         if share > 0.8:
             flag("dominant", f"'{dom}' makes up {share:.0%} of the reward's magnitude; the "
-                                "other terms barely matter")
+                                "other terms barely change what the policy learns (right if "
+                                f"'{dom}' is the task itself; if not, it swamps the task)")
     return out
 
 

@@ -36,6 +36,8 @@ def _series(values: Sequence[float | None]) -> str:
 
 
 def _trend(values: Sequence[float | None]) -> str:
+    """"rising", "falling" or "flat"; for a series that is never positive (a penalty), which
+    way its size went too: "falling" alone leaves the reader to work out that it grew."""
     v = [x for x in values if x is not None]
     if len(v) < 2:
         return ""
@@ -43,6 +45,8 @@ def _trend(values: Sequence[float | None]) -> str:
     spread = max(abs(max(v) - min(v)), 1e-12)
     if abs(last - first) < 0.1 * spread + 1e-9:
         return "flat"
+    if max(v) <= 0 and min(v) < 0:
+        return "falling: a larger penalty" if last < first else "rising: a smaller penalty"
     return "rising" if last > first else "falling"
 
 
@@ -121,6 +125,43 @@ def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+END_STEPS = 20  # the steps before an early end whose reward is set against the episode's
+
+
+def _at_the_end(ep: Episode, task: Task) -> str:
+    """The root's height and pitch in the last state, to set against the env's rule for ending
+    an episode (which the first request states)."""
+    from rewardsmith.critic.episode_facts import root_body
+
+    nxt, parts = ep.next, []
+    root = root_body(task)
+    if root is not None and f"{root}_pos" in ep.spec.fields:
+        parts.append(f"{root} height {_fmt(float(np.asarray(nxt[f'{root}_pos'])[-1, 2]))} m")
+    pitch = _pitch_field(task)
+    if pitch is not None:
+        parts.append(f"{pitch} {_fmt(float(np.asarray(nxt[pitch])[-1]))} rad")
+    return "; in its last state, " + ", ".join(parts) if parts else ""
+
+
+def _reward_at_the_end(ep: Episode) -> str:
+    """Where an episode ended early: its reward per step just before the end against its mean
+    over the episode, and the component that rose most there. A reward that pays more as the
+    robot falls shows here."""
+    n = min(END_STEPS, ep.length // 5)
+    r = np.asarray(ep.rewards, dtype=float)
+    if n < 2 or not np.all(np.isfinite(r)):
+        return ""
+    last, mean = float(r[-n:].mean()), float(r.mean())
+    text = (f"over its last {n} steps the reward averaged {_fmt(last)} per step, against "
+            f"{_fmt(mean)} over the whole episode")
+    rises = {k: float(np.mean(v[-n:]) - np.mean(v)) for k, v in ep.components.items() if len(v)}
+    if rises and last > mean:
+        k = max(rises, key=lambda c: rises[c])
+        if rises[k] > 0:
+            text += f" ('{k}' paid {_fmt(rises[k])} a step more there than on average)"
+    return text
+
+
 def events(ep: Episode, task: Task) -> list[str]:
     """Notable things that happened in an episode, in words and at their times: falls, flips
     (full turns of a planar robot's pitch), the largest tilt, turning upside down, airborne
@@ -132,7 +173,10 @@ def events(ep: Episode, task: Task) -> list[str]:
     end = f"{t[-1]:.2f} s" if len(t) else "0 s"
     if ep.terminated:
         out.append(f"the episode ended early at step {ep.length} (t={end}): the env judged the robot "
-                   "unhealthy (it fell or left its safe range)")
+                   "unhealthy (it fell or left its safe range)" + _at_the_end(ep, task))
+        paid = _reward_at_the_end(ep)
+        if paid:
+            out.append(paid)
     else:
         out.append(f"the episode ran to the time limit ({ep.length} steps, {end})")
     pitch = _pitch_field(task)

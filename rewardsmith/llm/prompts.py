@@ -135,7 +135,9 @@ def scoring_text(task: Task, show: bool = True) -> str:
     if fit.success is not None and fit.success_doc:
         lines.append(f"The success test of an evaluation episode: {fit.success_doc}; the "
                      "success rate is the share of evaluation episodes that pass it.")
-    lines.append("The score is computed from the recorded episodes, not from your reward.")
+    lines.append("The score is computed from the recorded episodes, not from your reward. It "
+                 "also depends on the training seed: at these short budgets one reward can score "
+                 "far apart on two seeds, so judge a change by a clear gap, not a small one.")
     return " ".join(lines)
 
 
