@@ -206,3 +206,22 @@ def test_a_penalty_says_which_way_its_size_went():
     assert _trend([-9.0, -3.0, -1.0]) == "rising: a smaller penalty"
     assert _trend([1.0, 3.0, 9.0]) == "rising" and _trend([-1.0, 0.5, 2.0]) == "rising"
     assert _trend([-1.0, -1.0]) == "flat"
+
+
+def test_a_candidate_line_lists_its_named_constants():
+    from rewardsmith.critic.reflect import candidate_line, constants_text
+
+    src = ("def compute_reward(state, action, next_state):\n"
+           "    forward_weight = 1.5\n    effort_weight = -0.01\n    scale = 2\n"
+           "    r = forward_weight * next_state.rootx_vel * scale\n"
+           "    return r, {'forward': r}\n")
+    assert constants_text(src) == "constants forward_weight 1.5, effort_weight -0.01, scale 2"
+    many = "def compute_reward(state, action, next_state):\n" + "".join(
+        f"    w{i} = {i}.5\n" for i in range(12)) + "    return w0, {}\n"
+    assert constants_text(many).endswith("w9 9.5 and 2 more")
+    assert constants_text("def compute_reward(s, a, n):\n    return 1.0, {}\n") == ""
+    c = Candidate("1-0", 1, 0, "ok", source=src, fitness=2.0, fitness_seeds={"0": 2.0},
+                  train={"curve": [{"components": {"forward": 3.0}}]})
+    line = candidate_line(tasks.load("hopper-forward-v0"), c)
+    assert line.startswith("- 1-0: components forward; constants forward_weight 1.5, "
+                           "effort_weight -0.01, scale 2; task score 2")

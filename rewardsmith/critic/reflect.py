@@ -415,6 +415,22 @@ def _first_line(text: str | None, limit: int = 160) -> str:
     return (lines[0] if lines else "no message")[:limit]
 
 
+MAX_CONSTANTS = 10  # named constants a candidate's line lists
+
+
+def constants_text(source: str) -> str:
+    """A program's named constants (its weights, scales and thresholds), "name value" each, so
+    that candidates can be compared by more than their component names; "" where it has none."""
+    from rewardsmith.reward.program import read_constants
+
+    consts = list(read_constants(source or "").items())
+    if not consts:
+        return ""
+    shown = ", ".join(f"{k} {_fmt(v)}" for k, (v, _node) in consts[:MAX_CONSTANTS])
+    more = f" and {len(consts) - MAX_CONSTANTS} more" if len(consts) > MAX_CONSTANTS else ""
+    return f"constants {shown}{more}"
+
+
 def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
     """One line on one candidate of an iteration: its idea (component names), score per seed,
     success, episode length, the dominant component and what its best evaluation episode showed.
@@ -447,6 +463,9 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
     parts = []
     if comps:
         parts.append("components " + ", ".join(comps))
+    consts = constants_text(c.source)
+    if consts:
+        parts.append(consts)
     seeds = c.fitness_seeds or {}
     score = f"task score {_fmt(c.score)}"
     if len(seeds) > 1:

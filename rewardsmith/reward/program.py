@@ -10,6 +10,7 @@ It is written against ``np``, bound to ``numpy`` here and to ``jax.numpy`` on th
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
@@ -33,8 +34,6 @@ def fingerprint(source: str) -> str:
     """What a program does, not how it is laid out: the sha256 of its syntax tree without
     comments, docstrings or formatting, so two answers that differ only in those match. Text
     that does not parse falls back to its lines with comments and blank space removed."""
-    import ast
-
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -59,6 +58,36 @@ _STRING_CALLS = frozenset({
 })
 
 
+def read_constants(source: str) -> dict[str, tuple[float, ast.AST]]:
+    """Named numeric constants: ``name = 1.5`` (or ``-1.5``) in compute_reward or at top level
+    (the weights and thresholds the rules ask for), each with its value's node."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    out: dict[str, tuple[float, ast.AST]] = {}
+    scopes: list[list[ast.stmt]] = [tree.body]
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "compute_reward":
+            scopes.append(node.body)
+    for body in scopes:
+        for st in body:
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                v = _number(st.value)
+                if v is not None:
+                    out[st.targets[0].id] = (v, st.value)
+    return out
+
+
+def _number(node: ast.AST) -> float | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _number(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    return None
+
+
 def fields_read(source: str, names: Iterable[str]) -> set[str] | None:
     """The state fields among ``names`` that ``source`` may read, or None when that cannot be
     told from the text (it does not parse, or it builds strings at run time).
@@ -68,8 +97,6 @@ def fields_read(source: str, names: Iterable[str]) -> set[str] | None:
     ``__dict__`` and every underscore attribute, so a field is reached only by a name written
     out in the source, unless the program assembles one, which is caught here.
     """
-    import ast
-
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

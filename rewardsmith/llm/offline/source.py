@@ -10,37 +10,9 @@ from dataclasses import replace
 
 from rewardsmith.llm.offline.render import MARKER, fmt_number
 from rewardsmith.llm.offline.terms import Const, Designer, Term
+from rewardsmith.reward.program import read_constants
 
 _PLAN = re.compile(r"^\s*# plan:\s*(.+)$", re.MULTILINE)
-
-
-def read_constants(source: str) -> dict[str, tuple[float, ast.AST]]:
-    """Named numeric constants: ``name = 1.5`` (or ``-1.5``) in compute_reward or at top level."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return {}
-    out: dict[str, tuple[float, ast.AST]] = {}
-    scopes: list[list[ast.stmt]] = [tree.body]
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "compute_reward":
-            scopes.append(node.body)
-    for body in scopes:
-        for st in body:
-            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
-                v = _number(st.value)
-                if v is not None:
-                    out[st.targets[0].id] = (v, st.value)
-    return out
-
-
-def _number(node: ast.AST) -> float | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return float(node.value)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _number(node.operand)
-        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
-    return None
 
 
 def component_constants(source: str) -> dict[str, list[str]]:
