@@ -492,7 +492,8 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
                                                       + measure_facts(episodes[i], task)))
     after = getattr(c, "screening_after", None) or {}
     if after.get("tau") is not None:  # measured again on episodes that hold its own
-        was = (f"before training its agreement was tau {agree['tau']:+.2f}; "
+        was = (f"before training, on the episodes recorded until then, its return ranked them "
+               f"like the task score with Kendall tau {agree['tau']:+.2f}; "
                if agree.get("tau") is not None else "")
         parts.append(was + "after training, with this iteration's episodes, " + after["text"])
     elif agree.get("tau") is not None:
