@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardsmith.cli.main import app
+from rewardsmith.loop.evaluate import CACHE_SCHEME
 
 runner = CliRunner()
 
@@ -157,10 +158,10 @@ def test_evaluate_compare_baseline_caches_floor_and_baseline(tmp_path, monkeypat
     assert v["floor"]["mean"] == pytest.approx(f_floor) and v["baseline"]["mean"] == f_base
     assert v["reward"]["mean"] == f_mine and len(c["floor"]["episodes"]) >= 1
     assert v["normalized"]["defined"] is False and "1 seed(s) cannot show" in v["normalized"]["why"]
-    cached = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
+    cached = sorted(p.name for p in (tmp_path / "cache" / f"eval-{CACHE_SCHEME}").glob("*/sb3/*"))
     assert [n.split("-")[0] for n in cached] == ["baseline", "floor"]
-    assert all((p / "DONE").exists() for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
-    mtimes = {p: (p / "DONE").stat().st_mtime_ns for p in (tmp_path / "cache" / "eval").glob("*/sb3/*")}
+    assert all((p / "DONE").exists() for p in (tmp_path / "cache" / f"eval-{CACHE_SCHEME}").glob("*/sb3/*"))
+    mtimes = {p: (p / "DONE").stat().st_mtime_ns for p in (tmp_path / "cache" / f"eval-{CACHE_SCHEME}").glob("*/sb3/*")}
 
     second = report()  # the floor and baseline come from the cache: the same numbers
     assert second["compare"]["baseline"]["fitness"] == c["baseline"]["fitness"]
@@ -168,7 +169,7 @@ def test_evaluate_compare_baseline_caches_floor_and_baseline(tmp_path, monkeypat
     assert {p: (p / "DONE").stat().st_mtime_ns for p in mtimes} == mtimes
 
     report("--algo", "sac")  # another algorithm: its own baseline and floor, not PPO's
-    names = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/sb3/*"))
+    names = sorted(p.name for p in (tmp_path / "cache" / f"eval-{CACHE_SCHEME}").glob("*/sb3/*"))
     assert len(names) == 4 and len(set(n.rsplit("-", 1)[-1] for n in names)) >= 2
 
 

@@ -177,3 +177,18 @@ def test_a_curve_becomes_tensorboard_scalars_for_backends_that_log_none(tmp_path
     acc.Reload()
     assert [e.value for e in acc.Scalars("rewardsmith/component/forward")] == [0.0, 0.5, 1.0, 1.5, 2.0]
     assert [e.step for e in acc.Scalars("rewardsmith/fitness")] == [1000, 2000, 3000, 4000, 5000]
+
+
+def test_training_seeds_share_no_start_states():
+    """Seeds 0, 1 and 2 evaluate from start states of their own: a vector env seeds sub-env i
+    with seed + i, which gave neighbouring training seeds nearly the same episodes."""
+    task = tasks.load("hopper-forward-v0")
+    budget = Budget(steps=0, eval_episodes=4)
+    starts = []
+    for seed in (0, 1, 2):
+        result = sb3.evaluate_untrained(task, budget, seed)
+        assert len(result.eval_episodes) == 4
+        starts += [tuple(np.round(ep.states[0], 12)) for ep in result.eval_episodes]
+    assert len(set(starts)) == 12
+    assert sb3.env_seed(1) - sb3.env_seed(0) == sb3.ENV_SEED_BLOCK > sb3.EVAL_OFFSET
+    assert sb3.env_seed(0, evaluation=True) == sb3.EVAL_OFFSET

@@ -42,6 +42,17 @@ def resolve_reward(task: Task, spec: str) -> RewardChoice:
     return RewardChoice(spec, RewardProgram.from_file(spec), False)
 
 
+# Raised when a backend's results change for the same inputs, so that cached floors and baselines
+# from before are not mixed with new results (2: the SB3 backend's environments are seeded in a
+# block per training seed; they used to overlap between seeds).
+CACHE_SCHEME = 2
+
+
+def eval_cache_dir() -> Path:
+    """Where cached floors and baselines live (``~/.cache/rewardsmith/eval-N``)."""
+    return cache_dir() / f"eval-{CACHE_SCHEME}"
+
+
 def cached_job(task: Task, kind: str, spec: JobSpec) -> Job:
     """A job whose result is kept across runs (the floor, the baseline): its folder is named by
     everything that shapes the result (task definition, backend, budget, seed, settings)."""
@@ -52,7 +63,7 @@ def cached_job(task: Task, kind: str, spec: JobSpec) -> Job:
     if spec.overrides:
         blob = json.dumps(dict(spec.overrides), sort_keys=True, default=str).encode()
         name += "-" + hashlib.sha256(blob).hexdigest()[:10]
-    d = cache_dir() / "eval" / f"{task.id}-{task.fingerprint}" / spec.backend / name
+    d = eval_cache_dir() / f"{task.id}-{task.fingerprint}" / spec.backend / name
     return Job(d, spec, label=f"{kind} seed {spec.seed}")
 
 
@@ -175,7 +186,7 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
                                ref["floor"]["episodes"], reward_success=success or None,
                                baseline_success=ref["baseline"].get("success_seeds"),
                                name=reward.label),
-            "cache": str(cache_dir() / "eval"),
+            "cache": str(eval_cache_dir()),
         }
     atomic_write_json(Path(out_dir) / "evaluation.json", report)
     return report

@@ -103,7 +103,21 @@ def baseline_program(task: Task) -> RewardProgram | None:
     return RewardProgram(task.baseline_reward, origin=f"{task.id} baseline")
 
 
+# Each training seed draws its environments' seeds from a block of its own: sub-env i of training
+# seed s is seeded ENV_SEED_BLOCK * s + i, and its evaluation episodes EVAL_OFFSET above that.
+# (Seeding sub-env i with s + i, as a vector env does by default, gave training seeds 0 and 1 seven
+# of their eight environments' start states, and their evaluations nine of ten.)
+ENV_SEED_BLOCK = 10_000
+EVAL_OFFSET = 5_000  # above any n_envs
+
+
+def env_seed(seed: int, evaluation: bool = False) -> int:
+    """The seed of sub-env 0 for training seed ``seed`` (sub-env i adds i)."""
+    return ENV_SEED_BLOCK * int(seed) + (EVAL_OFFSET if evaluation else 0)
+
+
 def _make_vecenv(task: Task, reward: CompiledReward | None, n_envs: int, seed: int, keep: bool):
+    """A vector env of ``n_envs`` copies of ``task``'s env; sub-env i seeded ``seed + i``."""
     from rewardsmith.reward.vecenv import RewardVecEnv
 
     fit = task.fitness
@@ -169,7 +183,7 @@ def _curve(summaries, total_steps: int, start: int = 0, planned: int | None = No
 def evaluate_policy(task: Task, model, obs_normalizer, reward: CompiledReward | None,
                     n_episodes: int, seed: int) -> list[Episode]:
     """Run ``n_episodes`` deterministic episodes in parallel, one per sub-env, and return them."""
-    venv = _make_vecenv(task, reward, n_episodes, seed + 100_003, keep=True)
+    venv = _make_vecenv(task, reward, n_episodes, env_seed(seed, evaluation=True), keep=True)
     obs = venv.reset()
     while len(venv.episodes) < n_episodes:
         norm = obs_normalizer.normalize_obs(obs) if obs_normalizer is not None else obs
@@ -275,7 +289,7 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
         venv.guard = RuntimeGuard()  # the counters so far are in the slice's result
         wrapped.training = True
     else:
-        venv = _make_vecenv(task, reward, hp["n_envs"], seed, keep=False)
+        venv = _make_vecenv(task, reward, hp["n_envs"], env_seed(seed), keep=False)
         model, wrapped = (_resume(hp, venv, Path(resume_from), seed) if resume_from is not None
                           else _build_model(task, hp, venv, seed))
     if resume_from is not None:
@@ -382,7 +396,7 @@ def evaluate_untrained(task: Task, budget: Budget, seed: int,
     """F_floor: the freshly initialised policy, evaluated exactly as a trained one is."""
     hp = settings(task, overrides)
     t0 = time.perf_counter()
-    venv = _make_vecenv(task, None, 1, seed, keep=False)
+    venv = _make_vecenv(task, None, 1, env_seed(seed), keep=False)
     model, wrapped = _build_model(task, hp, venv, seed)
     wrapped.training = False
     episodes = evaluate_policy(task, model, wrapped if hp["normalize_obs"] else None, None,
