@@ -225,3 +225,32 @@ def test_a_candidate_line_lists_its_named_constants():
     line = candidate_line(tasks.load("hopper-forward-v0"), c)
     assert line.startswith("- 1-0: components forward; constants forward_weight 1.5, "
                            "effort_weight -0.01, scale 2; task score 2")
+
+
+def test_the_score_so_far_is_said_only_where_it_peaked_before_the_end(reacher):
+    from rewardsmith.tasks import Fitness
+
+    ep = _episode(reacher)
+    up_down = np.concatenate([np.ones(30), -np.ones(20)])  # cumulative: peaks at step 30
+    task = replace(reacher, fitness=Fitness(fn=lambda e: float(up_down[:e.length].sum()), doc="x"),
+                   measures=())
+    (line,) = episode_lines(task, [ep], [task.fitness(ep)])
+    t = np.asarray(ep.next.time)
+    assert line.endswith(f"ran to the limit): score so far peaked at 30.0 at t={t[29]:.2f} s")
+    rising = replace(task, fitness=Fitness(fn=lambda e: float(e.length), doc="x"))
+    (line,) = episode_lines(rising, [ep], [50.0])
+    assert "score so far" not in line
+
+
+def test_a_candidate_from_one_seed_is_marked_where_others_have_more_and_success_spans_seeds(reacher):
+    from rewardsmith.critic.reflect import candidate_line
+
+    one = Candidate("1-0", 1, 0, "ok", fitness=2.0, fitness_seeds={"0": 2.0}, success_rate=1.0,
+                    success_seeds={"0": 1.0})
+    two = Candidate("1-1", 1, 1, "ok", fitness=3.0, fitness_seeds={"0": 3.0, "1": 1.0},
+                    success_rate=1.0, success_seeds={"0": 1.0, "1": 0.9})
+    assert "task score 2 (one seed); success 100%" in candidate_line(reacher, one, mark_single=True)
+    assert "(one seed)" not in candidate_line(reacher, one)
+    assert "task score 2 (seeds: 3, 1); success 95% (seeds: 100%, 90%)" in candidate_line(reacher, two)
+    account = iteration_account(reacher, 1, [one, two], two, True)
+    assert "(one seed)" in account

@@ -134,8 +134,9 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
         if so_far is not None:
             steps, scores = so_far
             k = int(np.argmax(scores))
-            t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
-            parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
+            if steps[k] < ep.length:  # a peak at the end is the episode's score: nothing to add
+                t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
+                parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
         parts += measure_facts(ep, task)
         fl = flights(ep, task)
         if fl is not None:

@@ -406,7 +406,7 @@ def _every_episode(task: Task, episodes: list[Episode], fits: list[float]) -> li
               f"; a flight: {MIN_FLIGHT_S:g} s or more with no body touching anything, shown as "
               f"(start, duration, {root} peak height, {root} tilt from upright at landing)")
     head = ("Every evaluation episode (score so far at t: the task score of the episode cut "
-            f"at t{flight}):")
+            f"at t, said where it peaked before the end{flight}):")
     return [head, *episode_lines(task, episodes, fits)]
 
 
@@ -431,9 +431,11 @@ def constants_text(source: str) -> str:
     return f"constants {shown}{more}"
 
 
-def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
+def candidate_line(task: Task, c, episodes: list[Episode] | None = None,
+                   mark_single: bool = False) -> str:
     """One line on one candidate of an iteration: its idea (component names), score per seed,
     success, episode length, the dominant component and what its best evaluation episode showed.
+    ``mark_single``: say "(one seed)" beside a score from one seed (where others have more).
 
     ``c`` is the loop's candidate record (``id``, ``status``, ``stage``, ``error``, ``score``,
     ``fitness_seeds``, ``success_rate``, ``train``, ``duplicate_of``)."""
@@ -470,11 +472,17 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None) -> str:
     score = f"task score {_fmt(c.score)}"
     if len(seeds) > 1:
         score += " (seeds: " + ", ".join(_fmt(v) for v in seeds.values()) + ")"
+    elif mark_single and len(seeds) == 1:
+        score += " (one seed)"
     parts.append(score)
     flags = (getattr(c, "signals", None) or {}).get("flags", [])
     for flag in [f for f in flags if f["kind"] != "dominant"][:1]:  # dominance: below
         parts.append("warning: " + flag["text"])
-    if c.success_rate is not None:
+    success = getattr(c, "success_seeds", None) or {}
+    if len(success) > 1:  # over every seed, as the score is
+        parts.append(f"success {float(np.mean(list(success.values()))):.0%} (seeds: "
+                     + ", ".join(f"{v:.0%}" for v in success.values()) + ")")
+    elif c.success_rate is not None:
         parts.append(f"success {c.success_rate:.0%}")
     lengths = (c.train or {}).get("eval_episode_lengths") or []
     if lengths:
@@ -530,8 +538,9 @@ def iteration_account(task: Task, iteration: int, candidates: list, best, improv
         lines.append(f"({legend[0].upper()}{legend[1:]}.)")
     from rewardsmith.critic.digest import candidate_details
 
+    several = any(len(c.fitness_seeds or {}) > 1 for c in candidates)
     for c in candidates:
-        lines.append(candidate_line(task, c, episodes.get(c.id)))
+        lines.append(candidate_line(task, c, episodes.get(c.id), mark_single=several))
         details = candidate_details(c) if c.status in ("ok", "stopped") else ""
         if details:
             lines.append(details)

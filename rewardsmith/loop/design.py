@@ -791,11 +791,12 @@ class DesignLoop:
             return text
 
         cfg = self.config
-        which = (f"the top {cfg.top_k} of each iteration" if cfg.reevaluate == "top-k"
-                 and cfg.schedule == "full" else
-                 f"up to {cfg.top_k} an iteration that beat the best on their first seed")
-        selection = (f"the best is the one with the highest mean task score; {which} are trained "
-                     f"on {cfg.seeds} seeds" if cfg.seeds > 1 else
+        which = (f"the top {cfg.top_k} of each iteration by their first seed"
+                 if cfg.reevaluate == "top-k" and cfg.schedule == "full" else
+                 f"in the first iteration the top {cfg.top_k} by their first seed, after it up to "
+                 f"{cfg.top_k} an iteration that beat the best on their first seed")
+        selection = (f"only a candidate trained on {cfg.seeds} seeds can become the best: {which}; "
+                     "of those, the highest mean task score wins" if cfg.seeds > 1 else
                      "the best is the one with the highest task score")
         # the reflection on the best, which comes first, says what the scores measure; with no
         # best yet, the account says it
