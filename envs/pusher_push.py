@@ -1,16 +1,12 @@
 """Push the cylinder onto the goal disc with the arm (Pusher-v5)."""
 
-import numpy as np
-
 from rewardsmith.tasks import Budget, Fitness, Measure, Task, distance_between
 
 GOAL_RADIUS = 0.08  # the goal disc's radius in pusher.xml; success is the object's centre on it
 
 
-def object_goal_distance(ep):
-    """(T,) horizontal distance (m) from the object's centre to the goal's, s_1..s_T."""
-    d = ep.field("object_pos")[:, :2] - ep.field("goal_pos")[:, :2]
-    return np.linalg.norm(d, axis=-1)
+# (T,) horizontal distance (m) from the object's centre to the goal's, s_1..s_T
+object_goal_distance = distance_between("object_pos", "goal_pos", 2)
 
 
 def final_distance(ep):

@@ -48,9 +48,8 @@ def compute_reward(state, action, next_state):
 '''
 
 
-def object_goal_distance(ep):
-    d = ep.field("object_pos")[:, :2] - ep.field("goal_pos")[:, :2]
-    return np.linalg.norm(d, axis=-1)
+# (T,) horizontal distance (m) from the object's centre to the goal's, s_1..s_T
+object_goal_distance = distance_between("object_pos", "goal_pos", 2)
 
 
 def arm_speed(ep):
@@ -61,8 +60,7 @@ def arm_speed(ep):
 
 def hold_speed(ep):
     """RMS arm joint speed (rad/s) over the hold phase (the last HOLD_STEPS states)."""
-    w = np.stack([ep.field(f"{j}_angvel")[-HOLD_STEPS:] for j in ARM_JOINTS], axis=-1)
-    return float(np.sqrt(np.mean(np.sum(np.square(w), axis=-1))))
+    return float(np.sqrt(np.mean(np.square(arm_speed(ep)[-HOLD_STEPS:]))))
 
 
 def fitness(ep):

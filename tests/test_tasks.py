@@ -198,3 +198,44 @@ def test_adhoc_unknown_field_is_a_clear_error():
 def test_adhoc_bad_env_is_a_clear_error():
     with pytest.raises(tasks.TaskError, match="NoSuchEnv-v0"):
         tasks.adhoc("NoSuchEnv-v0", "anything", "rootx_vel")
+
+
+FINGERPRINTED = '''
+import numpy as np
+from rewardsmith.tasks import Fitness, Task
+
+GOAL = {goal}
+WEIGHTS = (1.0, {w})
+
+
+def height(ep):
+    return ep.field("pole_pos")[:, 2] * WEIGHTS[1]
+
+
+def score(ep):
+    return -float(np.abs(height(ep)[-1] - GOAL))
+
+
+TASK = Task(id="fp-pendulum-v0", env_id="InvertedPendulum-v5", description="hold",
+            fitness=Fitness(fn=score, doc="d", success=lambda ep: score(ep) > -GOAL),
+            baseline_reward="env")
+'''
+
+
+def test_fingerprint_follows_the_constants_and_helpers_a_fitness_reads(tmp_path):
+    """Editing a goal radius, a weight or a helper of a task file changes the task's
+    fingerprint, so no cached floor or baseline score of the old definition is reused; the same
+    text loaded from a file or as text (another machine) keeps it."""
+    from rewardsmith.tasks import load_task_file, load_task_text
+
+    def fp(goal="0.1", w="2.0", text=FINGERPRINTED):
+        return load_task_text(text.format(goal=goal, w=w)).fingerprint
+
+    base = fp()
+    assert fp() == base
+    assert fp(goal="0.2") != base  # a constant the fitness and success read
+    assert fp(w="3.0") != base  # a container constant read by a helper
+    assert fp(text=FINGERPRINTED.replace("[:, 2] *", "[:, 1] *")) != base  # the helper's code
+    path = tmp_path / "fp_task.py"
+    path.write_text(FINGERPRINTED.format(goal="0.1", w="2.0"))
+    assert load_task_file(path).fingerprint == base

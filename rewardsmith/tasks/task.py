@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -58,9 +59,8 @@ class Measure:
     fingerprint.
 
     ``fn(episode)`` gives one value per state s_1..s_T, shape (T,), as ``episode.field`` reads
-    them. ``better`` is "lower" or
-    "higher"; ``bar``, where there is one, is the value that counts as there (a touch radius):
-    the feedback gives the share of steps at or beyond it."""
+    them. ``better`` is "lower" or "higher"; ``bar``, where there is one, is the value that
+    counts as there (a touch radius): the feedback gives the share of steps at or beyond it."""
 
     name: str
     fn: Callable[[Episode], np.ndarray]
@@ -99,25 +99,89 @@ def distance_between(a: str, b: str, dims: int = 3) -> Callable[[Episode], np.nd
     return fn
 
 
-def _function_identity(f: Any, depth: int = 0) -> str:
-    """Text that changes when a fitness function changes: its source and, for a closure made by
-    a helper such as :func:`distance_travelled`, the values it closed over."""
+_PLAIN = (int, float, complex, str, bytes, bool, type(None))
+
+
+def _value_identity(v: Any) -> str:
+    """A value a fitness reads, as text that is the same in every process: plain values and
+    containers of them by their repr, anything else by its type (a repr may hold an address)."""
+    if isinstance(v, _PLAIN):
+        return repr(v)
+    if isinstance(v, (tuple, list, frozenset, set)):
+        items = sorted(map(_value_identity, v)) if isinstance(v, (set, frozenset)) else map(_value_identity, v)
+        return f"{type(v).__name__}({', '.join(items)})"
+    if isinstance(v, dict):
+        return "dict(" + ", ".join(f"{_value_identity(k)}: {_value_identity(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, np.ndarray) and v.size <= 1000:
+        return f"array({v.dtype}, {v.shape}, {v.tolist()!r})"
+    return type(v).__name__
+
+
+def _code_names(code: Any) -> set[str]:
+    """The global names a code object reads, its nested code (lambdas, comprehensions) included."""
+    import dis
+
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for c in code.co_consts:
+        if inspect.iscode(c):
+            names |= _code_names(c)
+    return names
+
+
+def _own_code(f: Any) -> bool:
+    """Whether ``f`` is Python code of a task file or of rewardsmith, which a fitness's identity
+    follows; an installed library's function (numpy's) is not followed: an upgrade of it would
+    change every task's fingerprint."""
+    if not inspect.isfunction(f):
+        return False
+    name = getattr(inspect.getmodule(f), "__name__", None) or f.__module__ or ""
+    if name.split(".")[0] == "rewardsmith" or name.startswith("rewardsmith_task"):
+        return True
+    try:
+        path = inspect.getsourcefile(f) or ""
+    except TypeError:
+        return False
+    return "site-packages" not in path and "dist-packages" not in path and not path.startswith(
+        sys.base_prefix)
+
+
+def _function_identity(f: Any, depth: int = 0, seen: set[int] | None = None) -> str:
+    """Text that changes when a fitness function changes: its source; for a closure made by a
+    helper such as :func:`distance_travelled`, the values it closed over; and the module-level
+    names it reads (a constant such as a goal radius, a helper function of the task file, in
+    turn followed), so that editing any of them in a task file changes the task's fingerprint."""
     if f is None:
         return "-"
+    seen = set() if seen is None else seen
+    if id(f) in seen:
+        return "(again)"
+    seen.add(id(f))
     try:
         text = inspect.getsource(f)
     except (OSError, TypeError):
         text = getattr(f, "__doc__", "") or type(f).__name__
-    cells = getattr(f, "__closure__", None) or ()
-    for c in cells:
+    if depth >= 6:
+        return text
+
+    def follow(v: Any) -> str:
+        if inspect.ismodule(v):
+            return v.__name__
+        if callable(v):
+            return _function_identity(v, depth + 1, seen) if _own_code(v) else getattr(
+                v, "__qualname__", type(v).__name__)
+        return _value_identity(v)
+
+    for c in getattr(f, "__closure__", None) or ():
         try:
             v = c.cell_contents
         except ValueError:  # an empty cell
             continue
-        if not callable(v):
-            text += "\n" + repr(v)
-        else:
-            text += "\n" + (_function_identity(v, depth + 1) if depth < 3 else type(v).__name__)
+        text += "\n" + follow(v)
+    code, scope = getattr(f, "__code__", None), getattr(f, "__globals__", None)
+    if code is not None and scope is not None:
+        for name in sorted(_code_names(code)):
+            if name in scope:
+                text += f"\n{name} = " + follow(scope[name])
     return text
 
 
