@@ -45,7 +45,9 @@ def test_a_measure_says_its_first_value_its_best_and_when_its_end_and_its_bar(re
     (text,) = measure_facts(ep, task)
     assert text == (f"gap (m; lower is better): 0.5 at t={t[0]:.2f} s, best 0.05 at t={t[19]:.2f} s, "
                     f"0.3 at the end; at or below 0.1 on {n} of 50 steps ({n / 50:.0%}), "
-                    f"first at t={t[first]:.2f} s")
+                    f"first at t={t[first]:.2f} s, then beyond it again on {50 - first - n} of "
+                    f"the {49 - first} later steps ({(50 - first - n) / (49 - first):.0%}), "
+                    f"farthest 0.3 at t={t[49]:.2f} s, last at it at t={t[first + n - 1]:.2f} s")
     # higher is better: the best is the peak, the bar counts from above
     up = replace(reacher, measures=(Measure("lift", lambda e: -_shaped(e.length), better="higher",
                                             bar=0.0),))
@@ -254,3 +256,71 @@ def test_a_candidate_from_one_seed_is_marked_where_others_have_more_and_success_
     assert "task score 2 (seeds: 3, 1); success 95% (seeds: 100%, 90%)" in candidate_line(reacher, two)
     account = iteration_account(reacher, 1, [one, two], two, True)
     assert "(one seed)" in account
+
+
+def test_after_first_reaching_its_bar_a_measure_says_whether_it_stayed(reacher):
+    ep = _episode(reacher)
+    t = np.asarray(ep.next.time)
+    settle = np.concatenate([np.linspace(0.5, 0.05, 20), np.full(30, 0.05)])
+    (text,) = measure_facts(ep, replace(reacher, measures=(Measure("gap", lambda e: settle, bar=0.1),)))
+    first = int(np.argmax(settle <= 0.1))
+    assert text.endswith(f"first at t={t[first]:.2f} s, and stayed there")
+    # an overshoot: through the bar, out to 0.2, back at the end
+    over = np.concatenate([np.linspace(0.5, 0.05, 20), np.linspace(0.05, 0.2, 15), np.linspace(0.2, 0.05, 15)])
+    (text,) = measure_facts(ep, replace(reacher, measures=(Measure("gap", lambda e: over, bar=0.1),)))
+    away = int(np.sum(over[first:] > 0.1))
+    assert f", then beyond it again on {away} of the {49 - first} later steps" in text
+    assert text.endswith(f"farthest 0.2 at t={t[34]:.2f} s, back at it at the end")
+
+
+def test_the_best_and_worst_episodes_say_how_often_the_actions_sat_at_their_limits(reacher):
+    from rewardsmith.critic.episode_facts import action_facts
+
+    ep = _episode(reacher)
+    bang = np.where(np.arange(ep.length)[:, None] % 2 == 0, 1.0, -1.0) * np.ones((1, 2))
+    bang[:, 1] = 0.5 * bang[:, 1]  # the elbow at half its limit
+    text = action_facts(replace(ep, actions=bang), reacher)
+    assert text == ("actions at a limit of their range (within 2% of it) on 50% of the entries; "
+                    "mean size 0.75 of the limit; most at a limit: action[0] (joint0) 100%")
+    calm = action_facts(replace(ep, actions=np.zeros_like(bang)), reacher)
+    assert calm.startswith("actions at a limit of their range (within 2% of it) on none of the "
+                           "entries; mean size 0.00 of the limit") and "most at a limit" not in calm
+    out = reflect(reacher, _result(reacher, [reacher.fitness(ep)]), "", [replace(ep, actions=bang)])
+    assert "  - actions at a limit of their range (within 2% of it) on 50% of the entries" in out
+
+
+def test_the_best_and_worst_episodes_give_the_score_so_far_at_each_quarter():
+    from rewardsmith.critic.episode_facts import score_by_quarter
+
+    task = tasks.load("cheetah-run-v0")
+    ep = _episode(task, steps=100)
+    t = np.asarray(ep.next.time)
+    text = score_by_quarter(ep, task)
+    assert text.startswith("the score so far at each quarter of the episode: ")
+    cuts = [25, 50, 75, 100]
+    x = ep.field("rootx_vel") * ep.field("dt")
+    want = ", ".join(f"{float(np.sum(x[:c])):.3g} (t={t[c - 1]:.2f} s)" for c in cuts)
+    assert text.endswith(want) or text == "the score so far at each quarter of the episode: " + want
+    # hidden where the score is (a preference oracle ranks by it)
+    hidden = reflect(task, _result(task, [task.fitness(ep)]), "", [ep], show_score=False)
+    assert "the score so far at each quarter" not in hidden
+    assert "the score so far at each quarter" in reflect(task, _result(task, [task.fitness(ep)]), "", [ep])
+
+
+def test_alike_episodes_are_told_once(reacher):
+    ep = _episode(reacher)
+    again = replace(ep)  # the same figures: alike
+    other = _episode(reacher, seed=3)
+    fits = [reacher.fitness(ep), reacher.fitness(again) * 1.01, reacher.fitness(other)]
+    lines = episode_lines(reacher, [ep, other, again], [fits[0], fits[2], fits[1]])
+    assert len(lines) == 3
+    assert lines[0].startswith(f"  episode 0 (score {fits[0]:.3g}, ")
+    assert lines[1] == (f"  episode(s) 2 (score(s) {fits[1]:.3g}): like episode 0, not told again "
+                        "(the same length and end; score and measures within 2% of its)")
+    assert lines[2].startswith(f"  episode 1 (score {fits[2]:.3g}, ")
+    # a score or a measure apart by more than 2%: told
+    far = episode_lines(reacher, [ep, again], [fits[0], fits[0] * 1.05])
+    assert len(far) == 2 and far[1].startswith("  episode 1 (score ")
+    moved = replace(reacher, measures=(Measure("m", lambda e: np.full(e.length, float(e.actions[0, 0]))),))
+    shifted = replace(ep, actions=ep.actions + 1.0)
+    assert len(episode_lines(moved, [ep, shifted], [1.0, 1.0])) == 2

@@ -74,11 +74,87 @@ def measure_facts(ep: Episode, task: Task) -> list[str]:
             hit = m.reached(v)
             side = "below" if m.better == "lower" else "above"
             n = int(hit.sum())
-            text += (f"; at or {side} {_fmt(m.bar)} on {n} of {len(v)} steps"
-                     + (f" ({_share(n, len(v))}), first at t={t[int(np.argmax(hit))]:.2f} s"
-                        if n else ""))
+            text += f"; at or {side} {_fmt(m.bar)} on {n} of {len(v)} steps"
+            if n:
+                first = int(np.argmax(hit))
+                text += f" ({_share(n, len(v))}), first at t={t[first]:.2f} s"
+                text += _after_arrival(v[first:], hit[first:], t[first:], m.better)
         out.append(text)
     return out
+
+
+def _after_arrival(v: np.ndarray, hit: np.ndarray, t: np.ndarray, better: str) -> str:
+    """What a measure did after it first reached its bar (``v[0]``): whether it stayed, or how
+    often and how far it went back beyond (an overshoot, a drift away, a knock-off)."""
+    later = len(v) - 1
+    if later < 1:
+        return ""
+    away = ~hit[1:]
+    k = int(away.sum())
+    if k == 0:
+        return ", and stayed there"
+    w = v[1:] if better == "lower" else -v[1:]
+    i = int(np.argmax(np.where(away, w, -np.inf))) + 1
+    last = len(v) - 1 - int(np.argmax(hit[::-1]))  # the last step at the bar
+    return (f", then beyond it again on {k} of the {later} later steps ({_share(k, later)}), "
+            f"farthest {_fmt(v[i])} at t={t[i]:.2f} s, "
+            + ("back at it at the end" if hit[-1] else f"last at it at t={t[last]:.2f} s"))
+
+
+SATURATION = 0.02  # an action entry within this share of its range from a bound is at its limit
+MAX_ACTUATORS = 3  # actuators named in the saturation phrase (the most saturated)
+
+
+def action_facts(ep: Episode, task: Task) -> str:
+    """How often the episode's actions sat at a limit of their range (bang-bang control, which a
+    reward without an action cost tends to produce), overall and for the most saturated
+    actuators, and their mean size as a share of the limit. "" where the bounds are unknown."""
+    if ep.length < 1:
+        return ""
+    try:
+        low, high = task.action_bounds
+    except Exception:  # noqa: BLE001 - no env to ask: the feedback goes without it
+        return ""
+    a = np.asarray(ep.actions, dtype=float).reshape(ep.length, -1)
+    ok = np.isfinite(low) & np.isfinite(high) & (high > low)
+    if a.shape[1] != len(low) or not ok.any():
+        return ""
+    a, low, high = a[:, ok], low[ok], high[ok]
+    span = high - low
+    at = (a <= low + SATURATION * span) | (a >= high - SATURATION * span)
+    size = np.mean(np.abs(np.clip(a, low, high) - (low + high) / 2) / (span / 2))
+    per = at.mean(axis=0)
+    ctx = task.robot_context
+    names = ([x.target for x in ctx.actuators] if ctx is not None and len(ctx.actuators) == len(ok)
+             else [f"action[{i}]" for i in range(len(ok))])
+    index = np.flatnonzero(ok)
+    n = int(at.sum())
+    text = (f"actions at a limit of their range (within {SATURATION:.0%} of it) on "
+            f"{_share(n, at.size) if n else 'none'} of the entries; mean size {size:.2f} of the "
+            f"limit")
+    top = [j for j in np.argsort(-per, kind="stable")[:MAX_ACTUATORS] if per[j] >= 0.25]
+    if top and len(per) > 1:
+        text += "; most at a limit: " + ", ".join(
+            f"action[{index[j]}] ({names[index[j]]}) {per[j]:.0%}" for j in top)
+    return text
+
+
+QUARTERS = 4  # cuts of an episode the score so far is said at, for the best and worst episodes
+
+
+def score_by_quarter(ep: Episode, task: Task) -> str:
+    """The task score of the episode cut at each quarter of it (where a cumulative score was
+    gained or lost, where a peak score was reached); "" where the task cannot score a cut."""
+    if task.fitness is None or ep.length < QUARTERS:
+        return ""
+    cuts = [round(ep.length * (k + 1) / QUARTERS) for k in range(QUARTERS)]
+    try:
+        scores = [float(task.fitness(_cut(ep, c))) for c in cuts]
+    except Exception:  # noqa: BLE001 - a fitness that needs the whole episode
+        return ""
+    t = np.asarray(ep.next.time, dtype=float)
+    return ("the score so far at each quarter of the episode: "
+            + ", ".join(f"{_fmt(s)} (t={t[c - 1]:.2f} s)" for s, c in zip(scores, cuts)))
 
 
 def root_body(task: Task) -> str | None:
@@ -122,29 +198,79 @@ def flights(ep: Episode, task: Task) -> tuple[list[str], int] | None:
     return out, len(phases)
 
 
+ALIKE = 0.02  # episodes whose every figure is within this share of each other are alike
+
+
+def _figures(ep: Episode, task: Task, fit: float) -> tuple[float, ...]:
+    """The figures two episodes must share to be alike: length, end, score, each measure's
+    best and last value, and the number of flights."""
+    out = [float(ep.length), float(ep.terminated), float(fit)]
+    for m in task.measures:
+        try:
+            v = m.values(ep)
+        except Exception:  # noqa: BLE001 - as measure_facts: left out
+            continue
+        out += [float(v.min() if m.better == "lower" else v.max()), float(v[-1])]
+    fl = flights(ep, task)
+    if fl is not None:
+        out.append(float(fl[1]))
+    return tuple(out)
+
+
+def _alike(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return len(a) == len(b) and all(x == y or abs(x - y) <= ALIKE * max(abs(x), abs(y))
+                                    for x, y in zip(a, b))
+
+
 def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]) -> list[str]:
     """A line on each evaluation episode: its score, the peak of the score so far and when,
-    the task's measures (see :func:`measure_facts`) and its flights (see :func:`flights`)."""
+    the task's measures (see :func:`measure_facts`) and its flights (see :func:`flights`).
+    Episodes alike an earlier one (the same length and end, and score, measures and flights
+    within :data:`ALIKE` of its) are told in one line after it, with their scores."""
+    figures = [_figures(ep, task, fits[i]) if i < len(fits) else None
+               for i, ep in enumerate(episodes)]
+    like: dict[int, list[int]] = {}
+    told: list[int] = []
+    for i, f in enumerate(figures):
+        k = next((j for j in told if f is not None and figures[j] is not None
+                  and _alike(figures[j], f)), None)
+        if k is None:
+            told.append(i)
+            like[i] = []
+        else:
+            like[k].append(i)
+    what = ["score"] + (["measures"] if task.measures else []) + (
+        ["number of flights"] if any(flights(ep, task) is not None for ep in episodes[:1]) else [])
+    within = (", ".join(what[:-1]) + " and " + what[-1]) if len(what) > 1 else what[0]
     lines = []
-    for i, ep in enumerate(episodes):
-        end = "ended early" if ep.terminated else "ran to the limit"
-        score = f"score {_fmt(fits[i])}, " if i < len(fits) else ""
-        parts = [f"episode {i} ({score}{ep.length} steps, {end}):"]
-        so_far = score_so_far(ep, task)
-        if so_far is not None:
-            steps, scores = so_far
-            k = int(np.argmax(scores))
-            if steps[k] < ep.length:  # a peak at the end is the episode's score: nothing to add
-                t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
-                parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
-        parts += measure_facts(ep, task)
-        fl = flights(ep, task)
-        if fl is not None:
-            listed, n = fl
-            if n == 0:
-                parts.append("no flight")
-            else:
-                more = f", the {len(listed)} longest" if n > len(listed) else ""
-                parts.append(f"{n} flight(s){more}: " + " ".join(listed))
-        lines.append("  " + " ".join(parts[:1]) + " " + "; ".join(parts[1:]))
+    for i in told:
+        lines.append(_episode_line(task, i, episodes[i], fits))
+        if like[i]:
+            ids = ", ".join(map(str, like[i]))
+            scores = ", ".join(_fmt(fits[j]) for j in like[i])
+            lines.append(f"  episode(s) {ids} (score(s) {scores}): like episode {i}, not told "
+                         f"again (the same length and end; {within} within {ALIKE:.0%} of its)")
     return lines
+
+
+def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float]) -> str:
+    end = "ended early" if ep.terminated else "ran to the limit"
+    score = f"score {_fmt(fits[i])}, " if i < len(fits) else ""
+    parts = [f"episode {i} ({score}{ep.length} steps, {end}):"]
+    so_far = score_so_far(ep, task)
+    if so_far is not None:
+        steps, scores = so_far
+        k = int(np.argmax(scores))
+        if steps[k] < ep.length:  # a peak at the end is the episode's score: nothing to add
+            t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
+            parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
+    parts += measure_facts(ep, task)
+    fl = flights(ep, task)
+    if fl is not None:
+        listed, n = fl
+        if n == 0:
+            parts.append("no flight")
+        else:
+            more = f", the {len(listed)} longest" if n > len(listed) else ""
+            parts.append(f"{n} flight(s){more}: " + " ".join(listed))
+    return "  " + " ".join(parts[:1]) + " " + "; ".join(parts[1:])

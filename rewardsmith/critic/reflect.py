@@ -370,7 +370,7 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
                      f"{stats.nonfinite_component_steps} steps (first: "
                      f"{stats.first_bad_component}); those values were logged as 0.")
     if episodes:
-        from rewardsmith.critic.episode_facts import measure_facts
+        from rewardsmith.critic.episode_facts import action_facts, measure_facts, score_by_quarter
 
         fits = result.eval_fitness
         order = np.argsort(fits)
@@ -382,8 +382,11 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             ep = episodes[i]
             lines.append(f"Trajectory of the {label} evaluation episode (score {_fmt(fits[i])}, {ep.length} steps):")
             lines.append(trajectory(ep, task, keys))
-            for e in events(ep, task) + measure_facts(ep, task):
-                lines.append(f"  - {e}")
+            facts = events(ep, task) + measure_facts(ep, task)
+            facts += [score_by_quarter(ep, task) if show_score else "", action_facts(ep, task)]
+            for e in facts:
+                if e:
+                    lines.append(f"  - {e}")
         if show_score:  # each episode's facts are told by its task score
             lines += _every_episode(task, episodes, result.eval_fitness)
     if several:

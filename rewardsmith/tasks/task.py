@@ -418,6 +418,12 @@ class Task:
         return int(np.prod(self._action_space.shape))
 
     @property
+    def action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)``: each action entry's bounds, flat (inf where unbounded)."""
+        space = self._action_space
+        return (np.asarray(space.low, dtype=float).ravel(), np.asarray(space.high, dtype=float).ravel())
+
+    @property
     def action_range(self) -> str:
         low, high = self._action_space.low, self._action_space.high
         if np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
