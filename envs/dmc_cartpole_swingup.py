@@ -19,9 +19,12 @@ def compute_reward(state, action, next_state):
 '''
 
 # The suite's reward per step, in words: the baseline's doc and what the score sums.
-REWARD_DOC = ("cartpole/swingup's own (smooth) reward: upright (the pole's cosine, mapped to "
-              "[0, 1]) times centered, small_control and small_velocity, each a tolerance "
-              "mapped into [0.5, 1] or [0.8, 1].")
+REWARD_DOC = ("cartpole/swingup's own (smooth) reward, the product of four factors: upright = "
+              "(cos(pole angle from vertical) + 1)/2; centered = (1 + 0.1^((x/2)^2))/2 with x "
+              "the cart's position (m, 0 at the rail's centre); small_control = (4 + max(0, 1 - "
+              "a^2))/5 with a the action; small_velocity = (1 + 0.1^((w/5)^2))/2 with w the "
+              "pole's angular velocity (rad/s). A still pole upright over the centre with no "
+              "force scores 1 a step; hanging down, 0.")
 
 # Measured (scripts/bench_baselines.py --seeds 2, 2 cores): at 100k steps (under a minute a seed)
 # the baseline scores 236 and 198 against the untrained policy's 0.01 (two seeds).

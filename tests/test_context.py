@@ -233,3 +233,36 @@ def test_ant_initial_prompt_stays_under_5k_tokens():
     user = messages[1]["content"]
     assert "action[0] -> hip_4" in user and "hip_1    hinge +z" in user
     assert size < 5000, size  # with the scoring and geometry sections (4k before them)
+
+
+def test_joint_limits_masses_and_what_the_policy_observes_come_from_the_model():
+    task = tasks.load("hopper-forward-v0")
+    model = _model(task)
+    text = task.robot_context.render()
+    j = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "thigh_joint")
+    lo, hi = model.jnt_range[j]
+    assert lo < hi and model.jnt_limited[j]
+    assert re.search(rf"thigh_joint .*; limited to \[{lo:.3g}, {hi:.3g}\] rad", text), text
+    # the root's pitch is not limited and not wrapped: a flip counts on
+    assert re.search(r"rooty .*; no limit \(the angle is not wrapped", text), text
+    assert not re.search(r"rootx .*limit", text)  # an unlimited slide: nothing to say
+    foot = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "foot")
+    assert re.search(rf"\n  foot \(leg; [^)]*; {model.body_mass[foot]:.3g} kg\)", text), text
+    assert f"its mass {float(sum(model.body_mass[1:])):.3g} kg" in text, text
+    # the policy sees gymnasium's observation, without the x position
+    env = task.make_env()
+    n = env.observation_space.shape[0]
+    env.close()
+    obs = task.robot_context.observation
+    assert obs.startswith(f"{n} numbers, the env's own observation, without the root's position "
+                          "along the ground")
+    assert f"Observation (what the policy sees): {obs}" in task.llm_context()
+
+
+def test_a_control_suite_task_names_the_parts_of_its_observation():
+    pytest.importorskip("dm_control.suite", reason="the dmc extra is not installed")
+    task = tasks.load("dmc-cartpole-swingup-v0")
+    ctx = task.robot_context
+    assert ctx.observation.startswith("5 numbers, the env's own observation (position 3, velocity 2)")
+    assert "without the root's position" not in ctx.observation
+    assert re.search(r"slider +slide \+x: .*; limited to \[-1\.8, 1\.8\] m", ctx.render())

@@ -47,7 +47,9 @@ def test_a_measure_says_its_first_value_its_best_and_when_its_end_and_its_bar(re
                     f"0.3 at the end; at or below 0.1 on {n} of 50 steps ({n / 50:.0%}), "
                     f"first at t={t[first]:.2f} s, then beyond it again on {50 - first - n} of "
                     f"the {49 - first} later steps ({(50 - first - n) / (49 - first):.0%}), "
-                    f"farthest 0.3 at t={t[49]:.2f} s, last at it at t={t[first + n - 1]:.2f} s")
+                    f"farthest 0.3 at t={t[49]:.2f} s, last at it at t={t[first + n - 1]:.2f} s "
+                    f"(its longest unbroken stay: {n} steps, {n * (t[1] - t[0]):.2f} s, from "
+                    f"t={t[first]:.2f} s)")
     # higher is better: the best is the peak, the bar counts from above
     up = replace(reacher, measures=(Measure("lift", lambda e: -_shaped(e.length), better="higher",
                                             bar=0.0),))
@@ -270,7 +272,7 @@ def test_after_first_reaching_its_bar_a_measure_says_whether_it_stayed(reacher):
     (text,) = measure_facts(ep, replace(reacher, measures=(Measure("gap", lambda e: over, bar=0.1),)))
     away = int(np.sum(over[first:] > 0.1))
     assert f", then beyond it again on {away} of the {49 - first} later steps" in text
-    assert text.endswith(f"farthest 0.2 at t={t[34]:.2f} s, back at it at the end")
+    assert f"farthest 0.2 at t={t[34]:.2f} s, back at it at the end (its longest unbroken stay: " in text
 
 
 def test_the_best_and_worst_episodes_say_how_often_the_actions_sat_at_their_limits(reacher):
@@ -324,3 +326,23 @@ def test_alike_episodes_are_told_once(reacher):
     moved = replace(reacher, measures=(Measure("m", lambda e: np.full(e.length, float(e.actions[0, 0]))),))
     shifted = replace(ep, actions=ep.actions + 1.0)
     assert len(episode_lines(moved, [ep, shifted], [1.0, 1.0])) == 2
+
+
+def test_the_hand_written_rewards_scores_on_the_design_seeds_are_given_for_scale(reacher):
+    from rewardsmith.critic.reflect import reference_text
+
+    record = {"baseline": {"fitness_mean": 210.5, "seeds": {"0": 233.0, "1": 188.0}},
+              "floor": {"fitness_mean": 0.02}}
+    text = reference_text(record)
+    assert text == ("For scale: the task's hand-written reward, trained the same way on the same "
+                    "seeds, scored 210.5 (seed 0: 233.0, seed 1: 188.0); the untrained policy "
+                    "0.02. Its code is not shown; the run ends by comparing the best with it on "
+                    "more seeds.")
+    assert reference_text(None) == "" and reference_text({"baseline": {"seeds": {}}}) == ""
+    ep = _episode(reacher)
+    lines = reflect(reacher, _result(reacher, [reacher.fitness(ep)]), "", [ep],
+                    reference=text).splitlines()
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("Task score ("))
+    assert lines[k + 1] == text  # right after the score
+    assert text not in reflect(reacher, _result(reacher, [reacher.fitness(ep)]), "", [ep],
+                               reference=text, show_score=False)

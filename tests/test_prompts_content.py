@@ -159,10 +159,10 @@ def test_the_geometry_is_in_the_first_request(ant_run):
     first = _user(requests[0])
     assert "Geometry at reset (before its noise): torso (the root body) at height 0.75 m" in first
     assert re.search(r"with zero action it settles with torso at 0\.[45]\d* m", first)
-    assert re.search(r"left_ankle \(aux_1; capsule [0-9.]+ m, r 0.08\): unnamed in the model "
+    assert re.search(r"left_ankle \(aux_1; capsule [0-9.]+ m, r 0.08; [0-9.]+ kg\): unnamed in the model "
                      r"\(named after its geom\), segment 3 of limb front_left_leg, its origin at "
                      r"joint ankle_1; far end: left_ankle_tip_pos", first)
-    assert "torso (world; sphere r 0.25)" in first
+    assert re.search(r"torso \(world; sphere r 0.25; [0-9.]+ kg\)", first)
 
 
 @pytest.mark.parametrize("task_id, tip, body", [("ant-forward-v0", "left_ankle_tip_pos", 4),

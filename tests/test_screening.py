@@ -49,6 +49,12 @@ def test_kendall_tau_on_fixed_numbers():
     assert a["tau"] == pytest.approx(1.0) and a["components"]["alive"] == pytest.approx(-1.0)
     assert "'alive' ranks them against the task score (tau -1.00)" in a["text"]
     assert "pays the 1 lowest-scoring episodes 4 on average and the 1 highest-scoring 1" in a["text"]
+    # a small action cost that better policies pay more of cannot reorder them: not named
+    small = agreement({"returns": [10, 20, 30, 40], "discounted": [10, 20, 30, 40],
+                       "components": {"forward": [10.2, 20.4, 30.6, 40.8], "effort": [-0.2, -0.4, -0.6, -0.8]}},
+                      [0.1, 0.2, 0.3, 0.4], ["untrained"] * 4)
+    assert small["components"]["effort"] == pytest.approx(-1.0)
+    assert "ranks them against" not in small["text"]
 
 
 def test_returns_on_recorded_episodes_come_from_the_jailed_dry_run(recorded, tmp_path):

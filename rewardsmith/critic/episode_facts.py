@@ -96,9 +96,13 @@ def _after_arrival(v: np.ndarray, hit: np.ndarray, t: np.ndarray, better: str) -
     w = v[1:] if better == "lower" else -v[1:]
     i = int(np.argmax(np.where(away, w, -np.inf))) + 1
     last = len(v) - 1 - int(np.argmax(hit[::-1]))  # the last step at the bar
+    a, b = max(_segments(hit), key=lambda p: p[1] - p[0])  # the longest unbroken stay
+    dt = float(t[1] - t[0]) if len(t) > 1 else 0.0
     return (f", then beyond it again on {k} of the {later} later steps ({_share(k, later)}), "
             f"farthest {_fmt(v[i])} at t={t[i]:.2f} s, "
-            + ("back at it at the end" if hit[-1] else f"last at it at t={t[last]:.2f} s"))
+            + ("back at it at the end" if hit[-1] else f"last at it at t={t[last]:.2f} s")
+            + f" (its longest unbroken stay: {b - a} steps, {(b - a) * dt:.2f} s, from "
+              f"t={t[a]:.2f} s)")
 
 
 SATURATION = 0.02  # an action entry within this share of its range from a bound is at its limit

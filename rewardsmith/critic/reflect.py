@@ -45,9 +45,12 @@ def _trend(values: Sequence[float | None]) -> str:
     spread = max(abs(max(v) - min(v)), 1e-12)
     if abs(last - first) < 0.1 * spread + 1e-9:
         return "flat"
+    # a series that went up and down by far more than it moved in all (a score that peaked,
+    # fell back and recovered) is said to be unsteady, not simply rising
+    unsteady = ", unsteadily" if float(np.sum(np.abs(np.diff(v)))) > 2.5 * abs(last - first) else ""
     if max(v) <= 0 and min(v) < 0:
-        return "falling: a larger penalty" if last < first else "rising: a smaller penalty"
-    return "rising" if last > first else "falling"
+        return ("falling: a larger penalty" if last < first else "rising: a smaller penalty") + unsteady
+    return ("rising" if last > first else "falling") + unsteady
 
 
 def fields_used(source: str) -> list[str]:
@@ -152,6 +155,8 @@ def _reward_at_the_end(ep: Episode) -> str:
     if n < 2 or not np.all(np.isfinite(r)):
         return ""
     last, mean = float(r[-n:].mean()), float(r.mean())
+    if abs(last - mean) <= 0.1 * max(abs(mean), float(r.std())):  # nothing changed there
+        return ""
     text = (f"over its last {n} steps the reward averaged {_fmt(last)} per step, against "
             f"{_fmt(mean)} over the whole episode")
     rises = {k: float(np.mean(v[-n:]) - np.mean(v)) for k, v in ep.components.items() if len(v)}
@@ -280,6 +285,22 @@ def seeds_text(scores: Mapping[str, float], episodes_follow: bool = False) -> st
                                  if episodes_follow else "."))
 
 
+def reference_text(record: Mapping | None) -> str:
+    """The hand-written reward's and the untrained policy's task scores on the design seeds, for
+    scale beside a candidate's (``record``: the loop's reference record, see
+    :func:`~rewardsmith.loop.evaluate.reference_record`); "" where there is none."""
+    base = (record or {}).get("baseline") or {}
+    seeds = base.get("seeds") or {}
+    if not seeds or base.get("fitness_mean") is None:
+        return ""
+    each = ", ".join(f"seed {s}: {_fmt(v)}" for s, v in seeds.items())
+    floor = ((record or {}).get("floor") or {}).get("fitness_mean")
+    untrained = f"; the untrained policy {_fmt(floor)}" if floor is not None else ""
+    return (f"For scale: the task's hand-written reward, trained the same way on the same "
+            f"seeds, scored {_fmt(base['fitness_mean'])} ({each}){untrained}. Its code is not "
+            f"shown; the run ends by comparing the best with it on more seeds.")
+
+
 def exploration_gap(result: TrainResult) -> str:
     """A note where the last training window (the exploring, stochastic policy) and the
     evaluation (its deterministic actions) scored far apart: half the larger of the two, and a
@@ -302,12 +323,14 @@ def exploration_gap(result: TrainResult) -> str:
 
 def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode] | None = None,
             *, show_score: bool = True, show_fitness: bool = True,
-            seeds: Seeds | None = None) -> str:
+            seeds: Seeds | None = None, reference: str = "") -> str:
     """The reflection text for one trained candidate. ``show_score=False`` leaves out the task
     score and success rate (the fitness stays hidden, as when a preference oracle ranks by it);
     ``show_fitness=False`` shows them without saying what they measure (``--hide-fitness``).
     ``seeds``: the scores on every training seed, said up front, and the other seeds'
-    evaluation episodes, each told a line (the details are of ``result``'s seed)."""
+    evaluation episodes, each told a line (the details are of ``result``'s seed).
+    ``reference``: the hand-written reward's scores for scale (see :func:`reference_text`),
+    said after the task score."""
     curve = result.curve
     fit = task.fitness if show_fitness else None
     lines = [
@@ -325,6 +348,8 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             test = (f" (share of evaluation episodes that pass the success test: {fit.success_doc})"
                     if fit is not None and fit.success_doc else "")
             lines.append(f"Success rate{test}: {_fmt(result.success_rate)}")
+        if reference:
+            lines.append(reference)
     if curve:
         lines.append(f"At {len(curve)} points over training (mean over the training episodes that ended "
                      "in each window; training acts with the exploring, stochastic policy and the "
@@ -533,7 +558,8 @@ def iteration_account(task: Task, iteration: int, candidates: list, best, improv
 
     When nothing improved, the account asks for different ideas, so the next request differs
     from this one and the designer does not propose the same programs again. ``legend`` (see
-    :func:`score_legend`) says what the scores measure."""
+    :func:`score_legend`) says what the scores measure. The best's episodes are told in the
+    reflection that comes before the account, so its line refers to them instead."""
     episodes = episodes or {}
     lines = [f"All {len(candidates)} candidates of iteration {iteration}"
              + (f" ({selection})" if selection else "") + ":"]
@@ -543,7 +569,11 @@ def iteration_account(task: Task, iteration: int, candidates: list, best, improv
 
     several = any(len(c.fitness_seeds or {}) > 1 for c in candidates)
     for c in candidates:
-        lines.append(candidate_line(task, c, episodes.get(c.id), mark_single=several))
+        above = best is not None and c.id == best.id
+        line = candidate_line(task, c, None if above else episodes.get(c.id), mark_single=several)
+        if above and episodes.get(c.id):
+            line += "; its episodes: told above"
+        lines.append(line)
         details = candidate_details(c) if c.status in ("ok", "stopped") else ""
         if details:
             lines.append(details)

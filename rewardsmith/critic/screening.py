@@ -88,6 +88,9 @@ def sources(groups: Sequence[str]) -> str:
     return "of " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
 
 
+SMALL_TERM = 0.1  # a term whose spread is under this share of the return's is not named
+
+
 def describe(a: Mapping[str, Any], returns: Mapping[str, Any], scores: Sequence[float],
              groups: Sequence[str]) -> str:
     """One line for the designer: the reward's agreement and the term that disagrees most."""
@@ -97,7 +100,19 @@ def describe(a: Mapping[str, Any], returns: Mapping[str, Any], scores: Sequence[
     text = (f"on {a['episodes']} recorded episodes ({sources(groups)}) its return ranks them "
             f"like the task score with Kendall tau {a['tau']:+.2f} (1: the same order, 0: "
             "unrelated, -1: reversed)")
-    worst = sorted(((t, k) for k, t in (a.get("components") or {}).items() if t is not None))
+    comps = returns.get("components") or {}
+    total = np.asarray(returns.get("returns") or [], dtype=float)
+
+    def matters(name: str) -> bool:
+        """A term whose spread over the episodes is a tenth of the return's or more: one that
+        small (an action cost that better policies pay more of) cannot reorder them."""
+        v = np.asarray(comps.get(name) or [], dtype=float)
+        if v.size != total.size or total.size < 2 or not np.all(np.isfinite(v)):
+            return True
+        return float(np.std(v)) >= SMALL_TERM * float(np.std(total))
+
+    worst = sorted(((t, k) for k, t in (a.get("components") or {}).items()
+                    if t is not None and matters(k)))
     if worst and worst[0][0] < 0:
         tau, name = worst[0]
         text += f"; '{name}' ranks them against the task score (tau {tau:+.2f})"

@@ -769,7 +769,12 @@ class DesignLoop:
 
     def _feedback(self, it: int, candidates: list[Candidate], improved: bool, human=None,
                   shown: dict[str, Candidate] | None = None) -> str | None:
-        from rewardsmith.critic.reflect import iteration_account, reflect, score_legend
+        from rewardsmith.critic.reflect import (
+            iteration_account,
+            reference_text,
+            reflect,
+            score_legend,
+        )
         from rewardsmith.llm import prompts
 
         if human is not None:
@@ -791,12 +796,14 @@ class DesignLoop:
             return text
 
         cfg = self.config
-        which = (f"the top {cfg.top_k} of each iteration by their first seed"
+        which = (f"the top {cfg.top_k} of each iteration by their first seed's score get the "
+                 f"other seeds"
                  if cfg.reevaluate == "top-k" and cfg.schedule == "full" else
-                 f"in the first iteration the top {cfg.top_k} by their first seed, after it up to "
-                 f"{cfg.top_k} an iteration that beat the best on their first seed")
-        selection = (f"only a candidate trained on {cfg.seeds} seeds can become the best: {which}; "
-                     "of those, the highest mean task score wins" if cfg.seeds > 1 else
+                 f"the first iteration's top {cfg.top_k} by their first seed's score get the other "
+                 f"seeds; after it, those (up to {cfg.top_k}) whose first seed beat the best's score")
+        selection = (f"each candidate trains on one seed first, and only one trained on all "
+                     f"{cfg.seeds} seeds can become the best: {which}; of those, the highest mean "
+                     "task score wins" if cfg.seeds > 1 else
                      "the best is the one with the highest task score")
         # the reflection on the best, which comes first, says what the scores measure; with no
         # best yet, the account says it
@@ -815,7 +822,8 @@ class DesignLoop:
                     + prompts.history_block(self._history(it)))
         result = TrainResult.from_json(self.best.train or {})
         text = reflect(self.task, result, self.best.source, self._episodes(self.best),
-                       show_fitness=not cfg.hide_fitness, seeds=self._seeds(self.best, result))
+                       show_fitness=not cfg.hide_fitness, seeds=self._seeds(self.best, result),
+                       reference=reference_text(self.baseline) if cfg.compare_baseline else "")
         return prompts.reflection_message(self.best.id, self.best.source, text, account,
                                           history=self._history(it))
 

@@ -65,6 +65,7 @@ class JointFact:
     meaning: str  # what a positive value does, in words
     body: str  # the body it moves
     moves: tuple[float, float, float]  # where that body's far end goes per unit of positive value
+    range: tuple[float, float] | None = None  # its limits (rad or m); None: unlimited
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class RobotContext:
     notes: dict[str, str] = field(default_factory=dict)  # field -> typical-value annotation
     geometry: str = ""  # standing height, body sizes, unnamed bodies, limb ends (tasks.geometry)
     floating: bool = True  # the robot can leave the ground and tip over (see floating_base)
+    observation: str = ""  # what the policy sees, in words (see observation_facts)
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> str:
@@ -99,7 +101,7 @@ class RobotContext:
             lines.append("Joints (what a positive value does):")
             width = max(len(j.name) for j in self.joints) + 2
             for j in self.joints:
-                lines.append(f"  {j.name:<{width}}{j.kind} {_axis(j.axis)}: {j.meaning}")
+                lines.append(f"  {j.name:<{width}}{j.kind} {_axis(j.axis)}: {j.meaning}{_limits(j)}")
         if self.actuators:
             ctrls = {a.ctrl for a in self.actuators}
             shared = len(ctrls) == 1
@@ -169,10 +171,30 @@ def robot_context(task: Task) -> RobotContext:
             objects=object_facts(model), episode_lengths=lengths, truncated=truncated, steps=STEPS,
             known_termination=termination(u),
             notes={name: annotate(spec, name, typ, limbs) for name, typ in typical.items()},
-            geometry=shape, floating=floating_base(model),
+            geometry=shape, floating=floating_base(model), observation=observation_facts(env),
         )
     finally:
         env.close()
+
+
+def observation_facts(env) -> str:
+    """What the policy observes, in words: the size of the env's own observation, its parts
+    where the env names them (the Control Suite's), and whether it leaves out the robot's
+    position along the ground (gymnasium's locomotion envs do, by default). Rewards may read
+    any state field; the policy acts on this only."""
+    shape = getattr(env.observation_space, "shape", None)
+    if not shape:
+        return ""
+    u = env.unwrapped
+    text = f"{int(np.prod(shape))} numbers, the env's own observation"
+    spec = getattr(getattr(u, "_env", None), "observation_spec", None)
+    if callable(spec) and getattr(u, "_keys", None):  # a Control Suite env: named parts
+        parts = spec()
+        text += " (" + ", ".join(f"{k} {int(np.prod(parts[k].shape))}" for k in u._keys) + ")"
+    if getattr(u, "_exclude_current_positions_from_observation", False):
+        text += (", without the root's position along the ground (the policy cannot see where "
+                 "it is, only how it moves)")
+    return text + ". Not the state fields below: a reward may read any of them."
 
 
 def _geometry(model, qpos, spec: StateSpec) -> str:
@@ -310,9 +332,21 @@ def joint_facts(model) -> list[JointFact]:
         else:
             end = "its far end" if owner[k] == b else f"the far end ({names[owner[k]]})"
             meaning = f"{end} moves {_direction(moves)}"
+        limits = (tuple(float(x) for x in model.jnt_range[j]) if model.jnt_limited[j] else None)
         out.append(JointFact(name, kind, tuple(float(x) for x in np.round(axis, 2)), meaning,
-                             names[owner[k]], tuple(float(x) for x in moves)))
+                             names[owner[k]], tuple(float(x) for x in moves), limits))
     return out
+
+
+def _limits(j: JointFact) -> str:
+    """A joint's limits in words: its range, or, for an unlimited hinge, that its angle is not
+    wrapped (a pole or a torso that turns over keeps counting: 2 pi a turn)."""
+    unit = "rad" if j.kind == "hinge" else "m"
+    if j.range is not None:
+        return f"; limited to [{_num(j.range[0])}, {_num(j.range[1])}] {unit}"
+    if j.kind == "hinge":
+        return "; no limit (the angle is not wrapped: it counts on by 2 pi a full turn)"
+    return ""
 
 
 def actuator_facts(model) -> list[ActuatorFact]:

@@ -112,14 +112,16 @@ def geometry(model, data, names: list[str]) -> str:
     ground = " (the ground is z = 0)" if floor else ""
     lines = [f"Geometry at reset (before its noise): {names[root]} (the root body) at height "
              f"{_num(float(data.xpos[root][2]))} m; the robot spans heights "
-             f"{_num(low)}..{_num(high)} m{ground}{_settled(model, data, root, names)}."
-             " Bodies (parent; geoms, sizes in m: length end to end, r radius):"]
+             f"{_num(low)}..{_num(high)} m{ground}{_settled(model, data, root, names)}; "
+             f"its mass {float(sum(model.body_mass[b] for b in robot)):.3g} kg."
+             " Bodies (parent; geoms, sizes in m: length end to end, r radius; mass):"]
     tips = {b for b, _ in limb_tips(model)}
     for b in robot:
         parent = int(model.body_parentid[b])
         sizes = [_size(model, g) for g in range(model.body_geomadr[b],
                                                 model.body_geomadr[b] + model.body_geomnum[b])]
-        text = f"  {names[b]} ({names[parent] if parent else 'world'}; {', '.join(sizes) or 'no geom'})"
+        text = (f"  {names[b]} ({names[parent] if parent else 'world'}; {', '.join(sizes) or 'no geom'}; "
+                f"{float(model.body_mass[b]):.3g} kg)")
         if not mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b):
             top = b
             while int(model.body_parentid[top]) not in (0, root):

@@ -379,6 +379,8 @@ class Task:
             f"Robot: {self.robot or self.env_id} (simulator env {self.env_id}, "
             f"{self.spec.dt:g} s per step)\n"
             f"Action: shape (B, {self.action_dim}), {self.action_range} (motor controls)\n"
+            + (f"Observation (what the policy sees): {robot.observation}\n"
+               if robot and robot.observation else "")
             + (f"{robot.render()}\n" if robot else "")
             + "\nState fields (state = before the step, next_state = after it):\n"
             f"{table}\n\n"
