@@ -823,7 +823,7 @@ class DesignLoop:
         result = TrainResult.from_json(self.best.train or {})
         text = reflect(self.task, result, self.best.source, self._episodes(self.best),
                        show_fitness=not cfg.hide_fitness, seeds=self._seeds(self.best, result),
-                       reference=reference_text(self.baseline) if cfg.compare_baseline else "")
+                       reference=reference_text(self.baseline))
         return prompts.reflection_message(self.best.id, self.best.source, text, account,
                                           history=self._history(it))
 
