@@ -107,10 +107,14 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
                     vals = [r["normalized"] for r in mine if r.get("normalized") is not None]
                     s = by[(task, d)]["normalized"]
                     lo, hi = (s or {}).get("low"), (s or {}).get("high")
-                else:
-                    vals = [r["difference"] for r in mine if r.get("difference") is not None]
+                else:  # as a share of the hand-written score: tasks' scales differ a thousandfold
+                    scale = abs(((by[(task, d)]["baseline"] or {}).get("mean")) or 0.0)
+                    if not scale:
+                        continue
+                    vals = [r["difference"] / scale for r in mine if r.get("difference") is not None]
                     p = by[(task, d)]["pooled"] or {}
                     lo, hi = p.get("low"), p.get("high")
+                    lo, hi = (None, None) if lo is None or hi is None else (lo / scale, hi / scale)
                 if not vals:
                     continue
                 ax.scatter(vals, [y] * len(vals), color=color[d], alpha=0.45, s=18)
@@ -126,7 +130,10 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
             ax.set_xlabel("normalized score (0: untrained, 1: hand-written)")
         else:
             ax.axvline(0, color="#444", ls="--", lw=1)
-            ax.set_xlabel("best minus hand-written, task score per seed (mean over runs)")
+            # linear within one hand-written score of it, logarithmic beyond: a task where the
+            # hand-written reward barely moves puts the others' differences out of sight otherwise
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlabel("(best - hand-written) / |hand-written|, per seed (symlog axis)")
         ax.set_yticks(range(len(tasks)), tasks)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
@@ -141,7 +148,11 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
                            "difference from the hand-written reward per task", size))
     parts.append("<p class='note'>Dots: runs (repeats); marker: their mean; bars: 95% bootstrap "
                  "intervals (normalized: over repeats, from 3; difference: over the pooled "
-                 "closing seeds).</p>")
+                 "closing seeds). The difference is divided by the size of the hand-written "
+                 "reward's mean score on the task (+0.5: half as much again), since the tasks' "
+                 "scores range from centimetres to a thousand points, on an axis linear within "
+                 "±1 and logarithmic beyond; the table below gives it in the task's own "
+                 "units.</p>")
     rows = []
     for r in t["by_task"]:
         yes = {True: "yes", False: "no", None: "-"}
