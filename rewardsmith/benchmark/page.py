@@ -107,6 +107,10 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
                     vals = [r["normalized"] for r in mine if r.get("normalized") is not None]
                     s = by[(task, d)]["normalized"]
                     lo, hi = (s or {}).get("low"), (s or {}).get("high")
+                    if mine and not vals:  # judged, but the hand-written reward did not learn
+                        ax.annotate("undefined (see the table)", (0, y), fontsize=7,
+                                    color=color[d], va="center", xytext=(4, 0),
+                                    textcoords="offset points")
                 else:  # as a share of the hand-written score: tasks' scales differ a thousandfold
                     scale = abs(((by[(task, d)]["baseline"] or {}).get("mean")) or 0.0)
                     if not scale:
