@@ -37,7 +37,9 @@ TASK = Task(
                 "height it can above the ground, landing without falling over.",
     fitness=Fitness(
         fn=peak_height,
-        doc="highest torso height (m) reached in the episode; standing is about 1.25 m",
+        doc="highest torso height (m) reached in the episode; standing is about 1.25 m. The "
+            "landing is not scored: a fall after the peak keeps the peak (the description's "
+            "landing is for the behaviour, not the number)",
         success=lambda ep: peak_height(ep) >= 1.5,
         success_doc="the torso reaches 1.5 m",
         open_ended=True,

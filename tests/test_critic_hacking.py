@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from fakes import FakeExecutor, ScriptedLLM, answer
 
 from rewardsmith import tasks
@@ -128,3 +129,22 @@ def test_an_arm_fixed_to_the_world_is_not_said_to_tilt_or_fly():
     hopper = lines("hopper-forward-v0")
     assert "tilted at most" in hopper or "upside down" in hopper
     assert "airborne" in hopper or "never left the ground" in hopper
+
+
+def test_an_evaluation_correlation_that_few_episodes_show_by_chance_is_not_warned_of():
+    from scipy import stats
+
+    from rewardsmith.critic.hacking import negative_p
+
+    rewards, scores = [1.0, 2.0, 3.0, 4.0, 5.0], [2.2, 2.6, 0.8, 1.9, 0.6]
+    r, p = stats.pearsonr(rewards, scores, alternative="less")
+    assert negative_p(r, 5) == pytest.approx(p)
+    assert -0.9 < r < -0.6 and p > 0.05  # a correlation five episodes can show by chance
+    s = signals(curve([1, 2, 3, 4], [1, 2, 3, 4]), episode_rewards=rewards, episode_scores=scores)
+    assert s["eval_correlation"] == pytest.approx(r) and s["flags"] == []
+    # the same size over 20 episodes is not chance
+    s = signals(curve([1, 2, 3, 4], [1, 2, 3, 4]), episode_rewards=rewards * 4,
+                episode_scores=scores * 4)
+    (flag,) = s["flags"]
+    assert flag["text"].startswith("over the 20 evaluation episodes, the episodes with more reward "
+                                   f"had lower task scores (correlation {r:.2f}, p = ")

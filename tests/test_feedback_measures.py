@@ -346,3 +346,22 @@ def test_the_hand_written_rewards_scores_on_the_design_seeds_are_given_for_scale
     assert lines[k + 1] == text  # right after the score
     assert text not in reflect(reacher, _result(reacher, [reacher.fitness(ep)]), "", [ep],
                                reference=text, show_score=False)
+
+
+def test_without_screening_a_candidates_agreement_is_told_only_where_it_says_something(reacher):
+    from rewardsmith.critic.reflect import candidate_line
+
+    def cand(tau, text=""):
+        c = Candidate("1-0", 1, 0, "ok", source="", fitness=1.0, fitness_seeds={"0": 1.0})
+        c.screening = {"tau": 0.6, "text": "tau +0.60 on 8 recorded episodes"}
+        c.screening_after = {"tau": tau, "text": text or f"on 12 recorded episodes its return "
+                                                         f"ranks them with tau {tau:+.2f}"}
+        return c
+
+    plain = cand(0.5)
+    assert "Kendall tau +0.60" in candidate_line(reacher, plain)  # every figure (with --screen)
+    assert "recorded episodes" not in candidate_line(reacher, plain, all_agreement=False)
+    low = candidate_line(reacher, cand(0.1), all_agreement=False)
+    assert "after training, with this iteration's episodes, on 12 recorded episodes" in low
+    against = cand(0.5, "tau +0.50 on 12; 'drift' ranks them against the task score (tau -0.40)")
+    assert "'drift' ranks them against" in candidate_line(reacher, against, all_agreement=False)

@@ -178,8 +178,9 @@ def _tilt(ep: Episode, body: str, i: int) -> float | None:
 
 def flights(ep: Episode, task: Task) -> tuple[list[str], int] | None:
     """The episode's flights (no body touching anything), longest first, each as "(start,
-    duration, the root body's peak height, its tilt from upright at the landing)"; and how many
-    there were in all. None for a robot that is not on the ground (no
+    duration, the root body's peak height, its upward speed at the takeoff, its tilt from
+    upright at the landing)"; and how many there were in all. The takeoff speed sets the
+    height a flight can reach (v^2 / 2g): a low one says the push-off is what falls short. None for a robot that is not on the ground (no
     contact fields, or airborne most of the time: a swimmer, an arm)."""
     spec = task.spec
     contact = [n for n in spec.fields if n.endswith("_contact")]
@@ -192,13 +193,16 @@ def flights(ep: Episode, task: Task) -> tuple[list[str], int] | None:
         return None
     t = np.asarray(nxt.time, dtype=float)
     z = np.asarray(nxt[f"{root}_pos"])[:, 2]
+    vel = f"{root}_linvel"
+    vz = np.asarray(nxt[vel])[:, 2] if vel in spec.fields else None
     phases = [(a, b) for a, b in _segments(airborne) if (b - a) * spec.dt >= MIN_FLIGHT_S - 1e-9]
     out = []
     for a, b in sorted(phases, key=lambda p: p[0] - p[1])[:MAX_FLIGHTS]:
         landing = _tilt(ep, root, b) if b < ep.length else None
         land = ("in the air at the end" if b >= ep.length else
                 f"{landing:.0f} deg" if landing is not None else "-")
-        out.append(f"({t[a]:.2f} s, {(b - a) * spec.dt:.2f} s, {z[a:b].max():.2f} m, {land})")
+        up = f"{vz[a]:+.2f} m/s, " if vz is not None else ""
+        out.append(f"({t[a]:.2f} s, {(b - a) * spec.dt:.2f} s, {z[a:b].max():.2f} m, {up}{land})")
     return out, len(phases)
 
 

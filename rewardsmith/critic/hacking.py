@@ -18,6 +18,22 @@ MIN_POINTS = 4  # fewer points say nothing about a correlation
 # an evaluation whose episodes take fewer distinct scores (0, 4, 0, 0, 0: one episode touched
 # the target) makes a correlation of one outlier: no warning on it
 MIN_DISTINCT_SCORES = 3
+# an evaluation correlation is warned of only where so few episodes could not show it by chance
+# (one-sided, Pearson): with 5 episodes, r = -0.77 has p = 0.06 and is not warned of
+EVAL_ALPHA = 0.05
+
+
+def negative_p(r: float, n: int) -> float:
+    """The one-sided p-value of a Pearson correlation ``r`` this negative over ``n`` pairs, were
+    there none (Student's t with n - 2 degrees of freedom)."""
+    from scipy import stats
+
+    if n < 3:
+        return 1.0
+    if r <= -1.0:
+        return 0.0
+    t = r * np.sqrt((n - 2) / max(1.0 - r * r, 1e-300))
+    return float(stats.t.cdf(t, n - 2))
 
 
 def correlation(xs: Sequence[float | None], ys: Sequence[float | None]) -> float | None:
@@ -71,9 +87,12 @@ def signals(train: Mapping[str, Any], episode_rewards: Sequence[float] | None = 
         r = correlation(episode_rewards, episode_scores)
         out["eval_correlation"] = r
         distinct = len({round(float(s), 9) for s in episode_scores if s is not None})
-        if r is not None and r < -0.3 and distinct >= MIN_DISTINCT_SCORES:
-            flag("anticorrelated", f"over the evaluation episodes, the episodes with more reward had "
-                                f"lower task scores (correlation {r:.2f})")
+        n = sum(1 for x, y in zip(episode_rewards, episode_scores) if x is not None and y is not None)
+        if (r is not None and r < -0.3 and distinct >= MIN_DISTINCT_SCORES
+                and negative_p(r, n) < EVAL_ALPHA):
+            flag("anticorrelated", f"over the {n} evaluation episodes, the episodes with more "
+                                f"reward had lower task scores (correlation {r:.2f}, p = "
+                                f"{negative_p(r, n):.2g} that it is chance)")
     comps = (curve[-1].get("components") if curve else None) or {}
     total = sum(abs(v) for v in comps.values())
     if len(comps) > 1 and total > 0:

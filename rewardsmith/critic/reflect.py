@@ -432,7 +432,8 @@ def _every_episode(task: Task, episodes: list[Episode], fits: list[float]) -> li
     ctx = task.robot_context
     flight = ("" if ctx is not None and not ctx.floating else
               f"; a flight: {MIN_FLIGHT_S:g} s or more with no body touching anything, shown as "
-              f"(start, duration, {root} peak height, {root} tilt from upright at landing)")
+              f"(start, duration, {root} peak height, {root} upward speed at takeoff, {root} "
+              f"tilt from upright at landing)")
     head = ("Every evaluation episode (score so far at t: the task score of the episode cut "
             f"at t, said where it peaked before the end{flight}):")
     return [head, *episode_lines(task, episodes, fits)]
@@ -459,11 +460,17 @@ def constants_text(source: str) -> str:
     return f"constants {shown}{more}"
 
 
+AGREEMENT_NOTE = 0.3  # without --screen, a reward's agreement is told only below this tau
+
+
 def candidate_line(task: Task, c, episodes: list[Episode] | None = None,
-                   mark_single: bool = False) -> str:
+                   mark_single: bool = False, all_agreement: bool = True) -> str:
     """One line on one candidate of an iteration: its idea (component names), score per seed,
     success, episode length, the dominant component and what its best evaluation episode showed.
     ``mark_single``: say "(one seed)" beside a score from one seed (where others have more).
+    ``all_agreement=False``: its return's agreement with the task score on recorded episodes
+    only where it says something (Kendall tau under :data:`AGREEMENT_NOTE`, or a term that ranks
+    them against the score), not the same unremarkable figure on every candidate.
 
     ``c`` is the loop's candidate record (``id``, ``status``, ``stage``, ``error``, ``score``,
     ``fitness_seeds``, ``success_rate``, ``train``, ``duplicate_of``)."""
@@ -527,6 +534,10 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None,
         parts.append("its best episode: " + "; ".join(events(episodes[i], task)
                                                       + measure_facts(episodes[i], task)))
     after = getattr(c, "screening_after", None) or {}
+    latest = after if after.get("tau") is not None else agree
+    if not all_agreement and latest.get("tau") is not None and latest["tau"] >= AGREEMENT_NOTE \
+            and "ranks them against" not in (latest.get("text") or ""):
+        after, agree = {}, {}
     if after.get("tau") is not None:  # measured again on episodes that hold its own
         was = (f"before training, on the episodes recorded until then, its return ranked them "
                f"like the task score with Kendall tau {agree['tau']:+.2f}; "
@@ -553,13 +564,14 @@ def seed_noise(candidates: Sequence) -> str:
 
 def iteration_account(task: Task, iteration: int, candidates: list, best, improved: bool,
                       episodes: dict[str, list[Episode]] | None = None,
-                      selection: str = "", legend: str = "") -> str:
+                      selection: str = "", legend: str = "", all_agreement: bool = True) -> str:
     """What one iteration taught: a line per candidate, and whether it beat the best so far.
 
     When nothing improved, the account asks for different ideas, so the next request differs
     from this one and the designer does not propose the same programs again. ``legend`` (see
     :func:`score_legend`) says what the scores measure. The best's episodes are told in the
-    reflection that comes before the account, so its line refers to them instead."""
+    reflection that comes before the account, so its line refers to them instead.
+    ``all_agreement``: see :func:`candidate_line`."""
     episodes = episodes or {}
     lines = [f"All {len(candidates)} candidates of iteration {iteration}"
              + (f" ({selection})" if selection else "") + ":"]
@@ -570,7 +582,8 @@ def iteration_account(task: Task, iteration: int, candidates: list, best, improv
     several = any(len(c.fitness_seeds or {}) > 1 for c in candidates)
     for c in candidates:
         above = best is not None and c.id == best.id
-        line = candidate_line(task, c, None if above else episodes.get(c.id), mark_single=several)
+        line = candidate_line(task, c, None if above else episodes.get(c.id), mark_single=several,
+                              all_agreement=all_agreement)
         if above and episodes.get(c.id):
             line += "; its episodes: told above"
         lines.append(line)

@@ -354,6 +354,10 @@ def _details(v: dict[str, Any], name: str) -> list[str]:
     if vs.get("p_better") is not None:
         out.append(f"test: {vs['test']}: p = {vs['p_better']:.2g} that it is better, "
                    f"{vs['p_worse']:.2g} that it is worse")
+    if vs.get("prob_improvement") is not None and vs["n"] > 1:
+        out.append(f"P(improvement) {vs['prob_improvement']:.2f}: the share of all (its seed, "
+                   "hand-written seed) pairs where its seed scored higher, unpaired, so it can "
+                   "stay under 1 when it wins on every seed")
     if norm["defined"]:
         s = f"normalized score {FORMULA}: {fmt(norm['value'])}"
         if norm.get("low") is not None:

@@ -811,7 +811,9 @@ class DesignLoop:
             self.task, it, candidates, self.best, improved,
             episodes={c.id: self._episodes(c) for c in candidates if c.status == "ok"},
             selection=selection,
-            legend=score_legend(self.task, not cfg.hide_fitness) if self.best is None else "")
+            legend=score_legend(self.task, not cfg.hide_fitness) if self.best is None else "",
+            # with --screen the agreement decides what trains: every candidate's is told
+            all_agreement=cfg.screen is not None)
         if self.best is None:
             failures = [c for c in candidates if c.status in ("rejected", "failed")]
             if not failures:
