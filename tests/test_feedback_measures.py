@@ -365,3 +365,27 @@ def test_without_screening_a_candidates_agreement_is_told_only_where_it_says_som
     assert "after training, with this iteration's episodes, on 12 recorded episodes" in low
     against = cand(0.5, "tau +0.50 on 12; 'drift' ranks them against the task score (tau -0.40)")
     assert "'drift' ranks them against" in candidate_line(reacher, against, all_agreement=False)
+
+
+def test_a_term_that_paid_nothing_on_the_dry_runs_random_steps_is_named(reacher, tmp_path):
+    from rewardsmith.critic.reflect import candidate_line, silent_terms
+    from rewardsmith.reward.program import RewardProgram
+    from rewardsmith.sandbox.dryrun import check_program
+
+    task = tasks.load("hopper-jump-v0")
+    src = ("def compute_reward(state, action, next_state):\n"
+           "    apex = np.maximum(next_state.torso_pos[:, 2] - 1.3, 0.0)  # a dead zone below 1.3 m\n"
+           "    alive = np.ones_like(apex)\n"
+           "    return apex + alive, {'apex': apex, 'alive': alive}\n")
+    report = check_program(RewardProgram(src), task, workdir=tmp_path)
+    assert report.accepted and report.zero_steps["zero"] == {"apex": 1.0, "alive": 0.0}
+    silent = silent_terms(report.zero_steps)
+    assert silent == {"steps": report.zero_steps["steps"], "zero": {"apex": 1.0}}
+    assert silent_terms({"steps": 64, "zero": {"alive": 0.0, "near": 0.5}}) is None
+    c = Candidate("0-0", 0, 0, "ok", source=src, fitness=1.25, silent=silent)
+    line = candidate_line(task, c)
+    assert (f"before training, on {silent['steps']} steps of random actions, 'apex' paid exactly "
+            "0 (on every step unless a share is given)") in line
+    c.silent = {"steps": 64, "zero": {"apex": 0.97}}
+    assert "'apex' (97%) paid exactly 0" in candidate_line(task, c)
+    assert Candidate.from_json(c.to_json()).silent == c.silent  # kept in the record

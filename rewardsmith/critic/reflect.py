@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -461,6 +462,25 @@ def constants_text(source: str) -> str:
 
 
 AGREEMENT_NOTE = 0.3  # without --screen, a reward's agreement is told only below this tau
+SILENT = 0.95  # a term 0 on at least this share of the dry run's random-policy steps is silent
+
+
+def silent_terms(zero_steps: Mapping | None) -> dict[str, Any] | None:
+    """From a dry run's ``{"steps": n, "zero": {name: share}}``: the terms that were 0 on at
+    least :data:`SILENT` of its random-policy steps (None where there are none)."""
+    zero = (zero_steps or {}).get("zero") or {}
+    quiet = {k: float(v) for k, v in zero.items() if v >= SILENT}
+    return {"steps": int(zero_steps["steps"]), "zero": quiet} if quiet else None
+
+
+def _silent_text(silent: Mapping | None) -> str:
+    if not silent or not silent.get("zero"):
+        return ""
+    names = ", ".join(f"'{k}'" + ("" if v >= 1.0 else f" ({v:.0%})")
+                      for k, v in silent["zero"].items())
+    return (f"before training, on {silent['steps']} steps of random actions, {names} paid exactly "
+            "0 (on every step unless a share is given): a term that pays nothing until the robot "
+            "is somewhere gives the learner nothing to follow on the way there")
 
 
 def candidate_line(task: Task, c, episodes: list[Episode] | None = None,
@@ -533,6 +553,9 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None,
         i = int(np.argmax(fits)) if len(fits) == len(episodes) else 0
         parts.append("its best episode: " + "; ".join(events(episodes[i], task)
                                                       + measure_facts(episodes[i], task)))
+    silent = _silent_text(getattr(c, "silent", None))
+    if silent:
+        parts.append(silent)
     after = getattr(c, "screening_after", None) or {}
     latest = after if after.get("tau") is not None else agree
     if not all_agreement and latest.get("tau") is not None and latest["tau"] >= AGREEMENT_NOTE \

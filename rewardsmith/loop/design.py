@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewardsmith.contracts import Episode, JobSpec, TrainResult, episode_files
+from rewardsmith.critic.reflect import silent_terms
 from rewardsmith.critic.screening import Screening
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.executors import Cancel, Executor, Job, LocalExecutor, Outcome
@@ -393,7 +394,8 @@ class DesignLoop:
                                  f"scores, below --screen {self.config.screen:g}"))
             self._finish_candidate(c)
         else:
-            c = Candidate(cid, it, k, "training", source=source, stage="train", screening=agree)
+            c = Candidate(cid, it, k, "training", source=source, stage="train", screening=agree,
+                          silent=silent_terms(report.get("zero_steps")))
         seen[fp] = c
         return c
 

@@ -34,6 +34,9 @@ class Candidate:
     screening: dict[str, Any] | None = None
     # the same after its iteration trained, on episodes that include the iteration's own
     screening_after: dict[str, Any] | None = None
+    # its terms that were 0 on (nearly) every random-policy step of its dry run, before it
+    # trained: {"steps": n, "zero": {name: share}} (rewardsmith.sandbox.dryrun)
+    silent: dict[str, Any] | None = None
 
     @property
     def score(self) -> float | None:

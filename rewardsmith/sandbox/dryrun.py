@@ -62,12 +62,17 @@ class CheckReport:
     # the program's return on each recorded episode it was screened on (see check_program's
     # ``episodes``): {"returns", "discounted", "components": {name: [...]}}
     screening: dict[str, Any] | None = None
+    # on the ordinary (random-policy) transitions: {"steps": n, "zero": {name: share of steps
+    # the term was exactly 0}} (accepted programs)
+    zero_steps: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {"accepted": self.accepted, "stage": self.stage, "problems": list(self.problems),
                "timings": {k: round(float(v), 6) for k, v in self.timings.items()}}
         if self.screening is not None:
             out["screening"] = self.screening
+        if self.zero_steps is not None:
+            out["zero_steps"] = self.zero_steps
         return out
 
     def feedback(self) -> str:
@@ -424,8 +429,10 @@ def _report(folder: Path, out: jail.RunOutcome, settings: DryRunSettings,
             stage, problems = "dry_run", problems or [f"the dry-run worker {out.reason}"]
         comps = [str(c) for c in result.get("components", [])] if accepted else []
         screening = result.get("screening") if accepted else None
+        zero = result.get("zero_steps") if accepted else None
         return CheckReport(accepted, stage, problems, timings, comps,
-                           screening if isinstance(screening, dict) else None)
+                           screening if isinstance(screening, dict) else None,
+                           zero if isinstance(zero, dict) else None)
     if not (folder / "ready").exists() and not out.killed:
         tail = _tail(folder / "worker.log")
         raise SandboxError(f"the dry-run worker failed before running the program "

@@ -388,6 +388,12 @@ def _run(cfg: dict[str, Any], result: dict[str, Any]) -> None:
     result["problems"] = merged[:MAX_PROBLEMS]
     result["stage"] = "dry_run" if merged else "ok"
     result["components"] = keys or []
+    if not merged and first is not None:
+        # each term's share of the random-policy steps it was exactly 0 on: a term that pays
+        # nothing there gives the learner nothing to follow until the robot gets somewhere
+        n = int(first[0].shape[0])
+        result["zero_steps"] = {"steps": n, "zero": {
+            k: float(np.mean(np.asarray(v) == 0.0)) for k, v in first[1].items()}}
 
 
 def _screen(fn, spec: StateSpec, cfg: dict[str, Any], timeout: float, max_abs: float,
