@@ -60,7 +60,8 @@ def test_json(app, tmp_path, src, code):
     res = invoke(app, f, "--task", "hopper-forward-v0", "--json")
     assert res.exit_code == code
     j = json.loads(res.stdout)
-    assert set(j) == {"accepted", "stage", "problems", "timings"}
+    # an accepted program also gets each term's share of zero steps on the random-action steps
+    assert set(j) == {"accepted", "stage", "problems", "timings"} | ({"zero_steps"} if code == 0 else set())
     assert j["accepted"] is (code == 0)
     assert j["stage"] == {0: "ok"}.get(code, j["stage"])
     if code:
@@ -77,3 +78,13 @@ def test_usage_errors_exit_2_in_one_line(app, tmp_path):
     assert res.exit_code == 2 and "does not exist" in res.output
     res = CliRunner().invoke(app, ["check", str(f)])
     assert res.exit_code == 2  # --task is required
+
+
+def test_an_accepted_program_with_a_term_that_never_pays_gets_a_note(app, tmp_path):
+    f = tmp_path / "r.py"
+    f.write_text("def compute_reward(state, action, next_state):\n"
+                 "    high = np.maximum(next_state.torso_pos[:, 2] - 3.0, 0.0)\n"
+                 "    return high, {'high': high}\n")
+    res = invoke(app, f, "--task", "hopper-forward-v0")
+    assert res.exit_code == 0, res.stdout
+    assert "note: 'high' paid exactly 0 on 100% of 64 random-action steps" in " ".join(res.stdout.split())

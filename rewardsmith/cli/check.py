@@ -75,6 +75,13 @@ def run_check(reward_file: Path, task_name: str, as_json: bool = False,
         comps = ", ".join(report.components) or "none"
         out.print(f"[green]accepted[/green] {escape(str(reward_file))} for {escape(task.id)} "
                   f"[dim](components: {escape(comps)}; {total:.2f} s)[/dim]")
+        from rewardsmith.critic.reflect import silent_terms
+
+        silent = silent_terms(report.zero_steps)
+        for name, share in (silent or {}).get("zero", {}).items():
+            out.print(f"  [yellow]note[/yellow]: '{escape(name)}' paid exactly 0 on {share:.0%} of "
+                      f"{silent['steps']} random-action steps: nothing to learn from until the "
+                      "robot gets where it pays", soft_wrap=True)
         return 0
     where = STAGE_WORDS.get(report.stage, report.stage)
     out.print(f"[red]rejected[/red] {escape(str(reward_file))} for {escape(task.id)} by "
