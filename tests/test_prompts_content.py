@@ -126,17 +126,20 @@ def test_every_evaluation_episode_has_its_peak_and_its_flights(ant_run):
             assert fl[3].endswith("deg") or fl[3] == "in the air at the end"
 
 
-def test_a_dropped_hopper_makes_one_flight_with_its_height_and_landing():
+def _hopper_released(lift: float = 0.0, up: float = 0.0, steps: int = 60) -> tuple[Episode, object]:
+    """A hopper episode of zero actions from its reset pose lifted by ``lift`` m and thrown up
+    at ``up`` m/s."""
     task = tasks.load("hopper-forward-v0")
     env = task.make_env()
     try:
         env.reset(seed=0)
         u = env.unwrapped
         qpos, qvel = u.data.qpos.copy(), u.data.qvel.copy()
-        qpos[1] += 0.3  # lifted 0.3 m: it falls, lands and stands
+        qpos[1] += lift
+        qvel[1] = up
         u.set_state(qpos, qvel)
         rows, actions = [task.spec.extract(u.model, u.data)], []
-        for _ in range(60):
+        for _ in range(steps):
             a = np.zeros(task.action_dim)
             env.step(a)
             rows.append(task.spec.extract(u.model, u.data))
@@ -146,38 +149,26 @@ def test_a_dropped_hopper_makes_one_flight_with_its_height_and_landing():
     n = len(actions)
     ep = Episode(np.asarray(rows), np.asarray(actions), np.zeros(n), np.zeros(n), {}, False,
                  task.spec)
+    return ep, task
+
+
+FLIGHT = r"\(([0-9.]+) s, ([0-9.]+) s, ([0-9.]+) m, ([-+][0-9.]+) m/s, (\d+) deg\)"
+
+
+def test_a_dropped_hopper_makes_one_flight_with_its_height_and_landing():
+    ep, task = _hopper_released(lift=0.3)  # lifted 0.3 m: it falls, lands and stands
     listed, count = flights(ep, task)
     assert count == 1, listed
-    start, duration, peak, takeoff, landing = re.fullmatch(
-        r"\(([0-9.]+) s, ([0-9.]+) s, ([0-9.]+) m, ([-+][0-9.]+) m/s, (\d+) deg\)", listed[0]).groups()
+    start, duration, peak, takeoff, landing = re.fullmatch(FLIGHT, listed[0]).groups()
     assert float(start) < 0.02 and 0.15 < float(duration) < 0.35  # sqrt(2 * 0.3 / g) = 0.25 s
     assert abs(float(peak) - (1.25 + 0.3)) < 0.05 and int(landing) < 10
     assert abs(float(takeoff)) < 0.2  # dropped from rest
 
 
 def test_a_flight_says_the_upward_speed_it_took_off_with():
-    task = tasks.load("hopper-forward-v0")
-    env = task.make_env()
-    try:
-        env.reset(seed=0)
-        u = env.unwrapped
-        qpos, qvel = u.data.qpos.copy(), u.data.qvel.copy()
-        qvel[1] = 2.0  # thrown up at 2 m/s: it rises v^2 / 2g = 0.2 m
-        u.set_state(qpos, qvel)
-        rows, actions = [task.spec.extract(u.model, u.data)], []
-        for _ in range(80):
-            a = np.zeros(task.action_dim)
-            env.step(a)
-            rows.append(task.spec.extract(u.model, u.data))
-            actions.append(a)
-    finally:
-        env.close()
-    n = len(actions)
-    ep = Episode(np.asarray(rows), np.asarray(actions), np.zeros(n), np.zeros(n), {}, False,
-                 task.spec)
-    listed, count = flights(ep, task)
-    peak, takeoff = re.fullmatch(r"\([0-9.]+ s, [0-9.]+ s, ([0-9.]+) m, ([-+][0-9.]+) m/s, \d+ deg\)",
-                                 listed[0]).groups()
+    ep, task = _hopper_released(up=2.0, steps=80)  # thrown up at 2 m/s: it rises v^2 / 2g = 0.2 m
+    listed, _ = flights(ep, task)
+    _, _, peak, takeoff, _ = re.fullmatch(FLIGHT, listed[0]).groups()
     assert 1.8 < float(takeoff) <= 2.0  # a step of gravity after the throw
     assert abs(float(peak) - (1.25 + 2.0 ** 2 / (2 * 9.81))) < 0.05
 
