@@ -226,3 +226,13 @@ def test_a_warm_check_records_nothing_again(hopper, tmp_path, monkeypatch):
 def test_self_test():
     report = dryrun.self_test()
     assert isinstance(report, CheckReport) and report.accepted, report.problems
+
+
+def test_the_zero_step_shares_are_kept_only_as_they_should_be():
+    # result.json is written beside the candidate's code: what is read back is checked
+    from rewardsmith.sandbox.dryrun import _zero_steps
+
+    assert _zero_steps({"steps": 64, "zero": {"a": 1.0, "b": "x", "c": 2.0, "d": 0.5, "e": True}}) \
+        == {"steps": 64, "zero": {"a": 1.0, "d": 0.5}}
+    for bad in (None, {"steps": "64", "zero": {}}, {"steps": 0, "zero": {}}, {"steps": 3, "zero": [1]}):
+        assert _zero_steps(bad) is None

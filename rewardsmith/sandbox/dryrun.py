@@ -429,16 +429,28 @@ def _report(folder: Path, out: jail.RunOutcome, settings: DryRunSettings,
             stage, problems = "dry_run", problems or [f"the dry-run worker {out.reason}"]
         comps = [str(c) for c in result.get("components", [])] if accepted else []
         screening = result.get("screening") if accepted else None
-        zero = result.get("zero_steps") if accepted else None
         return CheckReport(accepted, stage, problems, timings, comps,
                            screening if isinstance(screening, dict) else None,
-                           zero if isinstance(zero, dict) else None)
+                           _zero_steps(result.get("zero_steps")) if accepted else None)
     if not (folder / "ready").exists() and not out.killed:
         tail = _tail(folder / "worker.log")
         raise SandboxError(f"the dry-run worker failed before running the program "
                            f"({out.reason}): {tail}",
                            "check the installation (python -m rewardsmith.sandbox.dryrun_worker)")
     return CheckReport(False, "dry_run", [_death(out, settings, folder)], timings)
+
+
+def _zero_steps(raw: Any) -> dict[str, Any] | None:
+    """The worker's per-term share of zero steps, kept only as it should be (a step count, and
+    names with shares in [0, 1]): the file was written next to the candidate's code."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("steps"), int) or raw["steps"] < 1:
+        return None
+    zero = raw.get("zero")
+    if not isinstance(zero, dict):
+        return None
+    kept = {str(k)[:80]: float(v) for k, v in zero.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0}
+    return {"steps": raw["steps"], "zero": kept}
 
 
 def _tail(path: Path, n: int = 400) -> str:
