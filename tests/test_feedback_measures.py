@@ -375,10 +375,12 @@ def test_a_term_that_paid_nothing_on_the_dry_runs_random_steps_is_named(reacher,
     task = tasks.load("hopper-jump-v0")
     src = ("def compute_reward(state, action, next_state):\n"
            "    apex = np.maximum(next_state.torso_pos[:, 2] - 1.3, 0.0)  # a dead zone below 1.3 m\n"
+           "    fall = np.where(next_state.torso_pos[:, 2] < 0.5, -10.0, 0.0)  # 0 until a fall\n"
            "    alive = np.ones_like(apex)\n"
-           "    return apex + alive, {'apex': apex, 'alive': alive}\n")
+           "    return apex + alive + fall, {'apex': apex, 'alive': alive, 'fall': fall}\n")
     report = check_program(RewardProgram(src), task, workdir=tmp_path)
-    assert report.accepted and report.zero_steps["zero"] == {"apex": 1.0, "alive": 0.0}
+    assert report.accepted and report.zero_steps["zero"] == {"apex": 1.0, "alive": 0.0, "fall": 1.0}
+    assert report.zero_steps["pays"] == ["alive", "apex"]  # the fall penalty never pays
     silent = silent_terms(report.zero_steps)
     assert silent == {"steps": report.zero_steps["steps"], "zero": {"apex": 1.0}}
     assert silent_terms({"steps": 64, "zero": {"alive": 0.0, "near": 0.5}}) is None
@@ -389,3 +391,20 @@ def test_a_term_that_paid_nothing_on_the_dry_runs_random_steps_is_named(reacher,
     c.silent = {"steps": 64, "zero": {"apex": 0.97}}
     assert "'apex' (97%) paid exactly 0" in candidate_line(task, c)
     assert Candidate.from_json(c.to_json()).silent == c.silent  # kept in the record
+
+
+def test_the_prompt_says_how_many_policy_updates_the_budget_makes_and_a_trajectory_shows_pitch():
+    from rewardsmith.critic.reflect import MAX_TRAJECTORY_FIELDS, _key_fields
+    from rewardsmith.train import sb3
+
+    task = tasks.load("walker-forward-v0")
+    text = sb3.training_summary(task, 100_000)
+    assert ("Each PPO update gathers 256 steps from each environment (2,048 in all) and makes 5 "
+            "passes over them in minibatches of 256: about 48 updates over the whole budget") in text
+    # a reward reading many fields still leaves room for a planar robot's pitch
+    many = "".join(f"    x{i} = next_state.{f}\n" for i, f in enumerate(
+        ["torso_pos", "torso_linvel", "foot_pos", "foot_left_pos", "foot_linvel", "foot_left_linvel",
+         "thigh_pos"]))
+    src = "def compute_reward(state, action, next_state):\n" + many + "    return 0.0, {}\n"
+    keys = _key_fields(task, src)
+    assert len(keys) == MAX_TRAJECTORY_FIELDS and "rooty_angle" in keys

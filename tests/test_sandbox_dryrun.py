@@ -236,3 +236,5 @@ def test_the_zero_step_shares_are_kept_only_as_they_should_be():
         == {"steps": 64, "zero": {"a": 1.0, "d": 0.5}}
     for bad in (None, {"steps": "64", "zero": {}}, {"steps": 0, "zero": {}}, {"steps": 3, "zero": [1]}):
         assert _zero_steps(bad) is None
+    assert _zero_steps({"steps": 8, "zero": {"a": 1.0}, "pays": ["a", 3]}) == {
+        "steps": 8, "zero": {"a": 1.0}, "pays": ["a"]}

@@ -96,13 +96,15 @@ def _key_fields(task: Task, source: str, ep: Episode | None = None) -> list[str]
     ctx = task.robot_context
     if ctx is not None and not ctx.floating and chosen:
         return chosen[:MAX_TRAJECTORY_FIELDS]
+    pitch = _pitch_field(task)
+    if pitch and pitch not in chosen[:MAX_TRAJECTORY_FIELDS]:
+        # a planar robot's pitch shows a dive or a fall, whatever the reward reads
+        chosen = [f for f in chosen if f != pitch]
+        chosen.insert(min(len(chosen), MAX_TRAJECTORY_FIELDS - 1), pitch)
     root = next((n[: -len("_pos")] for n in spec.fields if n.endswith("_pos") and spec.fields[n].group.startswith("body")), None)
     defaults = ["com_pos", "com_vel"]
     if root:
         defaults = [f"{root}_pos", f"{root}_linvel", f"{root}_zaxis", *defaults]
-    pitch = _pitch_field(task)
-    if pitch:
-        defaults.insert(1, pitch)
     for f in defaults:
         if f in spec.fields and f not in chosen:
             chosen.append(f)
@@ -344,7 +346,10 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
     if show_score:
         what = f"{fit.doc}; higher is better" if fit is not None else "higher is better"
         lines.append(f"Task score ({what}): {_fmt(result.fitness)} ± "
-                     f"{_fmt(result.fitness_std)} over the evaluation episodes.")
+                     f"{_fmt(result.fitness_std)} over the evaluation episodes"
+                     + (f" of seed {result.seed} (the deterministic policy repeats itself: the "
+                        "spread between seeds, above, is the one to judge a change by)."
+                        if several else "."))
         if result.success_rate is not None:
             test = (f" (share of evaluation episodes that pass the success test: {fit.success_doc})"
                     if fit is not None and fit.success_doc else "")
@@ -466,10 +471,13 @@ SILENT = 0.95  # a term 0 on at least this share of the dry run's random-policy 
 
 
 def silent_terms(zero_steps: Mapping | None) -> dict[str, Any] | None:
-    """From a dry run's ``{"steps": n, "zero": {name: share}}``: the terms that were 0 on at
-    least :data:`SILENT` of its random-policy steps (None where there are none)."""
+    """From a dry run's ``{"steps": n, "zero": {name: share}, "pays": [names]}``: the terms
+    that were 0 on at least :data:`SILENT` of its random-policy steps (None where there are
+    none). A term that never paid above 0 on any state of the dry run (a fall penalty, 0 until
+    the fall) is meant to be quiet and is left out."""
     zero = (zero_steps or {}).get("zero") or {}
-    quiet = {k: float(v) for k, v in zero.items() if v >= SILENT}
+    pays = (zero_steps or {}).get("pays")
+    quiet = {k: float(v) for k, v in zero.items() if v >= SILENT and (pays is None or k in pays)}
     return {"steps": int(zero_steps["steps"]), "zero": quiet} if quiet else None
 
 
@@ -479,8 +487,8 @@ def _silent_text(silent: Mapping | None) -> str:
     names = ", ".join(f"'{k}'" + ("" if v >= 1.0 else f" ({v:.0%})")
                       for k, v in silent["zero"].items())
     return (f"before training, on {silent['steps']} steps of random actions, {names} paid exactly "
-            "0 (on every step unless a share is given): a term that pays nothing until the robot "
-            "is somewhere gives the learner nothing to follow on the way there")
+            "0 (on every step unless a share is given): if it is to pull the robot somewhere, it "
+            "gives the learner nothing to follow on the way there")
 
 
 def candidate_line(task: Task, c, episodes: list[Episode] | None = None,

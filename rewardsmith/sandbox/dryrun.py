@@ -63,7 +63,8 @@ class CheckReport:
     # ``episodes``): {"returns", "discounted", "components": {name: [...]}}
     screening: dict[str, Any] | None = None
     # on the ordinary (random-policy) transitions: {"steps": n, "zero": {name: share of steps
-    # the term was exactly 0}} (accepted programs)
+    # the term was exactly 0}, "pays": [the terms above 0 somewhere, any group]} (accepted
+    # programs)
     zero_steps: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -450,7 +451,9 @@ def _zero_steps(raw: Any) -> dict[str, Any] | None:
         return None
     kept = {str(k)[:80]: float(v) for k, v in zero.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0}
-    return {"steps": raw["steps"], "zero": kept}
+    pays = raw.get("pays")
+    pays = [str(k)[:80] for k in pays if isinstance(k, str)] if isinstance(pays, list) else None
+    return {"steps": raw["steps"], "zero": kept, **({"pays": pays} if pays is not None else {})}
 
 
 def _tail(path: Path, n: int = 400) -> str:

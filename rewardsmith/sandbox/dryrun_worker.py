@@ -343,11 +343,11 @@ def _run(cfg: dict[str, Any], result: dict[str, Any]) -> None:
     t2 = time.perf_counter()
     try:
         first = call("ordinary")
-        for g in ("zero", "extreme", "terminal", "single"):
-            call(g)
+        others = [call(g) for g in ("zero", "extreme", "terminal", "single")]
         second = call("ordinary")
     except CallTimeout:
         first = second = None
+        others = []
     timings["calls_s"] = time.perf_counter() - t2
     if first is not None and second is not None:
         same = np.array_equal(first[0], second[0], equal_nan=True) and all(
@@ -391,9 +391,13 @@ def _run(cfg: dict[str, Any], result: dict[str, Any]) -> None:
     if not merged and first is not None:
         # each term's share of the random-policy steps it was exactly 0 on: a term that pays
         # nothing there gives the learner nothing to follow until the robot gets somewhere
+        # and, over every group, whether it ever paid more than 0: one that only ever takes
+        # (a fall penalty) is meant to be 0 until then
         n = int(first[0].shape[0])
         result["zero_steps"] = {"steps": n, "zero": {
-            k: float(np.mean(np.asarray(v) == 0.0)) for k, v in first[1].items()}}
+            k: float(np.mean(np.asarray(v) == 0.0)) for k, v in first[1].items()},
+            "pays": sorted(k for k in first[1] if any(
+                np.any(np.asarray(out[1][k]) > 0) for out in (first, *others) if k in out[1]))}
 
 
 def _screen(fn, spec: StateSpec, cfg: dict[str, Any], timeout: float, max_abs: float,

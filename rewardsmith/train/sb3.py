@@ -56,6 +56,14 @@ def training_summary(task: Task, steps: int, overrides: Mapping[str, Any] | None
              f"total, over {hp['n_envs']} environments at a time, with discount gamma "
              f"{kw.get('gamma', 0.99):g}: a short budget, so shaping that leads towards the "
              "task matters."]
+    if hp["algo"] == "ppo":
+        gathered = int(hp["n_envs"]) * int(kw["n_steps"])
+        updates = max(1, int(steps) // gathered)
+        lines.append(f"Each PPO update gathers {int(kw['n_steps'])} steps from each environment "
+                     f"({gathered:,} in all) and makes {int(kw['n_epochs'])} passes over them in "
+                     f"minibatches of {int(kw['batch_size'])}: about {updates} "
+                     f"update{'s' if updates != 1 else ''} over the whole budget; the policy is a "
+                     f"{'x'.join(str(n) for n in hp['net_arch'])} network.")
     if hp["normalize_reward"]:
         lines.append("Rewards are scaled by a running estimate of the return's spread before "
                      "learning (VecNormalize), so the absolute size of the reward does not matter "
