@@ -238,3 +238,15 @@ def test_the_zero_step_shares_are_kept_only_as_they_should_be():
         assert _zero_steps(bad) is None
     assert _zero_steps({"steps": 8, "zero": {"a": 1.0}, "pays": ["a", 3]}) == {
         "steps": 8, "zero": {"a": 1.0}, "pays": ["a"]}
+
+
+def test_the_screening_returns_are_kept_only_as_they_should_be():
+    from rewardsmith.sandbox.dryrun import _screening
+
+    good = {"returns": [1.0, 2], "discounted": [0.5, 1.0], "components": {"a": [1.0, 2.0], "b": [1.0]}}
+    assert _screening(good) == {"returns": [1.0, 2.0], "discounted": [0.5, 1.0],
+                                "components": {"a": [1.0, 2.0]}}  # 'b' has the wrong length
+    for bad in (None, [], {"returns": "x"}, {"returns": [1.0], "discounted": [1.0, 2.0], "components": {}},
+                {"returns": [float("nan")], "discounted": [1.0], "components": {}},
+                {"returns": [1.0], "discounted": [1.0], "components": []}):
+        assert _screening(bad) is None

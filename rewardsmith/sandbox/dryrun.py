@@ -430,8 +430,7 @@ def _report(folder: Path, out: jail.RunOutcome, settings: DryRunSettings,
             stage, problems = "dry_run", problems or [f"the dry-run worker {out.reason}"]
         comps = [str(c) for c in result.get("components", [])] if accepted else []
         screening = result.get("screening") if accepted else None
-        return CheckReport(accepted, stage, problems, timings, comps,
-                           screening if isinstance(screening, dict) else None,
+        return CheckReport(accepted, stage, problems, timings, comps, _screening(screening),
                            _zero_steps(result.get("zero_steps")) if accepted else None)
     if not (folder / "ready").exists() and not out.killed:
         tail = _tail(folder / "worker.log")
@@ -439,6 +438,31 @@ def _report(folder: Path, out: jail.RunOutcome, settings: DryRunSettings,
                            f"({out.reason}): {tail}",
                            "check the installation (python -m rewardsmith.sandbox.dryrun_worker)")
     return CheckReport(False, "dry_run", [_death(out, settings, folder)], timings)
+
+
+def _numbers(x: Any, n: int | None = None) -> list[float] | None:
+    """``x`` as a list of finite floats (of length ``n`` where given), or None."""
+    if not isinstance(x, list) or (n is not None and len(x) != n) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in x):
+        return None
+    return [float(v) for v in x]
+
+
+def _screening(raw: Any) -> dict[str, Any] | None:
+    """The worker's returns on the recorded episodes, kept only as they should be (equal-length
+    lists of finite numbers): the file was written next to the candidate's code."""
+    if not isinstance(raw, dict):
+        return None
+    rets = _numbers(raw.get("returns"))
+    if rets is None:
+        return None
+    disc = _numbers(raw.get("discounted"), len(rets))
+    comps = raw.get("components")
+    if disc is None or not isinstance(comps, dict):
+        return None
+    kept = {str(k)[:80]: v for k, v in ((k, _numbers(v, len(rets))) for k, v in comps.items())
+            if v is not None}
+    return {"returns": rets, "discounted": disc, "components": kept}
 
 
 def _zero_steps(raw: Any) -> dict[str, Any] | None:
