@@ -249,14 +249,17 @@ def test_joint_limits_masses_and_what_the_policy_observes_come_from_the_model():
     foot = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "foot")
     assert re.search(rf"\n  foot \(leg; [^)]*; {model.body_mass[foot]:.3g} kg\)", text), text
     assert f"its mass {float(sum(model.body_mass[1:])):.3g} kg" in text, text
-    # the policy sees gymnasium's observation, without the x position
+    # the policy sees gymnasium's observation (that it leaves out x is said with the episode's
+    # facts, once)
     env = task.make_env()
     n = env.observation_space.shape[0]
     env.close()
     obs = task.robot_context.observation
-    assert obs.startswith(f"{n} numbers, the env's own observation, without the root's position "
-                          "along the ground")
+    assert obs == (f"{n} numbers, the env's own observation. Not the state fields below: a "
+                   "reward may read any of them.")
     assert f"Observation (what the policy sees): {obs}" in task.llm_context()
+    first = prompts.initial_messages(task)[1]["content"]
+    assert first.count("x position") == 1 and "but not the robot's x position" in first
 
 
 def test_a_control_suite_task_names_the_parts_of_its_observation():
@@ -264,5 +267,4 @@ def test_a_control_suite_task_names_the_parts_of_its_observation():
     task = tasks.load("dmc-cartpole-swingup-v0")
     ctx = task.robot_context
     assert ctx.observation.startswith("5 numbers, the env's own observation (position 3, velocity 2)")
-    assert "without the root's position" not in ctx.observation
     assert re.search(r"slider +slide \+x: .*; limited to \[-1\.8, 1\.8\] m", ctx.render())

@@ -178,10 +178,10 @@ def robot_context(task: Task) -> RobotContext:
 
 
 def observation_facts(env) -> str:
-    """What the policy observes, in words: the size of the env's own observation, its parts
-    where the env names them (the Control Suite's), and whether it leaves out the robot's
-    position along the ground (gymnasium's locomotion envs do, by default). Rewards may read
-    any state field; the policy acts on this only."""
+    """What the policy observes, in words: the size of the env's own observation and its parts
+    where the env names them (the Control Suite's). Rewards may read any state field; the
+    policy acts on this only. (Which positions gymnasium's locomotion envs leave out is said
+    with the episode's facts, :func:`rewardsmith.llm.prompts.training_context`.)"""
     shape = getattr(env.observation_space, "shape", None)
     if not shape:
         return ""
@@ -191,9 +191,6 @@ def observation_facts(env) -> str:
     if callable(spec) and getattr(u, "_keys", None):  # a Control Suite env: named parts
         parts = spec()
         text += " (" + ", ".join(f"{k} {int(np.prod(parts[k].shape))}" for k in u._keys) + ")"
-    if getattr(u, "_exclude_current_positions_from_observation", False):
-        text += (", without the root's position along the ground (the policy cannot see where "
-                 "it is, only how it moves)")
     return text + ". Not the state fields below: a reward may read any of them."
 
 
