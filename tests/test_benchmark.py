@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,31 @@ def test_an_interrupted_benchmark_resumes_without_training_anything_twice(tmp_pa
     assert not {str(j.dir) for j in first.jobs} & {str(j.dir) for j in second.jobs}
     # the interrupted run's wall time counts both attempts
     assert bench.states()[1].attempts == 2
+
+
+def test_a_terminated_benchmark_records_its_run_as_interrupted(tmp_path):
+    """``kill`` (SIGTERM) ends a command as Ctrl-C does: the run in progress is marked
+    interrupted with its wall time, and --resume goes on from there."""
+    from rewardsmith.cli.common import stop_signals_interrupt
+
+    class Killed(Executor):
+        def _train(self, job):
+            if len(self.trained) == 20:  # part way through the second run
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super()._train(job)
+
+    bench = new(tmp_path, names=("a",))
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), stop_signals_interrupt():
+        run_benchmark(bench, Killed(), designers())
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    attempts = [json.loads(x) for x in (bench.path / "attempts.jsonl").read_text().splitlines()]
+    assert [a["status"] for a in attempts] == ["finished", "interrupted"]
+    assert attempts[-1]["wall_s"] is not None
+    manifest = json.loads((bench.path / bench.states()[1].key.rel / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert [s.status for s in run_benchmark(Benchmark.open(bench.path), Executor(), designers())] \
+        == ["finished"] * 2
 
 
 def test_the_designer_table_on_fixed_numbers():

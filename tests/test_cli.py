@@ -222,3 +222,33 @@ def test_evaluate_trains_enough_seeds_for_a_verdict_by_default(monkeypatch, tmp_
                 "--run-dir", str(tmp_path), *extra)
         assert r.exit_code == 0, r.output
         assert asked[-1] == want
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_ends_a_command_as_ctrl_c_does(signame):
+    """A command stopped by ``kill`` or a closed terminal says "interrupted" and exits 130, after
+    the command's own clean-up ran (the runs mark themselves interrupted there)."""
+    import os
+    import signal
+
+    import typer
+
+    from rewardsmith.cli.common import guarded
+
+    cleaned = []
+
+    @guarded
+    def work():
+        try:
+            os.kill(os.getpid(), getattr(signal, signame))
+            for _ in range(10**7):  # the handler runs between two of these steps
+                pass
+            raise AssertionError("the signal did not interrupt the command")
+        finally:
+            cleaned.append(True)
+
+    before = signal.getsignal(getattr(signal, signame))
+    with pytest.raises(typer.Exit) as e:
+        work()
+    assert e.value.exit_code == 130 and cleaned == [True]
+    assert signal.getsignal(getattr(signal, signame)) is before

@@ -3,7 +3,10 @@ number formatting. Command modules import from here, never from ``main`` (which 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -34,14 +37,41 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+@contextlib.contextmanager
+def stop_signals_interrupt():
+    """Within: SIGTERM (``kill``, a job scheduler or a container stopping the process) and SIGHUP
+    (a closed terminal) end the command as Ctrl-C does, by raising KeyboardInterrupt, so a
+    design or benchmark run records itself as interrupted, with its time, and stops its
+    training workers, instead of dying where it stood. A second signal ends it at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; there Ctrl-C is the only way out
+        return
+    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
+    old = {s: signal.getsignal(s) for s in stops}
+
+    def interrupt(signum, frame):
+        signal.signal(signum, signal.SIG_DFL)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for s in stops:
+        signal.signal(s, interrupt)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def guarded(fn):
-    """Turn RewardsmithError into a one-line message and exit code 2."""
+    """Turn RewardsmithError into a one-line message and exit code 2, and an interruption
+    (Ctrl-C, SIGTERM, SIGHUP: see :func:`stop_signals_interrupt`) into exit code 130."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with stop_signals_interrupt():
+                return fn(*args, **kwargs)
         except RewardsmithError as e:
             fail(str(e))
         except KeyboardInterrupt:
