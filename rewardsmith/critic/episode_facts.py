@@ -12,13 +12,13 @@ knowing which.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rewardsmith.contracts import Episode
 from rewardsmith.critic.reflect import _fmt, _segments
-from rewardsmith.tasks.task import Task
+from rewardsmith.tasks.task import Measure, Task
 
 SCORE_POINTS = 200  # cuts of an episode the score so far is computed at (at most)
 MAX_FLIGHTS = 4  # flights listed an episode (the longest); the rest are counted
@@ -52,20 +52,29 @@ def _share(n: int, total: int) -> str:
     return f"{n / total:.0%}" if n / total >= 0.005 else "under 1%"
 
 
-def measure_facts(ep: Episode, task: Task) -> list[str]:
+def measure_values(ep: Episode, task: Task) -> list[tuple[Measure, np.ndarray]]:
+    """Each of the task's measures with its value at every step of ``ep``; a measure that
+    cannot be read on the episode (a field it lacks) is left out."""
+    out = []
+    for m in task.measures:
+        try:
+            out.append((m, np.asarray(m.values(ep))))
+        except Exception:  # noqa: BLE001 - the feedback goes without it
+            continue
+    return out
+
+
+def measure_facts(ep: Episode, task: Task,
+                  values: list[tuple[Measure, np.ndarray]] | None = None) -> list[str]:
     """A phrase on each of the task's measures (see :class:`~rewardsmith.tasks.task.Measure`)
     over ``ep``: its value after the first step, its best and when, its value at the end, and
     the share of steps at or beyond its bar. A measure that cannot be read on the episode is
-    left out."""
+    left out. ``values``: :func:`measure_values` of ``ep``, where the caller has them."""
     out = []
     if ep.length < 1:
         return out
     t = np.asarray(ep.next.time, dtype=float)
-    for m in task.measures:
-        try:
-            v = m.values(ep)
-        except Exception:  # noqa: BLE001 - a field the episode lacks: the feedback goes without it
-            continue
+    for m, v in measure_values(ep, task) if values is None else values:
         i = int(np.argmin(v) if m.better == "lower" else np.argmax(v))
         unit = f"{m.unit}; " if m.unit else ""
         text = (f"{m.name} ({unit}{m.better} is better): {_fmt(v[0])} at t={t[0]:.2f} s, best "
@@ -78,14 +87,15 @@ def measure_facts(ep: Episode, task: Task) -> list[str]:
             if n:
                 first = int(np.argmax(hit))
                 text += f" ({_share(n, len(v))}), first at t={t[first]:.2f} s"
-                text += _after_arrival(v[first:], hit[first:], t[first:], m.better)
+                text += _after_arrival(v[first:], hit[first:], t[first:], m.better, ep.spec.dt)
         out.append(text)
     return out
 
 
-def _after_arrival(v: np.ndarray, hit: np.ndarray, t: np.ndarray, better: str) -> str:
+def _after_arrival(v: np.ndarray, hit: np.ndarray, t: np.ndarray, better: str, dt: float) -> str:
     """What a measure did after it first reached its bar (``v[0]``): whether it stayed, or how
-    often and how far it went back beyond (an overshoot, a drift away, a knock-off)."""
+    often and how far it went back beyond (an overshoot, a drift away, a knock-off). ``dt``:
+    the seconds of one step."""
     later = len(v) - 1
     if later < 1:
         return ""
@@ -97,7 +107,6 @@ def _after_arrival(v: np.ndarray, hit: np.ndarray, t: np.ndarray, better: str) -
     i = int(np.argmax(np.where(away, w, -np.inf))) + 1
     last = len(v) - 1 - int(np.argmax(hit[::-1]))  # the last step at the bar
     a, b = max(_segments(hit), key=lambda p: p[1] - p[0])  # the longest unbroken stay
-    dt = float(t[1] - t[0]) if len(t) > 1 else 0.0
     return (f", then beyond it again on {k} of the {later} later steps ({_share(k, later)}), "
             f"farthest {_fmt(v[i])} at t={t[i]:.2f} s, "
             + ("back at it at the end" if hit[-1] else f"last at it at t={t[last]:.2f} s")
@@ -209,19 +218,26 @@ def flights(ep: Episode, task: Task) -> tuple[list[str], int] | None:
 ALIKE = 0.02  # episodes whose every figure is within this share of each other are alike
 
 
-def _figures(ep: Episode, task: Task, fit: float) -> tuple[float, ...]:
+@dataclass(frozen=True)
+class _Read:
+    """What the lines read from one episode, once: its measures' values and its flights."""
+
+    measures: list[tuple[Measure, np.ndarray]]
+    flights: tuple[list[str], int] | None
+
+    @classmethod
+    def of(cls, ep: Episode, task: Task) -> _Read:
+        return cls(measure_values(ep, task), flights(ep, task))
+
+
+def _figures(ep: Episode, read: _Read, fit: float) -> tuple[float, ...]:
     """The figures two episodes must share to be alike: length, end, score, each measure's
     best and last value, and the number of flights."""
     out = [float(ep.length), float(ep.terminated), float(fit)]
-    for m in task.measures:
-        try:
-            v = m.values(ep)
-        except Exception:  # noqa: BLE001 - as measure_facts: left out
-            continue
+    for m, v in read.measures:
         out += [float(v.min() if m.better == "lower" else v.max()), float(v[-1])]
-    fl = flights(ep, task)
-    if fl is not None:
-        out.append(float(fl[1]))
+    if read.flights is not None:
+        out.append(float(read.flights[1]))
     return tuple(out)
 
 
@@ -235,7 +251,8 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
     the task's measures (see :func:`measure_facts`) and its flights (see :func:`flights`).
     Episodes alike an earlier one (the same length and end, and score, measures and flights
     within :data:`ALIKE` of its) are told in one line after it, with their scores."""
-    figures = [_figures(ep, task, fits[i]) if i < len(fits) else None
+    reads = [_Read.of(ep, task) for ep in episodes]
+    figures = [_figures(ep, reads[i], fits[i]) if i < len(fits) else None
                for i, ep in enumerate(episodes)]
     like: dict[int, list[int]] = {}
     told: list[int] = []
@@ -248,11 +265,11 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
         else:
             like[k].append(i)
     what = ["score"] + (["measures"] if task.measures else []) + (
-        ["number of flights"] if any(flights(ep, task) is not None for ep in episodes[:1]) else [])
+        ["number of flights"] if reads and reads[0].flights is not None else [])
     within = (", ".join(what[:-1]) + " and " + what[-1]) if len(what) > 1 else what[0]
     lines = []
     for i in told:
-        lines.append(_episode_line(task, i, episodes[i], fits))
+        lines.append(_episode_line(task, i, episodes[i], fits, reads[i]))
         if like[i]:
             ids = ", ".join(map(str, like[i]))
             scores = ", ".join(_fmt(fits[j]) for j in like[i])
@@ -261,7 +278,7 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
     return lines
 
 
-def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float]) -> str:
+def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float], read: _Read) -> str:
     end = "ended early" if ep.terminated else "ran to the limit"
     score = f"score {_fmt(fits[i])}, " if i < len(fits) else ""
     parts = [f"episode {i} ({score}{ep.length} steps, {end}):"]
@@ -272,10 +289,9 @@ def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float]) -> str
         if steps[k] < ep.length:  # a peak at the end is the episode's score: nothing to add
             t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
             parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
-    parts += measure_facts(ep, task)
-    fl = flights(ep, task)
-    if fl is not None:
-        listed, n = fl
+    parts += measure_facts(ep, task, read.measures)
+    if read.flights is not None:
+        listed, n = read.flights
         if n == 0:
             parts.append("no flight")
         else:
