@@ -297,6 +297,17 @@ def test_the_report_of_a_benchmark_folder(tmp_path):
     assert (bench.path / "table.json").exists()  # brought up to date from the runs
     r = invoke("report", str(bench.path), str(tmp_path), "--compare")
     assert r.exit_code == 2 and "is a benchmark" in r.output
+    # a run whose normalized score is undefined is left out of the cost plot, by name
+    from rewardsmith.benchmark.page import render_page
+
+    table = write_table(bench)
+    (judged,) = [x for x in table["runs"] if x.get("verdict")]
+    table["runs"].append({**judged, "task": "other-v0", "normalized": None})
+    html = render_page(table, bench.path, bench.path)
+    assert "Not plotted: 1 run(s) of other-v0, whose normalized score is undefined" in html
+    for x in table["runs"]:
+        x["normalized"] = None  # on no run: the difference as a share of the hand-written score
+    assert "Not plotted" not in render_page(table, bench.path, bench.path)
 
 
 @pytest.mark.slow

@@ -99,6 +99,7 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
 
     def draw(fig, kind: str):
         ax = fig.add_subplot(111)
+        labelled: set[str] = set()
         for j, d in enumerate(designers):
             for i, task in enumerate(tasks):
                 y = i + (j - (len(designers) - 1) / 2) * width
@@ -123,11 +124,13 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
                     continue
                 ax.scatter(vals, [y] * len(vals), color=color[d], alpha=0.45, s=18)
                 m = float(np.mean(vals))
+                label = None if d in labelled else d  # the designer's first point (any task)
+                labelled.add(d)
                 if lo is not None:
                     ax.errorbar([m], [y], xerr=[[m - lo], [hi - m]], fmt="o", color=color[d],
-                                capsize=3, label=d if i == 0 else None)
+                                capsize=3, label=label)
                 else:
-                    ax.plot([m], [y], "o", color=color[d], label=d if i == 0 else None)
+                    ax.plot([m], [y], "o", color=color[d], label=label)
         if kind == "normalized":
             ax.axvline(0, color="#999", ls=":", lw=1)
             ax.axvline(1, color="#444", ls="--", lw=1)
@@ -141,7 +144,8 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
         ax.set_yticks(range(len(tasks)), tasks)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
+        if labelled:
+            ax.legend(loc="best", fontsize=8)
 
     size = (8, 1.2 + 0.55 * len(tasks) * max(1, len(designers) / 2))
     have_norm = any(r.get("normalized") is not None for r in runs)
@@ -191,7 +195,7 @@ def _wins(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
         ax.set_xticks(x, [d["designer"] for d in ds])
         ax.set_ylim(0, 1.12)
         ax.set_ylabel("share of tasks")
-        ax.set_title("tasks where the best beats the hand-written reward", fontsize=10)
+        ax.set_title("tasks where the best beats\nthe hand-written reward", fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
 
@@ -203,31 +207,47 @@ def _wins(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
 
 
 def _cost(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
+    """Cost and wall time per run against its normalized score, where that is defined; where it
+    is defined on no run, against the difference from the hand-written reward as a share of
+    its score (as the per-task plot): the tasks' own units differ a thousandfold."""
     judged = [r for r in t["runs"] if r.get("verdict")]
     if not judged:
         return "<p class='note'>No run has a verdict yet.</p>"
-    norm = all(r.get("normalized") is not None for r in judged)
-    key, label = (("normalized", "normalized score") if norm else
-                  ("difference", "best minus hand-written (task score)"))
+    if any(r.get("normalized") is not None for r in judged):
+        label, ref = "normalized score", 1.0
+
+        def y(r):
+            return r.get("normalized")
+    else:
+        label, ref = "(best - hand-written) / |hand-written|", 0.0
+
+        def y(r):
+            b, d = r.get("baseline"), r.get("difference")
+            return None if not b or d is None else d / abs(b)
+    shown = [r for r in judged if y(r) is not None]
+    left = sorted({r["task"] for r in judged if y(r) is None})
 
     def draw(fig):
         for k, (x_key, x_label, scale) in enumerate((("cost_usd", "cost per run (USD)", 1.0),
                                                      ("wall_s", "wall time per run (min)", 1 / 60))):
             ax = fig.add_subplot(1, 2, k + 1)
             for d in t["designers"]:
-                mine = [r for r in judged if r["designer"] == d and r.get(key) is not None]
+                mine = [r for r in shown if r["designer"] == d]
                 xs = [(r.get(x_key) or 0.0) * scale for r in mine]
-                ax.scatter(xs, [r[key] for r in mine], color=color[d], label=d, alpha=0.75)
+                ax.scatter(xs, [y(r) for r in mine], color=color[d], label=d, alpha=0.75)
             ax.set_xlabel(x_label)
             ax.set_ylabel(label)
-            ax.axhline(1 if norm else 0, color="#444", ls="--", lw=1)
+            ax.axhline(ref, color="#444", ls="--", lw=1)
             ax.grid(alpha=0.3)
-            if k == 0:
+            if k == 0 and shown:
                 ax.legend(fontsize=8)
 
-    note = ("" if norm else "<p class='note'>The normalized score is undefined on some runs "
-            "(the hand-written reward does not beat the untrained policy beyond noise there), so "
-            "the raw difference from the hand-written reward is plotted.</p>")
+    note = ("" if not left else
+            f"<p class='note'>Not plotted: {len(judged) - len(shown)} run(s) of "
+            f"{_e(', '.join(left))}, whose {label} is undefined"
+            + (" (the hand-written reward does not beat the untrained policy beyond noise "
+               "there; the tables give their raw scores)" if ref == 1.0 else "")
+            + ".</p>")
     return plots.img(draw, "cost and wall time against score", (10, 3.8)) + note
 
 
