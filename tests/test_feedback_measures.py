@@ -408,3 +408,27 @@ def test_the_prompt_says_how_many_policy_updates_the_budget_makes_and_a_trajecto
     src = "def compute_reward(state, action, next_state):\n" + many + "    return 0.0, {}\n"
     keys = _key_fields(task, src)
     assert len(keys) == MAX_TRAJECTORY_FIELDS and "rooty_angle" in keys
+
+
+def test_the_best_and_worst_episodes_say_which_bodies_touched_something_and_how():
+    from rewardsmith.critic.episode_facts import contact_facts
+
+    task = tasks.load("cheetah-run-v0")
+    ep = _episode(task, steps=100)
+    spec, rows = task.spec, np.array(ep.states, dtype=float)
+    contact = [n for n in spec.fields if n.endswith("_contact")]
+    for n in contact:
+        rows[:, spec.fields[n].offset] = 0.0
+    step = np.arange(len(rows)) - 1  # row k + 1 is the state after step k
+    # the back foot down for 10 steps in every 20; the torso once, for 5 steps at the end
+    rows[:, spec.fields["bfoot_body_contact"].offset] = (step >= 0) & (step % 20 < 10)
+    rows[96:, spec.fields["torso_contact"].offset] = 1.0
+    ep = replace(ep, states=rows)
+    text = contact_facts(ep, task)
+    assert text == ("contact fields (share of steps at 1, touches, mean touch): "
+                    f"bfoot_body_contact 50%, 5, {10 * spec.dt:.2f} s; "
+                    f"torso_contact 5%, 1, {5 * spec.dt:.2f} s; the other contact fields stayed at 0")
+    assert f"  - {text}" in reflect(task, _result(task, [task.fitness(ep)]), "", [ep])
+    # nothing touched anything (a swimmer, an arm in the air): no line
+    rows[:, [spec.fields[n].offset for n in contact]] = 0.0
+    assert contact_facts(replace(ep, states=rows), task) == ""

@@ -152,6 +152,36 @@ def action_facts(ep: Episode, task: Task) -> str:
     return text
 
 
+MAX_CONTACTS = 4  # bodies the contact phrase names (those in contact the longest; a quadruped's feet)
+
+
+def contact_facts(ep: Episode, task: Task) -> str:
+    """Which bodies touched something (the ground, an object, another of the robot's bodies)
+    and how, from the ``*_contact`` fields: each one's share of the steps at 1, its touches
+    (runs of steps at 1) and their mean length. A gait shows as feet that alternate; a dive or
+    a crawl as a torso, a thigh or a knee on the ground. "" where nothing touched anything."""
+    contact = [n for n in task.spec.fields if n.endswith("_contact")]
+    if not contact or ep.length < 1:
+        return ""
+    nxt, dt = ep.next, ep.spec.dt
+    on = {n: np.asarray(nxt[n]) > 0 for n in contact}
+    touched = sorted((n for n in contact if on[n].any()), key=lambda n: -on[n].mean())
+    if not touched:
+        return ""
+    parts = []
+    for n in touched[:MAX_CONTACTS]:
+        runs = _segments(on[n])
+        mean = float(np.mean([b - a for a, b in runs])) * dt
+        parts.append(f"{n} {_share(int(on[n].sum()), ep.length)}, {len(runs)}, {mean:.2f} s")
+    text = ("contact fields (share of steps at 1, touches, mean touch): "
+            + "; ".join(parts))
+    if len(touched) > MAX_CONTACTS:
+        text += f"; {len(touched) - MAX_CONTACTS} more touched less"
+    if len(touched) < len(contact):
+        text += "; the other contact fields stayed at 0"
+    return text
+
+
 QUARTERS = 4  # cuts of an episode the score so far is said at, for the best and worst episodes
 
 

@@ -86,8 +86,8 @@ def measure_fields(task: Task, ep: Episode) -> list[str]:
 
 def _key_fields(task: Task, source: str, ep: Episode | None = None) -> list[str]:
     """The fields a trajectory summary shows: those the reward reads, those the task's measures
-    read, then the root body's pose and the centre of mass of a robot that moves about (a
-    fixed arm's base never moves)."""
+    read, then the root body's pose of a robot that moves about (a fixed arm's base never
+    moves)."""
     spec = task.spec
     skip = ("dt", "time", "qpos", "qvel")
     chosen = [f for f in fields_used(source) if f in spec.fields and f not in skip]
@@ -102,9 +102,9 @@ def _key_fields(task: Task, source: str, ep: Episode | None = None) -> list[str]
         chosen = [f for f in chosen if f != pitch]
         chosen.insert(min(len(chosen), MAX_TRAJECTORY_FIELDS - 1), pitch)
     root = next((n[: -len("_pos")] for n in spec.fields if n.endswith("_pos") and spec.fields[n].group.startswith("body")), None)
-    defaults = ["com_pos", "com_vel"]
-    if root:
-        defaults = [f"{root}_pos", f"{root}_linvel", f"{root}_zaxis", *defaults]
+    # the root's motion, or the centre of mass's where there is no root body: both would say
+    # nearly the same twice (a reward or a measure that reads the centre of mass shows it above)
+    defaults = [f"{root}_pos", f"{root}_linvel", f"{root}_zaxis"] if root else ["com_pos", "com_vel"]
     for f in defaults:
         if f in spec.fields and f not in chosen:
             chosen.append(f)
@@ -170,23 +170,27 @@ def _reward_at_the_end(ep: Episode) -> str:
     return text
 
 
-def events(ep: Episode, task: Task) -> list[str]:
+def events(ep: Episode, task: Task, brief: bool = False) -> list[str]:
     """Notable things that happened in an episode, in words and at their times: falls, flips
     (full turns of a planar robot's pitch), the largest tilt, turning upside down, airborne
-    phases. Event-based, so a flip of one second in a fifty-second episode is not missed."""
+    phases. Event-based, so a flip of one second in a fifty-second episode is not missed.
+    ``brief``: without the explanations the best episode's facts already gave (a candidate's
+    line)."""
     out = []
     spec = task.spec
     nxt = ep.next
     t = np.asarray(nxt.time, dtype=float)
     end = f"{t[-1]:.2f} s" if len(t) else "0 s"
     if ep.terminated:
-        out.append(f"the episode ended early at step {ep.length} (t={end}): the env judged the robot "
-                   "unhealthy (it fell or left its safe range)" + _at_the_end(ep, task))
+        out.append((f"ended early at step {ep.length} (t={end}, unhealthy)" if brief else
+                    f"the episode ended early at step {ep.length} (t={end}): the env judged the "
+                    "robot unhealthy (it fell or left its safe range)") + _at_the_end(ep, task))
         paid = _reward_at_the_end(ep)
         if paid:
             out.append(paid)
     else:
-        out.append(f"the episode ran to the time limit ({ep.length} steps, {end})")
+        out.append(f"ran to the time limit ({ep.length} steps)" if brief else
+                   f"the episode ran to the time limit ({ep.length} steps, {end})")
     pitch = _pitch_field(task)
     if pitch is not None and ep.length > 1:
         a = np.asarray(nxt[pitch], dtype=float)
@@ -216,8 +220,9 @@ def events(ep: Episode, task: Task) -> list[str]:
         if np.any(up < 0):
             flips = _segments(up < 0)
             a, b = flips[0]
-            out.append(f"{body} was upside down (its z axis pointing down) {len(flips)} time(s), "
-                       f"first from t={t[a]:.2f} s for {t[b - 1] - t[a] + spec.dt:.2f} s")
+            out.append(f"{body} was upside down{'' if brief else ' (its z axis pointing down)'} "
+                       f"{len(flips)} time(s), first from t={t[a]:.2f} s for "
+                       f"{t[b - 1] - t[a] + spec.dt:.2f} s")
         else:
             i = int(np.argmax(tilt))
             out.append(f"{body} tilted at most {tilt[i]:.0f} degrees from upright (at t={t[i]:.2f} s)")
@@ -228,7 +233,9 @@ def events(ep: Episode, task: Task) -> list[str]:
         if phases:
             longest = max(phases, key=lambda p: p[1] - p[0])
             dur = (longest[1] - longest[0]) * spec.dt
-            out.append(f"it was airborne (no body touching the ground) {len(phases)} time(s), "
+            out.append(f"airborne {len(phases)} time(s), {airborne.sum() * spec.dt:.2f} s in all, "
+                       f"the longest {dur:.2f} s from t={t[longest[0]]:.2f} s" if brief else
+                       f"it was airborne (no body touching anything) {len(phases)} time(s), "
                        f"{airborne.sum() * spec.dt:.2f} s in all; the longest flight lasted "
                        f"{dur:.2f} s, from t={t[longest[0]]:.2f} s")
         else:
@@ -401,7 +408,12 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
                      f"{stats.nonfinite_component_steps} steps (first: "
                      f"{stats.first_bad_component}); those values were logged as 0.")
     if episodes:
-        from rewardsmith.critic.episode_facts import action_facts, measure_facts, score_by_quarter
+        from rewardsmith.critic.episode_facts import (
+            action_facts,
+            contact_facts,
+            measure_facts,
+            score_by_quarter,
+        )
 
         fits = result.eval_fitness
         order = np.argsort(fits)
@@ -414,7 +426,8 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             lines.append(f"Trajectory of the {label} evaluation episode (score {_fmt(fits[i])}, {ep.length} steps):")
             lines.append(trajectory(ep, task, keys))
             facts = events(ep, task) + measure_facts(ep, task)
-            facts += [score_by_quarter(ep, task) if show_score else "", action_facts(ep, task)]
+            facts += [score_by_quarter(ep, task) if show_score else "", contact_facts(ep, task),
+                      action_facts(ep, task)]
             for e in facts:
                 if e:
                     lines.append(f"  - {e}")
@@ -559,7 +572,7 @@ def candidate_line(task: Task, c, episodes: list[Episode] | None = None,
 
         fits = (c.train or {}).get("eval_fitness") or []
         i = int(np.argmax(fits)) if len(fits) == len(episodes) else 0
-        parts.append("its best episode: " + "; ".join(events(episodes[i], task)
+        parts.append("its best episode: " + "; ".join(events(episodes[i], task, brief=True)
                                                       + measure_facts(episodes[i], task)))
     silent = _silent_text(getattr(c, "silent", None))
     if silent:
