@@ -268,3 +268,24 @@ def test_a_control_suite_task_names_the_parts_of_its_observation():
     ctx = task.robot_context
     assert ctx.observation.startswith("5 numbers, the env's own observation (position 3, velocity 2)")
     assert re.search(r"slider +slide \+x: .*; limited to \[-1\.8, 1\.8\] m", ctx.render())
+
+
+def test_a_field_random_actions_never_move_is_said_to_stay_put_not_to_be_constant():
+    """A spinner the random finger never reaches: its speed is 0 at every reset and random
+    step, which says where shaping must lead, not that the field is dead; dt is a constant."""
+    task = tasks.load("hopper-forward-v0")
+    spec, zero, one = task.spec, np.zeros(1), np.ones(1)
+    assert context_mod.annotate(spec, "dt", context_mod.Typical(one * 0.008, one * 0.008,
+                                                                 one * 0.008)) == "[= 0.008]"
+    still = context_mod.Typical(zero, zero, zero)
+    assert context_mod.annotate(spec, "rootx_vel", still) == "[= 0 at every reset and random step]"
+    z3 = np.zeros(3)
+    assert context_mod.annotate(spec, "torso_linvel", context_mod.Typical(z3, z3, z3)) \
+        == "[= 0 at every reset and random step]"
+    moving = context_mod.Typical(z3, z3, z3, norm_high=2.0)
+    assert context_mod.annotate(spec, "torso_linvel", moving) == "[|v| 95% 2]"
+    # the offline designer still reads the value back
+    from rewardsmith.llm.offline.designer import _typical_reset
+
+    assert _typical_reset("foo [= 0 at every reset and random step]") == 0.0
+    assert _typical_reset("dt [= 0.008]") == 0.008

@@ -267,7 +267,10 @@ def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str
         return f"[reset {_num(t.reset[0])}; {t.mean:.0%} of steps]"
     if f.size == 1:
         if np.allclose(t.low, t.high) and np.allclose(t.reset, t.low):
-            return f"[= {_num(t.reset[0])}]"
+            # a constant by definition (dt), or one that random actions never move (a spinner
+            # the finger does not reach): said as such, not as a field that is always this
+            return (f"[= {_num(t.reset[0])}]" if name == "dt" else
+                    f"[= {_num(t.reset[0])} at every reset and random step]")
         scale = _scale(t.reset, t.low, t.high)
         return f"[reset {_num(t.reset[0], scale)}; {_num(t.low[0], scale)}..{_num(t.high[0], scale)}]"
     if name.endswith("zaxis"):
@@ -280,6 +283,8 @@ def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str
         return f"[reset {_vec(t.reset, scale)}; {_vec(t.low, scale)}..{_vec(t.high, scale)}]"
     # other vectors (velocities): their length at reset (when not ~0) and its 95th percentile
     reset = float(np.linalg.norm(t.reset))
+    if t.norm_high == 0 and reset == 0:
+        return "[= 0 at every reset and random step]"
     head = f"reset {_num(reset)}; " if reset > 0.05 * t.norm_high else ""
     return f"[|v| {head}95% {_num(t.norm_high)}]"
 
