@@ -432,3 +432,40 @@ def test_the_best_and_worst_episodes_say_which_bodies_touched_something_and_how(
     # nothing touched anything (a swimmer, an arm in the air): no line
     rows[:, [spec.fields[n].offset for n in contact]] = 0.0
     assert contact_facts(replace(ep, states=rows), task) == ""
+
+
+def test_a_reward_below_zero_where_episodes_can_end_early_is_warned_of():
+    """Summed below 0 per episode, a reward pays a policy to end the episode sooner: said where
+    the env can end it early (a hopper), not where it cannot (a reacher's fixed 50 steps)."""
+    from rewardsmith.contracts import CurvePoint
+
+    def result(task, ret, length):
+        curve = [CurvePoint(step=1000, episodes=4, fitness=1.0, success_rate=None,
+                            episode_length=length, env_return=0.0, reward_return=ret,
+                            components={"alive": ret})]
+        return TrainResult(task=task.id, backend="sb3", seed=0, steps=1000, fitness=1.0,
+                           fitness_std=0.0, success_rate=None, eval_fitness=[1.0], curve=curve)
+
+    hopper, reacher = tasks.load("hopper-forward-v0"), tasks.load("reacher-reach-v0")
+    ep = _episode(hopper)
+    text = reflect(hopper, result(hopper, -40.0, 80.0), "", [ep])
+    assert ("Warning: in the last training window the reward summed to -40.0 per episode (-0.5 a "
+            "step): below 0, where the env can end an episode early, ending it sooner loses less"
+            in text)
+    assert "summed to" not in reflect(hopper, result(hopper, 40.0, 80.0), "", [ep])
+    assert "summed to" not in reflect(reacher, result(reacher, -40.0, 50.0), "", [_episode(reacher)])
+
+
+def test_the_exploration_gap_gives_both_episode_lengths_where_they_differ():
+    from rewardsmith.contracts import CurvePoint
+    from rewardsmith.critic.reflect import exploration_gap
+
+    curve = [CurvePoint(step=1000, episodes=4, fitness=f, success_rate=None, episode_length=100.0,
+                        env_return=0.0, reward_return=0.0, components={}) for f in (0.1, 0.65)]
+    result = TrainResult(task="t", backend="sb3", seed=0, steps=1000, fitness=5.0, fitness_std=0.0,
+                         success_rate=None, eval_fitness=[5.0], curve=curve)
+    note = exploration_gap(result, [1000, 1000])
+    assert ("(the exploring, stochastic policy, over episodes of 100 steps on average); in the "
+            "evaluation it was 5 (the same policy's deterministic actions, over episodes of 1000 "
+            "steps)") in note
+    assert "over episodes" not in exploration_gap(result, [110, 120])  # alike: not said

@@ -219,9 +219,13 @@ def flights(ep: Episode, task: Task) -> tuple[list[str], int] | None:
     """The episode's flights (no body touching anything), longest first, each as "(start,
     duration, the root body's peak height, its upward speed at the takeoff, its tilt from
     upright at the landing)"; and how many there were in all. The takeoff speed sets the
-    height a flight can reach (v^2 / 2g): a low one says the push-off is what falls short. None for a robot that is not on the ground (no
-    contact fields, or airborne most of the time: a swimmer, an arm)."""
+    height a flight can reach (v^2 / 2g): a low one says the push-off is what falls short. None
+    for a robot that cannot fly (a fixed base: an arm, a finger) or is not on the ground (no
+    contact fields, or airborne most of the time: a swimmer)."""
     spec = task.spec
+    ctx = task.robot_context
+    if ctx is not None and not ctx.floating:  # an arm, a finger: "flights" of its base mislead
+        return None
     contact = [n for n in spec.fields if n.endswith("_contact")]
     root = root_body(task)
     if not contact or root is None or ep.length < 2:

@@ -311,10 +311,30 @@ def reference_text(record: Mapping | None) -> str:
             f"shown; the run ends by comparing the best with it on more seeds.")
 
 
-def exploration_gap(result: TrainResult) -> str:
+def _negative_with_early_ends(task: Task, last, episodes: Sequence[Episode]) -> str:
+    """A warning where the reward summed below 0 per training episode and the env can end an
+    episode early: ending it sooner then loses less, and a policy can learn to fall on purpose.
+    ``last``: the training curve's last point."""
+    ret, length = last.reward_return, last.episode_length
+    if ret is None or not np.isfinite(ret) or ret >= 0:
+        return ""
+    ctx = task.robot_context
+    ends = any(e.terminated for e in episodes) or (ctx is not None and ctx.ends_early)
+    if not ends:
+        return ""
+    return (f"Warning: in the last training window the reward summed to {_fmt(ret)} per episode "
+            f"({_fmt(ret / max(length, 1.0))} a step): below 0, where the env can end an episode "
+            f"early, ending it sooner loses less, so a policy can learn to fall on purpose. Keep "
+            f"the reward per step above 0 while the robot is healthy (a bonus for staying healthy "
+            f"larger than the penalties), or make the penalties smaller.")
+
+
+def exploration_gap(result: TrainResult, eval_lengths: Sequence[int] = ()) -> str:
     """A note where the last training window (the exploring, stochastic policy) and the
     evaluation (its deterministic actions) scored far apart: half the larger of the two, and a
-    fifth of the scores' range over training. "" otherwise."""
+    fifth of the scores' range over training. "" otherwise. ``eval_lengths``: the evaluation
+    episodes' lengths, said beside the training episodes' where they differ by half or more (a
+    score summed over an episode follows its length)."""
     scores = [c.fitness for c in result.curve if c.fitness is not None and np.isfinite(c.fitness)]
     if not scores or result.fitness is None or not np.isfinite(result.fitness):
         return ""
@@ -323,10 +343,16 @@ def exploration_gap(result: TrainResult) -> str:
     spread = max(*scores, ev) - min(*scores, ev)
     if gap == 0 or gap < 0.5 * max(abs(last), abs(ev)) or gap < 0.2 * spread:
         return ""
+    train_len = result.curve[-1].episode_length
+    eval_len = float(np.mean(eval_lengths)) if len(eval_lengths) else None
+    lengths = ("", "")
+    if eval_len and train_len and max(train_len, eval_len) >= 1.5 * min(train_len, eval_len):
+        lengths = (f", over episodes of {train_len:.0f} steps on average",
+                   f", over episodes of {eval_len:.0f} steps")
     return (f"Note: in the last training window the task score was {_fmt(last)} (the exploring, "
-            f"stochastic policy); in the evaluation it was {_fmt(ev)} (the same policy's "
-            f"deterministic actions). The behaviour depends on the exploration noise: the mean "
-            f"action alone does not do what the noisy one did"
+            f"stochastic policy{lengths[0]}); in the evaluation it was {_fmt(ev)} (the same "
+            f"policy's deterministic actions{lengths[1]}). The behaviour depends on the "
+            f"exploration noise: the mean action alone does not do what the noisy one did"
             + (" (the noise carried it further)." if last > ev else
                " (the noise held it back)."))
 
@@ -380,13 +406,18 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
             steps = max(last.episode_length, 1.0)
             total = sum(abs(v) for v in last.components.values()) or 1.0
             lines.append("Reward components (mean episode sum; then, at the end of training, "
-                         "the typical value per step and the share of the reward's magnitude):")
+                         "the mean per step (episode sum / episode length) and the share of the "
+                         "reward's magnitude):")
             for n in names:
                 v = last.components.get(n, 0.0)
                 lines.append(_component_text(n, [c.components.get(n) for c in curve])
                              + f"; per step {_fmt(v / steps)}, {abs(v) / total:.0%}")
+    if curve:
+        paid = _negative_with_early_ends(task, curve[-1], episodes or [])
+        if paid:
+            lines.append(paid)
     if show_score:
-        gap = exploration_gap(result)
+        gap = exploration_gap(result, [e.length for e in episodes or []])
         if gap:
             lines.append(gap)
     if show_score:  # the signals compare the reward with the task score

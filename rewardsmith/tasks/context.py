@@ -133,6 +133,14 @@ class RobotContext:
     def termination(self) -> str:
         return self.known_termination or self.early_end()
 
+    @property
+    def ends_early(self) -> bool:
+        """Whether the env can end an episode before its time limit: by its own known rule, or
+        else as random-action episodes did."""
+        if self.known_termination:
+            return self.known_termination != NEVER_ENDS
+        return bool(self.episode_lengths)
+
 
 # ---------------------------------------------------------------------- computing
 def robot_context(task: Task) -> RobotContext:
@@ -413,8 +421,11 @@ def termination(u: Any) -> str:
     if name == "InvertedDoublePendulumEnv":
         return "The env ends an episode early when the pendulum's tip drops to 1 m or lower."
     if name in _NEVER_ENDS or hasattr(u, "_terminate_when_unhealthy"):
-        return "The env never ends an episode early: every episode runs to the time limit."
+        return NEVER_ENDS
     return ""
+
+
+NEVER_ENDS = "The env never ends an episode early: every episode runs to the time limit."
 
 
 # gymnasium's MuJoCo envs whose step() never terminates
