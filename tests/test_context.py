@@ -289,3 +289,50 @@ def test_a_field_random_actions_never_move_is_said_to_stay_put_not_to_be_constan
 
     assert _typical_reset("foo [= 0 at every reset and random step]") == 0.0
     assert _typical_reset("dt [= 0.008]") == 0.008
+
+
+PUSHER_LIKE = """
+<mujoco>
+  <option gravity="0 0 0" timestep="0.01"/>
+  <worldbody>
+    <geom name="table" type="plane" pos="0 0 -0.325" size="2 2 0.1"/>
+    <body name="arm" pos="0 0 0">
+      <joint name="shoulder" type="hinge" axis="0 0 1" damping="1"/>
+      <joint name="elbow" type="hinge" axis="0 1 0" damping="0.1" frictionloss="0.2"/>
+      <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.02" mass="2"/>
+    </body>
+    <body name="puck" pos="0.4 0 -0.3">
+      <joint name="puck_x" type="slide" axis="1 0 0" damping="0.5"/>
+      <joint name="puck_y" type="slide" axis="0 1 0" damping="0.5"/>
+      <geom type="cylinder" size="0.05 0.02" mass="0.1"/>
+    </body>
+  </worldbody>
+  <actuator><motor joint="shoulder"/><motor joint="elbow"/></actuator>
+</mujoco>
+"""
+
+
+def test_the_physics_line_says_gravity_the_fluid_and_the_joints_damping():
+    """What links a force to the motion: no gravity (a pusher), joint damping and dry friction,
+    a plane below z = 0, and an object's joints, size and mass."""
+    from rewardsmith.tasks.geometry import _ground
+
+    model = mujoco.MjModel.from_xml_string(PUSHER_LIKE)
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    assert context_mod.physics_facts(model) == (
+        "Physics: no gravity (0 in this model: nothing falls or rests under its weight); joint "
+        "damping (force per unit of joint speed): 1 on shoulder; 0.1 on elbow; joint dry "
+        "friction: 0.2 on elbow.")
+    assert _ground(model, data) == " (the ground (plane 'table') is z = -0.33)"
+    assert context_mod.object_facts(model) == [
+        "puck (slide joint puck_x (damping 0.5), slide joint puck_y (damping 0.5); cylinder "
+        "0.04 m, r 0.05; 0.1 kg)"]
+    # a swimmer's fluid, ordinary gravity, no damping: nothing about joints
+    model.opt.gravity[:] = (0, 0, -9.81)
+    model.opt.viscosity, model.opt.density = 0.1, 4000.0
+    model.dof_damping[:] = 0.0
+    model.dof_frictionloss[:] = 0.0
+    assert context_mod.physics_facts(model) == (
+        "Physics: gravity 9.81 m/s^2 down; a fluid (viscosity 0.1, density 4000) that drags "
+        "every body.")

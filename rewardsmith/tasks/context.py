@@ -91,6 +91,7 @@ class RobotContext:
     geometry: str = ""  # standing height, body sizes, unnamed bodies, limb ends (tasks.geometry)
     floating: bool = True  # the robot can leave the ground and tip over (see floating_base)
     observation: str = ""  # what the policy sees, in words (see observation_facts)
+    physics: str = ""  # gravity, a fluid, the robot's joint damping (see physics_facts)
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> str:
@@ -115,6 +116,8 @@ class RobotContext:
                 lines.append(f"  action[{a.index}] -> {a.target + ',':<{width}} gear {_num(a.gear)}{ctrl}{servo}")
         if self.geometry:
             lines.append(self.geometry)
+        if self.physics:
+            lines.append(self.physics)
         if self.objects:
             lines.append("Objects (not the robot; com_pos includes them, robot_com_pos does not): "
                          + "; ".join(self.objects) + ".")
@@ -180,6 +183,7 @@ def robot_context(task: Task) -> RobotContext:
             known_termination=termination(u),
             notes={name: annotate(spec, name, typ, limbs) for name, typ in typical.items()},
             geometry=shape, floating=floating_base(model), observation=observation_facts(env),
+            physics=physics_facts(model),
         )
     finally:
         env.close()
@@ -384,7 +388,11 @@ def actuator_facts(model) -> list[ActuatorFact]:
 
 
 def object_facts(model) -> list[str]:
+    """Each object (a body outside the robot that moves): its joints, with their damping and dry
+    friction where it has any, its geoms' sizes and its mass."""
     import mujoco
+
+    from rewardsmith.tasks.geometry import _size
 
     names = _body_names(model)
     out = []
@@ -393,12 +401,61 @@ def object_facts(model) -> list[str]:
             out.append(f"{names[r]} (mocap: moved by the env, not by physics)")
             continue
         kinds = {0: "free", 1: "ball", 2: "slide", 3: "hinge"}
-        joints = [j for b in subtree(model, r) for j in range(model.body_jntadr[b],
-                                                                 model.body_jntadr[b] + model.body_jntnum[b])]
-        desc = ", ".join(f"{kinds[int(model.jnt_type[j])]} "
-                         f"{mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or j}" for j in joints)
-        out.append(f"{names[r]} ({desc})")
+        bodies = subtree(model, r)
+        joints = [j for b in bodies for j in range(model.body_jntadr[b],
+                                                   model.body_jntadr[b] + model.body_jntnum[b])]
+        desc = ", ".join(f"{kinds[int(model.jnt_type[j])]} joint "
+                         f"{mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or j}"
+                         + _resistance(model, j) for j in joints)
+        geoms = [_size(model, g) for b in bodies
+                 for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b])
+                 if model.geom_contype[g] or model.geom_conaffinity[g]]  # those it touches with
+        shape = f"; {', '.join(geoms)}" if geoms else ""
+        mass = float(sum(model.body_mass[b] for b in bodies))
+        out.append(f"{names[r]} ({desc}{shape}; {mass:.3g} kg)")
     return out
+
+
+def _resistance(model, j: int) -> str:
+    """A joint's damping and dry friction, where it has any: " (damping 0.5, dry friction 0.1)"."""
+    d = int(model.jnt_dofadr[j])
+    parts = [f"{word} {float(v):.4g}" for word, v in (("damping", model.dof_damping[d]),
+                                                         ("dry friction", model.dof_frictionloss[d]))
+             if v > 0]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def physics_facts(model) -> str:
+    """Gravity, a fluid the robot moves in, and its joints' damping and dry friction, in one
+    line: what links a force to the motion it makes (a damped joint slows by itself; without
+    gravity nothing falls)."""
+    import mujoco
+
+    g = np.asarray(model.opt.gravity, dtype=float)
+    if not np.any(g):
+        parts = ["no gravity (0 in this model: nothing falls or rests under its weight)"]
+    elif g[0] == 0 and g[1] == 0 and g[2] < 0:
+        parts = [f"gravity {float(-g[2]):.4g} m/s^2 down"]
+    else:
+        parts = [f"gravity ({', '.join(f'{float(x):.4g}' for x in g)}) m/s^2"]
+    if model.opt.viscosity > 0 or model.opt.density > 0:
+        parts.append(f"a fluid (viscosity {float(model.opt.viscosity):.4g}, density "
+                     f"{float(model.opt.density):.4g}) that drags every body")
+    robot = {b for r in robot_roots(model) for b in subtree(model, r)}
+    for word, values, unit in (("damping", model.dof_damping, " (force per unit of joint speed)"),
+                               ("dry friction", model.dof_frictionloss, "")):
+        groups: dict[str, list[str]] = {}
+        for j in range(model.njnt):
+            if int(model.jnt_bodyid[j]) not in robot or int(model.jnt_type[j]) not in (2, 3):
+                continue
+            v = float(values[int(model.jnt_dofadr[j])])
+            if v > 0:
+                groups.setdefault(f"{v:.4g}", []).append(
+                    mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or str(j))
+        if groups:
+            parts.append(f"joint {word}{unit}: " + "; ".join(
+                f"{v} on {', '.join(js)}" for v, js in groups.items()))
+    return "Physics: " + "; ".join(parts) + "."
 
 
 # ------------------------------------------------------------------------ termination

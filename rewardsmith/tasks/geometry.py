@@ -94,6 +94,20 @@ def _settled(model, data, root: int, names: list[str], seconds: float = 1.0) -> 
             f" m after {seconds:g} s")
 
 
+def _ground(model, data) -> str:
+    """Where the ground is, as words to append: the height of the world's plane (a pusher's
+    table is at z = -0.325, not 0); "" where there is none."""
+    planes = [g for g in range(model.ngeom)
+              if int(model.geom_type[g]) == 0 and int(model.geom_bodyid[g]) == 0]
+    if not planes:
+        return ""
+    g = planes[0]
+    z = float(data.geom_xpos[g][2])
+    name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+    what = f"the ground (plane '{name}')" if name and name not in ("floor", "ground") else "the ground"
+    return f" ({what} is z = {_num(z) if z >= 0 else '-' + _num(-z)})"
+
+
 def geometry(model, data, names: list[str]) -> str:
     """The geometry section of the task description, for the robot as ``data`` holds it (after
     a reset, kinematics computed). ``names``: the bodies' names in the state view."""
@@ -108,8 +122,7 @@ def geometry(model, data, names: list[str]) -> str:
     root = roots[0]
     low = min(_bottom(model, data, g) for g in geoms)
     high = max(_top(model, data, g) for g in geoms)
-    floor = any(int(model.geom_type[g]) == 0 for g in range(model.ngeom))  # a plane
-    ground = " (the ground is z = 0)" if floor else ""
+    ground = _ground(model, data)
     lines = [f"Geometry at reset (before its noise): {names[root]} (the root body) at height "
              f"{_num(float(data.xpos[root][2]))} m; the robot spans heights "
              f"{_num(low)}..{_num(high)} m{ground}{_settled(model, data, root, names)}; "
