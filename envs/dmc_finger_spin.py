@@ -22,8 +22,9 @@ TASK = Task(
     id="dmc-finger-spin-v0",
     env_id="dmc:finger/spin",
     robot="planar two-link finger beside a free-spinning hinged body (the spinner)",
-    description="Use the finger to make the spinner (the body on the hinge joint) spin as fast as "
-                "possible, at 15 rad/s or more, turning in the direction of negative hinge angle.",
+    description="Use the finger to keep the spinner (the body on the hinge joint) turning at 15 "
+                "rad/s or faster, in the direction of negative hinge angle, on as many steps of "
+                "the episode as possible; spinning faster than that earns nothing more.",
     fitness=Fitness(
         fn=suite_return,
         doc=suite_return_doc(REWARD_DOC),

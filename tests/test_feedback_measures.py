@@ -47,7 +47,7 @@ def test_a_measure_says_its_first_value_its_best_and_when_its_end_and_its_bar(re
                     f"0.3 at the end; at or below 0.1 on {n} of 50 steps ({n / 50:.0%}), "
                     f"first at t={t[first]:.2f} s, then beyond it again on {50 - first - n} of "
                     f"the {49 - first} later steps ({(50 - first - n) / (49 - first):.0%}), "
-                    f"farthest 0.3 at t={t[49]:.2f} s, last at it at t={t[first + n - 1]:.2f} s "
+                    f"the worst of them 0.3 at t={t[49]:.2f} s, last at it at t={t[first + n - 1]:.2f} s "
                     f"(its longest unbroken stay: {n} steps, {n * (t[1] - t[0]):.2f} s, from "
                     f"t={t[first]:.2f} s)")
     # higher is better: the best is the peak, the bar counts from above
@@ -272,7 +272,7 @@ def test_after_first_reaching_its_bar_a_measure_says_whether_it_stayed(reacher):
     (text,) = measure_facts(ep, replace(reacher, measures=(Measure("gap", lambda e: over, bar=0.1),)))
     away = int(np.sum(over[first:] > 0.1))
     assert f", then beyond it again on {away} of the {49 - first} later steps" in text
-    assert f"farthest 0.2 at t={t[34]:.2f} s, back at it at the end (its longest unbroken stay: " in text
+    assert f"the worst of them 0.2 at t={t[34]:.2f} s, back at it at the end (its longest unbroken stay: " in text
 
 
 def test_the_best_and_worst_episodes_say_how_often_the_actions_sat_at_their_limits(reacher):

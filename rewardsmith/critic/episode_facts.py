@@ -108,7 +108,7 @@ def _after_arrival(v: np.ndarray, hit: np.ndarray, t: np.ndarray, better: str, d
     last = len(v) - 1 - int(np.argmax(hit[::-1]))  # the last step at the bar
     a, b = max(_segments(hit), key=lambda p: p[1] - p[0])  # the longest unbroken stay
     return (f", then beyond it again on {k} of the {later} later steps ({_share(k, later)}), "
-            f"farthest {_fmt(v[i])} at t={t[i]:.2f} s, "
+            f"the worst of them {_fmt(v[i])} at t={t[i]:.2f} s, "
             + ("back at it at the end" if hit[-1] else f"last at it at t={t[last]:.2f} s")
             + f" (its longest unbroken stay: {b - a} steps, {(b - a) * dt:.2f} s, from "
               f"t={t[a]:.2f} s)")
