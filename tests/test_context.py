@@ -336,3 +336,22 @@ def test_the_physics_line_says_gravity_the_fluid_and_the_joints_damping():
     assert context_mod.physics_facts(model) == (
         "Physics: gravity 9.81 m/s^2 down; a fluid (viscosity 0.1, density 4000) that drags "
         "every body.")
+
+
+def test_a_joint_that_resets_outside_its_limits_says_so():
+    """The ant's ankles reset at 0, below their 0.52 rad limit: the limit pushes them in."""
+    from dataclasses import replace
+
+    ctx = tasks.load("hopper-forward-v0").robot_context
+    joint = context_mod.JointFact("ankle", "hinge", (0.0, 1.0, 0.0), "", "foot", (0.0, 0.0, 0.0),
+                                  range=(0.524, 1.22))
+    one = np.ones(1)
+
+    def at(v):
+        return replace(ctx, typical={"ankle_angle": context_mod.Typical(v * one, v * one, v * one)})
+
+    assert at(0.04)._reset_outside(joint) == \
+        " (it resets at 0.04, outside them: the limit pushes it back in)"
+    assert at(0.8)._reset_outside(joint) == ""
+    assert at(0.52)._reset_outside(joint) == ""  # on its edge
+    assert at(0.04)._reset_outside(replace(joint, range=None)) == ""

@@ -102,7 +102,8 @@ class RobotContext:
             lines.append("Joints (what a positive value does):")
             width = max(len(j.name) for j in self.joints) + 2
             for j in self.joints:
-                lines.append(f"  {j.name:<{width}}{j.kind} {_axis(j.axis)}: {j.meaning}{_limits(j)}")
+                lines.append(f"  {j.name:<{width}}{j.kind} {_axis(j.axis)}: {j.meaning}{_limits(j)}"
+                             f"{self._reset_outside(j)}")
         if self.actuators:
             ctrls = {a.ctrl for a in self.actuators}
             shared = len(ctrls) == 1
@@ -122,6 +123,18 @@ class RobotContext:
             lines.append("Objects (not the robot; com_pos includes them, robot_com_pos does not): "
                          + "; ".join(self.objects) + ".")
         return "\n".join(lines)
+
+    def _reset_outside(self, j: JointFact) -> str:
+        """Where a joint's typical reset value lies outside its limits (the ant's ankles reset
+        at 0, below their 0.52 rad): words to append, "" otherwise."""
+        t = self.typical.get(f"{j.name}_angle" if j.kind == "hinge" else f"{j.name}_pos")
+        if j.range is None or t is None or len(t.reset) != 1:
+            return ""
+        v, (lo, hi) = float(t.reset[0]), j.range
+        margin = 0.02 * (hi - lo)
+        if lo - margin <= v <= hi + margin:
+            return ""
+        return f" (it resets at {_num(v)}, outside them: the limit pushes it back in)"
 
     def early_end(self) -> str:
         """How the random-action episodes ended (for envs whose own rule is not known)."""
