@@ -31,10 +31,10 @@ TASK = Task(
         maximum=0.0,
     ),
     measures=(Measure("object-to-goal distance", object_goal_distance, "m", bar=GOAL_RADIUS),
-              Measure("fingertips-to-object distance",
+              Measure("tips_arm_pos-to-object distance",
                       distance_between("tips_arm_pos", "object_pos"), "m")),
     baseline_reward="env",
-    baseline_doc="Pusher-v5's own reward: -|object - goal| - 0.5 |object - fingertips| "
+    baseline_doc="Pusher-v5's own reward: -|object - goal| - 0.5 |object - tips_arm| "
                  "- 0.1 |a|^2.",
     budgets={"sb3": Budget(steps=400_000, eval_episodes=10)},
     hyperparams={"sb3": {"n_envs": 8, "n_steps": 256, "batch_size": 256, "n_epochs": 10,

@@ -90,7 +90,7 @@ TASK = Task(
         maximum=0.0,
     ),
     measures=(Measure("object-to-goal distance", object_goal_distance, "m", bar=GOAL_RADIUS),
-              Measure("fingertips-to-object distance",
+              Measure("tips_arm_pos-to-object distance",
                       distance_between("tips_arm_pos", "object_pos"), "m"),
               Measure("arm joint speed (root of the sum of squares)", arm_speed, "rad/s",
                       bar=STILL_SPEED)),

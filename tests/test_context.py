@@ -355,3 +355,25 @@ def test_a_joint_that_resets_outside_its_limits_says_so():
     assert at(0.8)._reset_outside(joint) == ""
     assert at(0.52)._reset_outside(joint) == ""  # on its edge
     assert at(0.04)._reset_outside(replace(joint, range=None)) == ""
+
+
+def test_a_field_equal_to_another_at_every_step_says_which():
+    """Bodies fixed together at one origin (the ant's legs at its torso) give the same field
+    twice; said, and only where the field moves (zeros and flags coincide by chance)."""
+    task = tasks.load("hopper-forward-v0")
+    spec = task.spec
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(50, spec.size))
+    for name in ("thigh_pos", "thigh_linvel"):  # a copy of the torso's
+        rows[:, spec.fields[name].offset: spec.fields[name].offset + 3] = \
+            rows[:, spec.fields[name.replace("thigh", "torso")].offset:][:, :3]
+    for name in ("leg_linvel", "foot_linvel"):  # two fields at 0 throughout: not the same body
+        rows[:, spec.fields[name].offset: spec.fields[name].offset + 3] = 0.0
+    for name in ("leg_contact", "foot_contact"):  # two flags alike: not said
+        rows[:, spec.fields[name].offset] = rows[:, spec.fields["torso_contact"].offset]
+    same = context_mod.same_as(spec, rows)
+    assert same == {"thigh_pos": "torso_pos", "thigh_linvel": "torso_linvel"}
+    # the prompt of a robot that has such fields (the ant's four legs) says it on their lines
+    ant = tasks.load("ant-forward-v0").llm_context()
+    line = next(ln for ln in ant.splitlines() if ln.startswith("front_left_leg_pos "))
+    assert line.endswith("[same as torso_pos]")

@@ -189,12 +189,14 @@ def robot_context(task: Task) -> RobotContext:
             env.reset()
             resets.append(spec.extract(model, data))
         typical = _typical(spec, np.asarray(rows), np.asarray(resets))
+        same = same_as(spec, np.asarray(rows))
         limbs = limb_positions(model, spec)
         return RobotContext(
             typical=typical, joints=joint_facts(model), actuators=actuator_facts(model),
             objects=object_facts(model), episode_lengths=lengths, truncated=truncated, steps=STEPS,
             known_termination=termination(u),
-            notes={name: annotate(spec, name, typ, limbs) for name, typ in typical.items()},
+            notes={name: (f"[same as {same[name]}]" if name in same
+                          else annotate(spec, name, typ, limbs)) for name, typ in typical.items()},
             geometry=shape, floating=floating_base(model), observation=observation_facts(env),
             physics=physics_facts(model),
         )
@@ -236,6 +238,28 @@ def _geometry(model, qpos, spec: StateSpec) -> str:
     if len(names) != model.nbody:
         return ""
     return geometry(model, data, names)
+
+
+def same_as(spec: StateSpec, rows: np.ndarray) -> dict[str, str]:
+    """Fields equal to an earlier field of the same shape at every row, where they move: bodies
+    fixed together at one origin (the ant's legs at its torso; the pusher's ``tips_arm`` body,
+    whose origin is its wrist's, not the fingertip). Field -> the earlier field. Flags and
+    fields that stay put are left out: their equality says nothing of the robot."""
+    out: dict[str, str] = {}
+    seen: list[tuple[str, np.ndarray]] = []
+    for name, f in spec.fields.items():
+        if f.group == "raw" or f.unit == "0/1" or name in ("time", "dt"):
+            continue
+        v = rows[:, f.offset: f.offset + f.size]
+        if not np.all(np.isfinite(v)) or float(np.ptp(v, axis=0).max(initial=0.0)) < 1e-9:
+            continue
+        other = next((n for n, w in seen if w.shape == v.shape and np.allclose(v, w, rtol=0,
+                                                                              atol=1e-9)), None)
+        if other is None:
+            seen.append((name, v))
+        else:
+            out[name] = other
+    return out
 
 
 def _typical(spec: StateSpec, rows: np.ndarray, resets: np.ndarray) -> dict[str, Typical]:
