@@ -220,3 +220,16 @@ def test_reflections_carry_the_state_table_compactly_and_fit_in_8k_tokens(ant_ru
         assert len(text) < 0.6 * len(first)
     for s in sizes(requests):
         assert s["tokens"] < 8000, s
+
+
+def test_the_score_line_names_the_fields_the_score_reads():
+    """'Metres travelled' of which point? The fields the fitness reads, probed, not written by
+    hand; none for a score summed from the suite's own rewards."""
+    from rewardsmith.llm import prompts
+
+    hopper, pusher = tasks.load("hopper-forward-v0"), tasks.load("pusher-push-v0")
+    assert hopper.score_fields == ("rootx_vel",)
+    assert "before the episode ends (falling ends it), computed from the field rootx_vel." \
+        in prompts.scoring_text(hopper)
+    assert "computed from the fields object_pos, goal_pos." in prompts.scoring_text(pusher)
+    assert "computed from" not in prompts.scoring_text(hopper, show=False)

@@ -130,8 +130,11 @@ def scoring_text(task: Task, show: bool = True) -> str:
         return ("How candidates are compared: each trained policy gets a task score (higher is "
                 "better) whose definition is not shown here: reward the behaviour the task "
                 "describes.")
+    fields = task.score_fields
+    reads = (f", computed from the field{'s' if len(fields) > 1 else ''} {', '.join(fields)}"
+             if fields else "")
     lines = ["How candidates are compared: each trained policy is evaluated on a few episodes; "
-             f"its task score (higher is better) is the mean over them of: {fit.doc}."]
+             f"its task score (higher is better) is the mean over them of: {fit.doc}{reads}."]
     if fit.success is not None and fit.success_doc:
         lines.append(f"The success test of an evaluation episode: {fit.success_doc}; the "
                      "success rate is the share of evaluation episodes that pass it.")

@@ -409,6 +409,24 @@ class Task:
             return None
 
     @cached_property
+    def score_fields(self) -> tuple[str, ...]:
+        """The state fields the task score reads (``time`` and ``dt`` left out), in the view's
+        order, found by scoring a short all-zero episode through a view that notes what it looks
+        up; () where there is no score or it cannot be scored that way."""
+        if self.fitness is None:
+            return ()
+        spec = self.spec
+        probe, read = spec.recording()
+        steps = 3
+        ep = Episode(np.zeros((steps + 1, spec.size)), np.zeros((steps, 1)), np.zeros(steps),
+                     np.zeros(steps), {}, False, probe)
+        try:
+            self.fitness(ep)
+        except Exception:  # noqa: BLE001 - one that needs more than zeros: said in words only
+            pass
+        return tuple(f for f in spec.fields if f in read and f not in ("time", "dt"))
+
+    @cached_property
     def _action_space(self):
         env = self.make_env()
         try:
