@@ -97,16 +97,17 @@ def test_termination_text_matches_the_healthy_ranges(task_id):
     try:
         u = env.unwrapped
         text = task.robot_context.termination()
-        assert text == context_mod.termination(u)
-        assert f"leaves {tuple(u._healthy_z_range)} m" in text
-        assert f"leaves {tuple(u._healthy_angle_range)} rad" in text
+        assert text == context_mod.termination(u, task.robot_context.bounds)
+        # each bound on the field it reads (qpos 1 and 2 of a planar robot)
+        assert f"the torso's height (rootz_pos) leaves {tuple(u._healthy_z_range)} m" in text
+        assert f"its pitch angle (rooty_angle) leaves {tuple(u._healthy_angle_range)} rad" in text
     finally:
         env.close()
     assert text in prompts.initial_messages(task)[1]["content"]
 
 
 def test_unknown_envs_get_their_episode_ends_from_random_episodes(monkeypatch):
-    monkeypatch.setattr(context_mod, "termination", lambda u: "")  # as if Hopper were unknown
+    monkeypatch.setattr(context_mod, "termination", lambda u, found=(): "")  # as if unknown
     task = tasks.load("hopper-forward-v0")
     ctx = context_mod.robot_context(task)
     assert ctx.episode_lengths and all(0 < n < context_mod.STEPS for n in ctx.episode_lengths)
@@ -351,7 +352,7 @@ def test_a_joint_that_resets_outside_its_limits_says_so():
         return replace(ctx, typical={"ankle_angle": context_mod.Typical(v * one, v * one, v * one)})
 
     assert at(0.04)._reset_outside(joint) == \
-        " (it resets at 0.04, outside them: the limit pushes it back in)"
+        " (resets at 0.04: the limit pushes it in)"
     assert at(0.8)._reset_outside(joint) == ""
     assert at(0.52)._reset_outside(joint) == ""  # on its edge
     assert at(0.04)._reset_outside(replace(joint, range=None)) == ""

@@ -195,8 +195,11 @@ def test_an_early_end_says_the_last_state_and_what_the_reward_paid_just_before_i
                  True, task.spec)
     lines = events(ep, task)
     z = ep.field("torso_pos")[-1, 2]
-    assert lines[0].endswith(f"(it fell or left its safe range); in its last state, torso height "
-                             f"{z:.3g} m, rooty_angle {ep.field('rooty_angle')[-1]:.3g} rad")
+    pitch = ep.field("rooty_angle")[-1]
+    assert abs(pitch) >= 0.2  # the pitch bound ended it: said, and the height beside it
+    assert lines[0].endswith(f"(it fell or left its safe range); it ended as its pitch angle "
+                             f"(rooty_angle) reached {pitch:+.4g} rad, outside (-0.2, 0.2); in "
+                             f"its last state, torso height {z:.3g} m")
     k = min(20, n // 5)
     paid = next(x for x in lines if x.startswith(f"over its last {k} steps"))
     assert f"the reward averaged 3 per step, against {rewards.mean():.3g}" in paid
@@ -469,3 +472,24 @@ def test_the_exploration_gap_gives_both_episode_lengths_where_they_differ():
             "evaluation it was 5 (the same policy's deterministic actions, over episodes of 1000 "
             "steps)") in note
     assert "over episodes" not in exploration_gap(result, [110, 120])  # alike: not said
+
+
+def test_an_episode_that_ended_early_says_which_of_the_envs_bounds_it_crossed():
+    from rewardsmith.critic.reflect import crossed
+
+    hopper = tasks.load("hopper-forward-v0")
+    ep = _episode(hopper, steps=300)
+    assert ep.terminated
+    z, pitch = float(ep.field("rootz_pos")[-1]), float(ep.field("rooty_angle")[-1])
+    want = []
+    if z <= 0.7:
+        want.append(f"the torso's height (rootz_pos) reached {z:+.4g} m, outside (0.7, inf)")
+    if abs(pitch) >= 0.2:
+        want.append(f"its pitch angle (rooty_angle) reached {pitch:+.4g} rad, outside (-0.2, 0.2)")
+    assert want and crossed(ep, hopper) == " and ".join(want)
+    (line,) = episode_lines(hopper, [ep], [hopper.fitness(ep)])
+    assert f"steps, ended early: {want[0]}" in line
+    assert crossed(replace(ep, terminated=False), hopper) == ""
+    # an env without known bounds (a reacher never ends early) says nothing more
+    reacher = tasks.load("reacher-reach-v0")
+    assert crossed(replace(_episode(reacher), terminated=True), reacher) == ""

@@ -21,7 +21,7 @@ from rewardsmith.critic.reflect import _fmt, _segments
 from rewardsmith.tasks.task import Measure, Task
 
 SCORE_POINTS = 200  # cuts of an episode the score so far is computed at (at most)
-MAX_FLIGHTS = 4  # flights listed an episode (the longest); the rest are counted
+MAX_FLIGHTS = 3  # flights listed an episode (the longest); the rest are counted
 MIN_FLIGHT_S = 0.04  # shorter airborne phases are bounces, not flights
 
 
@@ -313,7 +313,11 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
 
 
 def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float], read: _Read) -> str:
-    end = "ended early" if ep.terminated else "ran to the limit"
+    from rewardsmith.critic.reflect import crossed
+
+    cause = crossed(ep, task)
+    end = (f"ended early: {cause}" if cause else "ended early") if ep.terminated else \
+        "ran to the limit"
     score = f"score {_fmt(fits[i])}, " if i < len(fits) else ""
     parts = [f"episode {i} ({score}{ep.length} steps, {end}):"]
     so_far = score_so_far(ep, task)

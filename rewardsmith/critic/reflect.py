@@ -135,18 +135,51 @@ END_STEPS = 20  # the steps before an early end whose reward is set against the 
 
 
 def _at_the_end(ep: Episode, task: Task) -> str:
-    """The root's height and pitch in the last state, to set against the env's rule for ending
-    an episode (which the first request states)."""
+    """Which of the env's bounds the last state crossed (see :func:`crossed`), and the root's
+    height and pitch there where they are not among them, to set against the env's rule for
+    ending an episode (which the first request states)."""
     from rewardsmith.critic.episode_facts import root_body
 
     nxt, parts = ep.next, []
+    found = _crossed(ep, task)
+    named = {b.what for b, _ in found}
     root = root_body(task)
-    if root is not None and f"{root}_pos" in ep.spec.fields:
+    if root is not None and f"{root}_pos" in ep.spec.fields and "the torso's height" not in named:
         parts.append(f"{root} height {_fmt(float(np.asarray(nxt[f'{root}_pos'])[-1, 2]))} m")
     pitch = _pitch_field(task)
-    if pitch is not None:
+    if pitch is not None and "its pitch angle" not in named:
         parts.append(f"{pitch} {_fmt(float(np.asarray(nxt[pitch])[-1]))} rad")
-    return "; in its last state, " + ", ".join(parts) if parts else ""
+    return ((f"; it ended as {_crossed_text(found)}" if found else "")
+            + ("; in its last state, " + ", ".join(parts) if parts else ""))
+
+
+def _crossed(ep: Episode, task: Task) -> list[tuple[Any, float]]:
+    """The env's bounds (see :class:`~rewardsmith.tasks.context.Bound`) that the last state of
+    an episode that ended early lies outside, each with its value there."""
+    ctx = task.robot_context
+    if not ep.terminated or ep.length < 1 or ctx is None or not ctx.bounds:
+        return []
+    out = []
+    for b in ctx.bounds:
+        try:
+            v = float(b.values(ep.next)[-1])
+        except Exception:  # noqa: BLE001 - a field the episode lacks
+            continue
+        if not b.low < v < b.high:
+            out.append((b, v))
+    return out
+
+
+def _crossed_text(found: list[tuple[Any, float]]) -> str:
+    return " and ".join(f"{b.what} ({b.name()}) reached {v:+.4g} {b.unit}, outside "
+                        f"({b.low:g}, {b.high:g})" for b, v in found)
+
+
+def crossed(ep: Episode, task: Task) -> str:
+    """Which of the env's bounds the last state of an episode that ended early crossed: "its
+    pitch angle (rooty_angle) reached +0.2034 rad, outside (-0.2, 0.2)"; "" where none is
+    known or none was crossed (another of its rules ended it)."""
+    return _crossed_text(_crossed(ep, task))
 
 
 def _reward_at_the_end(ep: Episode) -> str:

@@ -92,6 +92,7 @@ class RobotContext:
     floating: bool = True  # the robot can leave the ground and tip over (see floating_base)
     observation: str = ""  # what the policy sees, in words (see observation_facts)
     physics: str = ""  # gravity, a fluid, the robot's joint damping (see physics_facts)
+    bounds: tuple = ()  # the env's own rules for ending an episode, on fields (see Bound)
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> str:
@@ -134,7 +135,7 @@ class RobotContext:
         margin = 0.02 * (hi - lo)
         if lo - margin <= v <= hi + margin:
             return ""
-        return f" (it resets at {_num(v)}, outside them: the limit pushes it back in)"
+        return f" (resets at {_num(v)}: the limit pushes it in)"
 
     def early_end(self) -> str:
         """How the random-action episodes ended (for envs whose own rule is not known)."""
@@ -190,11 +191,12 @@ def robot_context(task: Task) -> RobotContext:
             resets.append(spec.extract(model, data))
         typical = _typical(spec, np.asarray(rows), np.asarray(resets))
         same = same_as(spec, np.asarray(rows))
+        ends = bounds(u, model, spec)
         limbs = limb_positions(model, spec)
         return RobotContext(
             typical=typical, joints=joint_facts(model), actuators=actuator_facts(model),
             objects=object_facts(model), episode_lengths=lengths, truncated=truncated, steps=STEPS,
-            known_termination=termination(u),
+            known_termination=termination(u, ends), bounds=ends,
             notes={name: (f"[same as {same[name]}]" if name in same
                           else annotate(spec, name, typ, limbs)) for name, typ in typical.items()},
             geometry=shape, floating=floating_base(model), observation=observation_facts(env),
@@ -496,15 +498,75 @@ def physics_facts(model) -> str:
 
 
 # ------------------------------------------------------------------------ termination
-def termination(u: Any) -> str:
-    """When gymnasium's env ``u`` ends an episode early, from its own settings; "" when unknown."""
+@dataclass(frozen=True)
+class Bound:
+    """One of the env's own rules for ending an episode: ``field`` (its ``index``-th entry for a
+    vector) leaving ``(low, high)``."""
+
+    field: str
+    index: int | None
+    low: float
+    high: float
+    what: str  # in words: "the torso's height"
+    unit: str
+
+    def values(self, view) -> np.ndarray:
+        """Its field at every row of a view (``episode.next``), shape (T,)."""
+        v = np.asarray(view[self.field], dtype=float)
+        return v[:, self.index] if self.index is not None else v
+
+    def name(self) -> str:
+        return f"{self.field}[:, {self.index}]" if self.index is not None else self.field
+
+
+def bounds(u: Any, model, spec: StateSpec) -> tuple[Bound, ...]:
+    """The height and pitch bounds gymnasium's env ``u`` ends an episode at, on the state view's
+    fields: a planar robot's root slides and hinge (qpos 1, 2: ``rootz_pos``, ``rooty_angle``),
+    or a free root's height (qpos 2: its body's ``_pos[:, 2]``). () where it has none or they
+    cannot be placed on a field."""
+    import mujoco
+
+    if not getattr(u, "_terminate_when_unhealthy", False) or model.njnt == 0:
+        return ()
+
+    def field_of(q: int) -> tuple[str, int | None] | None:
+        for j in range(model.njnt):
+            a, kind = int(model.jnt_qposadr[j]), int(model.jnt_type[j])
+            name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
+            if kind == 0 and a <= q < a + 3:  # a free joint's position: its body's
+                body = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, int(model.jnt_bodyid[j]))
+                f = f"{body}_pos"
+                return (f, q - a) if f in spec.fields else None
+            if kind in (2, 3) and a == q and name:
+                f = f"{name}_pos" if kind == 2 else f"{name}_angle"
+                return (f, None) if f in spec.fields else None
+        return None
+
+    free = int(model.jnt_type[0]) == 0
+    out = []
+    rules = [("_healthy_z_range", 2 if free else 1, "the torso's height", "m")]
+    if not free:
+        rules.append(("_healthy_angle_range", 2, "its pitch angle", "rad"))
+    for attr, q, what, unit in rules:
+        rng, at = getattr(u, attr, None), field_of(q)
+        if rng is not None and at is not None:
+            out.append(Bound(at[0], at[1], float(rng[0]), float(rng[1]), what, unit))
+    return tuple(out)
+
+
+def termination(u: Any, found: tuple[Bound, ...] = ()) -> str:
+    """When gymnasium's env ``u`` ends an episode early, from its own settings; "" when unknown.
+    ``found``: its :func:`bounds`, to name the field each reads."""
     name = type(u).__name__
     if getattr(u, "_terminate_when_unhealthy", False):
         parts = []
+        on = {b.what: f" ({b.name()})" for b in found}
         if hasattr(u, "_healthy_z_range"):
-            parts.append(f"the torso's height (z) leaves {tuple(u._healthy_z_range)} m")
+            what = "the torso's height"
+            parts.append(f"{what}{on.get(what, ' (z)')} leaves {tuple(u._healthy_z_range)} m")
         if hasattr(u, "_healthy_angle_range"):
-            parts.append(f"its pitch angle leaves {tuple(u._healthy_angle_range)} rad")
+            what = "its pitch angle"
+            parts.append(f"{what}{on.get(what, '')} leaves {tuple(u._healthy_angle_range)} rad")
         if hasattr(u, "_healthy_state_range"):
             parts.append(f"any other joint position or velocity leaves {tuple(u._healthy_state_range)}")
         return ("The env ends an episode early, as a fall, when " + ", or ".join(parts)

@@ -367,8 +367,7 @@ class Task:
         notes = robot.notes if robot else {}
         typical = (f"[reset ..; lo..hi]: typical value at reset, 5th..95th percentile over {STEPS} "
                    f"random-action steps and {RESETS} resets (|v|: a vector's length; z: its "
-                   "height); [same as X]: equal to field X at every one of them (bodies fixed "
-                   "together at one origin).\n") if notes else ""
+                   "height); [same as X]: equal to field X throughout.\n") if notes else ""
         table = f"{typical}{self.spec.render(notes)}"
         if compact:
             table = ("Name, shape and unit of each (the full table with every field's meaning "
