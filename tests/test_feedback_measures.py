@@ -493,3 +493,17 @@ def test_an_episode_that_ended_early_says_which_of_the_envs_bounds_it_crossed():
     # an env without known bounds (a reacher never ends early) says nothing more
     reacher = tasks.load("reacher-reach-v0")
     assert crossed(replace(_episode(reacher), terminated=True), reacher) == ""
+
+
+def test_the_kendall_tau_legend_is_said_once_an_iteration(reacher):
+    from rewardsmith.critic.screening import TAU_LEGEND
+
+    cands = []
+    for k in range(3):
+        c = Candidate(f"1-{k}", 1, k, "ok", source="", fitness=1.0, fitness_seeds={"0": 1.0})
+        c.screening = {"tau": 0.6, "text": f"on 8 recorded episodes its return ranks them like "
+                                           f"the task score with Kendall tau +0.60{TAU_LEGEND}"}
+        cands.append(c)
+    text = iteration_account(reacher, 1, cands, cands[0], True)
+    assert text.count(TAU_LEGEND) == 1 and text.count("Kendall tau +0.60") == 3
+    assert text.index(TAU_LEGEND) < text.index("- 1-1")  # on the first line that has a tau

@@ -48,9 +48,13 @@ def best_episode(c) -> str:
     fits = [f for f in (c.train or {}).get("eval_fitness") or [] if f is not None]
     if not fits:
         return ""
+    seed = (c.train or {}).get("seed")
+    # the details are of its first seed's training: said where it trained on more
+    on = f" on seed {seed}" if seed is not None and len(c.fitness_seeds or {}) > 1 else ""
     if len(fits) == 1:
-        return f"its one evaluation episode scored {_fmt(fits[0])}"
-    return f"its best evaluation episode scored {_fmt(max(fits))}, its worst {_fmt(min(fits))}"
+        return f"its one evaluation episode{on} scored {_fmt(fits[0])}"
+    return (f"its best evaluation episode{on} scored {_fmt(max(fits))}, its worst "
+            f"{_fmt(min(fits))}")
 
 
 def candidate_details(c) -> str:

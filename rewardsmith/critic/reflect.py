@@ -686,12 +686,18 @@ def iteration_account(task: Task, iteration: int, candidates: list, best, improv
     if legend:
         lines.append(f"({legend[0].upper()}{legend[1:]}.)")
     from rewardsmith.critic.digest import candidate_details
+    from rewardsmith.critic.screening import TAU_LEGEND
 
     several = any(len(c.fitness_seeds or {}) > 1 for c in candidates)
+    tau_told = False
     for c in candidates:
         above = best is not None and c.id == best.id
         line = candidate_line(task, c, None if above else episodes.get(c.id), mark_single=several,
                               all_agreement=all_agreement)
+        if TAU_LEGEND in line:  # said once, on the first line that gives a tau
+            if tau_told:
+                line = line.replace(TAU_LEGEND, "")
+            tau_told = True
         if above and episodes.get(c.id):
             line += "; its episodes: told above"
         lines.append(line)

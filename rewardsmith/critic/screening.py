@@ -89,6 +89,7 @@ def sources(groups: Sequence[str]) -> str:
 
 
 SMALL_TERM = 0.1  # a term whose spread is under this share of the return's is not named
+TAU_LEGEND = " (1: the same order, 0: unrelated, -1: reversed)"  # beside a Kendall tau
 
 
 def describe(a: Mapping[str, Any], returns: Mapping[str, Any], scores: Sequence[float],
@@ -98,8 +99,7 @@ def describe(a: Mapping[str, Any], returns: Mapping[str, Any], scores: Sequence[
         return (f"agreement with the task score not measured ({a.get('episodes', 0)} recorded "
                 "episodes, or the reward or the scores do not vary over them)")
     text = (f"on {a['episodes']} recorded episodes ({sources(groups)}) its return ranks them "
-            f"like the task score with Kendall tau {a['tau']:+.2f} (1: the same order, 0: "
-            "unrelated, -1: reversed)")
+            f"like the task score with Kendall tau {a['tau']:+.2f}{TAU_LEGEND}")
     comps = returns.get("components") or {}
     total = np.asarray(returns.get("returns") or [], dtype=float)
 
