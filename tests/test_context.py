@@ -378,3 +378,16 @@ def test_a_field_equal_to_another_at_every_step_says_which():
     ant = tasks.load("ant-forward-v0").llm_context()
     line = next(ln for ln in ant.splitlines() if ln.startswith("front_left_leg_pos "))
     assert line.endswith("[same as torso_pos]")
+
+
+def test_a_field_drawn_at_random_each_reset_says_so():
+    """A Control Suite walker starts at a random pitch: its reset is a range, not a value;
+    gymnasium's reset noise of a few thousandths stays a value."""
+    spec = tasks.load("hopper-forward-v0").spec
+    one = np.ones(1)
+    drawn = context_mod.Typical(0.6 * one, -2.7 * one, 2.5 * one, reset_low=-2.7 * one,
+                                reset_high=2.49 * one)
+    assert context_mod.annotate(spec, "rooty_angle", drawn) == "[reset random -2.7..2.49; -2.7..2.5]"
+    noise = context_mod.Typical(0.0 * one, -0.2 * one, 0.02 * one, reset_low=-0.005 * one,
+                                reset_high=0.005 * one)
+    assert context_mod.annotate(spec, "rooty_angle", noise) == "[reset 0; -0.2..0.02]"

@@ -55,6 +55,8 @@ class Typical:
     high: np.ndarray
     mean: float = 0.0  # for contact flags: the fraction of steps in contact
     norm_high: float = 0.0  # for vectors: the 95th percentile of their length
+    reset_low: np.ndarray | None = None  # the 5th and 95th percentile over the reset states
+    reset_high: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,8 @@ def _typical(spec: StateSpec, rows: np.ndarray, resets: np.ndarray) -> dict[str,
         r_lo, r_hi = np.percentile(resets[:, sl], [5, 95], axis=0)
         lo, hi = np.minimum(lo, r_lo), np.maximum(hi, r_hi)
         norm = float(np.percentile(np.linalg.norm(v, axis=1), 95))
-        out[name] = Typical(np.median(resets[:, sl], axis=0), lo, hi, float(v.mean()), norm)
+        out[name] = Typical(np.median(resets[:, sl], axis=0), lo, hi, float(v.mean()), norm,
+                            r_lo, r_hi)
     return out
 
 
@@ -308,6 +311,19 @@ def limb_positions(model, spec: StateSpec) -> set[str]:
             and n.endswith("_pos") and spec.fields[n].shape == (3,)}
 
 
+RANDOM_RESET = 0.25  # a field whose reset values spread over this share of its range or more
+
+
+def random_reset(t: Typical) -> bool:
+    """Whether a scalar field starts at a value drawn at random each episode: its spread over
+    the reset states is :data:`RANDOM_RESET` of its whole range or more (gymnasium's reset noise
+    of a few thousandths is not)."""
+    if t.reset_low is None or t.reset_high is None or len(t.reset_low) != 1:
+        return False
+    spread, whole = float(t.reset_high[0] - t.reset_low[0]), float(t.high[0] - t.low[0])
+    return spread > 1e-6 and spread >= RANDOM_RESET * whole
+
+
 def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str] = ()) -> str:
     """One field's typical values, short: ``[reset 1.25; 0.7..1.3]`` (5th..95th percentile).
     Positions in ``height_only`` show their height (z) alone."""
@@ -323,6 +339,9 @@ def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str
             return (f"[= {_num(t.reset[0])}]" if name == "dt" else
                     f"[= {_num(t.reset[0])} at every reset and random step]")
         scale = _scale(t.reset, t.low, t.high)
+        if random_reset(t):  # the env draws it at random each reset (a walker's pitch)
+            return (f"[reset random {_num(t.reset_low[0], scale)}..{_num(t.reset_high[0], scale)}; "
+                    f"{_num(t.low[0], scale)}..{_num(t.high[0], scale)}]")
         return f"[reset {_num(t.reset[0], scale)}; {_num(t.low[0], scale)}..{_num(t.high[0], scale)}]"
     if name.endswith("zaxis"):
         return f"[z: reset {_num(t.reset[2])}; {_num(t.low[2])}..{_num(t.high[2])}]"
