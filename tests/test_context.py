@@ -279,16 +279,16 @@ def test_a_field_random_actions_never_move_is_said_to_stay_put_not_to_be_constan
     assert context_mod.annotate(spec, "dt", context_mod.Typical(one * 0.008, one * 0.008,
                                                                  one * 0.008)) == "[= 0.008]"
     still = context_mod.Typical(zero, zero, zero)
-    assert context_mod.annotate(spec, "rootx_vel", still) == "[= 0 at every reset and random step]"
+    assert context_mod.annotate(spec, "rootx_vel", still) == f"[= 0 {context_mod.STILL}]"
     z3 = np.zeros(3)
     assert context_mod.annotate(spec, "torso_linvel", context_mod.Typical(z3, z3, z3)) \
-        == "[= 0 at every reset and random step]"
+        == f"[= 0 {context_mod.STILL}]"
     moving = context_mod.Typical(z3, z3, z3, norm_high=2.0)
     assert context_mod.annotate(spec, "torso_linvel", moving) == "[|v| 95% 2]"
     # the offline designer still reads the value back
     from rewardsmith.llm.offline.designer import _typical_reset
 
-    assert _typical_reset("foo [= 0 at every reset and random step]") == 0.0
+    assert _typical_reset(f"foo [= 0 {context_mod.STILL}]") == 0.0
     assert _typical_reset("dt [= 0.008]") == 0.008
 
 

@@ -312,6 +312,7 @@ def limb_positions(model, spec: StateSpec) -> set[str]:
 
 
 RANDOM_RESET = 0.25  # a field whose reset values spread over this share of its range or more
+STILL = "at every reset and random step: random actions never moved it"  # not a dead field
 
 
 def random_reset(t: Typical) -> bool:
@@ -337,7 +338,7 @@ def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str
             # a constant by definition (dt), or one that random actions never move (a spinner
             # the finger does not reach): said as such, not as a field that is always this
             return (f"[= {_num(t.reset[0])}]" if name == "dt" else
-                    f"[= {_num(t.reset[0])} at every reset and random step]")
+                    f"[= {_num(t.reset[0])} {STILL}]")
         scale = _scale(t.reset, t.low, t.high)
         if random_reset(t):  # the env draws it at random each reset (a walker's pitch)
             return (f"[reset random {_num(t.reset_low[0], scale)}..{_num(t.reset_high[0], scale)}; "
@@ -354,7 +355,7 @@ def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str
     # other vectors (velocities): their length at reset (when not ~0) and its 95th percentile
     reset = float(np.linalg.norm(t.reset))
     if t.norm_high == 0 and reset == 0:
-        return "[= 0 at every reset and random step]"
+        return f"[= 0 {STILL}]"
     head = f"reset {_num(reset)}; " if reset > 0.05 * t.norm_high else ""
     return f"[|v| {head}95% {_num(t.norm_high)}]"
 

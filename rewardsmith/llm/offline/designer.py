@@ -229,7 +229,8 @@ _RESET = re.compile(rf"\[(?:reset ({_NUM}|\(({_NUM}(?:, {_NUM})*)\))[;\]]|= ({_N
 
 def _typical_reset(doc: str) -> float | list[float] | None:
     """The value at reset from a field line's typical-values note: ``[reset 1.25; 0.7..1.3]``,
-    ``[reset (0, 0, 1.25); ...]``, ``[= 0.008]`` or ``[= 0 at every reset and random step]`` (a height-only ``[z: reset ...]`` gives none)."""
+    ``[reset (0, 0, 1.25); ...]``, ``[= 0.008]`` or ``[= 0 at every reset and random step:
+    ...]`` (a height-only ``[z: reset ...]`` gives none)."""
     m = _RESET.search(doc)
     if not m:
         return None
