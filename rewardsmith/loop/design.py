@@ -802,7 +802,8 @@ class DesignLoop:
                  f"other seeds"
                  if cfg.reevaluate == "top-k" and cfg.schedule == "full" else
                  f"the first iteration's top {cfg.top_k} by their first seed's score get the other "
-                 f"seeds; after it, those (up to {cfg.top_k}) whose first seed beat the best's score")
+                 f"seeds; after it, those (up to {cfg.top_k}) whose first seed's score beat the "
+                 f"best's mean score")
         selection = (f"each candidate trains on one seed first, and only one trained on all "
                      f"{cfg.seeds} seeds can become the best: {which}; of those, the highest mean "
                      "task score wins" if cfg.seeds > 1 else
