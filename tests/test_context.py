@@ -391,3 +391,15 @@ def test_a_field_drawn_at_random_each_reset_says_so():
     noise = context_mod.Typical(0.0 * one, -0.2 * one, 0.02 * one, reset_low=-0.005 * one,
                                 reset_high=0.005 * one)
     assert context_mod.annotate(spec, "rooty_angle", noise) == "[reset 0; -0.2..0.02]"
+
+
+def test_a_position_that_never_moves_is_said_to_be_fixed():
+    spec = tasks.load("hopper-forward-v0").spec
+    at = np.array([0.0, 0.0, 0.4])
+    fixed = context_mod.Typical(at, at, at)
+    assert context_mod.annotate(spec, "torso_pos", fixed) == \
+        "[fixed at (0, 0, 0.4) over every reset and random step]"
+    from rewardsmith.llm.offline.designer import _typical_reset
+
+    assert _typical_reset("torso_pos [fixed at (0, 0, 0.4) over every reset and random step]") \
+        == [0.0, 0.0, 0.4]

@@ -347,6 +347,8 @@ def annotate(spec: StateSpec, name: str, t: Typical, height_only: Collection[str
     if name.endswith("zaxis"):
         return f"[z: reset {_num(t.reset[2])}; {_num(t.low[2])}..{_num(t.high[2])}]"
     if f.size == 3 and f.unit == "m":  # a position: per component
+        if np.allclose(t.low, t.high) and np.allclose(t.reset, t.low):  # fixed: a site, a base
+            return f"[fixed at {_vec(t.reset, _scale(t.reset))} over every reset and random step]"
         if name in height_only:
             scale = _scale(t.reset[2], t.low[2], t.high[2])
             return f"[z: reset {_num(t.reset[2], scale)}; {_num(t.low[2], scale)}..{_num(t.high[2], scale)}]"

@@ -224,7 +224,7 @@ def context_from_messages(messages: list[dict]) -> DesignContext:
 
 
 _NUM = r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?"
-_RESET = re.compile(rf"\[(?:reset ({_NUM}|\(({_NUM}(?:, {_NUM})*)\))[;\]]|= ({_NUM})[\] ])")
+_RESET = re.compile(rf"\[(?:(?:reset|fixed at) ({_NUM}|\(({_NUM}(?:, {_NUM})*)\))[;\] ]|= ({_NUM})[\] ])")
 
 
 def _typical_reset(doc: str) -> float | list[float] | None:
