@@ -142,12 +142,12 @@ def _at_the_end(ep: Episode, task: Task) -> str:
 
     nxt, parts = ep.next, []
     found = _crossed(ep, task)
-    named = {b.what for b, _ in found}
+    named = {b.kind for b, _ in found}  # said there: not again below
     root = root_body(task)
-    if root is not None and f"{root}_pos" in ep.spec.fields and "the torso's height" not in named:
+    if root is not None and f"{root}_pos" in ep.spec.fields and "height" not in named:
         parts.append(f"{root} height {_fmt(float(np.asarray(nxt[f'{root}_pos'])[-1, 2]))} m")
     pitch = _pitch_field(task)
-    if pitch is not None and "its pitch angle" not in named:
+    if pitch is not None and "pitch" not in named:
         parts.append(f"{pitch} {_fmt(float(np.asarray(nxt[pitch])[-1]))} rad")
     return ((f"; it ended as {_crossed_text(found)}" if found else "")
             + ("; in its last state, " + ", ".join(parts) if parts else ""))

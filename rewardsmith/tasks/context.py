@@ -531,6 +531,7 @@ class Bound:
     high: float
     what: str  # in words: "the torso's height"
     unit: str
+    kind: str  # "height" | "pitch"
 
     def values(self, view) -> np.ndarray:
         """Its field at every row of a view (``episode.next``), shape (T,)."""
@@ -566,13 +567,13 @@ def bounds(u: Any, model, spec: StateSpec) -> tuple[Bound, ...]:
 
     free = int(model.jnt_type[0]) == 0
     out = []
-    rules = [("_healthy_z_range", 2 if free else 1, "the torso's height", "m")]
+    rules = [("_healthy_z_range", 2 if free else 1, "the torso's height", "m", "height")]
     if not free:
-        rules.append(("_healthy_angle_range", 2, "its pitch angle", "rad"))
-    for attr, q, what, unit in rules:
+        rules.append(("_healthy_angle_range", 2, "its pitch angle", "rad", "pitch"))
+    for attr, q, what, unit, kind in rules:
         rng, at = getattr(u, attr, None), field_of(q)
         if rng is not None and at is not None:
-            out.append(Bound(at[0], at[1], float(rng[0]), float(rng[1]), what, unit))
+            out.append(Bound(at[0], at[1], float(rng[0]), float(rng[1]), what, unit, kind))
     return tuple(out)
 
 
@@ -582,13 +583,13 @@ def termination(u: Any, found: tuple[Bound, ...] = ()) -> str:
     name = type(u).__name__
     if getattr(u, "_terminate_when_unhealthy", False):
         parts = []
-        on = {b.what: f" ({b.name()})" for b in found}
+        on = {b.kind: f" ({b.name()})" for b in found}
         if hasattr(u, "_healthy_z_range"):
-            what = "the torso's height"
-            parts.append(f"{what}{on.get(what, ' (z)')} leaves {tuple(u._healthy_z_range)} m")
+            parts.append(f"the torso's height{on.get('height', ' (z)')} leaves "
+                         f"{tuple(u._healthy_z_range)} m")
         if hasattr(u, "_healthy_angle_range"):
-            what = "its pitch angle"
-            parts.append(f"{what}{on.get(what, '')} leaves {tuple(u._healthy_angle_range)} rad")
+            parts.append(f"its pitch angle{on.get('pitch', '')} leaves "
+                         f"{tuple(u._healthy_angle_range)} rad")
         if hasattr(u, "_healthy_state_range"):
             parts.append(f"any other joint position or velocity leaves {tuple(u._healthy_state_range)}")
         return ("The env ends an episode early, as a fall, when " + ", or ".join(parts)
