@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rewardsmith.contracts import Episode
-from rewardsmith.critic.reflect import _fmt, _segments
+from rewardsmith.critic.reflect import _fmt, _segments, crossed
 from rewardsmith.tasks.task import Measure, Task
 
 SCORE_POINTS = 200  # cuts of an episode the score so far is computed at (at most)
@@ -313,8 +313,6 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
 
 
 def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float], read: _Read) -> str:
-    from rewardsmith.critic.reflect import crossed
-
     cause = crossed(ep, task)
     end = (f"ended early: {cause}" if cause else "ended early") if ep.terminated else \
         "ran to the limit"
