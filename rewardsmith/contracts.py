@@ -276,3 +276,21 @@ class Progress(Protocol):
 FitnessFn = Callable[[Episode], float]
 SuccessFn = Callable[[Episode], bool]
 
+
+def fields_looked_up(spec, fns, rows: np.ndarray | None = None,
+                     action_shape: tuple[int, ...] = (1,)) -> set[str] | None:
+    """The state fields that ``fns`` (a fitness, a success test; None entries skipped) read:
+    each is called once on a two-step episode of ``rows`` (full state rows; zeros by default)
+    through a view of ``spec`` that notes what it looks up. None where one raises: what it
+    reads cannot be told."""
+    probe, read = spec.recording()
+    states = np.zeros((3, spec.size)) if rows is None else np.repeat(rows[:1], 3, axis=0)
+    ep = Episode(states=states, actions=np.zeros((2, *action_shape)), env_rewards=np.zeros(2),
+                 rewards=np.zeros(2), components={}, terminated=False, spec=probe)
+    try:
+        for fn in fns:
+            if fn is not None:
+                fn(ep)
+    except Exception:  # noqa: BLE001 - a function that needs more than these rows
+        return None
+    return read & set(spec.fields)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rewardsmith.contracts import Episode
+from rewardsmith.contracts import Episode, fields_looked_up
 from rewardsmith.errors import RewardRuntimeError, RewardsmithError
 from rewardsmith.reward import liveness
 from rewardsmith.reward.program import CompiledReward, fields_read
@@ -185,20 +185,16 @@ def fields_needed(spec: StateSpec, rows: np.ndarray, action_shape: tuple[int, ..
             return None
         found |= static
     probe, read = spec.recording()
-    states = np.repeat(rows[:1], 3, axis=0)
-    actions = np.zeros((2, *action_shape))
     try:
         if reward is not None:
-            view = StateView(states[:2], probe)
-            reward(view, actions, view)
-        ep = Episode(states=states, actions=actions, env_rewards=np.zeros(2), rewards=np.zeros(2),
-                     components={}, terminated=False, spec=probe)
-        for fn in (fitness, success):
-            if fn is not None:
-                fn(ep)
+            view = StateView(rows[:1].repeat(2, axis=0), probe)
+            reward(view, np.zeros((2, *action_shape)), view)
     except Exception:  # noqa: BLE001 - whatever it is, training will say; fill every field
         return None
-    return found | (read & set(spec.fields))
+    scored = fields_looked_up(spec, (fitness, success), rows, action_shape)
+    if scored is None:
+        return None
+    return found | (read & set(spec.fields)) | scored
 
 
 class RewardVecEnv(DummyVecEnv):

@@ -410,20 +410,14 @@ class Task:
     @cached_property
     def score_fields(self) -> tuple[str, ...]:
         """The state fields the task score reads (``time`` and ``dt`` left out), in the view's
-        order, found by scoring a short all-zero episode through a view that notes what it looks
-        up; () where there is no score or it cannot be scored that way."""
+        order (see :func:`~rewardsmith.contracts.fields_looked_up`); () where there is no
+        score or what it reads cannot be told."""
+        from rewardsmith.contracts import fields_looked_up
+
         if self.fitness is None:
             return ()
-        spec = self.spec
-        probe, read = spec.recording()
-        steps = 3
-        ep = Episode(np.zeros((steps + 1, spec.size)), np.zeros((steps, 1)), np.zeros(steps),
-                     np.zeros(steps), {}, False, probe)
-        try:
-            self.fitness(ep)
-        except Exception:  # noqa: BLE001 - one that needs more than zeros: said in words only
-            pass
-        return tuple(f for f in spec.fields if f in read and f not in ("time", "dt"))
+        read = fields_looked_up(self.spec, (self.fitness,)) or set()
+        return tuple(f for f in self.spec.fields if f in read and f not in ("time", "dt"))
 
     @cached_property
     def _action_space(self):
