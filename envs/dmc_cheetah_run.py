@@ -1,7 +1,7 @@
 """Run forward at 10 m/s or faster (DeepMind Control Suite cheetah/run)."""
 
 from rewardsmith.tasks import Budget, Fitness, Task
-from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
+from rewardsmith.tasks.dmc import TOLERANCE, forward_speed, suite_return, suite_return_doc
 
 # The suite's own reward, re-written against the state view (equal to the suite's to
 # 1e-6: tests/test_dmc.py).
@@ -28,6 +28,7 @@ TASK = Task(
         doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
+    measures=(forward_speed(10.0),),
     baseline_reward=BASELINE,
     baseline_doc=REWARD_DOC,
     budgets={"sb3": Budget(steps=200_000)},

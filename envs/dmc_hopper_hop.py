@@ -1,8 +1,8 @@
 """Hop forward at 2 m/s or faster, standing tall (DeepMind Control Suite hopper/hop)."""
 
 from rewardsmith.state.view import ModelQuantity
-from rewardsmith.tasks import Budget, Extra, Fitness, Task
-from rewardsmith.tasks.dmc import TOLERANCE, suite_return, suite_return_doc
+from rewardsmith.tasks import Budget, Extra, Fitness, Measure, Task
+from rewardsmith.tasks.dmc import TOLERANCE, forward_speed, suite_return, suite_return_doc
 
 # The suite measures the hopper's height between body centres of mass (MuJoCo's xipos), which
 # the state view does not have: two task extras add them.
@@ -46,6 +46,11 @@ TASK = Task(
         doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
+    # the two factors of the suite's reward: standing (this height in 0.6-2 m) and the speed
+    measures=(Measure("torso's height above the foot (centres of mass)",
+                      lambda ep: ep.field("torso_com_pos")[:, 2] - ep.field("foot_com_pos")[:, 2],
+                      "m", better="higher", bar=0.6),
+              forward_speed(2.0)),
     baseline_reward=BASELINE,
     baseline_doc=REWARD_DOC,
     extras=EXTRAS,

@@ -1,7 +1,12 @@
 """Run forward at 8 m/s or faster, upright (DeepMind Control Suite walker/run)."""
 
 from rewardsmith.tasks import Budget, Fitness, Task
-from rewardsmith.tasks.dmc import suite_return, suite_return_doc, walker_baseline
+from rewardsmith.tasks.dmc import (
+    suite_return,
+    suite_return_doc,
+    walker_baseline,
+    walker_measures,
+)
 
 # The suite's own walker reward at walker/run's speed, re-written against the state view
 # (equal to the suite's to 1e-6: tests/test_dmc.py).
@@ -25,6 +30,7 @@ TASK = Task(
         doc=suite_return_doc(REWARD_DOC),
         maximum=1000.0,
     ),
+    measures=walker_measures(8.0),
     baseline_reward=BASELINE,
     baseline_doc=REWARD_DOC,
     budgets={"sb3": Budget(steps=200_000)},

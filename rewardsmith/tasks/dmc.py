@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.tasks.task import Measure
 
 PREFIX = "dmc:"
 INSTALL_HINT = ("install the optional extra: pip install 'rewardsmith[dmc]' "
@@ -278,3 +279,18 @@ def compute_reward(state, action, next_state):
     reward = stand * (5.0 * move + 1.0) / 6.0
     return reward, {{"standing": standing, "upright": upright, "move": move}}
 '''
+
+
+def forward_speed(speed: float) -> Measure:
+    """Measure helper: the centre of mass's x velocity at each state, with the suite's target
+    speed as its bar (the move or run factor of the suite's locomotion rewards)."""
+    return Measure("centre of mass's x velocity (com_vel[:, 0])",
+                   lambda ep: ep.field("com_vel")[:, 0], "m/s", better="higher", bar=speed)
+
+
+def walker_measures(move_speed: float) -> tuple[Measure, ...]:
+    """The two factors of the suite's walker reward, followed through every episode: the torso's
+    height against the 1.2 m it counts as standing, and the forward speed against the task's."""
+    return (Measure("torso height (torso_pos[:, 2])", lambda ep: ep.field("torso_pos")[:, 2], "m",
+                    better="higher", bar=1.2),
+            forward_speed(move_speed))
