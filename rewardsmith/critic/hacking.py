@@ -36,10 +36,15 @@ def negative_p(r: float, n: int) -> float:
     return float(stats.t.cdf(t, n - 2))
 
 
+def _pairs(xs: Sequence[float | None], ys: Sequence[float | None]) -> list[tuple[float, float]]:
+    """The pairs where both are known and finite."""
+    return [(float(x), float(y)) for x, y in zip(xs, ys)
+            if x is not None and y is not None and np.isfinite(x) and np.isfinite(y)]
+
+
 def correlation(xs: Sequence[float | None], ys: Sequence[float | None]) -> float | None:
     """Pearson's r over the pairs where both are known and finite; None when undefined."""
-    pairs = [(float(x), float(y)) for x, y in zip(xs, ys)
-             if x is not None and y is not None and np.isfinite(x) and np.isfinite(y)]
+    pairs = _pairs(xs, ys)
     if len(pairs) < MIN_POINTS:
         return None
     a, b = np.array(pairs).T
@@ -87,12 +92,12 @@ def signals(train: Mapping[str, Any], episode_rewards: Sequence[float] | None = 
         r = correlation(episode_rewards, episode_scores)
         out["eval_correlation"] = r
         distinct = len({round(float(s), 9) for s in episode_scores if s is not None})
-        n = sum(1 for x, y in zip(episode_rewards, episode_scores) if x is not None and y is not None)
-        if (r is not None and r < -0.3 and distinct >= MIN_DISTINCT_SCORES
-                and negative_p(r, n) < EVAL_ALPHA):
+        n = len(_pairs(episode_rewards, episode_scores))  # the pairs r is computed over
+        p = negative_p(r, n) if r is not None else 1.0
+        if r is not None and r < -0.3 and distinct >= MIN_DISTINCT_SCORES and p < EVAL_ALPHA:
             flag("anticorrelated", f"over the {n} evaluation episodes, the episodes with more "
                                 f"reward had lower task scores (correlation {r:.2f}, p = "
-                                f"{negative_p(r, n):.2g} that it is chance)")
+                                f"{p:.2g} that it is chance)")
     comps = (curve[-1].get("components") if curve else None) or {}
     total = sum(abs(v) for v in comps.values())
     if len(comps) > 1 and total > 0:
