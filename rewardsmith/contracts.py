@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -83,6 +83,29 @@ class CurvePoint:
     env_return: float
     reward_return: float
     components: dict[str, float]  # mean episode sum of each component
+    # share of the window's episodes that a termination rule ended (not the time limit); None
+    # where the backend does not tell
+    ended_early: float | None = None
+    # share of the window's episodes that ended early past each of the env's bounds (keyed by
+    # Bound.name(), see tasks.context.Bound; OTHER_END: past none); one past two counts twice
+    ended_by: dict[str, float] = field(default_factory=dict)
+
+
+OTHER_END = "(other)"  # CurvePoint.ended_by's key for episodes that ended early past no known bound
+
+
+def ending_shares(ends: Sequence[tuple[bool, Sequence[str]]]) -> dict[str, Any]:
+    """A :class:`CurvePoint`'s ``ended_early`` and ``ended_by`` over a window's episodes, each
+    given as (terminated, the names of the bounds it ended past); {} for no episodes. An episode
+    that ended early past none of them counts under :data:`OTHER_END`."""
+    if not ends:
+        return {}
+    names: dict[str, int] = {}
+    for terminated, past in ends:
+        for name in (past or ([OTHER_END] if terminated else [])):
+            names[name] = names.get(name, 0) + 1
+    return {"ended_early": sum(bool(t) for t, _ in ends) / len(ends),
+            "ended_by": {k: v / len(ends) for k, v in sorted(names.items())}}
 
 
 @dataclass(frozen=True)

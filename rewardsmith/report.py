@@ -557,15 +557,23 @@ def _components_section(d: RunData, plots: _Plots, compact: bool = False) -> str
 
         out += plots.img(draw_ep, f"components over an evaluation episode of {best['id']}")
     if not compact:
-        rows = []
+        rows, lasts = [], []
         for it, c in d.iteration_bests().items():
             last = ((c.get("train") or {}).get("curve") or [{}])[-1]
             comp = last.get("components") or {}
+            lasts.append(last)
             rows.append([str(it), _e(c["id"]), _f(_score(c)), _f(last.get("episode_length")),
                          _e(", ".join(f"{k} {_f(v)}" for k, v in sorted(comp.items())))])
+        head = ["iteration", "candidate", "fitness", "episode length", "components"]
+        if any(last.get("ended_early") is not None for last in lasts):
+            head.insert(4, "ended early")
+            for row, last in zip(rows, lasts):
+                early = last.get("ended_early")
+                row.insert(4, "" if early is None else f"{early:.0%}")
         if rows:
-            out += "<p>At the end of training (mean episode sums), each iteration's best:</p>"
-            out += _table(["iteration", "candidate", "fitness", "episode length", "components"], rows)
+            out += ("<p>At the end of training (mean episode sums; ended early: the share of "
+                    "training episodes a termination rule ended), each iteration's best:</p>")
+            out += _table(head, rows)
     return out
 
 

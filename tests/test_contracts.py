@@ -51,3 +51,17 @@ def test_the_critic_warns_about_non_finite_rewards_from_the_brax_backend_too():
                     runtime={"nonfinite_eval_steps": 7})
     text = reflect(tasks.load("pendulum-balance-v0"), r, "def compute_reward(s, a, n):\n  pass\n")
     assert "NaN/inf in 7 steps" in text
+
+
+def test_the_share_of_episodes_ended_early_and_past_which_bound():
+    from rewardsmith.contracts import OTHER_END, CurvePoint, ending_shares
+
+    got = ending_shares([(True, ["rootz_pos", "rooty_angle"]), (True, []), (False, []),
+                         (True, ["rooty_angle"])])
+    assert got == {"ended_early": 0.75,
+                   "ended_by": {OTHER_END: 0.25, "rooty_angle": 0.5, "rootz_pos": 0.25}}
+    assert ending_shares([]) == {}
+    # a curve written before these were recorded reads back with them unknown
+    old = {"step": 1, "episodes": 2, "fitness": None, "success_rate": None, "episode_length": 3.0,
+           "env_return": 0.0, "reward_return": 0.0, "components": {}}
+    assert (CurvePoint(**old).ended_early, CurvePoint(**old).ended_by) == (None, {})

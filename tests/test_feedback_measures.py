@@ -507,3 +507,27 @@ def test_the_kendall_tau_legend_is_said_once_an_iteration(reacher):
     text = iteration_account(reacher, 1, cands, cands[0], True)
     assert text.count(TAU_LEGEND) == 1 and text.count("Kendall tau +0.60") == 3
     assert text.index(TAU_LEGEND) < text.index("- 1-1")  # on the first line that has a tau
+
+
+def test_the_training_curve_says_how_often_episodes_ended_early_and_past_which_bound():
+    from rewardsmith.contracts import OTHER_END, CurvePoint
+
+    def result(task, shares):
+        curve = [CurvePoint(step=1000 * (i + 1), episodes=10, fitness=1.0, success_rate=None,
+                            episode_length=50.0, env_return=0.0, reward_return=5.0,
+                            components={}, ended_early=e, ended_by=by)
+                 for i, (e, by) in enumerate(shares)]
+        return TrainResult(task=task.id, backend="sb3", seed=0, steps=2000, fitness=1.0,
+                           fitness_std=0.0, success_rate=None, eval_fitness=[1.0], curve=curve)
+
+    hopper = tasks.load("hopper-forward-v0")
+    text = reflect(hopper, result(hopper, [(1.0, {"rooty_angle": 1.0}),
+                                           (0.6, {"rootz_pos": 0.4, OTHER_END: 0.2})]), "")
+    assert ("  share of episodes ended early (a termination rule, not the time limit): [1, 0.6] "
+            "(falling)") in text
+    assert ("  in the last window 60% of the training episodes ended early, at their last state: "
+            "40% with the torso's height (rootz_pos) outside (0.7, inf); 20% by another of the "
+            "env's rules") in text
+    # none ended early, or a backend that does not tell: not said
+    for shares in ([(0.0, {}), (0.0, {})], [(None, {}), (None, {})]):
+        assert "ended early" not in reflect(hopper, result(hopper, shares), "")

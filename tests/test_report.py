@@ -59,7 +59,8 @@ def _curve(scale: float, comps: list[str], n: int = 8) -> list[dict]:
         f = scale * (1 + i) / n * 50 + 5
         out.append({"step": 256 * (i + 1), "episodes": 10, "fitness": f, "success_rate": 0.0,
                     "episode_length": f, "env_return": f - 1, "reward_return": 2 * f,
-                    "components": {c: (j + 1) * f / 3 for j, c in enumerate(comps)}})
+                    "components": {c: (j + 1) * f / 3 for j, c in enumerate(comps)},
+                    "ended_early": 0.5 / scale})
     return out
 
 
@@ -266,6 +267,8 @@ def test_report_shows_every_part_of_the_run(run, report):
     assert "<span class='del'>-    upright_weight = 1.0</span>" in report
     assert "<span class='add'>+    upright_weight = 2.5</span>" in report
     assert "0-0 → 1-0" in report
+    # each iteration's best at the end of training, with the share of episodes that ended early
+    assert "<th>ended early</th>" in report and "<td>50%</td>" in report and "<td>25%</td>" in report
     # the feedback to the LLM, escaped
     assert "FEEDBACK-MARKER-0" in report and "FEEDBACK-MARKER-1" in report
     assert "&lt;script&gt;alert(&#x27;not code&#x27;)&lt;/script&gt;" in report

@@ -7,7 +7,7 @@ import pytest
 
 from rewardsmith import tasks
 from rewardsmith.errors import RewardsmithError
-from rewardsmith.reward.program import fields_read
+from rewardsmith.reward.program import RewardProgram, compile_program, fields_read
 from rewardsmith.reward.vecenv import fields_needed
 from rewardsmith.state.view import UnknownStateField
 from rewardsmith.train.sb3 import baseline_program
@@ -180,7 +180,28 @@ def test_partial_training_env_gives_the_same_rewards_and_episodes(source, make_v
     for x, y in zip(a, b):
         assert (x.length, x.fitness, x.success, x.reward_return, x.components) == (
             y.length, y.fitness, y.success, y.reward_return, y.components)
+        assert (x.terminated, x.ended_by) == (y.terminated, y.ended_by)  # why each ended
+    assert any(x.terminated and x.ended_by for x in a)  # random hopper actions fall
+    assert all(x.ended_by == () for x in a if not x.terminated)
     full.close(), part.close()
+
+
+def test_a_training_env_fills_the_fields_of_the_envs_own_bounds():
+    """Which bound ended a training episode is read from fields the reward may not read (an
+    ant's torso height, a body position that costs kinematics): they are filled all the same."""
+    from rewardsmith.reward.vecenv import RewardVecEnv
+
+    task = tasks.load("ant-forward-v0")
+    qvel_only = RewardProgram.from_text(
+        "def compute_reward(state, action, next_state):\n    return next_state.qvel[:, 0], {}\n")
+    envs = [RewardVecEnv([task.make_env], task.spec, compile_program(qvel_only), partial=True,
+                         bounds=b) for b in (None, ())]
+    (own,) = envs[0].bounds
+    assert (own.field, own.index, own.low, own.high) == ("torso_pos", 2, 0.2, 1.0)
+    assert "torso_pos" not in envs[0]._view_spec._missing and envs[0]._extract._kin
+    assert "torso_pos" in envs[1]._view_spec._missing  # the same env without bounds leaves it
+    for e in envs:
+        e.close()
 
 
 def test_kept_episodes_always_hold_every_field(make_venv):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardsmith.contracts import Episode, TrainResult
+from rewardsmith.contracts import OTHER_END, Episode, TrainResult
 from rewardsmith.tasks.task import Task
 
 TRAJECTORY_POINTS = 8
@@ -156,18 +156,12 @@ def _at_the_end(ep: Episode, task: Task) -> str:
 def _crossed(ep: Episode, task: Task) -> list[tuple[Any, float]]:
     """The env's bounds (see :class:`~rewardsmith.tasks.context.Bound`) that the last state of
     an episode that ended early lies outside, each with its value there."""
+    from rewardsmith.tasks.context import crossed_bounds
+
     ctx = task.robot_context
     if not ep.terminated or ep.length < 1 or ctx is None or not ctx.bounds:
         return []
-    out = []
-    for b in ctx.bounds:
-        try:
-            v = float(b.values(ep.next)[-1])
-        except Exception:  # noqa: BLE001 - a field the episode lacks
-            continue
-        if not b.low < v < b.high:
-            out.append((b, v))
-    return out
+    return crossed_bounds(ctx.bounds, ep.next)
 
 
 def _crossed_text(found: list[tuple[Any, float]]) -> str:
@@ -344,6 +338,29 @@ def reference_text(record: Mapping | None) -> str:
             f"shown; the run ends by comparing the best with it on more seeds.")
 
 
+def _training_ends(task: Task, curve: Sequence[Any]) -> list[str]:
+    """How the training episodes ended, where some ended early: the share a termination rule
+    ended (not the time limit) at each point, and, in the last window, the share that ended past
+    each of the env's bounds. [] where the backend does not tell or none ended early."""
+    shares = [c.ended_early for c in curve]
+    if all(v is None for v in shares) or not any(v for v in shares):
+        return []
+    lines = [_component_text("share of episodes ended early (a termination rule, not the time "
+                             "limit)", shares)]
+    last = curve[-1]
+    ctx = task.robot_context
+    known = {b.name(): b for b in (ctx.bounds if ctx is not None else ())}
+    if last.ended_early and known:
+        parts = [f"{v:.0%} with {known[k].what} ({k}) outside ({known[k].low:g}, "
+                 f"{known[k].high:g})" for k, v in last.ended_by.items() if k in known]
+        other = last.ended_by.get(OTHER_END)
+        if other:
+            parts.append(f"{other:.0%} by another of the env's rules")
+        lines.append(f"  in the last window {last.ended_early:.0%} of the training episodes "
+                     "ended early, at their last state: " + "; ".join(parts))
+    return lines
+
+
 def _negative_with_early_ends(task: Task, last, episodes: Sequence[Episode]) -> str:
     """A warning where the reward summed below 0 per training episode and the env can end an
     episode early: ending it sooner then loses less, and a policy can learn to fall on purpose.
@@ -432,6 +449,7 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
         if show_score and any(c.success_rate is not None for c in curve):
             lines.append(_component_text("success rate", [c.success_rate for c in curve]))
         lines.append(_component_text("episode length", [c.episode_length for c in curve]))
+        lines.extend(_training_ends(task, curve))
         lines.append(_component_text("total reward (episode sum)", [c.reward_return for c in curve]))
         names = sorted({k for c in curve for k in c.components})
         if names:

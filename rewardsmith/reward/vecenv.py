@@ -81,6 +81,8 @@ class EpisodeSummary:
     env_return: float
     reward_return: float
     components: dict[str, float]
+    terminated: bool = False  # a termination rule ended it, not the time limit
+    ended_by: tuple[str, ...] = ()  # the env's bounds its last state lay past (Bound.name())
 
 
 class _Records:
@@ -203,6 +205,9 @@ class RewardVecEnv(DummyVecEnv):
     With ``partial``, each step fills only the state fields that the reward, the fitness and
     the success test read (:func:`fields_needed`): a program of joint angles and velocities
     then costs no kinematics. Episodes kept (``keep_episodes``) always hold every field.
+    ``bounds``: the env's rules for ending an episode early, on fields
+    (:class:`~rewardsmith.tasks.context.Bound`; None: read from the first env's own settings):
+    each summary names those its episode ended past.
     """
 
     def __init__(
@@ -215,6 +220,7 @@ class RewardVecEnv(DummyVecEnv):
         keep_episodes: bool = False,
         guard: RuntimeGuard | None = None,
         partial: bool = False,
+        bounds: tuple | None = None,
     ):
         super().__init__(env_fns)
         self.spec = spec
@@ -228,11 +234,18 @@ class RewardVecEnv(DummyVecEnv):
         self._next = np.zeros((n, spec.size))
         self._models = [e.unwrapped.model for e in self.envs]
         self._datas = [e.unwrapped.data for e in self.envs]
+        if bounds is None:
+            from rewardsmith.tasks.context import bounds as env_bounds
+
+            bounds = env_bounds(self.envs[0].unwrapped, self._models[0], spec)
+        self.bounds = tuple(bounds)
         fields = None
         if partial and not keep_episodes:
             rows = spec.extract(self._models[0], self._datas[0])[None]
             fields = fields_needed(spec, rows, tuple(self.action_space.shape or ()), reward,
                                    fitness, success)
+            if fields is not None:
+                fields |= {b.field for b in self.bounds if b.field in spec.fields}
         self._extract = spec.extractor(self._models, self._datas, fields)
         self._view_spec = self._extract.view_spec  # refuses the fields not filled
         self._records = _Records(n, spec.size, tuple(self.action_space.shape or ()))
@@ -301,10 +314,16 @@ class RewardVecEnv(DummyVecEnv):
         ep = self._records.episode(i, terminated, self._view_spec)
         fit = self.fitness(ep) if self.fitness is not None else None
         succ = bool(self.success(ep)) if self.success is not None else None
+        past = ()
+        if terminated and self.bounds:
+            from rewardsmith.tasks.context import crossed_bounds
+
+            past = tuple(b.name() for b, _ in crossed_bounds(self.bounds, ep.next))
         self.summaries.append(EpisodeSummary(
             step=self.total_steps, length=ep.length, fitness=fit, success=succ,
             env_return=float(ep.env_rewards.sum()), reward_return=float(ep.rewards.sum()),
             components={k: float(v.sum()) for k, v in ep.components.items()},
+            terminated=terminated, ended_by=past,
         ))
         if self.keep_episodes:
             self.episodes.setdefault(i, []).append(ep)

@@ -542,6 +542,21 @@ class Bound:
         return f"{self.field}[:, {self.index}]" if self.index is not None else self.field
 
 
+def crossed_bounds(found: tuple[Bound, ...], view) -> list[tuple[Bound, float]]:
+    """The bounds among ``found`` that the last row of ``view`` (an episode's ``next``) lies
+    outside, each with its value there: which of the env's rules ended an episode early. A
+    bound whose field the view lacks is left out."""
+    out = []
+    for b in found:
+        try:
+            v = float(b.values(view)[-1])
+        except Exception:  # noqa: BLE001 - a field the view lacks or does not fill
+            continue
+        if not b.low < v < b.high:
+            out.append((b, v))
+    return out
+
+
 def bounds(u: Any, model, spec: StateSpec) -> tuple[Bound, ...]:
     """The height and pitch bounds gymnasium's env ``u`` ends an episode at, on the state view's
     fields: a planar robot's root slides and hinge (qpos 1, 2: ``rootz_pos``, ``rooty_angle``),

@@ -42,6 +42,7 @@ from rewardsmith.contracts import (
     Episode,
     Progress,
     TrainResult,
+    ending_shares,
     score_episodes,
 )
 from rewardsmith.errors import RewardsmithError
@@ -393,14 +394,21 @@ class _Eval:
 
 
 def _point(task, step: int, episodes: list[Episode]) -> CurvePoint:
+    from rewardsmith.tasks.context import crossed_bounds
+
     fits, succ = score_episodes(task, episodes)
     names = sorted({k for e in episodes for k in e.components})
+    ctx = task.robot_context
+    found = ctx.bounds if ctx is not None else ()
+    ends = [(e.terminated, [b.name() for b, _ in crossed_bounds(found, e.next)]
+             if e.terminated else []) for e in episodes]
     return CurvePoint(
         step=int(step), episodes=len(episodes), fitness=float(np.mean(fits)), success_rate=succ,
         episode_length=float(np.mean([e.length for e in episodes])),
         env_return=float(np.mean([e.env_rewards.sum() for e in episodes])),
         reward_return=float(np.mean([e.rewards.sum() for e in episodes])),
         components={k: float(np.mean([e.components[k].sum() for e in episodes])) for k in names},
+        **ending_shares(ends),
     )
 
 

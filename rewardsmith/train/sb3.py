@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from rewardsmith.contracts import Budget, CurvePoint, Episode, Progress, TrainResult
+from rewardsmith.contracts import (
+    Budget,
+    CurvePoint,
+    Episode,
+    Progress,
+    TrainResult,
+    ending_shares,
+)
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward.program import CompiledReward, RewardProgram, compile_program
 from rewardsmith.tasks.task import Task
@@ -184,6 +191,7 @@ def _curve(summaries, total_steps: int, start: int = 0, planned: int | None = No
             env_return=float(np.mean([s.env_return for s in window])),
             reward_return=float(np.mean([s.reward_return for s in window])),
             components={k: float(np.mean([s.components.get(k, 0.0) for s in window])) for k in names},
+            **ending_shares([(s.terminated, s.ended_by) for s in window]),
         ))
     return points
 
