@@ -187,8 +187,9 @@ def test_partial_training_env_gives_the_same_rewards_and_episodes(source, make_v
 
 
 def test_a_training_env_fills_the_fields_of_the_envs_own_bounds():
-    """Which bound ended a training episode is read from fields the reward may not read (an
-    ant's torso height, a body position that costs kinematics): they are filled all the same."""
+    """Which bound ended a training episode is read from fields the reward may not read: they
+    are filled all the same; an ant's torso height from qpos[2], where the env reads it, not
+    from its body position, which would cost kinematics."""
     from rewardsmith.reward.vecenv import RewardVecEnv
 
     task = tasks.load("ant-forward-v0")
@@ -197,10 +198,16 @@ def test_a_training_env_fills_the_fields_of_the_envs_own_bounds():
     envs = [RewardVecEnv([task.make_env], task.spec, compile_program(qvel_only), partial=True,
                          bounds=b) for b in (None, ())]
     (own,) = envs[0].bounds
-    assert (own.field, own.index, own.low, own.high) == ("torso_pos", 2, 0.2, 1.0)
-    assert "torso_pos" not in envs[0]._view_spec._missing and envs[0]._extract._kin
-    assert "torso_pos" in envs[1]._view_spec._missing  # the same env without bounds leaves it
-    for e in envs:
+    assert (own.field, own.index, own.low, own.high, own.qpos) == ("torso_pos", 2, 0.2, 1.0, 2)
+    assert "qpos" not in envs[0]._view_spec._missing and not envs[0]._extract._kin
+    assert own.values(envs[0]._view_spec.view(envs[0]._prev)).shape == (1,)  # filled: readable
+    # the same value either way, on a full row
+    full = RewardVecEnv([task.make_env], task.spec, None)
+    full.reset()
+    full.step(np.zeros((1, task.action_dim)))
+    view = task.spec.view(full._prev)
+    assert own.values(view)[0] == view.torso_pos[0, 2]
+    for e in (*envs, full):
         e.close()
 
 

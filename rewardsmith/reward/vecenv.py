@@ -244,8 +244,6 @@ class RewardVecEnv(DummyVecEnv):
             rows = spec.extract(self._models[0], self._datas[0])[None]
             fields = fields_needed(spec, rows, tuple(self.action_space.shape or ()), reward,
                                    fitness, success)
-            if fields is not None:
-                fields |= {b.field for b in self.bounds if b.field in spec.fields}
         self._extract = spec.extractor(self._models, self._datas, fields)
         self._view_spec = self._extract.view_spec  # refuses the fields not filled
         self._records = _Records(n, spec.size, tuple(self.action_space.shape or ()))

@@ -532,9 +532,14 @@ class Bound:
     what: str  # in words: "the torso's height"
     unit: str
     kind: str  # "height" | "pitch"
+    # the ``qpos`` entry the env itself reads, where it is not the field's own (a free root's
+    # height: qpos[2] equals its body's position without the kinematics the field costs)
+    qpos: int | None = None
 
     def values(self, view) -> np.ndarray:
-        """Its field at every row of a view (``episode.next``), shape (T,)."""
+        """Its value at every row of a view (``episode.next``), shape (T,)."""
+        if self.qpos is not None:
+            return np.asarray(view["qpos"], dtype=float)[:, self.qpos]
         v = np.asarray(view[self.field], dtype=float)
         return v[:, self.index] if self.index is not None else v
 
@@ -567,17 +572,20 @@ def bounds(u: Any, model, spec: StateSpec) -> tuple[Bound, ...]:
     if not getattr(u, "_terminate_when_unhealthy", False) or model.njnt == 0:
         return ()
 
-    def field_of(q: int) -> tuple[str, int | None] | None:
+    def field_of(q: int) -> tuple[str, int | None, int | None] | None:
+        """The field, its index and the qpos entry to read it from (see Bound.qpos)."""
         for j in range(model.njnt):
             a, kind = int(model.jnt_qposadr[j]), int(model.jnt_type[j])
             name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
             if kind == 0 and a <= q < a + 3:  # a free joint's position: its body's
-                body = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, int(model.jnt_bodyid[j]))
+                b = int(model.jnt_bodyid[j])
+                body = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b)
                 f = f"{body}_pos"
-                return (f, q - a) if f in spec.fields else None
+                on_world = int(model.body_parentid[b]) == 0 and "qpos" in spec.fields
+                return (f, q - a, q if on_world else None) if f in spec.fields else None
             if kind in (2, 3) and a == q and name:
                 f = f"{name}_pos" if kind == 2 else f"{name}_angle"
-                return (f, None) if f in spec.fields else None
+                return (f, None, None) if f in spec.fields else None
         return None
 
     free = int(model.jnt_type[0]) == 0
@@ -588,7 +596,8 @@ def bounds(u: Any, model, spec: StateSpec) -> tuple[Bound, ...]:
     for attr, q, what, unit, kind in rules:
         rng, at = getattr(u, attr, None), field_of(q)
         if rng is not None and at is not None:
-            out.append(Bound(at[0], at[1], float(rng[0]), float(rng[1]), what, unit, kind))
+            out.append(Bound(at[0], at[1], float(rng[0]), float(rng[1]), what, unit, kind,
+                             qpos=at[2]))
     return tuple(out)
 
 
