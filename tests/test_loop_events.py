@@ -4,6 +4,7 @@ readers of older runs know, and the live view dispatches on the type."""
 from __future__ import annotations
 
 import inspect
+import re
 
 from rewardsmith.loop import events as E
 
@@ -78,4 +79,14 @@ def test_the_live_view_dispatches_on_the_event_type():
 
     console = Console(record=True, width=200)
     console.print(view.render())
-    assert "best 1-0: 2.8  |  baseline 1.2 (both over 5 closing seeds)" in console.export_text()
+    text = console.export_text()
+    assert "best 1-0: 2.8  |  baseline 1.2 (both over 5 closing seeds)" in text
+    # a candidate's row gives the same figure, and says it is a mean and over how many seeds
+    assert re.search(r"1-0 +ok +\S+ +2\.8 +mean of 5", text), text
+    view(E.CandidateScored(id="1-1", score=4.0, fitness_seeds={"0": 5.0, "1": 3.0}))
+    view(E.CandidateScored(id="1-2", score=6.0, fitness_seeds={"0": 6.0}))
+    assert view.cands["1-1"]["seeds"] == 2
+    console = Console(record=True, width=200)
+    console.print(view.render())
+    text = console.export_text()
+    assert re.search(r"1-1 +4 +mean of 2", text) and re.search(r"1-2 +6 +│", text), text

@@ -133,7 +133,7 @@ class LiveView:
             c["error"] = e.error
 
     def _scored(self, e) -> None:
-        self._cand(e.id)["score"] = e.score
+        self._cand(e.id).update(score=e.score, seeds=len(e.fitness_seeds))
 
     def _new_best(self, e) -> None:
         self.best = (e.id, e.score)
@@ -166,10 +166,14 @@ class LiveView:
         if e.baseline is not None and e.score is not None:  # both over the closing seeds
             self.best, self.baseline = (e.candidate, e.score), e.baseline
             self.on = f" (both over {e.seeds} closing seeds)" if e.seeds else ""
+            if e.seeds:  # its row: the same figure as the head's
+                self._cand(e.candidate).update(score=e.score, seeds=e.seeds)
 
     def render(self):
         table = Table(expand=False, box=None, pad_edge=False)
-        for col in ("candidate", "state", "progress", "fitness", "note"):
+        # a candidate's row: its mean over the seeds it trained on so far, with their number
+        # where there are several; "<id> seed N" rows: that one seed's
+        for col in ("candidate", "state", "progress", "fitness", "seeds", "note"):
             table.add_column(col, overflow="fold")
         colors = {"ok": "green", "done": "green", "rejected": "yellow", "failed": "red",
                   "training": "cyan", "stopped": "magenta", "duplicate": "dim", "screened": "dim"}
@@ -182,8 +186,9 @@ class LiveView:
             if self.blind:
                 fit = None
             note = (c.get("error") or "")[:70]
+            seeds = f"mean of {c['seeds']}" if c.get("score") is not None and c.get("seeds", 0) > 1 else ""
             table.add_row(cid, Text(state, style=colors.get(state, "")), prog,
-                          fmt(fit), Text(note))  # Text: error messages are not markup
+                          fmt(fit), seeds, Text(note))  # Text: error messages are not markup
         head = (f"iteration {self.iteration + 1}  |  tokens {self.tokens:,}  |  cost ${self.cost:.4f}"
                 + (f"  |  best {self.best[0]}" + ("" if self.blind else f": {fmt(self.best[1])}")
                    if self.best else "")
