@@ -6,11 +6,14 @@ the same thing.
 The practice follows Agarwal et al. 2021, "Deep RL at the Edge of the Statistical Precipice"
 (the ``rliable`` library):
 
-- **Intervals** are percentile bootstrap intervals over seeds, reproducible under a fixed seed.
-  Rewards trained on the same seeds are resampled together (paired); the untrained policy's
-  evaluation episodes are resampled on their own (a stratified bootstrap). Fewer than
-  :data:`MIN_INTERVAL_SEEDS` seeds give no interval: a bootstrap of two values is just their
-  range, so the values are listed instead.
+- **Intervals** of a score are percentile bootstrap intervals over seeds, reproducible under a
+  fixed seed; the untrained policy's evaluation episodes are resampled on their own (a
+  stratified bootstrap). Fewer than :data:`MIN_INTERVAL_SEEDS` seeds give no interval: a
+  bootstrap of two values is just their range, so the values are listed instead.
+- **The interval of a paired difference** is the test's own (:class:`SignFlips`): the shifts it
+  does not reject, a 90% interval that holds 0 exactly when the difference is not beyond
+  noise. A bootstrap interval over five seeds covers less than it says, and could exclude 0
+  while the test (rightly) finds nothing.
 - **The interquartile mean** (IQM, the mean of the middle half) stands beside the mean from
   :data:`IQM_FROM_SEEDS` seeds on; it is robust to one lucky or unlucky seed.
 - **The probability of improvement** P(X > Y) is the chance that a seed of one reward scores
@@ -134,11 +137,66 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float 
     return float(((d > 0) + 0.5 * (d == 0)).mean())
 
 
-def paired(a: Seeds, b: Seeds, *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
-    """``a`` against ``b`` on the seeds both were trained on: wins, the mean difference with its
-    interval, P(a > b), and the exact sign-flip permutation test (one-sided, each way)."""
-    from scipy import stats
+EXACT_FLIPS = 16  # up to this many seeds the sign-flip test enumerates every sign pattern
+FLIP_RESAMPLES = 20_000  # random sign patterns past that
 
+
+class SignFlips:
+    """The sign-flip permutation test of the mean of paired differences ``d`` (one-sided, each
+    way) and the interval it gives by inversion: every shift ``delta`` for which neither side
+    rejects ``d - delta`` at :data:`ALPHA`. The interval (a ``1 - 2 ALPHA`` one, 90%) holds 0
+    exactly when the test finds no difference, so the verdict's words and its interval never
+    disagree, as a bootstrap interval over five seeds can (it covers less than it says)."""
+
+    def __init__(self, d: Sequence[float], *, seed: int = BOOTSTRAP_SEED):
+        self.d = np.asarray(d, dtype=float)
+        n = self.d.size
+        self.exact = n <= EXACT_FLIPS
+        if self.exact:  # every pattern, the identity (all +1) among them
+            bits = (np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1
+            self.signs = 1.0 - 2.0 * bits
+        else:
+            rng = np.random.default_rng(seed)
+            self.signs = rng.choice([-1.0, 1.0], size=(FLIP_RESAMPLES, n))
+
+    def p_values(self, delta: float = 0.0) -> tuple[float, float]:
+        """(p that the mean difference is above ``delta``, p that it is below)."""
+        x = self.d - delta
+        obs = x.mean()
+        flipped = self.signs @ x / x.size
+        tol = 1e-12 * max(1.0, float(np.abs(x).max()))  # ties count as reaching it
+        ge, le = int(np.sum(flipped >= obs - tol)), int(np.sum(flipped <= obs + tol))
+        if self.exact:
+            return ge / flipped.size, le / flipped.size
+        return (ge + 1) / (flipped.size + 1), (le + 1) / (flipped.size + 1)
+
+    def interval(self) -> tuple[float, float] | None:
+        """The shifts neither side rejects, or None where every shift is kept (with n seeds
+        the smallest p-value is 2^-n: four seeds or fewer reject nothing at 5%)."""
+        d = self.d
+        if d.size == 0 or min(self.p_values(float(d.min()) - 1.0)) >= ALPHA:
+            return None
+        span = float(d.max() - d.min()) or max(abs(float(d.mean())), 1.0)
+
+        def edge(inside: float, outside: float, side: int) -> float:
+            for _ in range(100):  # bisection: p rises monotonically toward the mean
+                mid = 0.5 * (inside + outside)
+                if self.p_values(mid)[side] >= ALPHA:
+                    inside = mid
+                else:
+                    outside = mid
+                if abs(inside - outside) <= 1e-9 * span:
+                    break
+            return inside
+
+        m = float(d.mean())
+        return (edge(m, float(d.min()) - span, 0), edge(m, float(d.max()) + span, 1))
+
+
+def paired(a: Seeds, b: Seeds, *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+    """``a`` against ``b`` on the seeds both were trained on: wins, the mean difference with the
+    interval of the test (see :class:`SignFlips`), P(a > b), and the exact sign-flip
+    permutation test (one-sided, each way)."""
     A = {_key(k): float(v) for k, v in a.items() if v is not None}
     B = {_key(k): float(v) for k, v in b.items() if v is not None}
     seeds = _seed_order(set(A) & set(B))
@@ -149,29 +207,24 @@ def paired(a: Seeds, b: Seeds, *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
     out: dict[str, Any] = {
         "seeds": seeds, "n": n, "wins": int((d > 0).sum()), "losses": int((d < 0).sum()),
         "ties": int((d == 0).sum()), "difference": float(d.mean()) if n else None,
-        "differences": [float(v) for v in d], "low": None, "high": None, "level": LEVEL,
+        "differences": [float(v) for v in d], "low": None, "high": None,
+        "level": 1 - 2 * ALPHA, "interval": "the shifts the paired test does not reject",
         "prob_improvement": probability_of_improvement(x, y),
         "test": "paired by seed, exact sign-flip permutation test, one-sided",
         "p_better": None, "p_worse": None, "alpha": ALPHA,
         # True: a beats b; False: b beats a; None: the seeds cannot tell
         "beyond_noise": None, "direction": None, "settles": n >= SETTLING_SEEDS,
     }
-    if n >= MIN_INTERVAL_SEEDS:
-        ci = bootstrap([d], lambda s: s.mean(axis=1), seed=seed)
-        if ci:
-            out["low"], out["high"] = ci
     if n >= 2:
+        flips = SignFlips(d, seed=seed)
         if np.all(d == 0):
             out["p_better"] = out["p_worse"] = 1.0
         else:
-            def mean(s, axis=-1):
-                return np.mean(s, axis=axis)
-
-            for side, alt in (("p_better", "greater"), ("p_worse", "less")):
-                r = stats.permutation_test((d,), mean, permutation_type="samples", vectorized=True,
-                                           alternative=alt, n_resamples=np.inf if n <= 16 else 20_000,
-                                           rng=np.random.default_rng(seed))
-                out[side] = float(r.pvalue)
+            out["p_better"], out["p_worse"] = flips.p_values()
+        if n >= MIN_INTERVAL_SEEDS:
+            ci = flips.interval()
+            if ci:
+                out["low"], out["high"] = ci
         if out["p_better"] < ALPHA:
             out["beyond_noise"], out["direction"] = True, "better"
         elif out["p_worse"] < ALPHA:
@@ -354,6 +407,10 @@ def _details(v: dict[str, Any], name: str) -> list[str]:
     if vs.get("p_better") is not None:
         out.append(f"test: {vs['test']}: p = {vs['p_better']:.2g} that it is better, "
                    f"{vs['p_worse']:.2g} that it is worse")
+    if vs.get("low") is not None:
+        out.append(f"difference {signed(vs['difference'])} [{fmt(vs['low'])}, {fmt(vs['high'])}]: "
+                   f"the differences the same test does not reject ({vs['level']:.0%}; 0 lies "
+                   f"outside exactly when it is beyond noise)")
     if vs.get("prob_improvement") is not None and vs["n"] > 1:
         out.append(f"P(improvement) {vs['prob_improvement']:.2f}: the share of all (its seed, "
                    "hand-written seed) pairs where its seed scored higher, unpaired, so it can "
