@@ -56,7 +56,8 @@ def test_five_seeds_all_better_is_beyond_noise_with_an_interval():
     assert vs["p_better"] == pytest.approx(1 / 32)
     diffs = [best[s] - base[s] for s in range(5)]
     assert vs["difference"] == pytest.approx(sum(diffs) / 5)
-    assert min(diffs) <= vs["low"] < vs["difference"] < vs["high"] <= max(diffs)
+    # over 5 seeds the test's interval is the range of the differences
+    assert (vs["low"], vs["high"]) == pytest.approx((min(diffs), max(diffs)))
     assert vs["prob_improvement"] == pytest.approx(1.0)
     assert v["line"].startswith("better than the hand-written reward on 5 of 5 seeds: +")
     assert "P(improvement) 1.00" in v["line"]
@@ -70,6 +71,40 @@ def test_four_of_five_with_a_real_loss_is_not_beyond_noise():
     assert vs["p_better"] > 0.05 and vs["beyond_noise"] is False
     assert verdict({i: x for i, x in enumerate([3, 3, 3, 3, 0.0])}, {i: 1.0 for i in range(5)},
                    UNTRAINED)["line"].startswith("no difference from the hand-written reward beyond noise")
+
+
+def test_the_differences_interval_is_the_tests_own_and_agrees_with_its_verdict():
+    """Bootstrap intervals over five seeds excluded 0 beside "no difference beyond noise" (a
+    run: +22 [3.2, 55.4], p = 0.062); the test's own interval cannot."""
+    import numpy as np
+    from scipy import stats
+
+    from rewardsmith.critic.verdict import SignFlips
+
+    vs = paired({i: x for i, x in enumerate([139, 59, 103, 167, 60])},
+                {i: x for i, x in enumerate([117, 63, 81, 145, 38])})  # 4 of 5 better by 22
+    assert vs["p_better"] == pytest.approx(1 / 16) and vs["beyond_noise"] is False
+    assert vs["low"] == pytest.approx(-4) and vs["high"] == pytest.approx(22)
+    assert vs["level"] == pytest.approx(0.9)
+    rng = np.random.default_rng(0)
+    for n in (3, 5, 8, 12):
+        for _ in range(10):
+            d = rng.normal(1.0, 1.5, n).round(1)
+            flips = SignFlips(d)
+            for got, alt in zip(flips.p_values(), ("greater", "less")):  # scipy's exact p-values
+                want = stats.permutation_test((d,), lambda x, axis=-1: np.mean(x, axis=axis),
+                                              permutation_type="samples", vectorized=True,
+                                              alternative=alt, n_resamples=np.inf).pvalue
+                assert got == pytest.approx(want, abs=1e-12)
+            ci = flips.interval()
+            if n < SETTLING_SEEDS:
+                assert ci is None  # nothing can be rejected: no interval
+            else:
+                assert (not ci[0] <= 0 <= ci[1]) == (min(flips.p_values()) < 0.05), (d, ci)
+                assert min(flips.p_values(ci[0])) >= 0.05 and min(flips.p_values(ci[1])) >= 0.05
+    # past 16 seeds, random sign patterns, the same under a seed
+    many = rng.normal(0.3, 1.0, 20)
+    assert SignFlips(many).interval() == SignFlips(many).interval()
 
 
 def test_worse_beyond_noise_is_said_as_worse():

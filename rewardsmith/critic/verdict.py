@@ -189,8 +189,21 @@ class SignFlips:
                     break
             return inside
 
+        # the p-values change only where the observed mean ties a flipped one, at the mean of
+        # the differences a pattern flips: each edge is one of those, found by bisection and
+        # then taken exactly (an edge is kept: the interval is closed)
+        flipped = self.signs < 0
+        counts = flipped.sum(axis=1)
+        breaks = (flipped @ d)[counts > 0] / counts[counts > 0]
+
+        def exact(x: float, side: int) -> float:
+            b = float(breaks[np.argmin(np.abs(breaks - x))])
+            ok = abs(b - x) <= 1e-6 * span and self.p_values(b)[side] >= ALPHA
+            return b if ok else x
+
         m = float(d.mean())
-        return (edge(m, float(d.min()) - span, 0), edge(m, float(d.max()) + span, 1))
+        return (exact(edge(m, float(d.min()) - span, 0), 0),
+                exact(edge(m, float(d.max()) + span, 1), 1))
 
 
 def paired(a: Seeds, b: Seeds, *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
