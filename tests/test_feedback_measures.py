@@ -481,14 +481,17 @@ def test_an_episode_that_ended_early_says_which_of_the_envs_bounds_it_crossed():
     ep = _episode(hopper, steps=300)
     assert ep.terminated
     z, pitch = float(ep.field("rootz_pos")[-1]), float(ep.field("rooty_angle")[-1])
-    want = []
+    want, brief = [], []
     if z <= 0.7:
         want.append(f"the torso's height (rootz_pos) reached {z:+.4g} m, outside (0.7, inf)")
+        brief.append(f"rootz_pos {z:+.4g} m, outside (0.7, inf)")
     if abs(pitch) >= 0.2:
         want.append(f"its pitch angle (rooty_angle) reached {pitch:+.4g} rad, outside (-0.2, 0.2)")
+        brief.append(f"rooty_angle {pitch:+.4g} rad, outside (-0.2, 0.2)")
     assert want and crossed(ep, hopper) == " and ".join(want)
+    # an episode's line, one of many, names the field alone
     (line,) = episode_lines(hopper, [ep], [hopper.fitness(ep)])
-    assert f"steps, ended early: {want[0]}" in line
+    assert f"steps, ended early: {' and '.join(brief)})" in line
     assert crossed(replace(ep, terminated=False), hopper) == ""
     # an env without known bounds (a reacher never ends early) says nothing more
     reacher = tasks.load("reacher-reach-v0")
@@ -523,11 +526,9 @@ def test_the_training_curve_says_how_often_episodes_ended_early_and_past_which_b
     hopper = tasks.load("hopper-forward-v0")
     text = reflect(hopper, result(hopper, [(1.0, {"rooty_angle": 1.0}),
                                            (0.6, {"rootz_pos": 0.4, OTHER_END: 0.2})]), "")
-    assert ("  share of episodes ended early (a termination rule, not the time limit): [1, 0.6] "
-            "(falling)") in text
-    assert ("  in the last window 60% of the training episodes ended early, at their last state: "
-            "40% with the torso's height (rootz_pos) outside (0.7, inf); 20% by another of the "
-            "env's rules") in text
+    assert "  share ended early (not by the time limit): [1, 0.6] (falling)" in text
+    assert ("  last window, why its 60% ended early (at the last state): 40% the torso's height "
+            "(rootz_pos) outside (0.7, inf); 20% another of the env's rules") in text
     # none ended early, or a backend that does not tell: not said
     for shares in ([(0.0, {}), (0.0, {})], [(None, {}), (None, {})]):
         assert "ended early" not in reflect(hopper, result(hopper, shares), "")

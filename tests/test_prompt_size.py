@@ -32,7 +32,9 @@ def test_the_ant_reflection_request_stays_under_8k_tokens():
     curve = [CurvePoint(step=15_000 * (i + 1), episodes=8, fitness=0.1 * i, success_rate=0.0,
                         episode_length=100.0 + 50 * i, env_return=10.0 * i, reward_return=20.0 * i,
                         components={"forward": 1.0 * i, "alive": 50.0 + i, "effort": -2.0,
-                                    "posture": -0.5}) for i in range(10)]
+                                    "posture": -0.5},
+                        ended_early=0.9 - 0.05 * i, ended_by={"torso_pos[:, 2]": 0.9 - 0.05 * i})
+             for i in range(10)]
     result = TrainResult(task=task.id, backend="sb3", seed=0, steps=150_000,
                          fitness=float(np.mean(fits)), fitness_std=float(np.std(fits)),
                          success_rate=0.0, eval_fitness=fits, curve=curve)
@@ -45,5 +47,6 @@ def test_the_ant_reflection_request_stays_under_8k_tokens():
         {"role": "user", "content": prompts.reflection_message(best.id, best.source, text, account)}]
     size = estimate_tokens(messages)
     assert "Trajectory of the best evaluation episode" in text and "- 1-3" in account
+    assert "45% the torso's height (torso_pos[:, 2]) outside (0.2, 1)" in text
     print(f"Ant reflection request: ~{size} tokens")
     assert 3000 < size < 8000, size

@@ -313,7 +313,7 @@ def episode_lines(task: Task, episodes: Sequence[Episode], fits: Sequence[float]
 
 
 def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float], read: _Read) -> str:
-    cause = crossed(ep, task)
+    cause = crossed(ep, task, brief=True)
     end = (f"ended early: {cause}" if cause else "ended early") if ep.terminated else \
         "ran to the limit"
     score = f"score {_fmt(fits[i])}, " if i < len(fits) else ""

@@ -164,16 +164,20 @@ def _crossed(ep: Episode, task: Task) -> list[tuple[Any, float]]:
     return crossed_bounds(ctx.bounds, ep.next)
 
 
-def _crossed_text(found: list[tuple[Any, float]]) -> str:
+def _crossed_text(found: list[tuple[Any, float]], brief: bool = False) -> str:
+    if brief:  # the field alone: its words are said in the first request and the trajectories
+        return " and ".join(f"{b.name()} {v:+.4g} {b.unit}, outside ({b.low:g}, {b.high:g})"
+                            for b, v in found)
     return " and ".join(f"{b.what} ({b.name()}) reached {v:+.4g} {b.unit}, outside "
                         f"({b.low:g}, {b.high:g})" for b, v in found)
 
 
-def crossed(ep: Episode, task: Task) -> str:
+def crossed(ep: Episode, task: Task, brief: bool = False) -> str:
     """Which of the env's bounds the last state of an episode that ended early crossed: "its
-    pitch angle (rooty_angle) reached +0.2034 rad, outside (-0.2, 0.2)"; "" where none is
-    known or none was crossed (another of its rules ended it)."""
-    return _crossed_text(_crossed(ep, task))
+    pitch angle (rooty_angle) reached +0.2034 rad, outside (-0.2, 0.2)" ("rooty_angle +0.2034
+    rad, outside (-0.2, 0.2)" ``brief``); "" where none is known or none was crossed (another
+    of its rules ended it)."""
+    return _crossed_text(_crossed(ep, task), brief)
 
 
 def _reward_at_the_end(ep: Episode) -> str:
@@ -345,19 +349,18 @@ def _training_ends(task: Task, curve: Sequence[Any]) -> list[str]:
     shares = [c.ended_early for c in curve]
     if all(v is None for v in shares) or not any(v for v in shares):
         return []
-    lines = [_component_text("share of episodes ended early (a termination rule, not the time "
-                             "limit)", shares)]
+    lines = [_component_text("share ended early (not by the time limit)", shares)]
     last = curve[-1]
     ctx = task.robot_context
     known = {b.name(): b for b in (ctx.bounds if ctx is not None else ())}
     if last.ended_early and known:
-        parts = [f"{v:.0%} with {known[k].what} ({k}) outside ({known[k].low:g}, "
+        parts = [f"{v:.0%} {known[k].what} ({k}) outside ({known[k].low:g}, "
                  f"{known[k].high:g})" for k, v in last.ended_by.items() if k in known]
         other = last.ended_by.get(OTHER_END)
         if other:
-            parts.append(f"{other:.0%} by another of the env's rules")
-        lines.append(f"  in the last window {last.ended_early:.0%} of the training episodes "
-                     "ended early, at their last state: " + "; ".join(parts))
+            parts.append(f"{other:.0%} another of the env's rules")
+        lines.append(f"  last window, why its {last.ended_early:.0%} ended early (at the last "
+                     "state): " + "; ".join(parts))
     return lines
 
 
