@@ -154,9 +154,10 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
         parts.append(plots.img(lambda f: draw(f, "normalized"), "normalized score per task", size))
     parts.append(plots.img(lambda f: draw(f, "difference"),
                            "difference from the hand-written reward per task", size))
-    parts.append("<p class='note'>Dots: runs (repeats); marker: their mean; bars: 95% bootstrap "
-                 "intervals (normalized: over repeats, from 3; difference: over the pooled "
-                 "closing seeds). The difference is divided by the size of the hand-written "
+    parts.append("<p class='note'>Dots: runs (repeats); marker: their mean; bars: intervals "
+                 "(normalized: 95% bootstrap over repeats, from 3; difference: the paired test's "
+                 "own 90% interval over the pooled closing seeds, which holds 0 exactly when the "
+                 "difference is not beyond noise). The difference is divided by the size of the hand-written "
                  "reward's mean score on the task (+0.5: half as much again), since the tasks' "
                  "scores range from centimetres to a thousand points, on an axis linear within "
                  "±1 and logarithmic beyond; the table below gives it in the task's own "
