@@ -212,6 +212,17 @@ def test_the_ray_executor_without_ray_says_how_to_install_it(monkeypatch):
     assert e.value.hint == "pip install 'rewardsmith[ray]'"
 
 
+def test_results_that_cannot_be_read_name_a_node_on_another_version():
+    import rewardsmith
+    from rewardsmith.executors.ray_executor import _version_gap
+
+    assert _version_gap({"version": rewardsmith.__version__}) == ""
+    assert _version_gap({"version": "0.0.1"}) == (
+        f" (the node runs rewardsmith 0.0.1, this machine {rewardsmith.__version__}: install the "
+        "same version on every node)")
+    assert _version_gap(None) == "" and _version_gap({}) == ""
+
+
 def test_the_executor_registry():
     assert executors.names() == ["local", "ray"]
     local = executors.make_executor("local", 3)

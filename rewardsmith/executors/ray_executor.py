@@ -66,6 +66,18 @@ def _import_ray():
     return ray
 
 
+def _version_gap(res: Any) -> str:
+    """Where a node's results cannot be read, the likely reason when it is one: "" unless the
+    node ran another rewardsmith than this machine."""
+    import rewardsmith
+
+    theirs = res.get("version") if isinstance(res, dict) else None
+    if theirs is None or theirs == rewardsmith.__version__:
+        return ""
+    return (f" (the node runs rewardsmith {theirs}, this machine {rewardsmith.__version__}: "
+            "install the same version on every node)")
+
+
 def ray_version() -> str | None:
     """The installed Ray's version, or None; Ray is not imported."""
     from importlib import metadata
@@ -560,7 +572,8 @@ class RayExecutor:
                                 outcome = self._land(fl.job, res, fl.submitted_wall)
                             except (OSError, ValueError, TypeError, KeyError) as e:
                                 outcome = Outcome(fl.job, None, "its results from the Ray node "
-                                                  f"could not be stored: {e}")
+                                                  f"could not be stored: {e}"
+                                                  + _version_gap(res))
                     elif now - (fl.started or (fl.submitted if events_broken else now)) > (
                             fl.wall_s + GRACE_S):
                         # the node's own limit should have ended it: the node is lost to us
