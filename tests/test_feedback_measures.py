@@ -529,6 +529,11 @@ def test_the_training_curve_says_how_often_episodes_ended_early_and_past_which_b
     assert "  share ended early (not by the time limit): [1, 0.6] (falling)" in text
     assert ("  last window, why its 60% ended early (at the last state): 40% the torso's height "
             "(rootz_pos) outside (0.7, inf); 20% another of the env's rules") in text
+    # the likeliest cause first; one episode can cross two bounds at once
+    text = reflect(hopper, result(hopper, [(1.0, {"rooty_angle": 0.15, "rootz_pos": 0.94})]), "")
+    assert ("why its 100% ended early (at the last state): 94% the torso's height (rootz_pos) "
+            "outside (0.7, inf); 15% its pitch angle (rooty_angle) outside (-0.2, 0.2); an "
+            "episode past two counts in both") in text
     # none ended early, or a backend that does not tell: not said
     for shares in ([(0.0, {}), (0.0, {})], [(None, {}), (None, {})]):
         assert "ended early" not in reflect(hopper, result(hopper, shares), "")

@@ -354,11 +354,14 @@ def _training_ends(task: Task, curve: Sequence[Any]) -> list[str]:
     ctx = task.robot_context
     known = {b.name(): b for b in (ctx.bounds if ctx is not None else ())}
     if last.ended_early and known:
+        past = sorted(((v, k) for k, v in last.ended_by.items() if k in known), reverse=True)
         parts = [f"{v:.0%} {known[k].what} ({k}) outside ({known[k].low:g}, "
-                 f"{known[k].high:g})" for k, v in last.ended_by.items() if k in known]
+                 f"{known[k].high:g})" for v, k in past]
         other = last.ended_by.get(OTHER_END)
         if other:
             parts.append(f"{other:.0%} another of the env's rules")
+        if sum(last.ended_by.values()) > last.ended_early + 1e-9:
+            parts.append("an episode past two counts in both")
         lines.append(f"  last window, why its {last.ended_early:.0%} ended early (at the last "
                      "state): " + "; ".join(parts))
     return lines
