@@ -214,10 +214,18 @@ def test_reflections_carry_the_state_table_compactly_and_fit_in_8k_tokens(ant_ru
     _, requests, _ = ant_run
     first, later = requests[0][1]["content"], [m[1]["content"] for m in requests[1:]]
     assert "[reset" in first and "body position (world frame, z up)" in first
-    for text in later:
+    for text in later:  # these rewards read no field: no typical value is kept either
         assert "[reset" not in text and "for each body B of torso, front_left_leg" in text
         assert "hip_1_angle, ankle_1_angle" in text and " () rad\n" in text
         assert len(text) < 0.6 * len(first)
+    # where they read some, the typical values of those stay, and only those
+    task = tasks.load("ant-forward-v0")
+    text = task.llm_context(compact=True, typical_for={"torso_pos", "hip_1_angle", "nonsense"})
+    table, _, rest = text.partition("Typical values of the fields the rewards so far read")
+    assert "[reset" not in table
+    typical = rest.split("\n\nSignature")[0].splitlines()[1:]
+    assert [line.split()[0] for line in typical] == ["hip_1_angle", "torso_pos"]
+    assert all("[reset" in line for line in typical)
     for s in sizes(requests):
         assert s["tokens"] < 8000, s
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,15 +106,18 @@ def system_message() -> dict:
 
 
 def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None, *,
-                     show_fitness: bool = True, compact: bool = False) -> list[dict]:
+                     show_fitness: bool = True, compact: bool = False,
+                     typical_for: Collection[str] = ()) -> list[dict]:
     """The first request for a task: the coding rules, then the task's description and schema,
     how candidates are scored (the task score and the success test in words, unless
     ``show_fitness`` is False), and how its rewards are trained (``backend`` with ``steps`` env
     steps; default: the task's budget) and what the policy sees. ``compact``: the state table
-    as name, shape and unit only (the requests after the first, which carry feedback)."""
+    as name, shape and unit only (the requests after the first, which carry feedback), with
+    the typical values of the fields in ``typical_for``."""
     return [system_message(),
             {"role": "user", "content": render(TEMPLATES["initial"],
-                                               context=task.llm_context(compact=compact),
+                                               context=task.llm_context(compact=compact,
+                                                                        typical_for=typical_for),
                                                scoring=scoring_text(task, show_fitness),
                                                training=training_context(task, backend, steps)
                                                ).strip()}]

@@ -448,10 +448,13 @@ class DesignLoop:
         from rewardsmith.llm import prompts
         from rewardsmith.llm.base import DesignContext
 
-        # the full state table in the first request; with feedback, its compact form
+        # the full state table in the first request; with feedback, its compact form, with
+        # the typical values of the fields the rewards in the feedback read
         messages = prompts.initial_messages(self.task, self.config.backend, self.steps,
                                             show_fitness=not self.config.hide_fitness,
-                                            compact=feedback is not None)
+                                            compact=feedback is not None,
+                                            typical_for=self._fields_read_so_far(it)
+                                            if feedback is not None else ())
         if feedback is not None:  # it carries the best program's code (once) and what was tried
             messages = messages + [{"role": "user", "content": feedback}]
         context = DesignContext.from_task(self.task, iteration=it)
@@ -502,6 +505,20 @@ class DesignLoop:
             if c.iteration < before and c.source and c.status != "duplicate":
                 seen.setdefault(fingerprint(c.source), c)
         return seen
+
+    def _fields_read_so_far(self, it: int) -> set[str]:
+        """The state fields the best's code and the last iteration's candidates' read."""
+        from rewardsmith.reward.program import fields_read
+
+        sources = [self.best.source] if self.best is not None and self.best.source else []
+        for k in range(self.config.samples if it > 0 else 0):
+            c = self.run.candidate_record(it - 1, k)
+            if c is not None and c.source:
+                sources.append(c.source)
+        out: set[str] = set()
+        for src in sources:
+            out |= fields_read(src, self.task.spec.fields) or set()
+        return out
 
     def _others_for_context(self, it: int) -> list:
         if it == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -355,10 +355,11 @@ class Task:
         return h.hexdigest()[:16]
 
     # ----------------------------------------------------------- what the LLM sees
-    def llm_context(self, compact: bool = False) -> str:
+    def llm_context(self, compact: bool = False, typical_for: Collection[str] = ()) -> str:
         """The task as the LLM reads it: description, robot, state fields and signature.
         ``compact``: the state fields as name, shape and unit only (requests after the first,
-        which carried the full table with each field's meaning and typical values)."""
+        which carried the full table with each field's meaning and typical values), with the
+        typical values of the fields in ``typical_for`` (those the rewards so far read)."""
         from rewardsmith.reward.program import SIGNATURE
         from rewardsmith.state.view import render_compact
         from rewardsmith.tasks.context import RESETS, STEPS
@@ -374,6 +375,12 @@ class Task:
                      "and typical values is left out here; every field has a leading batch axis "
                      "B):\n"
                      + render_compact(self.spec))
+            kept = [n for n in self.spec.fields if n in set(typical_for) and notes.get(n)]
+            if kept:
+                table += ("\nTypical values of the fields the rewards so far read ([reset value; "
+                          "5th..95th percentile] over random-action steps and resets, as the "
+                          "first request gave them):\n"
+                          + "\n".join(f"  {n} {notes[n]}" for n in kept))
         return (
             f"Task: {self.description}\n\n"
             f"Robot: {self.robot or self.env_id} (simulator env {self.env_id}, "
