@@ -97,7 +97,8 @@ def signals(train: Mapping[str, Any], episode_rewards: Sequence[float] | None = 
         if r is not None and r < -0.3 and distinct >= MIN_DISTINCT_SCORES and p < EVAL_ALPHA:
             flag("anticorrelated", f"over the {n} evaluation episodes, the episodes with more "
                                 f"reward had lower task scores (correlation {r:.2f}, p = "
-                                f"{p:.2g} that it is chance)")
+                                f"{p:.2g} that it is chance): the reward pays most for "
+                                "something the task does not want")
     comps = (curve[-1].get("components") if curve else None) or {}
     total = sum(abs(v) for v in comps.values())
     if len(comps) > 1 and total > 0:

@@ -815,15 +815,12 @@ class DesignLoop:
             return text
 
         cfg = self.config
-        which = (f"the top {cfg.top_k} of each iteration by their first seed's score get the "
-                 f"other seeds"
+        which = (f"each iteration's top {cfg.top_k} there"
                  if cfg.reevaluate == "top-k" and cfg.schedule == "full" else
-                 f"the first iteration's top {cfg.top_k} by their first seed's score get the other "
-                 f"seeds; after it, those (up to {cfg.top_k}) whose first seed's score beat the "
-                 f"best's mean score")
-        selection = (f"each candidate trains on one seed first, and only one trained on all "
-                     f"{cfg.seeds} seeds can become the best: {which}; of those, the highest mean "
-                     "task score wins" if cfg.seeds > 1 else
+                 f"the first iteration's top {cfg.top_k} there, and later up to {cfg.top_k} that "
+                 "beat the best's mean there,")
+        selection = (f"each trains on one seed first; {which} train on all {cfg.seeds} seeds; "
+                     f"the best has the highest mean over all {cfg.seeds}" if cfg.seeds > 1 else
                      "the best is the one with the highest task score")
         # the reflection on the best, which comes first, says what the scores measure; with no
         # best yet, the account says it
