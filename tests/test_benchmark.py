@@ -67,7 +67,8 @@ def test_runs_per_designer_and_repeat_and_the_table(tmp_path):
     seeds = {(s.key.designer, s.key.repeat): bench.plan.seed_of(s.key.repeat) for s in states}
     assert seeds[("a", 0)] == seeds[("b", 0)] == 0 and seeds[("a", 1)] == 1000
     baseline_jobs = [j for j in ex.jobs if j.spec.label == "baseline"]
-    assert sorted(j.spec.seed for j in baseline_jobs) == [*range(5), *range(1000, 1005)]
+    # the design's 2 seeds, then the closing evaluation's 5 fresh ones
+    assert sorted(j.spec.seed for j in baseline_jobs) == [*range(7), *range(1000, 1007)]
 
     table = write_table(bench)
     a, b = table["by_designer"]
@@ -131,7 +132,7 @@ def test_a_run_that_fails_part_way_keeps_its_folder_and_its_reason(tmp_path):
 
 def test_an_interrupted_benchmark_resumes_without_training_anything_twice(tmp_path):
     bench = new(tmp_path, names=("a",))
-    first = Executor(interrupt_after=20)  # part way through the second run (the first is 16 jobs)
+    first = Executor(interrupt_after=26)  # part way through the second run (the first is 22 jobs)
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(bench, first, designers())
     states = bench.states()
@@ -153,7 +154,7 @@ def test_a_terminated_benchmark_records_its_run_as_interrupted(tmp_path):
 
     class Killed(Executor):
         def _train(self, job):
-            if len(self.trained) == 20:  # part way through the second run
+            if len(self.trained) == 26:  # part way through the second run (the first is 22)
                 os.kill(os.getpid(), signal.SIGTERM)
             return super()._train(job)
 

@@ -1,6 +1,6 @@
 """The closing evaluation: after the last iteration, the best and the hand-written reward on the
-same N seeds (the seeds either already trained reused), the untrained policy on their episodes,
-and one verdict; resumable like every other job, and off with ``final_seeds=0``."""
+same N fresh seeds (none the selection saw), the untrained policy on their episodes, and one
+verdict; resumable like every other job, and off with ``final_seeds=0``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def make_loop(tmp_path, executor, final_seeds=5, run=None):
     return DesignLoop(task, run, config, ScriptedLLM(SCRIPT), executor=executor), run
 
 
-def test_the_closing_evaluation_reuses_trained_seeds_and_gives_one_verdict(tmp_path):
+def test_the_closing_evaluation_trains_on_fresh_seeds_and_gives_one_verdict(tmp_path):
     ex = FakeExecutor()
     loop, run = make_loop(tmp_path, ex)
     summary = loop.run_loop()
@@ -36,28 +36,47 @@ def test_the_closing_evaluation_reuses_trained_seeds_and_gives_one_verdict(tmp_p
     assert len(dirs) == len(set(dirs))  # nothing trained twice
     labels = [j.label for j in ex.jobs]
     # iteration 0: both candidates, the baseline and the floor on seeds 0-1, the best's seed 1;
-    # then the closing evaluation: seeds 2-4 of the best, the baseline and the floor
+    # then the closing evaluation on seeds 2-6, none of which the selection saw: the best, the
+    # baseline and the floor on each
+    fresh = (2, 3, 4, 5, 6)
     closing = labels[labels.index("0-0 seed 2"):]
-    assert sorted(closing) == sorted([f"0-0 seed {s}" for s in (2, 3, 4)]
+    assert sorted(closing) == sorted([f"0-0 seed {s}" for s in fresh]
                                      + [f"{k} seed {s}" for k in ("baseline", "floor")
-                                        for s in (2, 3, 4)])
+                                        for s in fresh])
     best = summary["best"]
-    assert best["id"] == "0-0" and sorted(best["fitness_seeds"]) == ["0", "1", "2", "3", "4"]
+    assert best["id"] == "0-0" and sorted(best["fitness_seeds"], key=int) == [
+        "0", "1", "2", "3", "4", "5", "6"]
+    assert best["closing_seeds"] == list(fresh)
     v = best["verdict"]
-    assert v["seeds"] == ["0", "1", "2", "3", "4"] and v["selected_on"] == ["0", "1"]
+    # judged on the fresh seeds alone: nothing to flatter it
+    assert v["seeds"] == ["2", "3", "4", "5", "6"] and v["selected_on"] == []
+    assert v["held_out"] is None and not any("selected on" in d for d in v["details"])
     assert v["versus_baseline"]["wins"] == 5 and v["versus_baseline"]["direction"] == "better"
     assert v["line"].startswith("better than the hand-written reward on 5 of 5 seeds")
     assert run.closing()["verdict"] == v and run.verdict() == v
     assert run.best()["verdict"] == v
     # the candidate's own record carries the closing seeds too
-    assert sorted(run.candidate_result(0, 0)["fitness_seeds"]) == ["0", "1", "2", "3", "4"]
+    assert len(run.candidate_result(0, 0)["fitness_seeds"]) == 7
     kinds = [e["event"] for e in run.events()]
     assert kinds.index("closing_started") < kinds.index("closing_finished") < kinds.index("run_finished")
 
 
+def test_a_verdict_over_seeds_that_held_the_selections_says_how_it_did_without_them():
+    """A verdict from before fresh closing seeds (or from records) included the seeds the best
+    was picked on: it says so, and what the other seeds alone gave."""
+    from rewardsmith.critic.verdict import verdict
+
+    v = verdict({0: 6.0, 1: 5.5, 2: 2.0, 3: 3.0, 4: 2.5}, {0: 3.0, 1: 3.0, 2: 3.0, 3: 2.0, 4: 4.0},
+                [0.0] * 10, selected_on=[0, 1])
+    assert v["held_out"] == {"seeds": ["2", "3", "4"], "reward": 2.5, "baseline": 3.0,
+                             "difference": -0.5, "wins": 1, "losses": 2}
+    assert ("on the 3 seed(s) it was not selected on (2, 3, 4): the best 2.5, hand-written 3, "
+            "difference -0.5, better on 1 of 3") in v["details"]
+
+
 def test_a_run_killed_in_its_closing_evaluation_resumes_without_retraining(tmp_path):
     # iteration 0 is 7 jobs (two candidates, baseline and floor on two seeds, the best's second
-    # seed); the kill comes after four of the closing evaluation's nine
+    # seed); the kill comes after four of the closing evaluation's fifteen
     first = FakeExecutor(interrupt_after=11)
     loop, run = make_loop(tmp_path, first)
     with pytest.raises(KeyboardInterrupt):
@@ -68,7 +87,7 @@ def test_a_run_killed_in_its_closing_evaluation_resumes_without_retraining(tmp_p
     summary = loop2.run_loop()
     again = {str(j.dir) for j in first.jobs} & {str(j.dir) for j in second.jobs}
     assert not again
-    assert len(second.jobs) == 5  # only the closing jobs that had not finished
+    assert len(second.jobs) == 11  # only the closing jobs that had not finished
     assert summary["best"]["verdict"]["versus_baseline"]["n"] == 5
 
 

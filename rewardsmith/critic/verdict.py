@@ -361,6 +361,7 @@ def verdict(reward: Seeds, baseline: Seeds, floor_episodes: Sequence[float], *,
         "baseline_vs_untrained": norm.get("baseline_vs_untrained"),
         "normalized": norm,
         "selected_on": [s for s in _seed_order({_key(s) for s in selected_on}) if s in seeds],
+        "held_out": None,
         "success": None,
     }
     if reward_success is not None and baseline_success is not None:
@@ -370,6 +371,14 @@ def verdict(reward: Seeds, baseline: Seeds, floor_episodes: Sequence[float], *,
             out["success"] = {"reward": float(np.mean([rs[s] for s in _seed_order(set(rs) & set(bs))])),
                               "baseline": float(np.mean([bs[s] for s in _seed_order(set(rs) & set(bs))])),
                               "versus_baseline": paired(rs, bs, seed=seed)}
+    chosen = set(out["selected_on"])
+    fresh = [s for s in seeds if s not in chosen]
+    if chosen and fresh:  # the seeds the selection never saw: its optimism is not in them
+        d = np.array([R[s] - B[s] for s in fresh])
+        out["held_out"] = {"seeds": fresh, "reward": float(np.mean([R[s] for s in fresh])),
+                           "baseline": float(np.mean([B[s] for s in fresh])),
+                           "difference": float(d.mean()), "wins": int((d > 0).sum()),
+                           "losses": int((d < 0).sum())}
     out["line"] = _line(vs)
     out["details"] = _details(out, name)
     out["warnings"] = _warnings(out, name)
@@ -445,6 +454,11 @@ def _details(v: dict[str, Any], name: str) -> list[str]:
     if v.get("selected_on"):
         out.append(f"seed(s) {', '.join(v['selected_on'])} are those {name} was selected on: "
                    f"its score there may be optimistic")
+    h = v.get("held_out")
+    if h:
+        out.append(f"on the {len(h['seeds'])} seed(s) it was not selected on ({', '.join(h['seeds'])}): "
+                   f"{name} {fmt(h['reward'])}, hand-written {fmt(h['baseline'])}, difference "
+                   f"{signed(h['difference'])}, better on {h['wins']} of {len(h['seeds'])}")
     return out
 
 

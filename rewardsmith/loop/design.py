@@ -66,8 +66,9 @@ class DesignConfig:
     # after the whole iteration (more seeds on more candidates, slower)
     reevaluate: str = "challengers"
     executor: str = "local"  # where jobs run: local | ray (a resumed run keeps it)
-    # the closing evaluation: the best and the hand-written reward trained on this many seeds
-    # (those already trained reused), the untrained policy on their episodes; 0: none
+    # the closing evaluation: the best and the hand-written reward trained on this many fresh
+    # seeds (after the design's: none the selection saw), the untrained policy on their
+    # episodes; 0: none
     final_seeds: int = 5
     # screening: candidates whose return ranks the run's recorded episodes against their task
     # scores (Kendall tau below this) are not trained; None: every candidate trains
@@ -126,6 +127,12 @@ def create_run(path: Path, task: Task, config: DesignConfig, llm_name: str) -> R
         "llm": llm_name, "prompt_templates": prompts.templates_used(),
     })
 
+
+
+def closing_seeds(cfg: DesignConfig) -> list[int]:
+    """The closing evaluation's seeds: ``final_seeds`` of them after the design's ``seeds``
+    (``seed`` onwards), so that no seed the selection saw is among them."""
+    return [cfg.seed + cfg.seeds + i for i in range(cfg.final_seeds)]
 
 class DesignLoop:
     def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm,
@@ -881,14 +888,15 @@ class DesignLoop:
         return prev.get("source") if prev else None
 
     def _closing_evaluation(self, best: Candidate) -> dict[str, Any]:
-        """The best and the hand-written reward trained on the same ``final_seeds`` seeds (the
-        seeds either has already trained are reused, from the candidate's folder and the
-        evaluation cache), the untrained policy evaluated on them, and the verdict. Every job is
-        an ordinary job of the executor: parallel, cached, and reused after a resume."""
+        """The best and the hand-written reward trained on the same ``final_seeds`` fresh seeds,
+        the untrained policy evaluated on them, and the verdict. Fresh: the seeds after the
+        design's, which no selection saw (the best was picked for its scores on the design
+        seeds, so those flatter it). Every job is an ordinary job of the executor:
+        parallel, cached, and reused after a resume."""
         from rewardsmith.critic.verdict import verdict
 
         cfg = self.config
-        seeds = [cfg.seed + i for i in range(cfg.final_seeds)]
+        seeds = closing_seeds(cfg)
         selected_on = sorted(best.fitness_seeds, key=int)
         mine = self._seed_jobs(best, seeds)
         refs = self._baseline_jobs(seeds)
