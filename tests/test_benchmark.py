@@ -375,3 +375,33 @@ def test_the_terminal_says_how_long_the_rest_takes():
     text = console.export_text()
     assert "hopper-forward-v0 · offline · repeat 1: finished (6 min); 3 run(s) to go, about " \
            "2 h 02 min at this pace" in text
+
+
+def test_runs_whose_verdicts_held_the_picking_seeds_are_also_judged_without_them():
+    """Runs from before fresh closing seeds reused the 2 seeds their best was picked on, which
+    flatter it: the task's pooled test is made again without them."""
+    from rewardsmith.benchmark.table import designer_row, task_row
+
+    def run(repeat, reward, base):
+        seeds = [1000 * repeat + s for s in range(5)]
+        return {"task": "t", "designer": "d", "status": "finished", "verdict": "...",
+                "seeds": [str(s) for s in seeds], "reward_values": reward,
+                "baseline_values": base, "selected_on": [str(s) for s in seeds[:2]],
+                "score": sum(reward) / 5, "baseline": sum(base) / 5, "normalized": None}
+
+    # better by 2 on the picking seeds, by 0.5 on each of the others: 9 held-out seeds settle
+    rows = [run(k, [5, 5, 3.5, 3.5, 3.5], [3, 3, 3, 3, 3]) for k in range(3)]
+    t = task_row("t", "d", rows)
+    assert t["pooled"]["n"] == 15 and t["held_out"]["n"] == 9
+    assert t["held_out"]["difference"] == pytest.approx(0.5) and t["beats_held_out"] is True
+    # better only on the picking seeds: beyond noise pooled, not without them
+    rows = [run(k, [6, 6, 3, 3.5, 2.5], [3, 3, 3, 3, 3]) for k in range(3)]
+    t = task_row("t", "d", rows)
+    assert t["beats_beyond_noise"] is True and t["held_out"]["difference"] == pytest.approx(0)
+    assert t["beats_held_out"] is False
+    d = designer_row("d", [t], rows)
+    assert d["win_rate_beyond_noise"] == 1.0 and d["win_rate_held_out"] == 0.0
+    # fresh closing seeds: nothing to leave out
+    fresh = [{**r, "selected_on": []} for r in rows]
+    assert task_row("t", "d", fresh)["held_out"] is None
+    assert designer_row("d", [task_row("t", "d", fresh)], fresh)["win_rate_held_out"] is None

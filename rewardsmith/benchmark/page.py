@@ -10,6 +10,7 @@ import numpy as np
 
 from rewardsmith.benchmark.runner import Benchmark
 from rewardsmith.benchmark.table import write_table
+from rewardsmith.critic.verdict import signed
 from rewardsmith.report import COLORS, _e, _f, _page, _Plots, _table, _write
 
 
@@ -73,6 +74,9 @@ def _summary(t: dict[str, Any]) -> str:
                      "-" if d["wall_per_run_s"] is None else f"{d['wall_per_run_s']:.0f} s",
                      f"{d['finished']} / {d['failed']}"
                      + (f" / {d['unfinished']} unfinished" if d["unfinished"] else "")])
+        if d.get("win_rate_held_out") is not None:  # runs whose verdicts held the picking seeds
+            rows[-1][2] += (f" <span class='note'>({_rate(d['win_rate_held_out'])} without the "
+                            "seeds the bests were picked on)</span>")
     note = ("<p class='note'>Beats the hand-written reward: on a task, the paired test of the "
             "verdict (exact sign-flip, one-sided, 95%) over the closing seeds of every repeat "
             "pooled; by mean: the mean paired difference is above zero; the share of tasks with "
@@ -165,18 +169,22 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
     rows = []
     for r in t["by_task"]:
         yes = {True: "yes", False: "no", None: "-"}
-        p = r["pooled"] or {}
+        p, h = r["pooled"] or {}, r.get("held_out")
+        held = ("" if not h else
+                f"<br><span class='note'>without the seeds its bests were picked on: "
+                f"{_e(signed(h['difference']))} over {h['n']} (p = {h['p_better']:.2g}"
+                f"{', beyond noise' if h['direction'] == 'better' else ''})</span>")
         rows.append([_e(r["task"]), _e(r["designer"]), f"{r['finished']} / {r['failed']}",
                      yes[r["beats_beyond_noise"]], yes[r["beats_by_mean"]],
                      _e(_ci(p, "difference")) + (f" (p = {p['p_better']:.2g})"
-                                                 if p.get("p_better") is not None else ""),
+                                                 if p.get("p_better") is not None else "") + held,
                      _e(_spread(r["normalized"])) if r["normalized"] else
                      (f"undefined <span class='note'>{_e(r['normalized_why'])}</span>"
                       if r["judged"] else "-"),
                      _e(_spread(r["score"])), _e(_spread(r["baseline"])), _rate(r["success"]),
                      _f(r["tokens"]), "-" if r["wall_s"] is None else f"{r['wall_s']:.0f} s"])
     parts.append(_table(["task", "designer", "ok / failed", "beats (noise)", "beats (mean)",
-                         "difference [95% CI]", "normalized (over repeats)", "score",
+                         "difference [90%: the test's]", "normalized (over repeats)", "score",
                          "hand-written", "success", "tokens", "wall"], rows))
     return "".join(parts)
 

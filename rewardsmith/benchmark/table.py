@@ -10,7 +10,9 @@ What the columns mean:
   (the best of repeat k against the hand-written reward on repeat k's seeds). **by mean**: the
   mean of those paired differences is above zero. A designer's **win rate** is the fraction of
   its tasks (with at least one run that ended with a verdict) where that holds; **runs beyond
-  noise** counts runs whose own verdict says better.
+  noise** counts runs whose own verdict says better. **held out**: the same test without the
+  seeds the bests were picked on, for runs whose closing evaluation reused them (before it
+  trained fresh seeds): those seeds flatter the best.
 - **normalized score** ``(F - F_untrained) / |F_hand-written - F_untrained|``, per run as the
   verdict defines it (only where the hand-written reward beats the untrained policy beyond
   noise; other runs are counted as undefined). Per task: mean, spread and interval over
@@ -83,6 +85,9 @@ def run_row(bench: Benchmark, state: RunState) -> dict[str, Any]:
         # the paired scores, for the pooled test of a task
         seeds=v["seeds"], reward_values=v["reward"]["values"],
         baseline_values=v["baseline"]["values"],
+        # the seeds its best was picked on, where the closing evaluation reused them (runs from
+        # before fresh closing seeds): they flatter it, so the pooled test is also made without
+        selected_on=v.get("selected_on") or [],
     )
     return row
 
@@ -132,10 +137,15 @@ def task_row(task: str, designer: str, rows: list[dict[str, Any]]) -> dict[str, 
     judged = [r for r in rows if r.get("verdict")]
     reward: dict[str, float] = {}
     base: dict[str, float] = {}
+    picked: set[str] = set()
     for r in judged:  # repeats have different seeds, so the pooled pairs never collide
         for s, x, y in zip(r["seeds"], r["reward_values"], r["baseline_values"]):
             reward[f"{s}"], base[f"{s}"] = x, y
+        picked |= {f"{s}" for s in r.get("selected_on") or []}
     pooled = V.paired(reward, base) if reward else None
+    fresh = [s for s in reward if s not in picked]
+    held_out = (V.paired({s: reward[s] for s in fresh}, {s: base[s] for s in fresh})
+                if picked and fresh else None)
     out: dict[str, Any] = {
         "task": task, "designer": designer, **_counts(rows),
         "beats_beyond_noise": bool(pooled and pooled["direction"] == "better") if judged else None,
@@ -144,6 +154,11 @@ def task_row(task: str, designer: str, rows: list[dict[str, Any]]) -> dict[str, 
         "pooled": None if pooled is None else
         {k: pooled[k] for k in ("n", "wins", "losses", "difference", "low", "high", "p_better",
                                 "p_worse", "direction", "settles")},
+        # the same test without the seeds the bests were picked on (None: none was among them)
+        "held_out": None if held_out is None else
+        {k: held_out[k] for k in ("n", "wins", "losses", "difference", "low", "high", "p_better",
+                                  "p_worse", "direction", "settles")},
+        "beats_held_out": None if held_out is None else held_out["direction"] == "better",
         "score": _describe([r.get("score") for r in judged]),
         "baseline": _describe([r.get("baseline") for r in judged]),
         "normalized": _describe([r.get("normalized") for r in judged]),
@@ -202,6 +217,10 @@ def designer_row(designer: str, tasks: list[dict[str, Any]], rows: list[dict[str
         "win_rate_beyond_noise": (sum(t["beats_beyond_noise"] for t in judged_tasks) / n) if n else None,
         "win_rate_by_mean": (sum(bool(t["beats_by_mean"]) for t in judged_tasks) / n) if n else None,
         "tasks_beyond_noise": [t["task"] for t in judged_tasks if t["beats_beyond_noise"]],
+        # without the seeds the bests were picked on, where some runs' verdicts held them
+        "win_rate_held_out": (sum(bool(t.get("beats_held_out")) for t in judged_tasks) / n)
+        if n and any(t.get("beats_held_out") is not None for t in judged_tasks) else None,
+        "tasks_held_out": [t["task"] for t in judged_tasks if t.get("beats_held_out")],
         "normalized": _stratified(by_task),
         "success": _mean([r.get("success") for r in rows if r.get("verdict")]),
         "baseline_success": _mean([r.get("baseline_success") for r in rows if r.get("verdict")]),
@@ -228,6 +247,7 @@ DESIGNER_COLUMNS = [
     ("designer", lambda d: d["designer"]), ("tasks", lambda d: d["tasks_judged"]),
     ("win_rate_beyond_noise", lambda d: d["win_rate_beyond_noise"]),
     ("win_rate_by_mean", lambda d: d["win_rate_by_mean"]),
+    ("win_rate_held_out", lambda d: d["win_rate_held_out"]),
     ("runs", lambda d: d["runs"]), ("finished", lambda d: d["finished"]),
     ("failed", lambda d: d["failed"]), ("runs_beyond_noise", lambda d: d["runs_beyond_noise"]),
     ("normalized_mean", lambda d: d["normalized"]["mean"]),
@@ -257,6 +277,10 @@ TASK_COLUMNS = [
     ("runs_beyond_noise", lambda t: t["runs_beyond_noise"]),
     ("difference", lambda t: _n(t["pooled"], "difference")),
     ("p_better", lambda t: _n(t["pooled"], "p_better")),
+    ("held_out_seeds", lambda t: _n(t["held_out"], "n")),
+    ("held_out_difference", lambda t: _n(t["held_out"], "difference")),
+    ("held_out_p_better", lambda t: _n(t["held_out"], "p_better")),
+    ("beats_held_out", lambda t: t["beats_held_out"]),
     ("score_mean", lambda t: _n(t["score"], "mean")), ("score_std", lambda t: _n(t["score"], "std")),
     ("baseline_mean", lambda t: _n(t["baseline"], "mean")),
     ("normalized_mean", lambda t: _n(t["normalized"], "mean")),
