@@ -119,3 +119,23 @@ def test_a_wrong_choice_is_refused_by_the_settings_themselves():
         DesignConfig(feedback="robot")
     with pytest.raises(RewardsmithError, match="unknown --reevaluate"):
         DesignConfig(reevaluate="all")
+
+
+def test_the_summary_gives_the_closing_seeds_mean_first():
+    """The best's score over every seed it trained on holds the design seeds that picked it;
+    the summary's figure is the closing seeds' mean, the verdict's."""
+    from rich.console import Console
+
+    from rewardsmith.cli.design import _print_summary
+    from rewardsmith.critic.verdict import verdict
+
+    v = verdict({2: 3.0, 3: 2.0}, {2: 2.5, 3: 2.5}, [0.0] * 10)
+    best = {"id": "0-0", "score": 4.0, "fitness_seeds": {"0": 6.0, "1": 7.0, "2": 3.0, "3": 2.0},
+            "closing_seeds": [2, 3], "verdict": v, "reward_path": "best/reward.py",
+            "baseline_fitness": 2.5, "normalized_score": None}
+    console = Console(record=True, width=300)
+    _print_summary({"best": best, "run_dir": "r", "candidates": {}, "tokens": {}, "cost_usd": 0.0,
+                    "task": "t"}, console)
+    text = console.export_text()
+    assert ("fitness 2.5 over the 2 closing seeds (4 over all 4 it trained on); hand-written "
+            "baseline 2.5") in text

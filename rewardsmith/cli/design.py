@@ -482,7 +482,14 @@ def _print_summary(s: dict[str, Any], console) -> None:
                       f"[bold]rewardsmith show {s['run_dir']}[/]")
         return
     console.print(f"\n[bold green]best reward[/]: {b['reward_path']}")
-    line = f"fitness {b['score']:.4g} over {len(b['fitness_seeds'])} seed(s)"
+    v = b.get("verdict") or {}
+    closing = b.get("closing_seeds") or []
+    if closing and (v.get("reward") or {}).get("mean") is not None:
+        # the closing seeds' mean, the verdict's: the design seeds, which picked it, flatter it
+        line = (f"fitness {v['reward']['mean']:.4g} over the {len(closing)} closing seeds "
+                f"({b['score']:.4g} over all {len(b['fitness_seeds'])} it trained on)")
+    else:
+        line = f"fitness {b['score']:.4g} over {len(b['fitness_seeds'])} seed(s)"
     if b.get("baseline_fitness") is not None:
         line += f"; hand-written baseline {b['baseline_fitness']:.4g}"
         if b.get("normalized_score") is not None:
