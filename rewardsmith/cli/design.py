@@ -450,8 +450,13 @@ def register(app: typer.Typer) -> None:
             table.add_row(*row, Text(note))
         print_table(table)
         if best:
-            console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} "
-                          f"(seeds {best.get('fitness_seeds')})")
+            seeds = best.get("fitness_seeds") or {}
+            each = ", ".join(f"{k}: {fmt(v)}" for k, v in sorted(seeds.items(), key=lambda kv: int(kv[0])))
+            console.print(f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} over every "
+                          f"seed it trained on ({each}); the verdict's figures are over the closing "
+                          "seeds" if run.closing() else
+                          f"best: [bold]{best['candidate']}[/] score {best['score']:.4g} ({each})",
+                          highlight=False)
             print_verdict(run.verdict(), console)
             console.print(Syntax((run.path / "best" / "reward.py").read_text(), "python"))
         if feedback:
