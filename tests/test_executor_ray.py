@@ -101,6 +101,7 @@ def test_two_jobs_land_in_their_folders_with_progress(executor, node, tmp_path):
 
 
 @needs_ray
+@pytest.mark.slow  # ~15 s of stall timer; the local executor's (test_pool) stays in the fast suite
 def test_a_reward_that_hangs_is_a_failed_job_and_the_other_finishes(executor, node, tmp_path):
     hang, ok = _job(tmp_path, "hangs", HANGS_LATER, steps=2048), _job(tmp_path, "ok")
     out = executor(limits=jail.Limits(stall_s=10.0)).run([hang, ok])

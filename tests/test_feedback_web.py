@@ -332,6 +332,7 @@ def test_server_rules(tmp_path):
         assert json.loads(_req(base + "api/state")[2])["submitted"] is True
 
 
+@pytest.mark.slow  # ~14 s: a whole design run, its clips rendered, the page answered in Chromium
 def test_a_design_loop_takes_the_pages_answer_into_its_next_prompt(tmp_path, browser, load_task,
                                                                     monkeypatch):
     """The whole path: a design run with --feedback human renders the clips, serves the page,
