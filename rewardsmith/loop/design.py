@@ -128,11 +128,11 @@ def create_run(path: Path, task: Task, config: DesignConfig, llm_name: str) -> R
     })
 
 
-
 def closing_seeds(cfg: DesignConfig) -> list[int]:
     """The closing evaluation's seeds: ``final_seeds`` of them after the design's ``seeds``
     (``seed`` onwards), so that no seed the selection saw is among them."""
     return [cfg.seed + cfg.seeds + i for i in range(cfg.final_seeds)]
+
 
 class DesignLoop:
     def __init__(self, task: Task, run: RunDir, config: DesignConfig, llm,
