@@ -215,3 +215,19 @@ def test_the_design_summary_flags_a_baseline_that_does_not_learn(tmp_path, monke
     assert "normalized score undefined" in html
     assert "better than the hand-written reward on 5 of 5 seeds" in html
     assert run.verdict() == v
+
+
+def test_a_score_that_is_not_a_number_is_left_out_and_said_not_counted_as_a_win():
+    """A NaN score (a simulation that broke down) once compared as a win on every sign
+    pattern: p = 0, "better beyond noise"."""
+    nan = float("nan")
+    vs = paired({0: 1.0, 1: nan, 2: 3.0, 3: 2.0, 4: 2.5}, {0: 0.5, 1: 1.0, 2: 2.0, 3: 3.0, 4: 2.0})
+    assert vs["n"] == 4 and vs["seeds"] == ["0", "2", "3", "4"]
+    assert vs["p_better"] > 0.05 and vs["direction"] is None
+    v = verdict({i: x for i, x in enumerate([4.0, 4.0, nan, 4.0, 4.0, 4.0])},
+                {i: 1.0 for i in range(6)}, UNTRAINED + [nan])
+    assert v["versus_baseline"]["n"] == 5 and v["reward"]["mean"] == pytest.approx(4.0)
+    assert v["floor"]["n_episodes"] == len(UNTRAINED)
+    assert ("the best scored no finite number on seed(s) 2 (the simulation or the score broke "
+            "down there): left out of every figure") in v["warnings"]
+    assert "1 of the untrained policy's episodes scored no finite number: left out" in v["warnings"]

@@ -78,6 +78,26 @@ def _key(seed: Any) -> str:
     return str(seed)
 
 
+def _scores(seeds: Seeds) -> dict[str, float]:
+    """Seed -> score, without the seeds that have none or a non-finite one (a failed or
+    numerically broken evaluation: a NaN must not count as a win or a loss)."""
+    out = {}
+    for k, v in seeds.items():
+        if v is not None and math.isfinite(float(v)):
+            out[_key(k)] = float(v)
+    return out
+
+
+def _finite(values: Sequence[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def _broken(seeds: Seeds) -> list[str]:
+    """The seeds whose score is not a finite number."""
+    return _seed_order(_key(k) for k, v in seeds.items()
+                       if v is not None and not math.isfinite(float(v)))
+
+
 def _seed_order(keys) -> list[str]:
     return sorted(keys, key=lambda k: (int(k) if str(k).lstrip("-").isdigit() else 10**9, str(k)))
 
@@ -210,8 +230,7 @@ def paired(a: Seeds, b: Seeds, *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
     """``a`` against ``b`` on the seeds both were trained on: wins, the mean difference with the
     interval of the test (see :class:`SignFlips`), P(a > b), and the exact sign-flip
     permutation test (one-sided, each way)."""
-    A = {_key(k): float(v) for k, v in a.items() if v is not None}
-    B = {_key(k): float(v) for k, v in b.items() if v is not None}
+    A, B = _scores(a), _scores(b)
     seeds = _seed_order(set(A) & set(B))
     x = np.array([A[s] for s in seeds])
     y = np.array([B[s] for s in seeds])
@@ -255,7 +274,7 @@ def above_floor(values: Sequence[float], floor_episodes: Sequence[float], *,
     from scipy import stats
 
     x = np.asarray([float(v) for v in values], dtype=float)
-    f = np.asarray([float(v) for v in floor_episodes], dtype=float)
+    f = np.asarray(_finite(floor_episodes), dtype=float)
     out: dict[str, Any] = {"test": "seeds against the untrained policy's episodes, exact "
                                    "Mann-Whitney test, one-sided",
                            "n": int(x.size), "episodes": int(f.size), "p_value": None,
@@ -295,12 +314,11 @@ def normalized(reward: Seeds, baseline: Seeds, floor_episodes: Sequence[float], 
     good as the hand-written reward. ``defined`` is False (and ``why`` says so) unless the
     hand-written reward beats the untrained policy beyond noise; the interval comes from the
     same stratified bootstrap as every other (from 3 seeds), the IQM of per-seed scores from 5."""
-    R = {_key(k): float(v) for k, v in reward.items() if v is not None}
-    B = {_key(k): float(v) for k, v in baseline.items() if v is not None}
+    R, B = _scores(reward), _scores(baseline)
     seeds = _seed_order(set(R) & set(B))
     r = np.array([R[s] for s in seeds])
     b = np.array([B[s] for s in seeds])
-    f = np.asarray([float(v) for v in floor_episodes], dtype=float)
+    f = np.asarray(_finite(floor_episodes), dtype=float)
     out: dict[str, Any] = {"formula": FORMULA, "defined": False, "value": None, "low": None,
                            "high": None, "iqm": None, "per_seed": [], "n": len(seeds),
                            "level": LEVEL}
@@ -345,12 +363,13 @@ def verdict(reward: Seeds, baseline: Seeds, floor_episodes: Sequence[float], *,
     on the seeds both have); ``floor_episodes`` are the untrained policy's episode scores on the
     same seeds; ``selected_on`` names the seeds ``reward`` was selected on (its score there is
     optimistic)."""
-    R = {_key(k): float(v) for k, v in reward.items() if v is not None}
-    B = {_key(k): float(v) for k, v in baseline.items() if v is not None}
+    R, B = _scores(reward), _scores(baseline)
     seeds = _seed_order(set(R) & set(B))
     vs = paired(R, B, seed=seed)
     norm = normalized(R, B, floor_episodes, seed=seed)
-    f = [float(v) for v in floor_episodes]
+    f = _finite(floor_episodes)
+    broken = {"reward": _broken(reward), "baseline": _broken(baseline),
+              "floor_episodes": len(floor_episodes) - len(f)}
     out: dict[str, Any] = {
         "seeds": seeds,
         "reward": describe([R[s] for s in seeds], seed=seed),
@@ -362,11 +381,11 @@ def verdict(reward: Seeds, baseline: Seeds, floor_episodes: Sequence[float], *,
         "normalized": norm,
         "selected_on": [s for s in _seed_order({_key(s) for s in selected_on}) if s in seeds],
         "held_out": None,
+        "broken": broken,  # scores that are not finite numbers, left out of every figure
         "success": None,
     }
     if reward_success is not None and baseline_success is not None:
-        rs = {_key(k): float(v) for k, v in reward_success.items() if v is not None}
-        bs = {_key(k): float(v) for k, v in baseline_success.items() if v is not None}
+        rs, bs = _scores(reward_success), _scores(baseline_success)
         if set(rs) & set(bs):
             out["success"] = {"reward": float(np.mean([rs[s] for s in _seed_order(set(rs) & set(bs))])),
                               "baseline": float(np.mean([bs[s] for s in _seed_order(set(rs) & set(bs))])),
@@ -463,6 +482,19 @@ def _details(v: dict[str, Any], name: str) -> list[str]:
 
 
 def _warnings(v: dict[str, Any], name: str) -> list[str]:
+    out = []
+    b = v.get("broken") or {}
+    for who, label in (("reward", name), ("baseline", "the hand-written reward")):
+        if b.get(who):
+            out.append(f"{label} scored no finite number on seed(s) {', '.join(b[who])} (the "
+                       "simulation or the score broke down there): left out of every figure")
+    if b.get("floor_episodes"):
+        out.append(f"{b['floor_episodes']} of the untrained policy's episodes scored no finite "
+                   "number: left out")
+    return out + _success_warnings(v, name)
+
+
+def _success_warnings(v: dict[str, Any], name: str) -> list[str]:
     s = v.get("success")
     if s is None or s["reward"] >= s["baseline"]:
         return []
