@@ -139,3 +139,30 @@ def test_the_summary_gives_the_closing_seeds_mean_first():
     text = console.export_text()
     assert ("fitness 2.5 over the 2 closing seeds (4 over all 4 it trained on); hand-written "
             "baseline 2.5") in text
+
+
+def test_a_candidate_whose_score_is_not_a_number_fails_and_never_becomes_the_best(tmp_path):
+    """Every comparison with a NaN is false: ranked first, it would have become the best and
+    stayed so. It fails, saying why, and a NaN on an extra seed is a failed re-evaluation."""
+    import math
+
+    from rewardsmith.loop.design import NOT_A_NUMBER
+
+    class Broken(FakeExecutor):
+        def score(self, spec):
+            w = super().score(spec)
+            return math.nan if w == 3.0 or (w == 2.0 and spec.seed == 1) else w
+
+    task = tasks.load("pendulum-balance-v0")
+    config = DesignConfig(iterations=1, samples=2, steps=1000, seeds=2, top_k=2, workers=1,
+                          final_seeds=0, schedule="full", reevaluate="top-k")
+    run = RunDir.create(tmp_path / "run", {"task": task.id, "config": {}})
+    seen = []
+    summary = DesignLoop(task, run, config, ScriptedLLM(SCRIPT), executor=Broken(),
+                         observer=seen.append).run_loop()
+    bad = run.candidate_result(0, 0)
+    assert bad["status"] == "failed" and bad["error"] == NOT_A_NUMBER
+    best = summary["best"]
+    assert best["id"] == "0-1" and best["fitness_seeds"] == {"0": 2.0}  # seed 1 broke: left out
+    failed = [e for e in seen if type(e).__name__ == "ReevaluationFailed"]
+    assert [(e.id, e.seed, e.error) for e in failed] == [("0-1", 1, NOT_A_NUMBER)]

@@ -7,6 +7,7 @@ markers), and LLM answers come from the run's own response cache.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import asdict, dataclass
@@ -126,6 +127,15 @@ def create_run(path: Path, task: Task, config: DesignConfig, llm_name: str) -> R
         "task": task.id, "task_origin": tasks_mod.recorded_origin(task), "config": asdict(config),
         "llm": llm_name, "prompt_templates": prompts.templates_used(),
     })
+
+
+NOT_A_NUMBER = ("its task score is not a finite number (NaN or inf): the simulation or the "
+                "score broke down on its evaluation episodes")
+
+
+def _broken(fitness: float | None) -> bool:
+    """A task score that is there but not a finite number."""
+    return fitness is not None and not math.isfinite(fitness)
 
 
 def closing_seeds(cfg: DesignConfig) -> list[int]:
@@ -632,6 +642,12 @@ class DesignLoop:
         return {o.job: o for o in outcomes}
 
     def _record_outcome(self, c: Candidate, o: Outcome) -> None:
+        if o.ok and _broken(o.result.fitness):  # type: ignore[union-attr]
+            # a NaN would rank anywhere (every comparison with it is false) and, once best,
+            # could never be beaten
+            c.status, c.stage, c.train = "failed", "train", o.result.to_json()  # type: ignore[union-attr]
+            c.error = NOT_A_NUMBER
+            return
         if o.ok:
             r: TrainResult = o.result  # type: ignore[assignment]
             c.status, c.fitness, c.success_rate = "ok", r.fitness, r.success_rate
@@ -726,7 +742,9 @@ class DesignLoop:
 
     def _record_seed(self, c: Candidate, job: Job, o: Outcome) -> None:
         """An extra seed's result into ``c``'s record."""
-        if o.ok:
+        if o.ok and _broken(o.result.fitness):  # type: ignore[union-attr]
+            self.emit(E.ReevaluationFailed(id=c.id, seed=job.spec.seed, error=NOT_A_NUMBER))
+        elif o.ok:
             c.fitness_seeds[str(job.spec.seed)] = o.result.fitness  # type: ignore[union-attr]
             if o.result.success_rate is not None:  # type: ignore[union-attr]
                 c.success_seeds[str(job.spec.seed)] = o.result.success_rate  # type: ignore[union-attr]
