@@ -166,3 +166,29 @@ def test_a_candidate_whose_score_is_not_a_number_fails_and_never_becomes_the_bes
     assert best["id"] == "0-1" and best["fitness_seeds"] == {"0": 2.0}  # seed 1 broke: left out
     failed = [e for e in seen if type(e).__name__ == "ReevaluationFailed"]
     assert [(e.id, e.seed, e.error) for e in failed] == [("0-1", 1, NOT_A_NUMBER)]
+
+
+def test_evaluating_a_design_runs_best_says_which_seeds_picked_it(tmp_path):
+    """`rewardsmith evaluate --reward runs/<id>/best/reward.py --compare baseline` trains seeds
+    0-4, and the design picked that reward on seeds 0-1: the verdict names them and gives the
+    other seeds apart."""
+    import json
+
+    from fakes import program
+
+    from rewardsmith.loop.evaluate import evaluate, resolve_reward
+
+    task = tasks.load("pendulum-balance-v0")
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"config": {"seed": 0, "seeds": 2}}))
+    (run / "best" / "reward.py").write_text(program(3.0))
+    choice = resolve_reward(task, str(run / "best" / "reward.py"))
+    assert choice.picked_on == (0, 1)
+    report = evaluate(task, choice, seeds=5, steps=1000, compare="baseline",
+                      out_dir=tmp_path / "eval", executor=FakeExecutor())
+    v = report["compare"]["verdict"]
+    assert v["selected_on"] == ["0", "1"] and v["held_out"]["seeds"] == ["2", "3", "4"]
+    # any other file: nothing to say
+    (tmp_path / "mine.py").write_text(program(3.0))
+    assert resolve_reward(task, str(tmp_path / "mine.py")).picked_on == ()

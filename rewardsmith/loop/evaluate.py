@@ -6,6 +6,7 @@ backend, budget and seed (as finished job folders), so a comparison never retrai
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,23 @@ class RewardChoice:
     label: str  # what the user asked for: "baseline", "env", or a path
     program: RewardProgram | None  # None: the env's own reward
     cacheable: bool  # results may be reused across invocations
+    # the seeds it was picked on, for a design run's best/reward.py: the design's seeds, which
+    # flatter it (the verdict says so and gives the other seeds apart)
+    picked_on: tuple[int, ...] = ()
+
+
+def picked_on(path: Path) -> tuple[int, ...]:
+    """The design seeds of the run whose ``best/reward.py`` ``path`` is, or ()."""
+    path = Path(path)
+    manifest = path.parent.parent / "manifest.json"
+    if path.name != "reward.py" or path.parent.name != "best" or not manifest.is_file():
+        return ()
+    try:
+        cfg = json.loads(manifest.read_text()).get("config") or {}
+        first, n = int(cfg.get("seed", 0)), int(cfg.get("seeds", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return ()
+    return tuple(range(first, first + n))
 
 
 def resolve_reward(task: Task, spec: str) -> RewardChoice:
@@ -39,7 +57,7 @@ def resolve_reward(task: Task, spec: str) -> RewardChoice:
         return RewardChoice("baseline", prog, True)
     if spec == "env":
         return RewardChoice("env", None, True)
-    return RewardChoice(spec, RewardProgram.from_file(spec), False)
+    return RewardChoice(spec, RewardProgram.from_file(spec), False, picked_on(Path(spec)))
 
 
 # Raised when a backend's results change for the same inputs, so that cached floors and baselines
@@ -185,6 +203,7 @@ def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backen
             "verdict": verdict({str(r.seed): r.fitness for r in main}, ref["baseline"]["seeds"],
                                ref["floor"]["episodes"], reward_success=success or None,
                                baseline_success=ref["baseline"].get("success_seeds"),
+                               selected_on=[s for s in reward.picked_on if s in seed_list],
                                name=reward.label),
             "cache": str(eval_cache_dir()),
         }
