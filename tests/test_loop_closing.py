@@ -139,6 +139,8 @@ def test_the_summary_gives_the_closing_seeds_mean_first():
     text = console.export_text()
     assert ("fitness 2.5 over the 2 closing seeds (4 over all 4 it trained on); hand-written "
             "baseline 2.5") in text
+    # the suggested evaluation is on seeds the run has not used
+    assert "rewardsmith evaluate --task t --reward best/reward.py --compare baseline --seed 4 " in text
 
 
 def test_a_candidate_whose_score_is_not_a_number_fails_and_never_becomes_the_best(tmp_path):
@@ -189,6 +191,11 @@ def test_evaluating_a_design_runs_best_says_which_seeds_picked_it(tmp_path):
                       out_dir=tmp_path / "eval", executor=FakeExecutor())
     v = report["compare"]["verdict"]
     assert v["selected_on"] == ["0", "1"] and v["held_out"]["seeds"] == ["2", "3", "4"]
+    # on seeds after the design's (--seed 7): nothing to set apart
+    report = evaluate(task, choice, seeds=5, first_seed=7, steps=1000, compare="baseline",
+                      out_dir=tmp_path / "eval7", executor=FakeExecutor())
+    v = report["compare"]["verdict"]
+    assert report["seeds"] == [7, 8, 9, 10, 11] and v["selected_on"] == [] and v["held_out"] is None
     # any other file: nothing to say
     (tmp_path / "mine.py").write_text(program(3.0))
     assert resolve_reward(task, str(tmp_path / "mine.py")).picked_on == ()

@@ -509,5 +509,7 @@ def _print_summary(s: dict[str, Any], console) -> None:
     console.print(f"  rewardsmith export {s['run_dir']} --to reward.py")
     console.print(f"  rewardsmith report {s['run_dir']}")
     backend = f" --backend {s['backend']}" if s.get("backend", "sb3") != "sb3" else ""
+    # on seeds the run has not used: neither those that picked it nor the closing ones
+    fresh = max((int(k) for k in b.get("fitness_seeds") or {}), default=-1) + 1
     console.print(f"  rewardsmith evaluate {s.get('task_args') or '--task ' + s['task']} --reward {b['reward_path']} "
-                  f"--compare baseline{backend} --run-dir {s['run_dir']}/evaluations/best")
+                  f"--compare baseline --seed {fresh}{backend} --run-dir {s['run_dir']}/evaluations/best")

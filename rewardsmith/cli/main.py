@@ -119,6 +119,7 @@ def evaluate(
     task: str | None = typer.Option(None, "--task", "-t", help="Task id or task file."),
     reward: str = typer.Option("baseline", "--reward", "-r", help="'baseline' (the task's hand-written reward), 'env' (the simulator's own), or a reward .py file."),
     seeds: int | None = typer.Option(None, "--seeds", min=1, help="Policies to train, one per seed (default 3; 5 with --compare, the fewest a paired test can settle)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="The first seed (seeds SEED, SEED+1, ...): a design run's best is fairly judged only on seeds it was not picked on."),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Env steps per policy (default: the task's budget)."),
     backend: str = typer.Option("sb3", "--backend", help="Training backend."),
     algo: str | None = typer.Option(None, "--algo", help="ppo (default) or sac."),
@@ -165,7 +166,7 @@ def evaluate(
     out = run_dir or Path("runs") / f"eval-{timestamp()}-{t.id}"
     overrides = {"algo": algo} if algo else None
     with make_progress() as progress:
-        report = run_evaluate(t, choice, seeds=seeds, steps=n_steps, backend=backend,
+        report = run_evaluate(t, choice, seeds=seeds, first_seed=seed, steps=n_steps, backend=backend,
                               workers=n_workers, compare=compare, out_dir=out, overrides=overrides,
                               on_event=JobProgress(progress, n_steps),
                               executor=None if executor == "local" else make_executor(executor, n_workers))

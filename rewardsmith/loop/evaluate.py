@@ -140,15 +140,16 @@ def summarize(results: list[TrainResult]) -> dict[str, Any]:
 
 
 def evaluate(task: Task, reward: RewardChoice, *, seeds: int, steps: int, backend: str = "sb3",
+             first_seed: int = 0,
              workers: int = 1, compare: str | None = None, out_dir: Path,
              eval_episodes: int | None = None, overrides: dict | None = None,
              on_event: Callable[[Job, dict], None] | None = None,
              in_process: bool = False, executor=None) -> dict[str, Any]:
-    """``executor``: where the jobs run (see :mod:`rewardsmith.executors`); by default the local
-    pool with ``workers`` processes."""
+    """``seeds`` policies on seeds ``first_seed`` onwards. ``executor``: where the jobs run (see
+    :mod:`rewardsmith.executors`); by default the local pool with ``workers`` processes."""
     t0 = time.perf_counter()
     eval_episodes = eval_episodes or budget_for(task, backend).eval_episodes
-    seed_list = list(range(seeds))
+    seed_list = list(range(first_seed, first_seed + seeds))
     jobs: list[Job] = []
     for s in seed_list:
         spec = JobSpec.build(task, reward.program, steps, eval_episodes, s, backend,
