@@ -309,19 +309,16 @@ class RewardVecEnv(DummyVecEnv):
 
     # -- episodes -------------------------------------------------------------
     def _finish_episode(self, i: int, terminated: bool) -> None:
+        from rewardsmith.tasks.context import ended_past
+
         ep = self._records.episode(i, terminated, self._view_spec)
         fit = self.fitness(ep) if self.fitness is not None else None
         succ = bool(self.success(ep)) if self.success is not None else None
-        past = ()
-        if terminated and self.bounds:
-            from rewardsmith.tasks.context import crossed_bounds
-
-            past = tuple(b.name() for b, _ in crossed_bounds(self.bounds, ep.next))
         self.summaries.append(EpisodeSummary(
             step=self.total_steps, length=ep.length, fitness=fit, success=succ,
             env_return=float(ep.env_rewards.sum()), reward_return=float(ep.rewards.sum()),
             components={k: float(v.sum()) for k, v in ep.components.items()},
-            terminated=terminated, ended_by=past,
+            terminated=terminated, ended_by=ended_past(self.bounds, ep),
         ))
         if self.keep_episodes:
             self.episodes.setdefault(i, []).append(ep)

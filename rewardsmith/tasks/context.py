@@ -562,6 +562,14 @@ def crossed_bounds(found: tuple[Bound, ...], view) -> list[tuple[Bound, float]]:
     return out
 
 
+def ended_past(found: tuple[Bound, ...], ep) -> tuple[str, ...]:
+    """The names (:meth:`Bound.name`) of the bounds an episode that ended early lay past at its
+    last state; () for one that ran to its time limit."""
+    if not ep.terminated or not found:
+        return ()
+    return tuple(b.name() for b, _ in crossed_bounds(found, ep.next))
+
+
 def bounds(u: Any, model, spec: StateSpec) -> tuple[Bound, ...]:
     """The height and pitch bounds gymnasium's env ``u`` ends an episode at, on the state view's
     fields: a planar robot's root slides and hinge (qpos 1, 2: ``rootz_pos``, ``rooty_angle``),

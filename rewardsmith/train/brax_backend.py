@@ -394,14 +394,13 @@ class _Eval:
 
 
 def _point(task, step: int, episodes: list[Episode]) -> CurvePoint:
-    from rewardsmith.tasks.context import crossed_bounds
+    from rewardsmith.tasks.context import ended_past
 
     fits, succ = score_episodes(task, episodes)
     names = sorted({k for e in episodes for k in e.components})
     ctx = task.robot_context
     found = ctx.bounds if ctx is not None else ()
-    ends = [(e.terminated, [b.name() for b, _ in crossed_bounds(found, e.next)]
-             if e.terminated else []) for e in episodes]
+    ends = [(e.terminated, ended_past(found, e)) for e in episodes]
     return CurvePoint(
         step=int(step), episodes=len(episodes), fitness=float(np.mean(fits)), success_rate=succ,
         episode_length=float(np.mean([e.length for e in episodes])),
