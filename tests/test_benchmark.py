@@ -90,6 +90,18 @@ def test_runs_per_designer_and_repeat_and_the_table(tmp_path):
     runs = list(csv.DictReader((bench.path / "runs.csv").open()))
     assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
     assert json.loads((bench.path / "table.json").read_text())["by_designer"][0]["designer"] == "a"
+    # the same numbers as Markdown: a beats the hand-written reward on all 10 pooled seeds, b
+    # loses on all 10 (p = 1/1024 each way)
+    md = (bench.path / "table.md").read_text()
+    designers_md = md.split("### Designers")[1].split("###")[0]
+    assert "| a | 2/2 | 1 of 1 | 1 of 1 | 3 (2 runs) |" in designers_md
+    assert "| b | 2/2 | 0 of 1 | 0 of 1 | 0.5 (2 runs) |" in designers_md
+    tasks_md = md.split("### Tasks (over repeats)")[1].split("###")[0]
+    assert "| pendulum-balance | a | 2/2 | 3 ± 0 | 1 ± 0 | 3 ± 0 | **+2, p = 0.00098 (10 seeds): better beyond noise** |" in tasks_md
+    assert "| pendulum-balance | b | 2/2 | 0.5 ± 0 | 1 ± 0 | 0.5 ± 0 | **-0.5, p(worse) = 0.00098 (10 seeds): worse beyond noise** |" in tasks_md
+    runs_md = md.split("### Runs")[1]
+    assert runs_md.count("| pendulum-balance | a | ") == 2 and "(5 seeds): better beyond noise" in runs_md
+    assert "Unfinished" not in md
 
     # a second pass reuses every finished run: nothing trained, no designer asked
     again, make = Executor(), designers()
@@ -109,6 +121,7 @@ def test_a_designer_that_cannot_start_is_marked_failed_and_the_others_go_on(tmp_
     assert any("no API key" in e for e in b["errors"])
     row = next(r for r in table["runs"] if r["designer"] == "b")
     assert row["status"] == "failed" and "no API key" in row["error"]
+    assert "| pendulum-balance | b | 1 | failed: b: no API key" in (bench.path / "table.md").read_text()
     assert table["complete"]  # every run ended, one of them badly
     # once the designer can start, --resume tries the failed run again
     states = run_benchmark(Benchmark.open(bench.path), Executor(), designers())
@@ -298,6 +311,10 @@ def test_the_report_of_a_benchmark_folder(tmp_path):
     assert (bench.path / "table.json").exists()  # brought up to date from the runs
     r = invoke("report", str(bench.path), str(tmp_path), "--compare")
     assert r.exit_code == 2 and "is a benchmark" in r.output
+    r = invoke("report", str(bench.path), "--markdown")  # the table, to paste
+    assert r.exit_code == 0, r.output
+    assert r.output == (bench.path / "table.md").read_text() and r.output.startswith("## Benchmark ")
+    assert "| pendulum-balance | b | 1 | failed: b: no API key" in r.output
     # a run whose normalized score is undefined is left out of the cost plot, by name
     from rewardsmith.benchmark.page import render_page
 

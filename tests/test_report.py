@@ -375,6 +375,8 @@ def test_cli_report(run, tmp_path, no_plots):
     assert r.output.strip() == str(tmp_path / "c.html")
     r = runner.invoke(app, ["report", str(run), str(other)])
     assert r.exit_code == 2 and "--compare" in r.output
+    r = runner.invoke(app, ["report", str(run), "--markdown"])
+    assert r.exit_code == 2 and "prints a benchmark's table" in r.output
     r = runner.invoke(app, ["report", str(tmp_path / "missing")])
     assert r.exit_code == 2 and "not a run directory" in r.output and "Traceback" not in r.output
 

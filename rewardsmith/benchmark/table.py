@@ -38,6 +38,7 @@ from rewardsmith.runs.files import atomic_write_json, atomic_write_text
 from rewardsmith.runs.rundir import RunDir
 
 TABLE = "table.json"
+MARKDOWN = "table.md"
 
 
 # =================================================================================== runs
@@ -75,7 +76,8 @@ def run_row(bench: Benchmark, state: RunState) -> dict[str, Any]:
     vs, norm, succ = v["versus_baseline"], v["normalized"], v.get("success") or {}
     row.update(
         score=v["reward"]["mean"], baseline=v["baseline"]["mean"], floor=v["floor"]["mean"],
-        difference=vs["difference"], p_better=vs["p_better"], direction=vs["direction"],
+        difference=vs["difference"], p_better=vs["p_better"], p_worse=vs.get("p_worse"),
+        direction=vs["direction"],
         beats_beyond_noise=vs["direction"] == "better",
         beats_by_mean=vs["difference"] is not None and vs["difference"] > 0,
         normalized=norm["value"] if norm["defined"] else None,
@@ -294,7 +296,7 @@ TASK_COLUMNS = [
 ]
 
 RUN_COLUMNS = ["task", "designer", "repeat", "seed", "status", "error", "best", "score",
-               "baseline", "floor", "difference", "p_better", "beats_beyond_noise",
+               "baseline", "floor", "difference", "p_better", "p_worse", "beats_beyond_noise",
                "beats_by_mean", "normalized", "success", "baseline_success", "tokens", "cost_usd",
                "wall_s", "attempts", "verdict", "run"]
 
@@ -309,7 +311,9 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
 
 def write_table(bench: Benchmark) -> dict[str, Any]:
     """Build the table and write it into the folder (``table.json``, ``designers.csv``,
-    ``tasks.csv``, ``runs.csv``); return it."""
+    ``tasks.csv``, ``runs.csv`` and ``table.md``); return it."""
+    from rewardsmith.benchmark.markdown import to_markdown
+
     table = build_table(bench)
     atomic_write_json(bench.path / TABLE, table)
     atomic_write_text(bench.path / "designers.csv", _csv(
@@ -318,8 +322,9 @@ def write_table(bench: Benchmark) -> dict[str, Any]:
         [c for c, _ in TASK_COLUMNS], [[f(t) for _, f in TASK_COLUMNS] for t in table["by_task"]]))
     atomic_write_text(bench.path / "runs.csv", _csv(
         RUN_COLUMNS, [[r.get(c) for c in RUN_COLUMNS] for r in table["runs"]]))
+    atomic_write_text(bench.path / MARKDOWN, to_markdown(table))
     return table
 
 
 def table_paths(path: Path) -> list[Path]:
-    return [Path(path) / n for n in (TABLE, "designers.csv", "tasks.csv", "runs.csv")]
+    return [Path(path) / n for n in (TABLE, "designers.csv", "tasks.csv", "runs.csv", MARKDOWN)]

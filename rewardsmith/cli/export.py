@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
             "--out", "-o",
             help="Where to write the HTML (default: RUN/report.html, or RUN/compare-<RUN2>.html).",
         )] = None,
+        markdown: Annotated[bool, typer.Option(
+            "--markdown", help="A benchmark: print its table as Markdown (also in BENCH/table.md) "
+                               "instead of the page's path.")] = False,
     ):
         """Write one static HTML report of a run or a benchmark (no internet needed to view it);
         print its path."""
@@ -65,9 +68,14 @@ def register(app: typer.Typer) -> None:
                 raise RewardsmithError(f"{run} is a benchmark: its page compares its designers already",
                                        f"rewardsmith report {run}")
             from rewardsmith.benchmark.page import write_page
+            from rewardsmith.benchmark.table import MARKDOWN
 
-            print(write_page(run, out))
+            page = write_page(run, out)
+            print((Path(run) / MARKDOWN).read_text() if markdown else page, end="" if markdown else "\n")
             return
+        if markdown:
+            raise RewardsmithError(f"--markdown prints a benchmark's table, and {run} is a run",
+                                   f"rewardsmith report {run}, or rewardsmith show {run}")
         if compare and other is None:
             raise RewardsmithError("--compare needs a second run", "rewardsmith report RUN_A RUN_B --compare")
         if other is not None and not compare:
