@@ -305,7 +305,7 @@ def test_exported_best_reward_matches_rewardsmith_without_rewardsmith(pendulum_r
     path = write_module(pendulum_run, tmp_path / "pendulum_reward.py")
     text = path.read_text()
     assert "import rewardsmith" not in text and "from rewardsmith" not in text
-    assert "candidate 1-0 (the run's best)" in text
+    assert "candidate 1-0 (the run's best)" in " ".join(text.split())  # wrapped where the path ends
     assert "baseline (the task's hand-written reward): 40" in text
     assert "untrained policy: 10" in text
     assert "pendulum-balance-v0" in text and "InvertedPendulum-v5" in text
@@ -511,7 +511,7 @@ def test_export_candidate_and_folder_target(pendulum_run, tmp_path):
     path = write_module(pendulum_run, tmp_path, candidate="0-0")
     assert path.name == "pendulum_balance_v0_reward.py"
     text = path.read_text()
-    assert "candidate 0-0 (ok, not the best)" in text
+    assert "candidate 0-0 (ok, not the best)" in " ".join(text.split())  # wrapped where the path ends
     assert "upright_weight = 1.0" in text
 
 
