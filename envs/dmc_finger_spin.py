@@ -28,6 +28,7 @@ TASK = Task(
     fitness=Fitness(
         fn=suite_return,
         doc=suite_return_doc(REWARD_DOC),
+        sparse=True,
         maximum=1000.0,
     ),
     measures=(Measure("spinner's angular velocity (hinge_angvel)",

@@ -46,6 +46,7 @@ TASK = Task(
     fitness=Fitness(
         fn=suite_return,
         doc=suite_return_doc(REWARD_DOC),
+        sparse=True,
         maximum=1000.0,
     ),
     measures=(Measure("fingertip-to-target distance (centres)",

@@ -241,3 +241,26 @@ def test_the_score_line_names_the_fields_the_score_reads():
         in prompts.scoring_text(hopper)
     assert "computed from the fields object_pos, goal_pos." in prompts.scoring_text(pusher)
     assert "computed from" not in prompts.scoring_text(hopper, show=False)
+
+
+def test_the_advice_fits_the_robot_and_the_score():
+    """A robot that can fall is told to stay up; an arm on a fixed base that never ends an
+    episode early is told it needs no bonus for staying alive; a sparse score asks for a dense
+    term that leads towards it (not said when the score is hidden)."""
+    from rewardsmith.llm import prompts
+
+    hopper, pendulum = tasks.load("hopper-forward-v0"), tasks.load("pendulum-balance-v0")
+    reacher = tasks.load("dmc-reacher-hard-v0")
+    for task in (hopper, pendulum):  # a floating base; a cart-pole whose episodes end at a tilt
+        text = prompts.design_advice(task)
+        assert "staying healthy or upright where the robot can fall" in text
+        assert "no bonus for staying alive" not in text and "sparse" not in text
+    text = prompts.design_advice(reacher)
+    assert "cannot fall over and no episode ends early, so no bonus for staying alive" in text
+    assert "staying healthy" not in text
+    assert "This task's score is sparse" in text and "dense term" in text
+    assert "sparse" not in prompts.design_advice(reacher, show_fitness=False)
+    first = prompts.initial_messages(reacher)[1]["content"]
+    assert "This task's score is sparse" in first and first.rstrip().endswith("functions it calls.")
+    assert "sparse" not in prompts.initial_messages(reacher, show_fitness=False)[1]["content"].split(
+        "How candidates are compared")[1]

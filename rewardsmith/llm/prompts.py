@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # The template each builder renders. The run manifest records these (see templates_used()).
 TEMPLATES: dict[str, str] = {
     "system": "system_v1",
-    "initial": "initial_v3",
+    "initial": "initial_v4",
     "reflection": "reflection_v3",
     "error": "error_v1",
     "human": "human_v1",
@@ -119,8 +119,38 @@ def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None,
                                                context=task.llm_context(compact=compact,
                                                                         typical_for=typical_for),
                                                scoring=scoring_text(task, show_fitness),
-                                               training=training_context(task, backend, steps)
+                                               training=training_context(task, backend, steps),
+                                               advice=design_advice(task, show_fitness),
                                                ).strip()}]
+
+
+def design_advice(task: Task, show_fitness: bool = True) -> str:
+    """What to write, for this task: reward the behaviour directly, with the shaping that helps.
+    A robot that can fall (a floating base, or an env that ends episodes early) is told to keep
+    it up; one that cannot (an arm on a fixed base whose episodes always run to the limit) is
+    told it needs no such term. Where the task score is sparse (:attr:`Fitness.sparse`, and
+    shown), a dense term that leads towards it is asked for: a reward that pays only where the
+    score does gives the policy nothing to follow until it gets there by chance."""
+    from rewardsmith.tasks.context import NEVER_ENDS
+
+    ctx = task.robot_context
+    can_fall = ctx is None or ctx.floating or bool(ctx.bounds or ctx.episode_lengths) or (
+        bool(ctx.known_termination) and ctx.known_termination != NEVER_ENDS)
+    shaping = ("staying healthy or upright where the robot can fall, a small penalty on effort"
+               if can_fall else "a small penalty on effort; this robot's base cannot fall over "
+               "and no episode ends early, so no bonus for staying alive is needed")
+    lines = ["Write a reward function for this task. Reward the behaviour the task describes "
+             f"directly, and add only the shaping terms that help a policy find it ({shaping}). "
+             "Think about the scale of each term: the terms that express the task should "
+             "dominate."]
+    fit = task.fitness
+    if show_fitness and fit is not None and fit.sparse:
+        lines.append("This task's score is sparse: a policy earns none of it until it first "
+                     "gets there, mostly by chance early in training. A reward that pays only "
+                     "where the score does gives it nothing to follow until then, so let a dense "
+                     "term that grows steadily on the way carry the learning, with the sparse "
+                     "part as a bonus once it is reached.")
+    return " ".join(lines)
 
 
 def scoring_text(task: Task, show: bool = True) -> str:
