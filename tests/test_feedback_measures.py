@@ -247,6 +247,10 @@ def test_the_score_so_far_is_said_only_where_it_peaked_before_the_end(reacher):
     rising = replace(task, fitness=Fitness(fn=lambda e: float(e.length), doc="x"))
     (line,) = episode_lines(rising, [ep], [50.0])
     assert "score so far" not in line
+    # a score that never moved (0 throughout: a sparse score never reached) has no peak to tell
+    flat = replace(task, fitness=Fitness(fn=lambda e: 0.0, doc="x"))
+    (line,) = episode_lines(flat, [ep], [0.0])
+    assert "score so far" not in line
 
 
 def test_a_candidate_from_one_seed_is_marked_where_others_have_more_and_success_spans_seeds(reacher):

@@ -322,7 +322,9 @@ def _episode_line(task: Task, i: int, ep: Episode, fits: Sequence[float], read: 
     if so_far is not None:
         steps, scores = so_far
         k = int(np.argmax(scores))
-        if steps[k] < ep.length:  # a peak at the end is the episode's score: nothing to add
+        # a peak at the end, or one no higher than the end (a score that never moved: 0 from
+        # the first step to the last), is the episode's score: nothing to add
+        if steps[k] < ep.length and scores[k] > scores[-1]:
             t_peak = float(np.asarray(ep.next.time)[steps[k] - 1])
             parts.append(f"score so far peaked at {_fmt(scores[k])} at t={t_peak:.2f} s")
     parts += measure_facts(ep, task, read.measures)
