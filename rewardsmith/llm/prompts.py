@@ -129,8 +129,9 @@ def design_advice(task: Task, show_fitness: bool = True) -> str:
     A robot that can fall (a floating base, or an env that ends episodes early) is told to keep
     it up; one that cannot (an arm on a fixed base whose episodes always run to the limit) is
     told it needs no such term. Where the task score is sparse (:attr:`Fitness.sparse`, and
-    shown), a dense term that leads towards it is asked for: a reward that pays only where the
-    score does gives the policy nothing to follow until it gets there by chance."""
+    shown), the trade-off is said: a dense term that leads towards it can help, but a policy can
+    settle for near (the score's own reward beat every shaped one on reacher-hard at 200k
+    steps: 409 against 152 for a strong designer's best, over 5 seeds)."""
     from rewardsmith.tasks.context import NEVER_ENDS
 
     ctx = task.robot_context
@@ -146,10 +147,10 @@ def design_advice(task: Task, show_fitness: bool = True) -> str:
     fit = task.fitness
     if show_fitness and fit is not None and fit.sparse:
         lines.append("This task's score is sparse: a policy earns none of it until it first "
-                     "gets there, mostly by chance early in training. A reward that pays only "
-                     "where the score does gives it nothing to follow until then, so let a dense "
-                     "term that grows steadily on the way carry the learning, with the sparse "
-                     "part as a bonus once it is reached.")
+                     "gets there. A dense term that grows on the way can lead it there sooner; "
+                     "keep that term's peak inside the region the score pays for, and the "
+                     "score's own condition worth more than being near it, so that near is "
+                     "never good enough.")
     return " ".join(lines)
 
 

@@ -46,8 +46,8 @@ class Fitness:
     # run does not stop when every episode succeeds (only at ``maximum`` or its --patience)
     open_ended: bool = False
     # the score pays only in a small region of the states (touching a target, spinning past a
-    # bar): a policy earns none of it until it first gets there. The first prompt then asks for
-    # a dense term that leads towards it (unless --hide-fitness)
+    # bar): a policy earns none of it until it first gets there. The first prompt then weighs a
+    # dense term that leads towards it against settling for near (unless --hide-fitness)
     sparse: bool = False
 
     def __call__(self, ep: Episode) -> float:
