@@ -541,8 +541,9 @@ def _every_episode(task: Task, episodes: list[Episode], fits: list[float]) -> li
               f"; a flight: {MIN_FLIGHT_S:g} s or more with no body touching anything, shown as "
               f"(start, duration, {root} peak height, {root} upward speed at takeoff, {root} "
               f"tilt from upright at landing)")
-    head = ("Every evaluation episode (score so far at t: the task score of the episode cut "
-            f"at t, said where it peaked before the end{flight}):")
+    head = ("Every evaluation episode (where the score was higher part-way than at the end, "
+            "'score so far peaked at X at t' gives that peak: the task score of the episode cut "
+            f"at t{flight}):")
     return [head, *episode_lines(task, episodes, fits)]
 
 
