@@ -260,5 +260,5 @@ def register(app: typer.Typer) -> None:
             print(json.dumps(table, indent=2, default=str))
         print_benchmark(table, err_console if json_out else console)
         (err_console if json_out else console).print(
-            f"table: {bench.path}/table.json, designers.csv, tasks.csv, runs.csv\n"
+            f"table: {bench.path}/table.json, designers.csv, tasks.csv, runs.csv, table.md\n"
             f"page:  rewardsmith report {bench.path}", highlight=False)
