@@ -56,7 +56,10 @@ def print_benchmark(table: dict[str, Any], console) -> None:
     for d in table["by_designer"]:
         n = d["normalized"]
         succ = "-" if d["success"] is None else f"{d['success']:.0%} ({_rate(d['baseline_success'])})"
-        t.add_row(d["designer"], str(d["tasks_judged"]), _rate(d["win_rate_beyond_noise"]),
+        beyond = _rate(d["win_rate_beyond_noise"])
+        if d.get("win_rate_held_out") is not None:  # runs whose verdicts held the picking seeds
+            beyond += f" ({_rate(d['win_rate_held_out'])} held out)"
+        t.add_row(d["designer"], str(d["tasks_judged"]), beyond,
                   _rate(d["win_rate_by_mean"]), _ci(n) + (f" ({n['n']} runs)" if n["n"] else ""),
                   _ci(n, "iqm", "iqm_low", "iqm_high"), succ, fmt(d["tokens"]),
                   "-" if d["cost_usd"] is None else f"{d['cost_usd']:.4f}",
@@ -74,6 +77,9 @@ def print_benchmark(table: dict[str, Any], console) -> None:
         diff = "-" if p.get("difference") is None else (
             f"{fmt(p['difference'])} (p={p['p_better']:.2g})" if p.get("p_better") is not None
             else fmt(p["difference"]))
+        h = r.get("held_out")
+        if h and h.get("difference") is not None and h.get("p_better") is not None:
+            diff += f"; held out {fmt(h['difference'])} (p={h['p_better']:.2g})"
         t.add_row(r["task"], r["designer"], f"{r['finished']}/{r['failed']}",
                   yes[r["beats_beyond_noise"]], yes[r["beats_by_mean"]], diff,
                   _spread(r["normalized"]) if r["normalized"] else
