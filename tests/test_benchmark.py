@@ -394,7 +394,7 @@ def test_the_terminal_says_how_long_the_rest_takes():
            "2 h 02 min at this pace" in text
 
 
-def test_runs_whose_verdicts_held_the_picking_seeds_are_also_judged_without_them():
+def test_runs_whose_verdicts_held_the_picking_seeds_are_also_judged_without_them(capsys):
     """Runs from before fresh closing seeds reused the 2 seeds their best was picked on, which
     flatter it: the task's pooled test is made again without them."""
     from rewardsmith.benchmark.table import designer_row, task_row
@@ -418,6 +418,22 @@ def test_runs_whose_verdicts_held_the_picking_seeds_are_also_judged_without_them
     assert t["beats_held_out"] is False
     d = designer_row("d", [t], rows)
     assert d["win_rate_beyond_noise"] == 1.0 and d["win_rate_held_out"] == 0.0
+    # the terminal and the Markdown say both
+    from rich.console import Console
+
+    from rewardsmith.benchmark.markdown import to_markdown
+    from rewardsmith.cli.benchmark import print_benchmark
+
+    full = [{**r, "repeat": k, "floor": 0.0, "difference": 1.0, "p_better": 0.01,
+             "direction": "better", "wall_s": 60.0} for k, r in enumerate(rows)]
+    table = {"id": "b", "tasks": ["t"], "designers": ["d"], "repeats": 3, "complete": True,
+             "by_designer": [d], "by_task": [t], "runs": full}
+    print_benchmark(table, Console(width=250))
+    text = capsys.readouterr().out
+    assert "100% (0% held out)" in text and "; held out 0 (p=0.66)" in text
+    md = to_markdown(table)
+    assert "| beyond noise, held out |" in md and "| 0 of 1 |" in md
+    assert "| +0, p = 0.66 (9 seeds) |" in md
     # fresh closing seeds: nothing to leave out
     fresh = [{**r, "selected_on": []} for r in rows]
     assert task_row("t", "d", fresh)["held_out"] is None

@@ -137,7 +137,8 @@ def tasks_section(table: dict[str, Any]) -> list[str]:
     out = _table(header, rows)
     undefined = [t for t in table["by_task"] if t["judged"] and not t["normalized"]]
     for t in undefined:
-        out += ["", f"{_short(t['task'])}: normalized score undefined: {t['normalized_why']}."]
+        why = f": {t['normalized_why']}" if t.get("normalized_why") else ""
+        out += ["", f"{_short(t['task'])}: normalized score undefined{why}."]
     return out
 
 

@@ -96,8 +96,9 @@ def print_benchmark(table: dict[str, Any], console) -> None:
             console.print(Text(f"{d['designer']}: {d['normalized']['why']}", style="dim"))
     undefined = sorted({r["task"] for r in table["by_task"] if r["judged"] and not r["normalized"]})
     if undefined:
-        why = next(r["normalized_why"] for r in table["by_task"] if r["task"] == undefined[0])
-        console.print(Text(f"normalized score undefined on {', '.join(undefined)}: {why}", style="dim"))
+        why = next(r.get("normalized_why") for r in table["by_task"] if r["task"] == undefined[0])
+        console.print(Text(f"normalized score undefined on {', '.join(undefined)}"
+                           + (f": {why}" if why else ""), style="dim"))
     if not table["complete"]:
         console.print(Text(f"unfinished: continue with rewardsmith benchmark --resume {table['benchmark']}",
                            style="yellow"))
