@@ -51,6 +51,13 @@ def test_the_score_and_the_success_test_are_said_in_words(ant_run):
         # said once: the reflection on the best comes first, so the account has no legend
         assert feedback.count(doc) == 1 and "(Task score = " not in feedback
     assert json.loads((run / "manifest.json").read_text())["config"]["hide_fitness"] is False
+    # a definition of several sentences is named by its first: the first message says the rest
+    from rewardsmith.critic.reflect import first_sentence
+
+    reacher = tasks.load("dmc-reacher-hard-v0").fitness.doc
+    assert first_sentence(reacher).endswith("over the 1000-step episode (1000 at best)")
+    assert "Each step's reward" in reacher and "Each step's reward" not in first_sentence(reacher)
+    assert first_sentence(doc) == doc.rstrip(".")
 
 
 def test_hide_fitness_keeps_the_definitions_out_and_the_run_records_it(tmp_path, monkeypatch):

@@ -413,6 +413,16 @@ def exploration_gap(result: TrainResult, eval_lengths: Sequence[int] = ()) -> st
                " (the noise held it back)."))
 
 
+def first_sentence(doc: str) -> str:
+    """A score's definition up to its first full stop: the feedback names the score, and the
+    request's first message, sent with it, says the rest ("the suite's episode return ... (1000
+    at best)" without its per-step rule)."""
+    import re
+
+    m = re.search(r"\.\s+(?=[A-Z])", doc)
+    return doc[:m.start()] if m else doc.rstrip(".")
+
+
 def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode] | None = None,
             *, show_score: bool = True, show_fitness: bool = True,
             seeds: Seeds | None = None, reference: str = "") -> str:
@@ -433,7 +443,7 @@ def reflect(task: Task, result: TrainResult, source: str, episodes: list[Episode
     if several:
         lines.append(seeds_text(seeds.scores, any(seeds.episodes.values())))
     if show_score:
-        what = f"{fit.doc}; higher is better" if fit is not None else "higher is better"
+        what = f"{first_sentence(fit.doc)}; higher is better" if fit is not None else "higher is better"
         lines.append(f"Task score ({what}): {_fmt(result.fitness)} ± "
                      f"{_fmt(result.fitness_std)} over the evaluation episodes"
                      + (f" of seed {result.seed} (the deterministic policy repeats itself: the "
