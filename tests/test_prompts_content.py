@@ -271,3 +271,15 @@ def test_the_advice_fits_the_robot_and_the_score():
     assert "This task's score is sparse" in first and first.rstrip().endswith("functions it calls.")
     assert "sparse" not in prompts.initial_messages(reacher, show_fitness=False)[1]["content"].split(
         "How candidates are compared")[1]
+
+
+def test_later_requests_repeat_a_short_state_table_whole():
+    """The compact table pays only where the full one is long: an ant's or a pusher's (about
+    10k characters more), not a hopper's or an arm's (designers missed the typical values)."""
+    from rewardsmith.llm.prompts import FULL_TABLE_EXTRA_CHARS, compact_pays
+
+    for name, compact in (("ant-forward-v0", True), ("pusher-push-v0", True),
+                          ("hopper-jump-v0", False), ("dmc-reacher-hard-v0", False)):
+        task = tasks.load(name)
+        extra = len(task.llm_context()) - len(task.llm_context(compact=True))
+        assert compact_pays(task) is compact and (extra > FULL_TABLE_EXTRA_CHARS) is compact

@@ -154,6 +154,19 @@ def design_advice(task: Task, show_fitness: bool = True) -> str:
     return " ".join(lines)
 
 
+# the later requests repeat the state table in full where that costs at most this many
+# characters (about 1k tokens) more than its compact form: a hopper's or an arm's table is
+# kept whole (designers missed the typical values of fields no reward had read yet), an
+# ant's or a pusher's (10k characters more) is not
+FULL_TABLE_EXTRA_CHARS = 4000
+
+
+def compact_pays(task: Task) -> bool:
+    """Whether the requests after the first send the compact state table: only where the full
+    one is more than :data:`FULL_TABLE_EXTRA_CHARS` longer."""
+    return len(task.llm_context()) - len(task.llm_context(compact=True)) > FULL_TABLE_EXTRA_CHARS
+
+
 def scoring_text(task: Task, show: bool = True) -> str:
     """How each trained policy is scored, in words: the task's ``Fitness.doc`` and its success
     test; with ``show`` False (``design --hide-fitness``) only that a hidden score ranks them."""

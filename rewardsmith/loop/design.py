@@ -465,11 +465,12 @@ class DesignLoop:
         from rewardsmith.llm import prompts
         from rewardsmith.llm.base import DesignContext
 
-        # the full state table in the first request; with feedback, its compact form, with
-        # the typical values of the fields the rewards in the feedback read
+        # the full state table in the first request; with feedback, its compact form (where
+        # that saves much), with the typical values of the fields the rewards in the feedback read
         messages = prompts.initial_messages(self.task, self.config.backend, self.steps,
                                             show_fitness=not self.config.hide_fitness,
-                                            compact=feedback is not None,
+                                            compact=feedback is not None
+                                            and prompts.compact_pays(self.task),
                                             typical_for=self._fields_read_so_far(it)
                                             if feedback is not None else ())
         if feedback is not None:  # it carries the best program's code (once) and what was tried
