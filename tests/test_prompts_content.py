@@ -267,6 +267,9 @@ def test_the_advice_fits_the_robot_and_the_score():
     assert "staying healthy" not in text
     assert "This task's score is sparse" in text and "dense term" in text
     assert "sparse" not in prompts.design_advice(reacher, show_fitness=False)
+    # the score's episodes: how many, and that they are the deterministic policy's
+    assert "evaluated on 5 episodes of its deterministic actions" in prompts.initial_messages(hopper)[1]["content"]
+    assert "evaluated on 8 episodes of" in prompts.initial_messages(hopper, eval_episodes=8)[1]["content"]
     first = prompts.initial_messages(reacher)[1]["content"]
     assert "This task's score is sparse" in first and first.rstrip().endswith("functions it calls.")
     assert "sparse" not in prompts.initial_messages(reacher, show_fitness=False)[1]["content"].split(

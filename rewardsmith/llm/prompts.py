@@ -107,18 +107,23 @@ def system_message() -> dict:
 
 def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None, *,
                      show_fitness: bool = True, compact: bool = False,
-                     typical_for: Collection[str] = ()) -> list[dict]:
+                     typical_for: Collection[str] = (),
+                     eval_episodes: int | None = None) -> list[dict]:
     """The first request for a task: the coding rules, then the task's description and schema,
     how candidates are scored (the task score and the success test in words, unless
     ``show_fitness`` is False), and how its rewards are trained (``backend`` with ``steps`` env
     steps; default: the task's budget) and what the policy sees. ``compact``: the state table
     as name, shape and unit only (the requests after the first, which carry feedback), with
-    the typical values of the fields in ``typical_for``."""
+    the typical values of the fields in ``typical_for``. ``eval_episodes``: how many
+    evaluation episodes score a policy (default: the task's budget's)."""
+    from rewardsmith.train import budget_for
+
+    episodes = eval_episodes or budget_for(task, backend).eval_episodes
     return [system_message(),
             {"role": "user", "content": render(TEMPLATES["initial"],
                                                context=task.llm_context(compact=compact,
                                                                         typical_for=typical_for),
-                                               scoring=scoring_text(task, show_fitness),
+                                               scoring=scoring_text(task, show_fitness, episodes),
                                                training=training_context(task, backend, steps),
                                                advice=design_advice(task, show_fitness),
                                                ).strip()}]
@@ -167,9 +172,10 @@ def compact_pays(task: Task) -> bool:
     return len(task.llm_context()) - len(task.llm_context(compact=True)) > FULL_TABLE_EXTRA_CHARS
 
 
-def scoring_text(task: Task, show: bool = True) -> str:
-    """How each trained policy is scored, in words: the task's ``Fitness.doc`` and its success
-    test; with ``show`` False (``design --hide-fitness``) only that a hidden score ranks them."""
+def scoring_text(task: Task, show: bool = True, episodes: int | None = None) -> str:
+    """How each trained policy is scored, in words: on how many evaluation ``episodes`` (where
+    given), the task's ``Fitness.doc`` and its success test; with ``show`` False (``design
+    --hide-fitness``) only that a hidden score ranks them."""
     fit = task.fitness
     if fit is None:
         return ("How candidates are compared: this task has no task score of its own; the "
@@ -181,7 +187,9 @@ def scoring_text(task: Task, show: bool = True) -> str:
     fields = task.score_fields
     reads = (f", computed from the field{'s' if len(fields) > 1 else ''} {', '.join(fields)}"
              if fields else "")
-    lines = ["How candidates are compared: each trained policy is evaluated on a few episodes; "
+    on = (f"{episodes} episode{'s' if episodes != 1 else ''} of its deterministic actions (the "
+          "mean action, without exploration noise)" if episodes else "a few episodes")
+    lines = [f"How candidates are compared: each trained policy is evaluated on {on}; "
              f"its task score (higher is better) is the mean over them of: {fit.doc}{reads}."]
     if fit.success is not None and fit.success_doc:
         lines.append(f"The success test of an evaluation episode: {fit.success_doc}; the "

@@ -472,7 +472,8 @@ class DesignLoop:
                                             compact=feedback is not None
                                             and prompts.compact_pays(self.task),
                                             typical_for=self._fields_read_so_far(it)
-                                            if feedback is not None else ())
+                                            if feedback is not None else (),
+                                            eval_episodes=self.eval_episodes)
         if feedback is not None:  # it carries the best program's code (once) and what was tried
             messages = messages + [{"role": "user", "content": feedback}]
         context = DesignContext.from_task(self.task, iteration=it)
