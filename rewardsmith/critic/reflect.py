@@ -321,7 +321,9 @@ def seeds_text(scores: Mapping[str, float], episodes_follow: bool = False) -> st
     return (f"It was trained on {len(vals)} seeds, the same reward each time (the seed sets the "
             f"policy's initial weights, its exploration and the episodes' start states); task "
             f"scores {each} (mean {_fmt(float(np.mean(vals)))}, {_fmt(max(vals) - min(vals))} "
-            f"apart): the training seed alone moves the score this much. The details below are "
+            f"apart): the training seed alone moved the score this much here"
+            + (" (two seeds are a rough gauge: more seeds usually spread further)"
+               if len(vals) == 2 else "") + ". The details below are "
             f"seed {first}'s" + (", then each evaluation episode of the other seeds."
                                  if episodes_follow else "."))
 
