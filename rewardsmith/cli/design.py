@@ -438,7 +438,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, overflow="fold")
         for c in cands:
             row = [c["id"], c["status"], c.get("stage") or "", taus(c), fmt(c.get("fitness")),
-                   "-" if c.get("score") is None else f"{fmt(c['score'])} ({len(c.get('fitness_seeds') or {})} seeds)",
+                   "-" if c.get("score") is None else f"{fmt(c['score'])} ({_seeds(len(c.get('fitness_seeds') or {}))})",
                    "-" if c.get("success_rate") is None else f"{c['success_rate']:.2f}"]
             if prefs:
                 p = prefs.get(c["id"])
@@ -465,6 +465,10 @@ def register(app: typer.Typer) -> None:
                 if fb:
                     console.print(Panel(Text(fb), title=f"feedback after iteration {s['iteration']}",
                                         expand=False))
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
 def _task_args(task) -> str:
