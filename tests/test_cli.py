@@ -47,6 +47,11 @@ def test_tasks_show_is_the_llm_context_with_the_fitness_in_words():
     # what the score measures is said in words (design --hide-fitness leaves it out) ...
     assert task.fitness.doc in r.output and task.fitness.success_doc in r.output
     assert "Geometry at reset" in r.output
+    # the whole first request's task message: the training and what to write
+    from rewardsmith.llm.prompts import initial_messages
+
+    assert r.output.strip() == initial_messages(task)[1]["content"].strip()
+    assert "Write a reward function for this task." in r.output
     # ... the hand-written reward is not
     assert task.baseline_doc not in r.output
     hidden = run("tasks", "show", "hopper-forward-v0", "--hidden")

@@ -90,12 +90,12 @@ def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `re
                description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words.")):
     """Print the exact context an LLM will see: description, state schema, signature."""
     quiet_warnings()
-    from rewardsmith.llm.prompts import scoring_text, training_context
+    from rewardsmith.llm.prompts import initial_messages
 
     t = resolve_task(task_id, env, description, None, None)
-    print(t.llm_context())
-    print(scoring_text(t))  # what `design --hide-fitness` leaves out
-    print(training_context(t))  # at the task's default budget on the sb3 backend
+    # the first request's task message, as a design run at the task's default budget on the
+    # sb3 backend sends it (the system message holds the coding rules)
+    print(initial_messages(t)[1]["content"])
     if hidden:
         print("--- the fitness (its docs are shown unless design --hide-fitness) and the baseline (hidden) ---")
         if t.fitness:
