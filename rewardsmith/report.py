@@ -362,6 +362,8 @@ def _summary(d: RunData) -> str:
             cards[5] = ("normalized score", f"{_f(n['value'])} [{_f(n['low'])}, {_f(n['high'])}]")
         if v.get("seeds"):
             cards[1] = (f"fitness (mean over {len(v['seeds'])} seeds)", _f(v["reward"]["mean"]))
+            if (v.get("success") or {}).get("reward") is not None:  # over the same seeds
+                cards[6] = (f"success rate ({len(v['seeds'])} seeds)", _f(v["success"]["reward"]))
             cards[3] = ("baseline (hand-written)", _f(v["baseline"]["mean"]))
             cards[4] = ("untrained policy", _f(v["floor"]["mean"]))
     if s.get("stopped_early"):
@@ -438,13 +440,29 @@ def _fitness_plot(runs: list[tuple[str, RunData]], plots: _Plots) -> str:
             seq = [(it, _score(b)) for it, b in d.best_sequence() if _score(b) is not None]
             if seq:
                 ax.plot([x for x, _ in seq], [y for _, y in seq], "-o", color=color, lw=2,
-                        label=f"{pre}best so far (mean over seeds)")
+                        label=f"{pre}best so far (mean over its design seeds)")
+            closing = d.verdict if (d.verdict or {}).get("seeds") else None
+            on = " on the design seeds" if closing else ""
             for kind, style in (("baseline", "--"), ("floor", ":")):
                 v = d.baseline_value(kind)
                 if v is not None:
                     name = "baseline reward" if kind == "baseline" else "untrained policy"
                     ax.axhline(v, ls=style, color=color if len(runs) > 1 else "#555", lw=1.3,
-                               label=f"{pre}{name} ({v:.3g})")
+                               label=f"{pre}{name}{on} ({v:.3g})")
+            if closing:  # the claim: the best and the hand-written reward on the closing seeds
+                x = max([int(c.get("iteration", 0)) for c in d.candidates] or [0]) + 0.4
+                n = len(closing["seeds"])
+                for who, dx, marker, fill in (("reward", 0.0, "D", color), ("baseline", 0.12, "s", "none")):
+                    m = closing[who]
+                    if m.get("mean") is None:
+                        continue
+                    err = None
+                    if m.get("low") is not None and m.get("high") is not None:
+                        err = [[m["mean"] - m["low"]], [m["high"] - m["mean"]]]
+                    name = "the best" if who == "reward" else "hand-written"
+                    ax.errorbar([x + dx], [m["mean"]], yerr=err, fmt=marker, color=color,
+                                mfc=fill, capsize=3, label=f"{pre}{name}, closing evaluation "
+                                f"({n} seeds: mean, 95% interval) {m['mean']:.3g}")
             if bad_x:
                 lo = min(ys + [v for v in (d.baseline_value("floor"),) if v is not None] or [0.0])
                 ax.scatter(bad_x, [lo] * len(bad_x), marker="x", color="#999",

@@ -325,6 +325,42 @@ def test_report_of_a_run_that_has_just_started(tmp_path):
     assert external_refs(text) == []
 
 
+def test_the_summary_and_the_fitness_plot_show_the_closing_evaluation(tmp_path, monkeypatch):
+    """The claim is the closing evaluation's: its fitness and success over its seeds in the
+    cards, and the best's and the hand-written reward's closing means beside the iterations."""
+    from rewardsmith.critic.verdict import verdict
+
+    root = build_run(tmp_path / "closed", video=False)
+    seeds = {str(s): 50.0 + s for s in range(2, 7)}
+    v = verdict(seeds, {s: 40.0 for s in seeds}, [8.0] * 10,
+                reward_success={s: 0.4 for s in seeds}, baseline_success={s: 0.2 for s in seeds})
+    (root / "closing.json").write_text(json.dumps({"candidate": "1-0", "verdict": v}))
+    drawn = []
+    import rewardsmith.report as R
+
+    real = R._Plots.img
+
+    def spy(self, draw, alt, **kw):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+
+        fig = Figure()
+        draw(fig)
+        drawn.append([t.get_text() for ax in fig.axes if ax.get_legend()
+                      for t in ax.get_legend().get_texts()])
+        return real(self, draw, alt, **kw)
+
+    monkeypatch.setattr(R._Plots, "img", spy)
+    text = write_report(root).read_text()
+    assert "success rate (5 seeds)" in text and "fitness (mean over 5 seeds)" in text
+    legend = next(x for x in drawn if any("closing evaluation" in t for t in x))
+    assert "the best, closing evaluation (5 seeds: mean, 95% interval) 54" in legend
+    assert "hand-written, closing evaluation (5 seeds: mean, 95% interval) 40" in legend
+    assert any(t.startswith("baseline reward on the design seeds") for t in legend)
+
+
 def test_unknown_task_is_noted_not_fatal(tmp_path, no_plots):
     root = build_run(tmp_path / "odd", video=False)
     m = json.loads((root / "manifest.json").read_text())
