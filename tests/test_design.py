@@ -110,7 +110,12 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     assert "iterations" in show.stdout and "picked by" in show.stdout
     runs = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "runs", str(tmp_path), "--json"],
                           capture_output=True, text=True, env=env)
-    assert json.loads(runs.stdout)[0]["status"] == "finished"
+    (row,) = json.loads(runs.stdout)
+    assert row["status"] == "finished"
+    # the table's fitness is the verdict's, over the closing seeds, with its judgement
+    assert row["best_fitness"] == v["reward"]["mean"] and row["seeds"] == 2
+    assert row["baseline_fitness"] == v["baseline"]["mean"] and row["verdict"] == v["line"]
+    assert row["against_hand_written"] == "too few seeds to tell"  # 2 closing seeds
 
 
 @pytest.mark.slow  # the loop's resume logic is tested on a fake executor by default

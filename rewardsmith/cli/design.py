@@ -356,19 +356,31 @@ def register(app: typer.Typer) -> None:
     @guarded
     def runs(root: Path = typer.Argument(Path("runs"), help="Folder holding runs."),
              json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
-        """Table of runs: task, status, best fitness."""
+        """Table of runs: task, status, the best's fitness against the hand-written reward's and
+        the verdict (the closing evaluation's, over its seeds, where the run has one)."""
         from rewardsmith.runs.rundir import list_runs
 
         rows = []
         for r in list_runs(root):
             try:
                 m = r.manifest
+                v = r.verdict() or {}
             except (OSError, ValueError):
                 continue
             best = r.best() or {}
+            vs = v.get("versus_baseline") or {}
+            judged = bool(v.get("seeds"))
             rows.append({"run": str(r.path), "task": m.get("task"), "status": m.get("status"),
                          "llm": m.get("llm"), "created": m.get("created"),
-                         "best": best.get("candidate"), "best_fitness": best.get("score"),
+                         "best": best.get("candidate"),
+                         # the verdict's mean over its seeds (the closing ones), else the best's score
+                         "best_fitness": v["reward"]["mean"] if judged else best.get("score"),
+                         "baseline_fitness": v["baseline"]["mean"] if judged else None,
+                         "seeds": len(v["seeds"]) if judged else None,
+                         "verdict": v.get("line") if judged else None,
+                         "against_hand_written": None if not judged or not vs else
+                         "too few seeds to tell" if vs.get("beyond_noise") is None else
+                         f"{vs['direction']} beyond noise" if vs.get("direction") else "within noise",
                          "candidates": len(r.candidates())})
         if json_out:
             print(json.dumps(rows, indent=2))
@@ -377,11 +389,14 @@ def register(app: typer.Typer) -> None:
             console.print(f"no runs under {root}; start one with [bold]rewardsmith design --task pendulum-balance-v0[/]")
             return
         table = Table(title=f"runs in {root}", title_justify="left")
-        for col in ("run", "task", "status", "llm", "candidates", "best", "fitness"):
+        for col in ("run", "task", "status", "llm", "candidates", "best", "fitness",
+                    "hand-written", "against it"):
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(Path(r["run"]).name, r["task"], r["status"], r["llm"], str(r["candidates"]),
-                          r["best"] or "-", fmt(r["best_fitness"]))
+                          r["best"] or "-",
+                          fmt(r["best_fitness"]) + (f" ({r['seeds']} seeds)" if r["seeds"] else ""),
+                          fmt(r["baseline_fitness"]), r["against_hand_written"] or "-")
         print_table(table)
 
     @app.command()
