@@ -173,14 +173,17 @@ def _run_meta(run, manifest: Mapping[str, Any], cid: str, cand: Mapping[str, Any
     config = manifest.get("config") or {}
     score = cand.get("score", cand.get("fitness"))
     fitness_seeds = cand.get("fitness_seeds") or {}
+    success = cand.get("success_rate")
     if v and v.get("seeds"):  # the verdict's seeds (the closing evaluation's, for the best)
         score = v["reward"]["mean"]
         fitness_seeds = {s: x for s, x in zip(v["seeds"], v["reward"]["values"])}
+        if (v.get("success") or {}).get("reward") is not None:  # over the same seeds
+            success = v["success"]["reward"]
     return {
         "run_id": manifest.get("run_id") or run.path.name, "run_path": str(run.path.resolve()),
         "candidate": cid, "is_best": is_best, "status": cand.get("status"),
         "error": cand.get("error"), "score": score, "fitness_seeds": fitness_seeds,
-        "success_rate": cand.get("success_rate"),
+        "success_rate": success,
         "baseline": (v or {}).get("baseline", {}).get("mean"),
         "floor": (v or {}).get("floor", {}).get("mean"),
         "normalized": ((v or {}).get("normalized") or {}).get("value"),

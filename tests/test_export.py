@@ -507,6 +507,25 @@ def test_export_errors_say_what_to_do(pendulum_run, tmp_path, load_task):
         export_module(empty)
 
 
+def test_the_header_states_the_closing_evaluation(pendulum_run, tmp_path):
+    """A run with a closing evaluation: its score, seeds and success rate are the header's (the
+    design seeds' figures flatter the best)."""
+    import shutil
+
+    from rewardsmith.critic.verdict import verdict
+
+    run = tmp_path / "closed"
+    shutil.copytree(pendulum_run, run)
+    seeds = {str(s): 50.0 + s for s in range(2, 7)}
+    v = verdict(seeds, {s: 40.0 for s in seeds}, [10.0] * 10,
+                reward_success={s: 0.4 for s in seeds}, baseline_success={s: 0.2 for s in seeds})
+    (run / "closing.json").write_text(json.dumps({"candidate": "1-0", "verdict": v}))
+    text = " ".join(export_module(run).split())
+    assert "this reward: 54 (mean over 5 seeds: seed 2: 52," in text
+    assert "success rate: 0.4 " in text and "baseline (the task's hand-written reward): 40" in text
+    assert f"verdict: {v['line']}" in text
+
+
 def test_export_candidate_and_folder_target(pendulum_run, tmp_path):
     path = write_module(pendulum_run, tmp_path, candidate="0-0")
     assert path.name == "pendulum_balance_v0_reward.py"
