@@ -69,7 +69,7 @@ def print_benchmark(table: dict[str, Any], console) -> None:
     t = Table(title="per task (over repeats)", title_justify="left")
     for col in ("task", "designer", "ok/failed", "beats (noise)", "beats (mean)",
                 "difference (pooled seeds)", "normalized", "score", "hand-written", "success",
-                "wall"):
+                "wall/run"):
         t.add_column(col, overflow="fold")
     for r in table["by_task"]:
         p = r["pooled"] or {}
@@ -85,7 +85,7 @@ def print_benchmark(table: dict[str, Any], console) -> None:
                   _spread(r["normalized"]) if r["normalized"] else
                   ("undefined" if r["judged"] else "-"),
                   _spread(r["score"]), _spread(r["baseline"]), _rate(r["success"]),
-                  "-" if r["wall_s"] is None else f"{r['wall_s']:.0f} s")
+                  "-" if r["wall_per_run_s"] is None else f"{r['wall_per_run_s']:.0f} s")
     print_table(t, console)
     failed = [r for r in table["runs"] if r["status"] == "failed"]
     for r in failed:
