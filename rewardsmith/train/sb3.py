@@ -71,6 +71,12 @@ def training_summary(task: Task, steps: int, overrides: Mapping[str, Any] | None
                      f"minibatches of {int(kw['batch_size'])}: about {updates} "
                      f"update{'s' if updates != 1 else ''} over the whole budget; the policy is a "
                      f"{'x'.join(str(n) for n in hp['net_arch'])} network.")
+        ent = float(kw.get("ent_coef", 0.0))
+        lines.append("It explores with Gaussian noise on each action, of standard deviation 1 at "
+                     "the start (before clipping to the action's range), learned from there"
+                     + (f", with an entropy bonus of {ent:g}." if ent else
+                        ", with no entropy bonus: the policy gradient alone sets how much it "
+                        "keeps exploring."))
     if hp["normalize_reward"]:
         lines.append("Rewards are scaled by a running estimate of the return's spread before "
                      "learning (VecNormalize), so the absolute size of the reward does not matter "
