@@ -434,6 +434,12 @@ def test_runs_whose_verdicts_held_the_picking_seeds_are_also_judged_without_them
     md = to_markdown(table)
     assert "| beyond noise, held out |" in md and "| 0 of 1 |" in md
     assert "| +0, p = 0.66 (9 seeds) |" in md
+    # part way through: runs not ended are counted, not listed
+    waiting = {**table, "complete": False,
+               "runs": full + [{"task": "t", "designer": "d", "repeat": 3, "status": "pending"}]}
+    md = to_markdown(waiting)
+    assert "Unfinished: 3 of 4 runs ended" in md and "1 run(s) not ended yet are not listed." in md
+    assert md.split("### Runs")[1].count("| t | ") == 3
     # fresh closing seeds: nothing to leave out
     fresh = [{**r, "selected_on": []} for r in rows]
     assert task_row("t", "d", fresh)["held_out"] is None

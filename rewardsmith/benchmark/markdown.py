@@ -145,7 +145,8 @@ def tasks_section(table: dict[str, Any]) -> list[str]:
 def runs_section(table: dict[str, Any]) -> list[str]:
     multi = len(table["designers"]) > 1
     rows = []
-    for r in table["runs"]:
+    ended = [r for r in table["runs"] if r["status"] in ("finished", "failed")]
+    for r in ended:
         if r["status"] == "failed":
             result = [f"failed: {r.get('error') or 'see attempts.jsonl'}", "", "", "", ""]
         elif not r.get("verdict"):
@@ -161,7 +162,9 @@ def runs_section(table: dict[str, Any]) -> list[str]:
     header = ["task"] + (["designer"] if multi else []) + [
         "repeat", "the best", "hand-written", "untrained", "normalized",
         "best - hand-written", "wall"]
-    return _table(header, rows)
+    waiting = len(table["runs"]) - len(ended)
+    return _table(header, rows) + ([f"\n{waiting} run(s) not ended yet are not listed."]
+                                   if waiting else [])
 
 
 def to_markdown(table: dict[str, Any]) -> str:
