@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,8 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     closing = json.loads((run_dir / "closing.json").read_text())
     assert closing["verdict"] == v and len(closing["reference"]["floor"]["episodes"]) >= 2
     assert f"verdict: {v['line']}" in " ".join(p.stderr.split())
+    ok = sum(1 for _ in (run_dir / "candidates").glob("*/result.json"))
+    assert re.search(rf"candidates: {ok} ok[,;]", p.stderr), p.stderr[-2000:]
     # the untrained pole falls within ~25 steps; a few thousand steps of training on a designed
     # reward keep it up several times longer
     assert best["score"] > 2 * best["floor_fitness"]

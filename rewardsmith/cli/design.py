@@ -522,7 +522,11 @@ def _print_summary(s: dict[str, Any], console) -> None:
     print_verdict(b.get("verdict"), console)
     if s.get("stopped_early"):
         console.print(f"stopped early: {s['stopped_early']}")
-    console.print(f"candidates: {s['candidates']}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}")
+    counts = s["candidates"]
+    said = (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none") \
+        if isinstance(counts, dict) else str(counts)
+    console.print(f"candidates: {said}; tokens {sum(s['tokens'].values()):,}; cost ${s['cost_usd']:.4f}",
+                  highlight=False)
     console.print("next:")
     console.print(f"  rewardsmith show {s['run_dir']}")
     console.print(f"  rewardsmith export {s['run_dir']} --to reward.py")
