@@ -242,3 +242,22 @@ def test_top_k_re_evaluation_keeps_the_earlier_way(tmp_path):
     assert [j.label for j in ex.jobs if j.spec.seed == 1] == [
         "0-0 seed 1", "0-1 seed 1", "1-2 seed 1", "1-1 seed 1"]
     assert ex.jobs[-1].label == "1-1 seed 1" and ex.jobs[-3].label == "1-3"
+
+
+def test_a_challenger_is_one_that_beats_the_best_mean_or_its_score_on_the_same_seed():
+    """Paired on the first seed as well as against the mean: a best lifted by one lucky second
+    seed does not hide a challenger that beat it where both trained alike."""
+    from types import SimpleNamespace
+
+    from rewardsmith.loop.design import Candidate, DesignLoop
+
+    best = Candidate("0-2", 0, 2, "ok", fitness=137.5, fitness_seeds={"0": 137.5, "1": 164.5})
+    assert best.score == 151.0
+    loop = SimpleNamespace(best=best, config=SimpleNamespace(seed=0))
+    may = DesignLoop._may_be_best
+    assert may(loop, 152.0)  # beats the mean
+    assert may(loop, 150.0)  # beats the best's 137.5 on seed 0, not its mean
+    assert not may(loop, 137.5) and not may(loop, 120.0) and not may(loop, None)
+    assert may(SimpleNamespace(best=None, config=loop.config), 1.0)  # no best yet
+    loop.config.seed = 7  # the best has no score on that seed: the mean decides
+    assert not may(loop, 150.0)
