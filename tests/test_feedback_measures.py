@@ -343,8 +343,11 @@ def test_the_hand_written_rewards_scores_on_the_design_seeds_are_given_for_scale
     text = reference_text(record)
     assert text == ("For scale: the task's hand-written reward, trained the same way on the same "
                     "seeds, scored 210.5 (seed 0: 233.0, seed 1: 188.0); the untrained policy "
-                    "0.02. Its code is not shown; the run ends by comparing the best with it on "
-                    "more seeds.")
+                    "0.02 (on so few seeds its mean can sit far from its mean over more: judge a "
+                    "candidate against it seed by seed). Its code is not shown; the run ends by "
+                    "comparing the best with it on more seeds.")
+    three = {"baseline": {"fitness_mean": 1.0, "seeds": {"0": 1.0, "1": 1.0, "2": 1.0}}}
+    assert "so few seeds" not in reference_text(three)
     assert reference_text(None) == "" and reference_text({"baseline": {"seeds": {}}}) == ""
     ep = _episode(reacher)
     lines = reflect(reacher, _result(reacher, [reacher.fitness(ep)]), "", [ep],

@@ -339,9 +339,11 @@ def reference_text(record: Mapping | None) -> str:
     each = ", ".join(f"seed {s}: {_fmt(v)}" for s, v in seeds.items())
     floor = ((record or {}).get("floor") or {}).get("fitness_mean")
     untrained = f"; the untrained policy {_fmt(floor)}" if floor is not None else ""
+    rough = (" (on so few seeds its mean can sit far from its mean over more: judge a candidate "
+             "against it seed by seed)" if len(seeds) <= 2 else "")
     return (f"For scale: the task's hand-written reward, trained the same way on the same "
-            f"seeds, scored {_fmt(base['fitness_mean'])} ({each}){untrained}. Its code is not "
-            f"shown; the run ends by comparing the best with it on more seeds.")
+            f"seeds, scored {_fmt(base['fitness_mean'])} ({each}){untrained}{rough}. Its code is "
+            f"not shown; the run ends by comparing the best with it on more seeds.")
 
 
 def _training_ends(task: Task, curve: Sequence[Any]) -> list[str]:
