@@ -103,7 +103,11 @@ def test_offline_design_run_end_to_end(tmp_path, env):
     # a cart-pole's state table is short: the later request repeats it whole, typical values
     # and all (a large robot's is compact: tests/test_prompts_content.py)
     task_text = second["messages"][1]["content"]
-    assert task_text == json.loads((run_dir / "llm" / "iteration-0.json").read_text())["messages"][1]["content"]
+    first_text = json.loads((run_dir / "llm" / "iteration-0.json").read_text())["messages"][1]["content"]
+    # the first request also gave the hand-written reward's design-seed scores for scale (the
+    # later ones carry them in the feedback)
+    scale = next(ln for ln in first_text.splitlines() if ln.startswith("For scale: "))
+    assert task_text == first_text.replace(scale + "\n", "") and "For scale: " in feedback
     assert "[reset" in task_text and "Typical values of the fields the rewards so far read" not in task_text
 
     show = subprocess.run([sys.executable, "-m", "rewardsmith.cli.main", "show", str(run_dir)],

@@ -67,6 +67,7 @@ def test_hide_fitness_keeps_the_definitions_out_and_the_run_records_it(tmp_path,
     text = "\n".join(_user(m) for m in requests)
     assert task.fitness.doc not in text and task.fitness.success_doc not in text
     assert "definition is not shown" in text and "Task score (higher is better):" in text
+    assert "For scale: " not in _user(requests[0])  # no score is said before the feedback
     assert json.loads((run / "manifest.json").read_text())["config"]["hide_fitness"] is True
 
 

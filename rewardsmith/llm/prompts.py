@@ -108,14 +108,15 @@ def system_message() -> dict:
 def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None, *,
                      show_fitness: bool = True, compact: bool = False,
                      typical_for: Collection[str] = (),
-                     eval_episodes: int | None = None) -> list[dict]:
+                     eval_episodes: int | None = None, reference: str = "") -> list[dict]:
     """The first request for a task: the coding rules, then the task's description and schema,
     how candidates are scored (the task score and the success test in words, unless
     ``show_fitness`` is False), and how its rewards are trained (``backend`` with ``steps`` env
     steps; default: the task's budget) and what the policy sees. ``compact``: the state table
     as name, shape and unit only (the requests after the first, which carry feedback), with
     the typical values of the fields in ``typical_for``. ``eval_episodes``: how many
-    evaluation episodes score a policy (default: the task's budget's)."""
+    evaluation episodes score a policy (default: the task's budget's). ``reference``: the
+    hand-written reward's scores for scale, said after how candidates are scored."""
     from rewardsmith.train import budget_for
 
     episodes = eval_episodes or budget_for(task, backend).eval_episodes
@@ -123,7 +124,8 @@ def initial_messages(task: Task, backend: str = "sb3", steps: int | None = None,
             {"role": "user", "content": render(TEMPLATES["initial"],
                                                context=task.llm_context(compact=compact,
                                                                         typical_for=typical_for),
-                                               scoring=scoring_text(task, show_fitness, episodes),
+                                               scoring=scoring_text(task, show_fitness, episodes)
+                                               + (f"\n{reference}" if reference else ""),
                                                training=training_context(task, backend, steps),
                                                advice=design_advice(task, show_fitness),
                                                ).strip()}]

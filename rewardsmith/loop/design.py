@@ -482,7 +482,8 @@ class DesignLoop:
                                             and prompts.compact_pays(self.task),
                                             typical_for=self._fields_read_so_far(it)
                                             if feedback is not None else (),
-                                            eval_episodes=self.eval_episodes)
+                                            eval_episodes=self.eval_episodes,
+                                            reference=self._first_reference(feedback))
         if feedback is not None:  # it carries the best program's code (once) and what was tried
             messages = messages + [{"role": "user", "content": feedback}]
         context = DesignContext.from_task(self.task, iteration=it)
@@ -533,6 +534,16 @@ class DesignLoop:
             if c.iteration < before and c.source and c.status != "duplicate":
                 seen.setdefault(fingerprint(c.source), c)
         return seen
+
+    def _first_reference(self, feedback: str | None) -> str:
+        """The hand-written reward's scores on the design seeds, for scale in the first request
+        (trained before it; the feedback says them from then on). Designers asked what scores
+        to expect; none with --hide-fitness, where the score itself is not said."""
+        if feedback is not None or self.config.hide_fitness or not self.baseline:
+            return ""
+        from rewardsmith.critic.reflect import reference_text
+
+        return reference_text(self.baseline)
 
     def _fields_read_so_far(self, it: int) -> set[str]:
         """The state fields the best's code and the last iteration's candidates' read."""

@@ -389,7 +389,9 @@ class Task:
             f"Task: {self.description}\n\n"
             f"Robot: {self.robot or self.env_id} (simulator env {self.env_id}, "
             f"{self.spec.dt:g} s per step)\n"
-            f"Action: shape (B, {self.action_dim}), {self.action_range} (motor controls)\n"
+            f"Action: shape (B, {self.action_dim}), {self.action_range} (motor controls, as "
+            f"applied: the exploration noise is clipped to this range before the step, so a "
+            f"reward never sees an action outside it)\n"
             + (f"Observation (what the policy sees): {robot.observation}\n"
                if robot and robot.observation else "")
             + (f"{robot.render()}\n" if robot else "")
