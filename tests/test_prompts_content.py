@@ -63,7 +63,8 @@ def test_the_score_and_the_success_test_are_said_in_words(ant_run):
 def test_hide_fitness_keeps_the_definitions_out_and_the_run_records_it(tmp_path, monkeypatch):
     monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
     task = tasks.load("pendulum-balance-v0")
-    requests, run = run_prompts(task.id, tmp_path, 2, 1, episodes=1, steps=20, hide_fitness=True)
+    requests, run = run_prompts(task.id, tmp_path, 2, 1, episodes=1, steps=20, hide_fitness=True,
+                                compare_baseline=True)
     text = "\n".join(_user(m) for m in requests)
     assert task.fitness.doc not in text and task.fitness.success_doc not in text
     assert "definition is not shown" in text and "Task score (higher is better):" in text
