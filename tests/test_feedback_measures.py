@@ -174,8 +174,10 @@ def test_a_gap_between_the_stochastic_training_and_the_deterministic_evaluation_
     note = exploration_gap(result([38.7, 109.0, 333.2, 185.2], 0.8))
     assert note.startswith("Note: in the last training window the task score was 185.2 (the "
                            "exploring, stochastic policy); in the evaluation it was 0.8")
-    assert note.endswith("(the noise carried it further).")
-    assert exploration_gap(result([0.0, 50.0, 100.0], 800.0)).endswith("(the noise held it back).")
+    assert note.endswith("with the noise it scored higher, so the evaluated policy is worse than "
+                         "the one that trained.")
+    assert exploration_gap(result([0.0, 50.0, 100.0], 800.0)).endswith(
+        "so the evaluated policy is better than training showed (the noise held it back).")
     assert exploration_gap(result([10.0, 100.0, 190.0, 200.0], 180.0)) == ""  # close enough
     assert exploration_gap(result([-0.30, -0.20, -0.16], -0.15)) == ""
     assert exploration_gap(result([], 5.0)) == ""

@@ -413,8 +413,10 @@ def exploration_gap(result: TrainResult, eval_lengths: Sequence[int] = ()) -> st
             f"stochastic policy{lengths[0]}); in the evaluation it was {_fmt(ev)} (the same "
             f"policy's deterministic actions{lengths[1]}). The behaviour depends on the "
             f"exploration noise: the mean action alone does not do what the noisy one did"
-            + (" (the noise carried it further)." if last > ev else
-               " (the noise held it back)."))
+            + (": with the noise it scored higher, so the evaluated policy is worse than the "
+               "one that trained." if last > ev else
+               ": without the noise it scored higher, so the evaluated policy is better than "
+               "training showed (the noise held it back)."))
 
 
 def first_sentence(doc: str) -> str:
