@@ -311,6 +311,12 @@ def test_the_report_of_a_benchmark_folder(tmp_path):
     assert (bench.path / "table.json").exists()  # brought up to date from the runs
     r = invoke("report", str(bench.path), str(tmp_path), "--compare")
     assert r.exit_code == 2 and "is a benchmark" in r.output
+    # its runs are listed from its folder, by their place in it; show points there
+    r = invoke("runs", str(bench.path))
+    assert r.exit_code == 0 and "runs/pendulum-balance-v0/a/r0" in r.output, r.output
+    assert "better beyond noise" in r.output  # a's 3 against the hand-written 1 on 5 seeds
+    r = invoke("show", str(bench.path))
+    assert r.exit_code == 2 and f"rewardsmith runs {bench.path}" in " ".join(r.output.split())
     r = invoke("report", str(bench.path), "--markdown")  # the table, to paste
     assert r.exit_code == 0, r.output
     assert r.output == (bench.path / "table.md").read_text() and r.output.startswith("## Benchmark ")

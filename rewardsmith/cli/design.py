@@ -393,9 +393,9 @@ def register(app: typer.Typer) -> None:
                     "hand-written", "against it"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(Path(r["run"]).name, r["task"], r["status"], r["llm"], str(r["candidates"]),
+            table.add_row(_relative(Path(r["run"]), root), r["task"], r["status"], r["llm"], str(r["candidates"]),
                           r["best"] or "-",
-                          fmt(r["best_fitness"]) + (f" ({r['seeds']} seeds)" if r["seeds"] else ""),
+                          fmt(r["best_fitness"]) + (f" ({_seeds(r['seeds'])})" if r["seeds"] else ""),
                           fmt(r["baseline_fitness"]), r["against_hand_written"] or "-")
         print_table(table)
 
@@ -480,6 +480,14 @@ def register(app: typer.Typer) -> None:
                 if fb:
                     console.print(Panel(Text(fb), title=f"feedback after iteration {s['iteration']}",
                                         expand=False))
+
+
+def _relative(path: Path, root: Path) -> str:
+    """A run's folder as the table names it: below ``root`` (a benchmark's task/designer/r0)."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return path.name
 
 
 def _seeds(n: int) -> str:

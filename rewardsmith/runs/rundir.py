@@ -69,7 +69,8 @@ class RunDir:
         path = Path(path)
         if not (path / "manifest.json").exists():
             raise RewardsmithError(f"{path} is not a run directory (no manifest.json)",
-                                   "list runs with `rewardsmith runs`")
+                                   f"list the runs in it or below it with `rewardsmith runs {path}`"
+                                   if path.is_dir() else "list runs with `rewardsmith runs`")
         return cls(path)
 
     # ------------------------------------------------------------------ manifest
@@ -297,9 +298,24 @@ def candidate_key(d: Path) -> tuple[int, int]:
         return (10**9, 0)
 
 
-def list_runs(root: Path) -> list[RunDir]:
+def list_runs(root: Path, depth: int = 4) -> list[RunDir]:
+    """The run directories below ``root``, newest first: its folders that hold a manifest, and
+    those in folders below it down to ``depth`` levels (a benchmark's
+    ``runs/<task>/<designer>/r<k>``); a run's own folders are not searched."""
     root = Path(root)
-    if not root.is_dir():
-        return []
-    runs = [RunDir(p) for p in root.iterdir() if (p / "manifest.json").exists()]
-    return sorted(runs, key=lambda r: r.path.stat().st_mtime, reverse=True)
+    found: list[RunDir] = []
+
+    def walk(folder: Path, left: int) -> None:
+        try:
+            children = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        except OSError:
+            return
+        for p in children:
+            if (p / "manifest.json").exists():
+                found.append(RunDir(p))
+            elif left > 1:
+                walk(p, left - 1)
+
+    if root.is_dir():
+        walk(root, depth)
+    return sorted(found, key=lambda r: r.path.stat().st_mtime, reverse=True)
