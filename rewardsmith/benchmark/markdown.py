@@ -5,6 +5,7 @@ table; nothing is computed here but the wording."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 MISSING = "-"
@@ -20,27 +21,32 @@ def num(x: float | None) -> str:
     return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
-def _rate(x: float | None) -> str:
+def rate(x: float | None) -> str:
+    """A fraction as a whole percentage, "-" for none."""
     return MISSING if x is None else f"{x:.0%}"
 
 
-def _interval(d: dict[str, Any] | None, key: str = "mean", lo: str = "low",
-              hi: str = "high") -> str:
+def interval(d: dict[str, Any] | None, key: str = "mean", lo: str = "low", hi: str = "high",
+             show: Callable[[Any], str] = num) -> str:
+    """``d[key] [d[lo], d[hi]]``, the interval left out where the table has none."""
     if not d or d.get(key) is None:
         return MISSING
-    s = num(d[key])
+    s = show(d[key])
     if d.get(lo) is not None and d.get(hi) is not None:
-        s += f" [{num(d[lo])}, {num(d[hi])}]"
+        s += f" [{show(d[lo])}, {show(d[hi])}]"
     return s
 
 
-def _spread(d: dict[str, Any] | None) -> str:
-    """Over repeats: mean ± std where there are two or more."""
+def spread(d: dict[str, Any] | None, show: Callable[[Any], str] = num,
+           show_std: Callable[[Any], str] | None = None, with_interval: bool = False) -> str:
+    """Over repeats: mean ± std where there are two or more, and the interval if asked."""
     if not d or d.get("mean") is None:
         return MISSING
-    s = num(d["mean"])
+    s = show(d["mean"])
     if (d.get("n") or 0) > 1 and d.get("std") is not None:
-        s += f" ± {num(d['std'])}"
+        s += f" ± {(show_std or show)(d['std'])}"
+    if with_interval and d.get("low") is not None and d.get("high") is not None:
+        s += f" [{show(d['low'])}, {show(d['high'])}]"
     return s
 
 
@@ -93,10 +99,10 @@ def designers_section(table: dict[str, Any]) -> list[str]:
         if held:
             row.append(f"{len(d.get('tasks_held_out') or [])} of {judged}"
                        if d.get("win_rate_held_out") is not None else MISSING)
-        row += [_interval(n) + (f" ({n['n']} runs)" if n["n"] else ""),
-                _interval(n, "iqm", "iqm_low", "iqm_high"),
+        row += [interval(n) + (f" ({n['n']} runs)" if n["n"] else ""),
+                interval(n, "iqm", "iqm_low", "iqm_high"),
                 MISSING if d["success"] is None
-                else f"{_rate(d['success'])} ({_rate(d['baseline_success'])})",
+                else f"{rate(d['success'])} ({rate(d['baseline_success'])})",
                 num(d["tokens"]) if d["tokens"] else "0",
                 MISSING if d["cost_usd"] is None else f"{d['cost_usd']:.4f}",
                 _wall(d["wall_per_run_s"])]
@@ -119,14 +125,14 @@ def tasks_section(table: dict[str, Any]) -> list[str]:
     rows = []
     for t in table["by_task"]:
         judged = t["judged"]
-        norm = (_spread(t["normalized"]) if t["normalized"]
+        norm = (spread(t["normalized"]) if t["normalized"]
                 else ("undefined" if judged else MISSING))
         row = [_short(t["task"])] + ([t["designer"]] if multi else []) + [
             f"{t['finished']}/{t['runs']}" + (f" ({t['failed']} failed)" if t["failed"] else ""),
-            _spread(t["score"]), _spread(t["baseline"]), norm, _test(t["pooled"])]
+            spread(t["score"]), spread(t["baseline"]), norm, _test(t["pooled"])]
         if held:
             row.append(_test(t.get("held_out")))
-        row += [_rate(t["success"]), _wall(t["wall_per_run_s"])]
+        row += [rate(t["success"]), _wall(t["wall_per_run_s"])]
         rows.append(row)
     header = ["task"] + (["designer"] if multi else []) + [
         "runs", "the best (± sd over repeats)", "hand-written", "normalized",

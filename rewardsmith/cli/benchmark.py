@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from rewardsmith.benchmark.markdown import interval, rate, spread
 from rewardsmith.cli.common import fmt, print_table
 from rewardsmith.errors import RewardsmithError
 
@@ -21,28 +22,12 @@ def _names(values: list[str] | None) -> list[str]:
 
 
 def _ci(d: dict[str, Any] | None, key: str = "mean", lo: str = "low", hi: str = "high") -> str:
-    if not d or d.get(key) is None:
-        return "-"
-    s = fmt(d[key])
-    if d.get(lo) is not None:
-        s += f" [{fmt(d[lo])}, {fmt(d[hi])}]"
-    return s
-
-
-def _rate(x: float | None) -> str:
-    return "-" if x is None else f"{x:.0%}"
+    return interval(d, key, lo, hi, show=fmt)
 
 
 def _spread(d: dict[str, Any] | None) -> str:
     """A score over repeats: mean ± std, the interval from 3 repeats, else the values."""
-    if not d or d.get("mean") is None:
-        return "-"
-    s = fmt(d["mean"])
-    if d["n"] > 1:
-        s += f" ± {fmt(d['std'], 2)}"
-    if d.get("low") is not None:
-        s += f" [{fmt(d['low'])}, {fmt(d['high'])}]"
-    return s
+    return spread(d, show=fmt, show_std=lambda x: fmt(x, 2), with_interval=True)
 
 
 def print_benchmark(table: dict[str, Any], console) -> None:
@@ -55,12 +40,12 @@ def print_benchmark(table: dict[str, Any], console) -> None:
         t.add_column(col, overflow="fold")
     for d in table["by_designer"]:
         n = d["normalized"]
-        succ = "-" if d["success"] is None else f"{d['success']:.0%} ({_rate(d['baseline_success'])})"
-        beyond = _rate(d["win_rate_beyond_noise"])
+        succ = "-" if d["success"] is None else f"{d['success']:.0%} ({rate(d['baseline_success'])})"
+        beyond = rate(d["win_rate_beyond_noise"])
         if d.get("win_rate_held_out") is not None:  # runs whose verdicts held the picking seeds
-            beyond += f" ({_rate(d['win_rate_held_out'])} held out)"
+            beyond += f" ({rate(d['win_rate_held_out'])} held out)"
         t.add_row(d["designer"], str(d["tasks_judged"]), beyond,
-                  _rate(d["win_rate_by_mean"]), _ci(n) + (f" ({n['n']} runs)" if n["n"] else ""),
+                  rate(d["win_rate_by_mean"]), _ci(n) + (f" ({n['n']} runs)" if n["n"] else ""),
                   _ci(n, "iqm", "iqm_low", "iqm_high"), succ, fmt(d["tokens"]),
                   "-" if d["cost_usd"] is None else f"{d['cost_usd']:.4f}",
                   "-" if d["wall_per_run_s"] is None else f"{d['wall_per_run_s']:.0f} s",
@@ -84,7 +69,7 @@ def print_benchmark(table: dict[str, Any], console) -> None:
                   yes[r["beats_beyond_noise"]], yes[r["beats_by_mean"]], diff,
                   _spread(r["normalized"]) if r["normalized"] else
                   ("undefined" if r["judged"] else "-"),
-                  _spread(r["score"]), _spread(r["baseline"]), _rate(r["success"]),
+                  _spread(r["score"]), _spread(r["baseline"]), rate(r["success"]),
                   "-" if r["wall_per_run_s"] is None else f"{r['wall_per_run_s']:.0f} s")
     print_table(t, console)
     failed = [r for r in table["runs"] if r["status"] == "failed"]
