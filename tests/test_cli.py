@@ -257,3 +257,15 @@ def test_a_stop_signal_ends_a_command_as_ctrl_c_does(signame):
         work()
     assert e.value.exit_code == 130 and cleaned == [True]
     assert signal.getsignal(getattr(signal, signame)) is before
+
+
+def test_top_level_help_lists_design_first_and_each_summary_as_one_paragraph():
+    from rewardsmith.cli.main import ORDER, _command_name
+
+    names = [_command_name(i) for i in app.registered_commands]
+    assert names[0] == "design"
+    assert set(ORDER) <= set(names), "a command in ORDER is no longer registered"
+    assert all(i.short_help and "\n" not in i.short_help for i in app.registered_commands)
+    r = run("--help")
+    assert r.exit_code == 0, r.output
+    assert r.output.index("design ") < r.output.index("evaluate ") < r.output.index("check ")

@@ -287,6 +287,32 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """The command list of ``rewardsmith --help`` shows each command's first paragraph; rich
+    keeps a docstring's line breaks there, which cut sentences in the middle. Join them."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        if info.short_help is None:
+            doc = info.help or inspect.getdoc(info.callback) or ""
+            info.short_help = " ".join(doc.split("\n\n")[0].split()) or None
+
+
+# the command list in the order of a user's first hour: design, look, keep, measure, tools
+ORDER = ("design", "runs", "show", "report", "videos", "export", "evaluate", "benchmark",
+         "check", "backends", "executors")
+
+
+def _command_name(info) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
+
+
+_one_line_summaries(app)
+_one_line_summaries(tasks_app)
+app.registered_commands.sort(
+    key=lambda info: ORDER.index(n) if (n := _command_name(info)) in ORDER else len(ORDER))
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 
