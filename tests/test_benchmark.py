@@ -450,3 +450,124 @@ def test_runs_whose_verdicts_held_the_picking_seeds_are_also_judged_without_them
     fresh = [{**r, "selected_on": []} for r in rows]
     assert task_row("t", "d", fresh)["held_out"] is None
     assert designer_row("d", [task_row("t", "d", fresh)], fresh)["win_rate_held_out"] is None
+
+
+# ------------------------------------------------------------------ runs at once
+def run_of(job) -> str | None:
+    """``r0``, ``r1``: the repeat whose run folder holds ``job`` (None for the evaluation
+    cache's jobs, which live outside the runs)."""
+    return next((p for p in job.dir.parts if p[:1] == "r" and p[1:].isdigit()), None)
+
+
+class Meeting(Executor):
+    """Each run's first training job waits until the other run has started one too: the runs
+    must be in progress at once (a benchmark that ran them one after the other would break the
+    barrier)."""
+
+    def __init__(self, parties: int = 2, **kw):
+        import threading
+
+        super().__init__(**kw)
+        self.barrier = threading.Barrier(parties, timeout=60)
+        self.met: set[str] = set()
+
+    def _train(self, job):
+        run = run_of(job)
+        if run is not None and run not in self.met:
+            self.met.add(run)
+            self.barrier.wait()
+        return super()._train(job)
+
+
+def test_runs_at_once_give_what_runs_one_after_the_other_give(tmp_path, monkeypatch):
+    one = new(tmp_path / "one", names=("a",))
+    run_benchmark(one, Executor(), designers())
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache2"))  # train the baseline anew
+    both = new(tmp_path / "both", names=("a",))
+    ex = Meeting()
+    states = run_benchmark(both, ex, designers(), parallel=2)
+    assert [s.status for s in states] == ["finished"] * 2
+    assert ex.met == {"r0", "r1"}  # both were in progress at once
+    rows = {(r["repeat"], r["verdict"]) for r in write_table(both)["runs"]}
+    assert rows == {(r["repeat"], r["verdict"]) for r in write_table(one)["runs"]}
+    baseline = [j.spec.seed for j in ex.jobs if j.spec.label == "baseline"]
+    assert sorted(baseline) == [*range(7), *range(1000, 1007)]  # each trained once
+
+
+def test_runs_of_one_task_and_repeat_never_run_at_once(tmp_path):
+    """They train the hand-written reward on the same seeds: the second takes it from the
+    evaluation cache instead of training it beside the first."""
+    import threading
+
+    bench = new(tmp_path)  # designers a and b, 2 repeats
+    live: set[tuple[str, int]] = set()
+    overlaps: list[tuple] = []
+    lock = threading.Lock()
+
+    def observer(key, event):
+        from rewardsmith.benchmark import RunState
+
+        with lock:
+            if isinstance(event, RunState):
+                live.discard((key.designer, key.repeat))
+                return
+            live.add((key.designer, key.repeat))
+            same = [d for d, r in live if r == key.repeat and d != key.designer]
+            if same:
+                overlaps.append((key, same))
+
+    ex = Executor()
+    states = run_benchmark(bench, ex, designers(), observer=observer, parallel=2)
+    assert [s.status for s in states] == ["finished"] * 4
+    assert overlaps == []
+    baseline = [j.spec.seed for j in ex.jobs if j.spec.label == "baseline"]
+    assert sorted(baseline) == [*range(7), *range(1000, 1007)]
+
+
+def test_an_interrupt_stops_every_run_in_progress_and_resume_finishes_them(tmp_path):
+    import threading
+
+    stop = threading.Event()
+
+    class Stopping(Meeting):
+        def _train(self, job):
+            mine = sum(run_of(j) == run_of(job) for j in self.jobs)
+            if run_of(job) == "r0" and mine == 4:
+                raise KeyboardInterrupt  # in one run; the other stops at its next event
+            if run_of(job) == "r1" and mine == 2:
+                assert stop.wait(timeout=60)  # held until the interrupt has stopped the runs
+            return super()._train(job)
+
+    bench = new(tmp_path, names=("a",))
+    first = Stopping()
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(bench, first, designers(), parallel=2, stop=stop)
+    attempts = [json.loads(x) for x in (bench.path / "attempts.jsonl").read_text().splitlines()]
+    assert sorted((a["run"], a["status"]) for a in attempts) == [
+        (s.key.rel, "interrupted") for s in bench.states()]
+    for s in bench.states():
+        assert s.status == "unfinished"
+        assert json.loads((bench.path / s.key.rel / "manifest.json").read_text())["status"] \
+            == "interrupted"
+    second = Executor()
+    assert [s.status for s in run_benchmark(Benchmark.open(bench.path), second, designers(),
+                                            parallel=2)] == ["finished"] * 2
+    assert not {str(j.dir) for j in first.jobs} & {str(j.dir) for j in second.jobs}
+
+
+def test_the_local_pool_is_split_between_runs_at_once(tmp_path):
+    from rewardsmith.executors import LocalExecutor
+
+    shares = LocalExecutor(5).share(3)
+    assert [e.workers for e in shares] == [2, 2, 1]
+    assert [e.gpus for e in shares] == [[], [], []] or all(e.gpus for e in shares)
+    two_gpus = LocalExecutor(4, gpus=["0", "1"]).share(3)
+    assert [(e.gpus, e.gpu_share) for e in two_gpus] == [(["0"], 2), (["1"], 1), (["0"], 2)]
+    four = LocalExecutor(4, gpus=["0", "1", "2", "3"]).share(2)
+    assert [(e.gpus, e.gpu_share) for e in four] == [(["0", "2"], 1), (["1", "3"], 1)]
+    with pytest.raises(RewardsmithError, match="cannot share 2 local worker"):
+        LocalExecutor(2).share(3)
+    r = invoke("benchmark", "--tasks", "pendulum-balance-v0", "--llm", "offline", "--workers", "2",
+               "--parallel-runs", "3", "--out", str(tmp_path / "b"))
+    assert r.exit_code == 2 and "--parallel-runs 3 cannot share 2 local worker(s)" in r.output
+    assert not (tmp_path / "b").exists()  # refused before anything is written

@@ -101,6 +101,33 @@ def test_two_jobs_land_in_their_folders_with_progress(executor, node, tmp_path):
 
 
 @needs_ray
+def test_shares_run_jobs_from_two_threads_each_with_its_own_events(executor, node, tmp_path):
+    """A benchmark's runs at once: each share has its part of the slots and its own progress
+    actor, so neither drops the other's events."""
+    import threading
+
+    shares = executor().share(2)
+    assert [s.workers for s in shares] == [1, 1]  # the 2 CPUs of this cluster, split
+    seen: dict[str, list[str]] = {"a": [], "b": []}
+    outs: dict[str, list] = {}
+
+    def go(ex, name):
+        outs[name] = ex.run([_job(tmp_path, name)], lambda job, ev: seen[name].append(ev["type"]))
+
+    threads = [threading.Thread(target=go, args=(ex, n)) for ex, n in zip(shares, "ab")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for name in "ab":
+        assert [o.ok for o in outs[name]] == [True], [o.error for o in outs[name]]
+        assert seen[name][0] == "started" and "progress" in seen[name], seen[name]
+        assert seen[name][-1] == "finished"
+    for ex in shares:
+        ex.shutdown()  # its progress actor; the connection is the module's
+
+
+@needs_ray
 @pytest.mark.slow  # ~15 s of stall timer; the local executor's (test_pool) stays in the fast suite
 def test_a_reward_that_hangs_is_a_failed_job_and_the_other_finishes(executor, node, tmp_path):
     hang, ok = _job(tmp_path, "hangs", HANGS_LATER, steps=2048), _job(tmp_path, "ok")

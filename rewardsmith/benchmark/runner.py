@@ -9,8 +9,9 @@ benchmarks/<id>/
   table.json, designers.csv, tasks.csv, runs.csv, report.html
 ```
 
-Runs go in-process, one after the other, through the design loop's API on one executor shared
-by all of them (the local pool or Ray): training, the only part that can crash or hang the
+Runs go in-process through the design loop's API, one after the other on one executor shared
+by all of them (the local pool or Ray), or several at once, each in a thread with its share of
+the executor (:func:`run_concurrently`, ``--parallel-runs``): training, the only part that can crash or hang the
 machine, already runs in the executor's jailed workers, and a run's own failure (a designer that
 cannot start, a dead server, a broken task) is an exception caught here, recorded in
 ``attempts.jsonl`` with its reason, and the next run starts. A run whose folder says it finished
@@ -252,23 +253,139 @@ Observer = Callable[[RunKey, Any], None]  # (run, design-loop event or RunState)
 
 
 def run_benchmark(bench: Benchmark, executor, make_llm: LlmFactory,
-                  observer: Observer | None = None, overrides: dict[str, Any] | None = None
-                  ) -> list[RunState]:
-    """Run every planned run that has not finished, one after the other on ``executor``: a
-    finished run is reused, an unfinished one resumed, a failed one tried again. A run that
-    fails is recorded (with its reason) and the next one starts; Ctrl-C stops the benchmark with
-    the run marked interrupted (``--resume`` continues it). ``overrides`` change where runs
-    train (``executor``, ``workers``) without changing what they compute. Returns every run's
-    state."""
-    observe = observer or (lambda key, event: None)
+                  observer: Observer | None = None, overrides: dict[str, Any] | None = None,
+                  parallel: int = 1, stop=None) -> list[RunState]:
+    """Run every planned run that has not finished on ``executor``: a finished run is reused,
+    an unfinished one resumed, a failed one tried again. A run that fails is recorded (with its
+    reason) and the next one starts; Ctrl-C stops the benchmark with the runs in progress marked
+    interrupted (``--resume`` continues them). ``overrides`` change where runs train
+    (``executor``, ``workers``) without changing what they compute. ``parallel``: runs at once
+    (see :func:`run_concurrently`). ``stop``: a :class:`threading.Event` that, once set, stops
+    the benchmark as Ctrl-C does (from another thread: a user interface, a test); the runs in
+    progress raise KeyboardInterrupt at their next event. Returns every run's state."""
+    import threading
+
+    stop = stop or threading.Event()
+    given = observer or (lambda key, event: None)
+
+    def observe(key: RunKey, event: Any) -> None:
+        if stop.is_set() and not isinstance(event, RunState):
+            raise KeyboardInterrupt  # at a point the design loop has logged
+        given(key, event)
+
     plan = bench.plan
+    todo = []
     for state in bench.states():
         if state.status == "finished":
             observe(state.key, state)
-            continue
-        observe(state.key, run_one(bench, plan, state.key, executor, make_llm,
-                                   lambda e, k=state.key: observe(k, e), overrides))
+        else:
+            todo.append(state.key)
+    if parallel > 1 and len(todo) > 1:
+        run_concurrently(bench, plan, todo, executor, make_llm, observe, overrides,
+                         min(parallel, len(todo)), stop)
+        return bench.states()
+    for key in todo:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        observe(key, run_one(bench, plan, key, executor, make_llm,
+                             lambda e, k=key: observe(k, e), overrides))
     return bench.states()
+
+
+STOP_GRACE_S = 10.0  # after Ctrl-C, how long runs get to stop at their next event
+
+
+def run_concurrently(bench: Benchmark, plan: Plan, keys: list[RunKey], executor,
+                     make_llm: LlmFactory, observe: Observer,
+                     overrides: dict[str, Any] | None, parallel: int, stop) -> None:
+    """``parallel`` runs at once, each in a thread of its own with its share of ``executor``
+    (``executor.share(n)`` where it has one: the local pool's workers and GPUs split, a Ray
+    cluster's slots split; else the one executor, which must then take calls from several
+    threads). A run waits while another with its task and repeat runs: they train the
+    hand-written reward on the same seeds, which the evaluation cache then gives the second.
+    Runs start in the plan's order otherwise, and their results are what they would be one
+    after the other: each run's seeds, designer and cache are its own.
+
+    Ctrl-C (or a stop signal, or an interrupt inside a run) sets ``stop``, which stops every
+    run in progress: ``observe`` raises KeyboardInterrupt at its next event (training reports
+    progress every few seconds), the run is recorded as interrupted, and the interrupt is
+    raised here once they have stopped."""
+    import queue
+    import threading
+
+    share = getattr(executor, "share", None)
+    slots = list(share(parallel)) if callable(share) else [executor] * parallel
+    free = list(range(parallel))
+    waiting = list(keys)
+    running: dict[RunKey, tuple[threading.Thread, int]] = {}
+    done: queue.Queue = queue.Queue()
+
+    def work(key: RunKey, slot: int) -> None:
+        try:
+            result: Any = run_one(bench, plan, key, slots[slot], make_llm,
+                                  lambda e: observe(key, e), overrides)
+        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt: the run recorded it
+            stop.set()  # the others stop at once, not when this is landed
+            result = e
+        done.put((key, result))
+
+    def start_next() -> bool:
+        busy = {(k.task, k.repeat) for k in running}
+        key = next((k for k in waiting if (k.task, k.repeat) not in busy), None)
+        if key is None or not free:
+            return False
+        waiting.remove(key)
+        slot = free.pop(0)
+        t = threading.Thread(target=work, args=(key, slot), daemon=True,
+                             name=f"benchmark {key.rel}")
+        running[key] = (t, slot)
+        t.start()
+        return True
+
+    def land(key: RunKey, result: Any) -> None:
+        t, slot = running.pop(key)
+        t.join()
+        free.append(slot)
+        if isinstance(result, BaseException):  # an interrupt inside the run (its own is recorded)
+            raise result
+        observe(key, result)
+
+    try:
+        while waiting or running:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            while start_next():
+                pass
+            try:
+                land(*done.get(timeout=0.5))
+            except queue.Empty:
+                continue
+    except BaseException:
+        stop.set()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while running and time.monotonic() < deadline:
+            try:
+                key, result = done.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            running.pop(key)[0].join()
+            if isinstance(result, RunState):  # it ended before it saw the stop
+                observe(key, result)
+        for t, _ in running.values():  # waiting on a server: it stops when the call returns
+            _raise_in(t, KeyboardInterrupt)
+        for t, _ in list(running.values()):
+            t.join(timeout=30)
+        raise
+
+
+def _raise_in(thread, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in ``thread`` at its next Python instruction (a run blocked in a call to
+    a server gets it when the call returns)."""
+    import ctypes
+
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                   ctypes.py_object(exc))
 
 
 def run_one(bench: Benchmark, plan: Plan, key: RunKey, executor, make_llm: LlmFactory,

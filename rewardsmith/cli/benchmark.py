@@ -97,15 +97,27 @@ def _duration(seconds: float) -> str:
 
 
 class BenchmarkProgress:
-    """Progress over every run of the benchmark, and what the current run is doing."""
+    """Progress over every run of the benchmark, and a bar for each run in progress (several
+    with ``--parallel-runs``). Called from the runs' threads: rich's progress takes its own
+    lock, and the count of ended runs takes this one's."""
 
     def __init__(self, progress, total: int, iterations: int, time_left=None):
+        import threading
+
         self.progress = progress
         self.iterations = iterations
         self.time_left = time_left  # () -> (seconds, runs) | None: the runs still to go
         self.all = progress.add_task("runs", total=total, status="")
-        self.current = progress.add_task("current run", total=iterations + 1, status="")
+        self.bars: dict[Any, Any] = {}  # run key -> its bar, while it runs
         self.done = 0
+        self.lock = threading.Lock()
+
+    def _bar(self, key):
+        with self.lock:
+            if key not in self.bars:
+                self.bars[key] = self.progress.add_task("run", total=self.iterations + 1,
+                                                        status=f"{key.label()}: starting")
+            return self.bars[key]
 
     def __call__(self, key, event) -> None:
         from rewardsmith.benchmark import RunState
@@ -113,7 +125,12 @@ class BenchmarkProgress:
 
         p = self.progress
         if isinstance(event, RunState):
-            self.done += 1
+            with self.lock:
+                self.done += 1
+                done = self.done
+                bar = self.bars.pop(key, None)
+            if bar is not None:
+                p.remove_task(bar)
             note = {"finished": "[green]finished[/]", "failed": "[red]failed[/]"}.get(
                 event.status, event.status)
             if event.error:
@@ -126,19 +143,19 @@ class BenchmarkProgress:
             if left and left[1]:
                 note += f"; {left[1]} run(s) to go, about {_duration(left[0])} at this pace"
             p.console.print(f"{key.label()}: {note}", highlight=False)
-            p.update(self.all, completed=self.done, status=f"last: {key.label()}")
+            p.update(self.all, completed=done, status=f"last: {key.label()}")
             return
         if isinstance(event, E.LoopStarted):
-            p.reset(self.current, total=event.iterations + 1)
-            p.update(self.current, status=f"{key.label()}: starting")
+            p.reset(self._bar(key), total=event.iterations + 1)
+            p.update(self._bar(key), status=f"{key.label()}: starting")
         elif isinstance(event, E.IterationStarted | E.IterationReused):
-            p.update(self.current, completed=event.iteration,
+            p.update(self._bar(key), completed=event.iteration,
                      status=f"{key.label()}: iteration {event.iteration + 1}")
         elif isinstance(event, E.ClosingStarted):
-            p.update(self.current, completed=self.iterations,
+            p.update(self._bar(key), completed=self.iterations,
                      status=f"{key.label()}: closing evaluation on {len(event.seeds)} seeds")
         elif isinstance(event, E.ClosingFinished):
-            p.update(self.current, completed=self.iterations + 1,
+            p.update(self._bar(key), completed=self.iterations + 1,
                      status=f"{key.label()}: {event.line[:80]}")
 
 
@@ -175,6 +192,7 @@ def register(app: typer.Typer) -> None:
         api_key: str | None = typer.Option(None, "--api-key", help="API key (or OPENAI_API_KEY)."),
         json_out: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
         list_suites: bool = typer.Option(False, "--list-suites", help="List the suites and their tasks, and exit."),
+        parallel_runs: int = typer.Option(1, "--parallel-runs", min=1, help="Design runs at once, sharing the executor's workers (the local pool's are split between them; on Ray, the cluster's slots). Results are the same as one at a time."),
     ):
         """Independent design runs per task, designer and repeat, each with its closing evaluation,
         and the table: how often the best reward beats the hand-written one, the normalized score
@@ -221,9 +239,15 @@ def register(app: typer.Typer) -> None:
                                   final_seeds=final_seeds)
             design = {k: v for k, v in asdict(config).items() if k not in ("llm", "seed")}
             plan = Plan.make(found, llm, repeats, design, seed=seed)
-            bench = Benchmark.create(out or Path("benchmarks") / timestamp(), plan)
         design_exec = overrides.get("executor") or plan.design.get("executor", "local")
         n_workers = overrides.get("workers") or plan.design.get("workers")
+        if design_exec == "local" and parallel_runs > (n_workers or 1):
+            raise RewardsmithError(
+                f"--parallel-runs {parallel_runs} cannot share {n_workers or 1} local worker(s): "
+                "each run needs one",
+                f"give --parallel-runs {n_workers or 1} or less, or more --workers")
+        if resume is None:
+            bench = Benchmark.create(out or Path("benchmarks") / timestamp(), plan)
         runner = make_executor(design_exec, n_workers if design_exec == "local" or workers else None)
 
         def make_llm(designer: str, path: Path):
@@ -241,7 +265,8 @@ def register(app: typer.Typer) -> None:
             with make_progress() as progress:
                 view = BenchmarkProgress(progress, len(states), int(plan.design.get("iterations", 3)),
                                          time_left=lambda: time_left(plan, bench.states()))
-                run_benchmark(bench, runner, make_llm, observer=view, overrides=overrides)
+                run_benchmark(bench, runner, make_llm, observer=view, overrides=overrides,
+                              parallel=parallel_runs)
         except KeyboardInterrupt:
             write_table(bench)
             err_console.print(f"\ninterrupted; continue with: [bold]rewardsmith benchmark --resume "

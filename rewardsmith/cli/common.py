@@ -85,6 +85,9 @@ def quiet_warnings() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*settotalmass.*")
+    # JAX warns at any fork once it has started; rewardsmith forks only to exec a worker (the
+    # jail's training and dry-run processes), which shares nothing with JAX's threads
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
 
 
 def resolve_task(task: str | None, env: str | None, description: str | None,

@@ -47,6 +47,7 @@ def _print_version(value: bool) -> None:
 def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
                                        help="Print the version and exit.")):
     """Design reward functions for robot RL with an LLM (or with the built-in offline designer)."""
+    quiet_warnings()
 
 
 # ---------------------------------------------------------------------------- tasks

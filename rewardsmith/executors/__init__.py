@@ -13,7 +13,10 @@ every executor shares), :mod:`~rewardsmith.executors.local` (jailed processes on
 :mod:`~rewardsmith.executors.ray_executor` (a Ray cluster). To add an executor: a class with
 ``name`` and ``run(jobs, on_event) -> outcomes`` that uses :class:`Batch` as the other two do,
 registered below with ``register(name, make, describe)``; tests/test_pool.py's contract tests
-show what it must keep (reuse, follow-ups, cancels, failures as outcomes).
+show what it must keep (reuse, follow-ups, cancels, failures as outcomes). Optionally,
+``share(n) -> list[Executor]``: ``n`` executors for ``n`` callers at once that together keep to
+this one's resources (a benchmark's ``--parallel-runs``); without it, the callers share the one
+executor, whose ``run`` must then take calls from several threads.
 """
 
 from __future__ import annotations

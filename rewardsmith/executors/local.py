@@ -46,14 +46,17 @@ class _Running:
 
 
 def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
-             limits: jail.Limits | None = None, in_process: bool = False) -> list[Outcome]:
+             limits: jail.Limits | None = None, in_process: bool = False,
+             gpus: list[str] | None = None, gpu_share: int = 1) -> list[Outcome]:
     """Run ``jobs`` with at most ``workers`` at a time; return outcomes in the order the jobs
     were taken, follow-up jobs (see :data:`Event`) included.
 
     ``jobs`` may be a lazy iterable: the next job is taken only when a worker is free, so work
     that produces jobs (validating a candidate) overlaps the training of those before it.
     ``limits`` applies to every job as given; by default each job gets
-    :func:`training_limits` for its budget."""
+    :func:`training_limits` for its budget. ``gpus``: the GPUs its JAX jobs may use (default:
+    every visible one); ``gpu_share``: how many such batches share each of them at once (each
+    job then takes that much less of its memory)."""
     batch = Batch(jobs, on_event)
     jobs, pending = batch.jobs, batch.pending
 
@@ -79,8 +82,10 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
     parked: dict[str, _Running] = {}
     keep_parked = 2 * max(1, workers) + 2  # beyond that the oldest ends (its memory back)
     queue = pending  # follow-up jobs join it as they are added
-    gpus: list[str] | None = None  # looked up at the first JAX job
+    only = gpus  # looked up at the first JAX job where not given
+    gpus = None
     per_gpu = jobs_per_gpu()
+    share = max(1, gpu_share)
     free_gpus: list[str] = []
     try:
         while queue or running or batch.more:
@@ -91,14 +96,14 @@ def run_jobs(jobs: Iterable[Job], workers: int, on_event: Event | None = None,
                 env = None
                 wants_gpu = needs_of(jobs[queue[0]].spec).gpu
                 if wants_gpu and gpus is None:
-                    gpus = visible_gpus()
+                    gpus = list(only) if only is not None else visible_gpus()
                     free_gpus = [g for _ in range(per_gpu) for g in gpus]
                 if gpus and wants_gpu:
                     if not free_gpus:
                         break  # JAX preallocates GPU memory: a fixed number of jobs per GPU
                     env = {"CUDA_VISIBLE_DEVICES": free_gpus.pop(0)}
-                    if per_gpu > 1:  # share the GPU: each job takes its part of the memory
-                        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / per_gpu:.3f}"
+                    if per_gpu * share > 1:  # a shared GPU: each job takes its part of the memory
+                        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / (per_gpu * share):.3f}"
                 i = queue.pop(0)
                 r = _continue(jobs[i], parked, sel, i) if env is None else None
                 running[i] = r or _start(jobs[i], limits or training_limits(jobs[i].spec), sel,
@@ -339,12 +344,37 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, workers: int = 1, limits=None):
+    def __init__(self, workers: int = 1, limits=None, gpus: list[str] | None = None,
+                 gpu_share: int = 1):
         self.workers = max(1, int(workers))
         self.limits = limits  # jail.Limits for every job (default: per job, by its budget)
+        self.gpus = gpus  # the GPUs its JAX jobs may use (default: every visible one)
+        self.gpu_share = gpu_share  # executors that use each of those GPUs at once
 
     def run(self, jobs: Iterable[Job], on_event: Event | None = None) -> list[Outcome]:
-        return run_jobs(jobs, self.workers, on_event=on_event, limits=self.limits)
+        return run_jobs(jobs, self.workers, on_event=on_event, limits=self.limits,
+                        gpus=self.gpus, gpu_share=self.gpu_share)
+
+    def share(self, n: int) -> list[LocalExecutor]:
+        """``n`` executors for ``n`` callers at once (a benchmark's concurrent runs) that
+        together keep to this one's workers: each gets its part of them, and its part of the
+        GPUs (where there are fewer GPUs than executors, they share them, each job with its
+        part of the memory). Fewer workers than ``n`` is an error."""
+        from rewardsmith.errors import RewardsmithError
+
+        if n > self.workers:
+            raise RewardsmithError(
+                f"{n} runs at once cannot share {self.workers} local worker(s)",
+                f"give at most {self.workers} runs at once, or more --workers")
+        gpus = self.gpus if self.gpus is not None else visible_gpus()
+        out = []
+        for i in range(n):
+            mine = gpus[i::n] if len(gpus) >= n else [gpus[i % len(gpus)]] if gpus else []
+            share = 1 if len(gpus) >= n or not gpus else sum(
+                1 for j in range(n) if j % len(gpus) == i % len(gpus))
+            out.append(LocalExecutor(self.workers // n + (1 if i < self.workers % n else 0),
+                                     self.limits, gpus=mine, gpu_share=share * self.gpu_share))
+        return out
 
     def describe(self) -> dict[str, Any]:
         from rewardsmith.executors import _describe_local

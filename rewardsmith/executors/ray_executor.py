@@ -592,6 +592,15 @@ class RayExecutor:
             raise
         return batch.results()
 
+    def share(self, n: int) -> list[RayExecutor]:
+        """``n`` executors on this one's connection for ``n`` callers at once (a benchmark's
+        concurrent runs): each with its own progress actor and its part of the cluster's slots
+        (of ``workers`` where given), so no caller crowds out the others."""
+        total = self.workers or self.slots(False)
+        return [RayExecutor(self.address, workers=max(1, total // n + (1 if i < total % n else 0)),
+                            limits=self.limits, scratch=self.scratch, gpus=self.gpus,
+                            poll_s=self.poll_s, prestart=False) for i in range(n)]
+
     def shutdown(self) -> None:
         """Disconnect; a local Ray this executor started stops with it."""
         if self._events is not None:
