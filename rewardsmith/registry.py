@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -25,12 +26,22 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._loader = loader
         self._loaded = loader is None
+        # threads (a benchmark's runs at once) must not see a half-loaded registry
+        self._lock = threading.RLock()
 
     def _ensure(self) -> None:
-        if not self._loaded:
-            self._loaded = True
-            assert self._loader is not None
-            self._loader()
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded or getattr(self, "_loading", False):  # the loader itself asks
+                return
+            self._loading = True
+            try:
+                assert self._loader is not None
+                self._loader()
+                self._loaded = True
+            finally:
+                self._loading = False
 
     def register(self, name: str, item: T, *, replace: bool = False) -> T:
         if name in self._items and not replace:
