@@ -381,6 +381,9 @@ def test_time_left_weighs_the_runs_still_to_go_by_their_budgets():
     fixed = Plan.make([tasks.load("pendulum-balance-v0"), tasks.load("hopper-forward-v0")],
                       ["a"], 2, DESIGN)
     assert time_left(fixed, states) == (pytest.approx(80.0), 2)
+    # two at a time: half as long; more at once than runs left counts as one each
+    assert time_left(fixed, states, parallel=2) == (pytest.approx(40.0), 2)
+    assert time_left(fixed, states, parallel=8) == (pytest.approx(40.0), 2)
 
 
 def test_the_terminal_says_how_long_the_rest_takes():

@@ -216,11 +216,13 @@ class Benchmark:
         return out
 
 
-def time_left(plan: Plan, states: list[RunState]) -> tuple[float, int] | None:
+def time_left(plan: Plan, states: list[RunState], parallel: int = 1) -> tuple[float, int] | None:
     """``(seconds, runs)``: the runs still to go (pending or unfinished) and how long they take at
     the pace of the finished ones, each run weighed by its steps per candidate (the task's budget,
     or the plan's ``steps``), since training is what takes the time. None before a run has
-    finished. A rough figure: tasks differ in speed per step (a 3D ant against a pendulum)."""
+    finished. A rough figure: tasks differ in speed per step (a 3D ant against a pendulum).
+    With ``parallel`` runs at once, each taking about as long as one alone did, the rest takes
+    that much less (at most as many at once as there are runs left)."""
     from rewardsmith.train import budget_for
 
     weight: dict[str, float] = {}
@@ -237,7 +239,8 @@ def time_left(plan: Plan, states: list[RunState]) -> tuple[float, int] | None:
     if not done:
         return None
     pace = sum(s.wall_s for s in done) / sum(steps(s.key.task) for s in done)
-    return pace * sum(steps(s.key.task) for s in todo), len(todo)
+    at_once = max(1, min(parallel, len(todo)))
+    return pace * sum(steps(s.key.task) for s in todo) / at_once, len(todo)
 
 
 def _finished(path: Path) -> bool:

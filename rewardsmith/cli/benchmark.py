@@ -264,7 +264,8 @@ def register(app: typer.Typer) -> None:
         try:
             with make_progress() as progress:
                 view = BenchmarkProgress(progress, len(states), int(plan.design.get("iterations", 3)),
-                                         time_left=lambda: time_left(plan, bench.states()))
+                                         time_left=lambda: time_left(plan, bench.states(),
+                                                                     parallel_runs))
                 run_benchmark(bench, runner, make_llm, observer=view, overrides=overrides,
                               parallel=parallel_runs)
         except KeyboardInterrupt:
