@@ -341,14 +341,17 @@ class DesignLoop:
         else:
             # selection: re-evaluate the top candidates on extra seeds before calling one best;
             # once there is a best, only those that beat it on their first seed. Those whose
-            # extra seeds trained beside the rest of the iteration are scored with them.
+            # extra seeds trained beside the rest of the iteration are scored with them. Which
+            # candidates may become best depends on their first seeds' scores alone, never on
+            # the order their jobs ended in: a candidate re-evaluated early that is not among
+            # them stays out (its extra seeds bought time only), so the same results pick the
+            # same best with any number of workers.
             top = ok[: cfg.top_k]
             if halving is not None or cfg.reevaluate == "challengers":
                 top = [c for c in top if self._may_be_best(c.fitness)]
+            eligible = {c.id for c in top}
             trained = {cid: [(j, outcomes[j]) for j in js if j in outcomes]
-                       for cid, js in early.items()}
-            by_id = {c.id: c for c in ok}
-            top += [by_id[cid] for cid in trained if cid in by_id and by_id[cid] not in top]
+                       for cid, js in early.items() if cid in eligible}
             self._reevaluate(top, trained)
             iter_best = max(top, key=lambda c: c.score) if top else None
             improved = False
