@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
     def benchmark(
         ctx: typer.Context,
         tasks: list[str] | None = typer.Option(None, "--tasks", help="Task ids or task files: --tasks T1 T2 ... (or T1,T2)."),
-        suite: str | None = typer.Option(None, "--suite", help="A group of registered tasks (locomotion, novel, manipulation, balance, all) or a folder of task files."),
+        suite: str | None = typer.Option(None, "--suite", help="A group of registered tasks (locomotion, novel, manipulation, balance, dmc, all; see --list-suites) or a folder of task files."),
         llm: list[str] | None = typer.Option(None, "--llm", help="A designer: offline, openai:MODEL or manual; repeat --llm to compare several."),
         repeats: int = typer.Option(3, "--repeats", min=1, help="Independent runs per task and designer (repeat k has base seed --seed + 1000 k)."),
         out: Path | None = typer.Option(None, "--out", help="The benchmark's folder (default benchmarks/<time>)."),
