@@ -56,6 +56,11 @@ def test_tasks_show_is_the_llm_context_with_the_fitness_in_words():
     assert task.baseline_doc not in r.output
     hidden = run("tasks", "show", "hopper-forward-v0", "--hidden")
     assert task.baseline_doc in hidden.output
+    # --system: the whole first request, the system message (the coding rules) first
+    both = run("tasks", "show", "hopper-forward-v0", "--system")
+    system, user = initial_messages(task)[0]["content"], initial_messages(task)[1]["content"]
+    assert both.output.startswith("--- system ---\n" + system)
+    assert both.output.strip().endswith(user.strip())
 
 
 def test_unknown_task_is_one_line_error():

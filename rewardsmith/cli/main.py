@@ -88,15 +88,19 @@ def tasks_list(ctx: typer.Context,
 def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `rewardsmith tasks`) or a task file."),
                hidden: bool = typer.Option(False, "--hidden", help="Also show the baseline reward (never shown to the LLM) and the fitness docs (shown unless design --hide-fitness)."),
                env: str | None = typer.Option(None, "--env", help="Ad-hoc task: a gymnasium MuJoCo env id (gymnasium-robotics ids with the robotics extra; dmc:DOMAIN/TASK with the dmc extra)."),
-               description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words.")):
-    """Print the exact context an LLM will see: description, state schema, signature."""
+               description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words."),
+               system: bool = typer.Option(False, "--system", help="Print the system message (the coding rules every request carries) before the task message.")):
+    """Print the task message an LLM is sent first: description, state schema, score, training, advice."""
     quiet_warnings()
     from rewardsmith.llm.prompts import initial_messages
 
     t = resolve_task(task_id, env, description, None, None)
-    # the first request's task message, as a design run at the task's default budget on the
-    # sb3 backend sends it (the system message holds the coding rules)
-    print(initial_messages(t)[1]["content"])
+    # the first request, as a design run at the task's default budget on the sb3 backend sends
+    # it: the system message (the coding rules), then the task message
+    messages = initial_messages(t)
+    if system:
+        print(f"--- system ---\n{messages[0]['content']}\n--- user ---")
+    print(messages[1]["content"])
     if hidden:
         print("--- the fitness (its docs are shown unless design --hide-fitness) and the baseline (hidden) ---")
         if t.fitness:
