@@ -574,3 +574,36 @@ def test_the_local_pool_is_split_between_runs_at_once(tmp_path):
                "--parallel-runs", "3", "--out", str(tmp_path / "b"))
     assert r.exit_code == 2 and "--parallel-runs 3 cannot share 2 local worker(s)" in r.output
     assert not (tmp_path / "b").exists()  # refused before anything is written
+
+
+def test_a_run_waiting_on_its_designer_is_stopped_too(tmp_path, monkeypatch):
+    """A run that sees no event (its designer has not answered) is stopped by an interrupt
+    raised in its thread once the others have had their grace, and recorded as interrupted."""
+    import threading
+
+    from rewardsmith.benchmark import runner
+
+    monkeypatch.setattr(runner, "STOP_GRACE_S", 0.0)
+    stop = threading.Event()
+    waiting: list[str] = []
+    lock = threading.Lock()
+
+    class Silent(ScriptedLLM):
+        def complete(self, messages, n, temperature, context=None):
+            import time
+
+            with lock:
+                waiting.append(threading.current_thread().name)
+                if len(waiting) == 2:  # both runs wait on their designer: Ctrl-C now
+                    stop.set()
+            while True:  # a server that never answers
+                time.sleep(0.01)
+
+    bench = new(tmp_path, names=("a",))
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(bench, Executor(), lambda d, path: Silent(SCRIPTS["a"]), parallel=2,
+                      stop=stop)
+    attempts = [json.loads(x) for x in (bench.path / "attempts.jsonl").read_text().splitlines()]
+    assert sorted((a["run"], a["status"]) for a in attempts) == [
+        (s.key.rel, "interrupted") for s in bench.states()]
+    assert not [t for t in threading.enumerate() if t.name.startswith("benchmark ")]
