@@ -304,6 +304,9 @@ def test_the_report_of_a_benchmark_folder(tmp_path):
     assert page == bench.path / "report.html"
     text = page.read_text()
     assert "pendulum-balance-v0" in text and "no API key" in text
+    # the verdicts in words, per designer (b failed: it has no judged task)
+    assert ("<b>a</b>: better than the hand-written reward beyond noise on 1 of 1 tasks "
+            "(pendulum-balance)") in text and "<b>b</b>: better than" not in text
     for section in ("Per-task scores", "Win rate", "Cost and wall time against score"):
         assert section in text
     assert text.count("data:image/png;base64") >= 3 or "matplotlib is not installed" in text
@@ -440,7 +443,12 @@ def test_runs_whose_verdicts_held_the_picking_seeds_are_also_judged_without_them
     print_benchmark(table, Console(width=250))
     text = capsys.readouterr().out
     assert "100% (0% held out)" in text and "; held out 0 (p=0.66)" in text
+    # and in words: better pooled on t, on nothing without the picking seeds
+    words = ("better than the hand-written reward beyond noise on 1 of 1 tasks (t), worse beyond "
+             "noise on 0; without the seeds the bests were picked on, better on 0 and worse on 0.")
+    assert f"d: {words}" in text
     md = to_markdown(table)
+    assert f"**d**: {words}" in md
     assert "| beyond noise, held out |" in md and "| 0 of 1 |" in md
     assert "| +0, p = 0.66 (9 seeds) |" in md
     # part way through: runs not ended are counted, not listed

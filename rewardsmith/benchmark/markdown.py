@@ -119,6 +119,41 @@ def designers_section(table: dict[str, Any]) -> list[str]:
     return out
 
 
+def _named(tasks: list[str], of: int | None = None) -> str:
+    """``3 of 21 (a, b, c)``: how many, and which."""
+    n = f"{len(tasks)}" + (f" of {of} tasks" if of is not None else "")
+    return n + (f" ({', '.join(_short(t) for t in tasks)})" if tasks else "")
+
+
+def _where(rows: list[dict[str, Any]], test: str, direction: str) -> list[str]:
+    return [t["task"] for t in rows if (t.get(test) or {}).get("direction") == direction]
+
+
+def verdicts_in_words(table: dict[str, Any]) -> list[tuple[str, str]]:
+    """Per designer, ``(designer, sentence)``: the tasks it beats the hand-written reward on
+    beyond noise and those it loses on (the pooled test), and the same without the seeds the
+    bests were picked on where the table has that test. The Markdown, the page and the
+    terminal all say it so."""
+    out = []
+    for designer in table["designers"]:
+        rows = [t for t in table["by_task"] if t["designer"] == designer and t["judged"]]
+        if not rows:
+            continue
+        line = (f"better than the hand-written reward beyond noise on "
+                f"{_named(_where(rows, 'pooled', 'better'), len(rows))}, worse beyond noise on "
+                f"{_named(_where(rows, 'pooled', 'worse'))}")
+        if any(t.get("held_out") for t in rows):
+            line += (f"; without the seeds the bests were picked on, better on "
+                     f"{_named(_where(rows, 'held_out', 'better'))} and worse on "
+                     f"{_named(_where(rows, 'held_out', 'worse'))}")
+        out.append((designer, line + "."))
+    return out
+
+
+def summary(table: dict[str, Any]) -> list[str]:
+    return [x for d, line in verdicts_in_words(table) for x in (f"**{d}**: {line}", "")]
+
+
 def tasks_section(table: dict[str, Any]) -> list[str]:
     held = any(t.get("held_out") for t in table["by_task"])
     multi = len(table["designers"]) > 1
@@ -183,7 +218,9 @@ def to_markdown(table: dict[str, Any]) -> str:
         lines += [f"Unfinished: {done} of {len(runs)} runs ended; the figures cover those.", ""]
     lines += ["Each run's best against the hand-written reward on its closing seeds (paired by "
               "seed, exact sign-flip test, one-sided at 5%; p: that the best is better); normalized: (best - untrained) / "
-              "|hand-written - untrained|.", "", "### Designers", ""]
+              "|hand-written - untrained|.", ""]
+    lines += summary(table)
+    lines += ["### Designers", ""]
     lines += designers_section(table)
     lines += ["", "### Tasks (over repeats)", ""]
     lines += tasks_section(table)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardsmith.benchmark.markdown import interval, rate, spread, verdicts_in_words
 from rewardsmith.benchmark.runner import Benchmark
 from rewardsmith.benchmark.table import write_table
 from rewardsmith.critic.verdict import signed
@@ -24,21 +25,12 @@ def write_page(path: str | Path, out: str | Path | None = None) -> Path:
     return out
 
 
-def _rate(x: float | None) -> str:
-    return "-" if x is None else f"{x:.0%}"
-
-
 def _ci(d: dict[str, Any] | None, key="mean", lo="low", hi="high") -> str:
-    if not d or d.get(key) is None:
-        return "-"
-    return _f(d[key]) + (f" [{_f(d[lo])}, {_f(d[hi])}]" if d.get(lo) is not None else "")
+    return interval(d, key, lo, hi, show=_f)
 
 
 def _spread(d: dict[str, Any] | None) -> str:
-    if not d or d.get("mean") is None:
-        return "-"
-    s = _f(d["mean"]) + (f" ± {_f(d['std'])}" if d["n"] > 1 else "")
-    return s + (f" [{_f(d['low'])}, {_f(d['high'])}]" if d.get("low") is not None else "")
+    return spread(d, show=_f, with_interval=True)
 
 
 def render_page(table: dict[str, Any], root: Path, out_dir: Path) -> str:
@@ -65,17 +57,17 @@ def _summary(t: dict[str, Any]) -> str:
     rows = []
     for d in t["by_designer"]:
         n = d["normalized"]
-        rows.append([_e(d["designer"]), _f(d["tasks_judged"]), _rate(d["win_rate_beyond_noise"]),
-                     _rate(d["win_rate_by_mean"]),
+        rows.append([_e(d["designer"]), _f(d["tasks_judged"]), rate(d["win_rate_beyond_noise"]),
+                     rate(d["win_rate_by_mean"]),
                      _e(_ci(n)) + (f" <span class='note'>({n['n']} runs)</span>" if n["n"] else ""),
                      _e(_ci(n, "iqm", "iqm_low", "iqm_high")),
-                     _rate(d["success"]) + f" ({_rate(d['baseline_success'])})",
+                     rate(d["success"]) + f" ({rate(d['baseline_success'])})",
                      _f(d["tokens"]), "-" if d["cost_usd"] is None else f"{d['cost_usd']:.4f}",
                      "-" if d["wall_per_run_s"] is None else f"{d['wall_per_run_s']:.0f} s",
                      f"{d['finished']} / {d['failed']}"
                      + (f" / {d['unfinished']} unfinished" if d["unfinished"] else "")])
         if d.get("win_rate_held_out") is not None:  # runs whose verdicts held the picking seeds
-            rows[-1][2] += (f" <span class='note'>({_rate(d['win_rate_held_out'])} without the "
+            rows[-1][2] += (f" <span class='note'>({rate(d['win_rate_held_out'])} without the "
                             "seeds the bests were picked on)</span>")
     note = ("<p class='note'>Beats the hand-written reward: on a task, the paired test of the "
             "verdict (exact sign-flip, one-sided, 95%) over the closing seeds of every repeat "
@@ -87,12 +79,13 @@ def _summary(t: dict[str, Any]) -> str:
     for d in t["by_designer"]:
         if d["normalized"].get("why"):
             note += f"<p class='note'>{_e(d['designer'])}: {_e(d['normalized']['why'])}.</p>"
+    words = "".join(f"<p><b>{_e(d)}</b>: {_e(line)}</p>" for d, line in verdicts_in_words(t))
     if not t["complete"]:
         note += (f"<p class='warn'>Some runs have not finished: continue with "
                  f"<code>rewardsmith benchmark --resume {_e(t['benchmark'])}</code>.</p>")
     return _table(["designer", "tasks", "beats hand-written (beyond noise)", "beats (by mean)",
                    "normalized mean [95% CI]", "normalized IQM [95% CI]", "success (hand-written)",
-                   "tokens", "cost $", "wall time per run", "runs ok / failed"], rows) + note
+                   "tokens", "cost $", "wall time per run", "runs ok / failed"], rows) + words + note
 
 
 def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
@@ -181,7 +174,7 @@ def _tasks(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
                      _e(_spread(r["normalized"])) if r["normalized"] else
                      (f"undefined <span class='note'>{_e(r['normalized_why'])}</span>"
                       if r["judged"] else "-"),
-                     _e(_spread(r["score"])), _e(_spread(r["baseline"])), _rate(r["success"]),
+                     _e(_spread(r["score"])), _e(_spread(r["baseline"])), rate(r["success"]),
                      _f(r["tokens"]), "-" if r["wall_s"] is None else f"{r['wall_s']:.0f} s"])
     parts.append(_table(["task", "designer", "ok / failed", "beats (noise)", "beats (mean)",
                          "difference [90%: the test's]", "normalized (over repeats)", "score",
@@ -200,7 +193,7 @@ def _wins(t: dict[str, Any], plots: _Plots, color: dict[str, str]) -> str:
             vals = [d[key] or 0.0 for d in ds]
             bars = ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=[color[d["designer"]] for d in ds],
                           alpha=alpha, label=name, edgecolor="#333")
-            ax.bar_label(bars, labels=[_rate(d[key]) for d in ds], fontsize=8)
+            ax.bar_label(bars, labels=[rate(d[key]) for d in ds], fontsize=8)
         ax.set_xticks(x, [d["designer"] for d in ds])
         ax.set_ylim(0, 1.12)
         ax.set_ylabel("share of tasks")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from rewardsmith.benchmark.markdown import interval, rate, spread
+from rewardsmith.benchmark.markdown import interval, rate, spread, verdicts_in_words
 from rewardsmith.cli.common import fmt, print_table
 from rewardsmith.errors import RewardsmithError
 
@@ -72,6 +72,8 @@ def print_benchmark(table: dict[str, Any], console) -> None:
                   _spread(r["score"]), _spread(r["baseline"]), rate(r["success"]),
                   "-" if r["wall_per_run_s"] is None else f"{r['wall_per_run_s']:.0f} s")
     print_table(t, console)
+    for designer, line in verdicts_in_words(table):
+        console.print(Text(f"{designer}: {line}"))
     failed = [r for r in table["runs"] if r["status"] == "failed"]
     for r in failed:
         console.print(Text(f"failed: {r['task']} / {r['designer']} / repeat {r['repeat'] + 1}: "
