@@ -615,3 +615,43 @@ def test_a_run_waiting_on_its_designer_is_stopped_too(tmp_path, monkeypatch):
     assert sorted((a["run"], a["status"]) for a in attempts) == [
         (s.key.rel, "interrupted") for s in bench.states()]
     assert not [t for t in threading.enumerate() if t.name.startswith("benchmark ")]
+
+
+def _held_by_another_process(folder: Path) -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                          "from rewardsmith.runs.lock import exclusive\n"
+                          "with exclusive(sys.argv[1]):\n"
+                          "    print('held', flush=True)\n    time.sleep(600)\n", str(folder)],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_a_run_another_process_holds_is_marked_failed_untouched_and_the_others_go_on(tmp_path):
+    """A benchmark resumed while a `design --resume` of one of its runs still goes."""
+    bench = new(tmp_path, names=("a",))
+    busy = bench.run_path(bench.plan.keys()[1])
+    hold = _held_by_another_process(busy)
+    try:
+        states = run_benchmark(bench, Executor(), designers())
+        assert [s.status for s in states] == ["finished", "failed"]
+        assert f"is in use by process {hold.pid}" in states[1].error
+        assert sorted(p.name for p in busy.iterdir()) == [".lock"]  # nothing written there
+    finally:
+        hold.kill()
+        hold.wait()
+    assert [s.status for s in run_benchmark(Benchmark.open(bench.path), Executor(),
+                                            designers())] == ["finished"] * 2
+
+
+def test_a_second_process_on_a_benchmark_is_refused(tmp_path):
+    bench = new(tmp_path, names=("a",))
+    hold = _held_by_another_process(bench.path)
+    try:
+        with pytest.raises(RewardsmithError, match=f"benchmark {bench.path} is in use by process "
+                                                   f"{hold.pid}"):
+            run_benchmark(bench, Executor(), designers())
+        assert not (bench.path / "attempts.jsonl").exists()
+    finally:
+        hold.kill()
+        hold.wait()

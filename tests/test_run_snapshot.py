@@ -52,7 +52,7 @@ def snapshot(run: Path) -> dict[str, str]:
     for p in sorted(run.rglob("*")):
         rel = p.relative_to(run).as_posix()
         if not p.is_file() or p.suffix in (".npz", ".zip", ".log") or "/tb/" in f"/{rel}" \
-                or rel.startswith("llm/cache/") or p.name == "DONE":
+                or rel.startswith("llm/cache/") or p.name in ("DONE", ".lock"):
             continue
         files[rel] = p.read_text()
     files["<export>"] = export_module(run)

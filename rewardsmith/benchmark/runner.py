@@ -268,7 +268,16 @@ def run_benchmark(bench: Benchmark, executor, make_llm: LlmFactory,
     progress raise KeyboardInterrupt at their next event. Returns every run's state."""
     import threading
 
-    stop = stop or threading.Event()
+    from rewardsmith.runs.lock import exclusive
+
+    with exclusive(bench.path, "benchmark",
+                   resume=f"rewardsmith benchmark --resume {bench.path}"):
+        return _run_all(bench, executor, make_llm, observer, overrides, parallel,
+                        stop or threading.Event())
+
+
+def _run_all(bench: Benchmark, executor, make_llm: LlmFactory, observer: Observer | None,
+             overrides: dict[str, Any] | None, parallel: int, stop) -> list[RunState]:
     given = observer or (lambda key, event: None)
 
     def observe(key: RunKey, event: Any) -> None:
@@ -394,43 +403,55 @@ def _raise_in(thread, exc: type[BaseException]) -> None:
 def run_one(bench: Benchmark, plan: Plan, key: RunKey, executor, make_llm: LlmFactory,
             observer: Callable[[Any], None], overrides: dict[str, Any] | None = None) -> RunState:
     """One design run of the benchmark, new or resumed; its failure is returned, not raised."""
+    from contextlib import ExitStack
+
     from rewardsmith.loop.design import DesignConfig, DesignLoop, create_run
+    from rewardsmith.runs.lock import exclusive
     from rewardsmith.runs.rundir import RunDir
 
     path = bench.run_path(key)
     start = time.monotonic()
     run = None
-    try:
-        task = plan.task(key.task)
-        if (path / "manifest.json").exists():
-            run = RunDir.open(path)
-            config = DesignConfig.from_dict({**run.manifest["config"], **(overrides or {})})
-            llm = make_llm(key.designer, path)
-            run.update_manifest(status="running")
-            run.event("resumed")
-        else:
-            config = plan.config_for(key.designer, key.repeat)
-            if overrides:
-                config = DesignConfig.from_dict({**asdict(config), **overrides})
-            llm = make_llm(key.designer, path)  # a designer that cannot start fails here
-            run = create_run(path, task, config, llm.name)
-        DesignLoop(task, run, config, llm, observer=observer, executor=executor).run_loop()
-    except KeyboardInterrupt:
-        wall = time.monotonic() - start
-        if run is not None:
-            run.update_manifest(status="interrupted")
-            run.event("interrupted")
-        bench.record(key, "interrupted", wall)
-        raise
-    except Exception as e:  # noqa: BLE001 - one run's failure must not end the others
-        wall = time.monotonic() - start
-        reason = str(e) if isinstance(e, RewardsmithError) else f"{type(e).__name__}: {e}"
-        if run is not None:
-            run.update_manifest(status="failed", error=reason)
-            run.event("run_failed", error=reason)
-        bench.record(key, "failed", wall, reason)
+    held = ExitStack()
+    try:  # another process on this run's folder: the run is left as it is
+        held.enter_context(exclusive(path, "run",
+                                     resume=f"rewardsmith benchmark --resume {bench.path}"))
+    except RewardsmithError as e:
+        bench.record(key, "failed", 0.0, str(e))
         prior = next(s for s in bench.states() if s.key == key)
-        return RunState(key, "failed", reason, prior.wall_s, prior.attempts)
-    wall = time.monotonic() - start
-    bench.record(key, "finished", wall)
-    return next(s for s in bench.states() if s.key == key)
+        return RunState(key, "failed", str(e), prior.wall_s, prior.attempts)
+    with held:
+        try:
+            task = plan.task(key.task)
+            if (path / "manifest.json").exists():
+                run = RunDir.open(path)
+                config = DesignConfig.from_dict({**run.manifest["config"], **(overrides or {})})
+                llm = make_llm(key.designer, path)
+                run.update_manifest(status="running")
+                run.event("resumed")
+            else:
+                config = plan.config_for(key.designer, key.repeat)
+                if overrides:
+                    config = DesignConfig.from_dict({**asdict(config), **overrides})
+                llm = make_llm(key.designer, path)  # a designer that cannot start fails here
+                run = create_run(path, task, config, llm.name)
+            DesignLoop(task, run, config, llm, observer=observer, executor=executor).run_loop()
+        except KeyboardInterrupt:
+            wall = time.monotonic() - start
+            if run is not None:
+                run.update_manifest(status="interrupted")
+                run.event("interrupted")
+            bench.record(key, "interrupted", wall)
+            raise
+        except Exception as e:  # noqa: BLE001 - one run's failure must not end the others
+            wall = time.monotonic() - start
+            reason = str(e) if isinstance(e, RewardsmithError) else f"{type(e).__name__}: {e}"
+            if run is not None:
+                run.update_manifest(status="failed", error=reason)
+                run.event("run_failed", error=reason)
+            bench.record(key, "failed", wall, reason)
+            prior = next(s for s in bench.states() if s.key == key)
+            return RunState(key, "failed", reason, prior.wall_s, prior.attempts)
+        wall = time.monotonic() - start
+        bench.record(key, "finished", wall)
+        return next(s for s in bench.states() if s.key == key)

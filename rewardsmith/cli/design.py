@@ -260,97 +260,106 @@ def register(app: typer.Typer) -> None:
         no_cache: bool = typer.Option(False, "--no-cache", help="Ask the LLM afresh instead of reusing answers cached from earlier runs (the run's own cache still makes --resume free)."),
     ):
         """Run the design loop: the LLM writes rewards, policies train on them, the best one wins."""
-        from rewardsmith import tasks as tasks_mod
-        from rewardsmith.llm import run_llm
-        from rewardsmith.loop.design import DesignConfig, DesignLoop, create_run
-        from rewardsmith.runs.rundir import RunDir
-        from rewardsmith.train import load as load_backend
+        from contextlib import ExitStack
 
-        quiet_warnings()
-        if resume is not None:
-            run = RunDir.open(resume)
-            m = run.manifest
-            t = tasks_mod.from_origin(m["task_origin"])
-            config = DesignConfig.from_dict(m["config"])
-            if workers or executor:
-                config = DesignConfig.from_dict({**m["config"], "workers": workers or config.workers,
-                                                 "executor": executor or config.executor})
-            run.update_manifest(status="running")
-            run.event("resumed")
-            llm_obj = run_llm(config.llm, run.path, base_url=base_url, api_key=api_key,
-                              shared_cache=not no_cache)
-            judge = _make_judge(config, llm_obj, run.path, vlm_base_url or base_url, api_key)
-        else:
-            # the settings check themselves (DesignConfig): a wrong choice fails before any work
-            DesignConfig(feedback=feedback, feedback_ui=feedback_ui, schedule=schedule,
-                         reevaluate=reevaluate, feedback_weight=feedback_weight)
-            if feedback in ("human", "vlm"):
-                from rewardsmith.feedback.video import prepare_gl
+        with ExitStack() as held:  # the run's lock, on a resume
+            from rewardsmith import tasks as tasks_mod
+            from rewardsmith.llm import run_llm
+            from rewardsmith.loop.design import DesignConfig, DesignLoop, create_run
+            from rewardsmith.runs.rundir import RunDir
+            from rewardsmith.train import load as load_backend
 
-                prepare_gl()  # fails now, naming the packages, when no offscreen GL works
-            t = resolve_task(task, env, description, fitness, steps)
-            load_backend(backend)
-            if t.fitness is None and feedback == "none":
-                raise RewardsmithError(f"task {t.id} has no fitness to select candidates by",
-                                       "pass --fitness EXPR, or let a person rank the behaviours with --feedback human")
-            if t.fitness is None and feedback == "oracle" and not oracle_fitness:
-                raise RewardsmithError("the oracle needs a fitness to rank by",
-                                       "pass --fitness EXPR or --oracle-fitness EXPR")
-            if oracle_fitness:
-                from rewardsmith.tasks import _check_expression_fields
+            quiet_warnings()
+            if resume is not None:
+                run = RunDir.open(resume)
+                # before anything is written: another process on this run is an error, not a
+                # second writer (held until this command ends)
+                from rewardsmith.runs.lock import exclusive
 
-                _check_expression_fields(t, oracle_fitness)
-            config = DesignConfig(iterations=iterations, samples=samples, steps=steps, seeds=seeds,
-                                  top_k=top_k,
-                                  workers=workers or max(1, os.cpu_count() or 1), temperature=temperature,
-                                  max_cost=max_cost, llm=llm, backend=backend, seed=seed,
-                                  compare_baseline=not no_baseline and t.fitness is not None,
-                                  feedback=feedback, feedback_ui=feedback_ui,
-                                  feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
-                                  show_scores=show_scores, vlm=vlm if feedback == "vlm" else None,
-                                  feedback_weight=feedback_weight, schedule=schedule, patience=patience, reevaluate=reevaluate,
-                                  executor=executor or "local", final_seeds=final_seeds,
-                                  screen=screen, screen_history=screen_history,
-                                  hide_fitness=hide_fitness)
-            path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
-            llm_obj = run_llm(llm, path, base_url=base_url, api_key=api_key, shared_cache=not no_cache)
-            # a judge that cannot be made (--vlm offline, no key) fails before the run exists
-            judge = _make_judge(config, llm_obj, path, vlm_base_url or base_url, api_key)
-            if max_cost is not None and not llm_obj.prices_known:
-                err_console.print(f"[yellow]warning:[/] {llm_obj.name} reports no prices, so "
-                                  "--max-cost cannot stop this run; limit it with --iterations "
-                                  "and --samples", highlight=False)
-            run = create_run(path, t, config, llm_obj.name)
-        from rewardsmith import mjlog
+                held.enter_context(
+                    exclusive(run.path, "run", resume=f"rewardsmith design --resume {run.path}"))
+                m = run.manifest
+                t = tasks_mod.from_origin(m["task_origin"])
+                config = DesignConfig.from_dict(m["config"])
+                if workers or executor:
+                    config = DesignConfig.from_dict({**m["config"], "workers": workers or config.workers,
+                                                     "executor": executor or config.executor})
+                run.update_manifest(status="running")
+                run.event("resumed")
+                llm_obj = run_llm(config.llm, run.path, base_url=base_url, api_key=api_key,
+                                  shared_cache=not no_cache)
+                judge = _make_judge(config, llm_obj, run.path, vlm_base_url or base_url, api_key)
+            else:
+                # the settings check themselves (DesignConfig): a wrong choice fails before any work
+                DesignConfig(feedback=feedback, feedback_ui=feedback_ui, schedule=schedule,
+                             reevaluate=reevaluate, feedback_weight=feedback_weight)
+                if feedback in ("human", "vlm"):
+                    from rewardsmith.feedback.video import prepare_gl
 
-        mjlog.to_file(run.path / "mujoco.log")  # the simulator's own warnings, with the run
-        view = LiveView(f"rewardsmith design: {t.id} ({llm_obj.name})",
-                        blind=config.feedback == "human" and not config.show_scores)
-        from rewardsmith.executors import make_executor
+                    prepare_gl()  # fails now, naming the packages, when no offscreen GL works
+                t = resolve_task(task, env, description, fitness, steps)
+                load_backend(backend)
+                if t.fitness is None and feedback == "none":
+                    raise RewardsmithError(f"task {t.id} has no fitness to select candidates by",
+                                           "pass --fitness EXPR, or let a person rank the behaviours with --feedback human")
+                if t.fitness is None and feedback == "oracle" and not oracle_fitness:
+                    raise RewardsmithError("the oracle needs a fitness to rank by",
+                                           "pass --fitness EXPR or --oracle-fitness EXPR")
+                if oracle_fitness:
+                    from rewardsmith.tasks import _check_expression_fields
 
-        # fails now if Ray is missing; on Ray, as many jobs at once as the cluster runs unless
-        # --workers says otherwise
-        runner = make_executor(config.executor, config.workers
-                               if config.executor == "local" or workers else None)
-        loop = DesignLoop(t, run, config, llm_obj, observer=view, executor=runner, judge=judge)
-        err_console.print(f"run directory: [bold]{run.path}[/]")
-        try:
-            with Live(view.render(), console=err_console, refresh_per_second=4, transient=False) as live:
-                view.live = live
-                summary = loop.run_loop()
-        except KeyboardInterrupt:
-            run.update_manifest(status="interrupted")
-            run.event("interrupted")
-            err_console.print(f"\ninterrupted; continue with: [bold]rewardsmith design --resume {run.path}[/]")
-            raise typer.Exit(130) from None
-        except RewardsmithError as e:
-            run.update_manifest(status="failed", error=str(e))
-            run.event("run_failed", error=str(e))
-            raise RewardsmithError(f"{e} (the run is kept; fix the cause and continue with --resume {run.path})") from None
-        summary["task_args"] = _task_args(t)
-        if json_out:
-            print(json.dumps(summary, indent=2))
-        _print_summary(summary, err_console if json_out else console)
+                    _check_expression_fields(t, oracle_fitness)
+                config = DesignConfig(iterations=iterations, samples=samples, steps=steps, seeds=seeds,
+                                      top_k=top_k,
+                                      workers=workers or max(1, os.cpu_count() or 1), temperature=temperature,
+                                      max_cost=max_cost, llm=llm, backend=backend, seed=seed,
+                                      compare_baseline=not no_baseline and t.fitness is not None,
+                                      feedback=feedback, feedback_ui=feedback_ui,
+                                      feedback_noise=feedback_noise, oracle_fitness=oracle_fitness,
+                                      show_scores=show_scores, vlm=vlm if feedback == "vlm" else None,
+                                      feedback_weight=feedback_weight, schedule=schedule, patience=patience, reevaluate=reevaluate,
+                                      executor=executor or "local", final_seeds=final_seeds,
+                                      screen=screen, screen_history=screen_history,
+                                      hide_fitness=hide_fitness)
+                path = run_dir or Path("runs") / f"{timestamp()}-{t.id}"
+                llm_obj = run_llm(llm, path, base_url=base_url, api_key=api_key, shared_cache=not no_cache)
+                # a judge that cannot be made (--vlm offline, no key) fails before the run exists
+                judge = _make_judge(config, llm_obj, path, vlm_base_url or base_url, api_key)
+                if max_cost is not None and not llm_obj.prices_known:
+                    err_console.print(f"[yellow]warning:[/] {llm_obj.name} reports no prices, so "
+                                      "--max-cost cannot stop this run; limit it with --iterations "
+                                      "and --samples", highlight=False)
+                run = create_run(path, t, config, llm_obj.name)
+            from rewardsmith import mjlog
+
+            mjlog.to_file(run.path / "mujoco.log")  # the simulator's own warnings, with the run
+            view = LiveView(f"rewardsmith design: {t.id} ({llm_obj.name})",
+                            blind=config.feedback == "human" and not config.show_scores)
+            from rewardsmith.executors import make_executor
+
+            # fails now if Ray is missing; on Ray, as many jobs at once as the cluster runs unless
+            # --workers says otherwise
+            runner = make_executor(config.executor, config.workers
+                                   if config.executor == "local" or workers else None)
+            loop = DesignLoop(t, run, config, llm_obj, observer=view, executor=runner, judge=judge)
+            err_console.print(f"run directory: [bold]{run.path}[/]")
+            try:
+                with Live(view.render(), console=err_console, refresh_per_second=4, transient=False) as live:
+                    view.live = live
+                    summary = loop.run_loop()
+            except KeyboardInterrupt:
+                run.update_manifest(status="interrupted")
+                run.event("interrupted")
+                err_console.print(f"\ninterrupted; continue with: [bold]rewardsmith design --resume {run.path}[/]")
+                raise typer.Exit(130) from None
+            except RewardsmithError as e:
+                run.update_manifest(status="failed", error=str(e))
+                run.event("run_failed", error=str(e))
+                raise RewardsmithError(f"{e} (the run is kept; fix the cause and continue with --resume {run.path})") from None
+            summary["task_args"] = _task_args(t)
+            if json_out:
+                print(json.dumps(summary, indent=2))
+            _print_summary(summary, err_console if json_out else console)
 
     @app.command()
     @guarded

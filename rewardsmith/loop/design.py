@@ -261,6 +261,14 @@ class DesignLoop:
 
     # ------------------------------------------------------------------ the loop
     def run_loop(self) -> dict[str, Any]:
+        """Run (or resume) the loop to its end; the run's folder is this loop's alone meanwhile
+        (another process on it is an error that names it)."""
+        from rewardsmith.runs.lock import exclusive
+
+        with exclusive(self.run.path, "run", resume=f"rewardsmith design --resume {self.run.path}"):
+            return self._run_loop()
+
+    def _run_loop(self) -> dict[str, Any]:
         cfg = self.config
         self.emit(E.LoopStarted(iterations=cfg.iterations, samples=cfg.samples, steps=self.steps))
         feedback: str | None = None
