@@ -89,3 +89,25 @@ def test_resuming_a_run_another_process_is_running_writes_nothing_there(tmp_path
     assert f"rewardsmith design --resume {run.path}" in out
     assert (run.path / "events.jsonl").read_text() == events_before  # no "resumed", no "failed"
     assert json.loads((run.path / "manifest.json").read_text()) == manifest_before
+
+
+def test_runs_tells_a_running_run_from_one_whose_process_was_killed(tmp_path, holder):
+    from rewardsmith.cli.main import app
+    from rewardsmith.runs.lock import holder as lock_holder
+
+    live = RunDir.create(tmp_path / "live", {"task": "pendulum-balance-v0", "config": {}})
+    dead = RunDir.create(tmp_path / "dead", {"task": "pendulum-balance-v0", "config": {}})
+    RunDir.create(tmp_path / "old", {"task": "pendulum-balance-v0", "config": {}})
+    p = holder(live.path)
+    q = holder(dead.path)
+    q.kill()  # SIGKILL: the manifest still says running, the lock file keeps the pid
+    q.wait()
+    assert lock_holder(live.path) == p.pid and lock_holder(dead.path) is None
+    with exclusive(tmp_path / "done"):
+        pass
+    assert lock_holder(tmp_path / "done") is None  # released: no pid left behind
+    rows = json.loads(CliRunner().invoke(app, ["runs", str(tmp_path), "--json"]).output)
+    status = {os.path.basename(r["run"]): r["status"] for r in rows}
+    assert status == {"live": f"running (pid {p.pid})",
+                      "dead": "stopped (its process is gone: --resume)",
+                      "old": "running"}  # no lock file: a run from before it, cannot tell

@@ -367,6 +367,7 @@ def register(app: typer.Typer) -> None:
              json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
         """Table of runs: task, status, the best's fitness against the hand-written reward's and
         the verdict (the closing evaluation's, over its seeds, where the run has one)."""
+        from rewardsmith.runs.lock import LOCK, holder
         from rewardsmith.runs.rundir import list_runs
 
         rows = []
@@ -376,10 +377,15 @@ def register(app: typer.Typer) -> None:
                 v = r.verdict() or {}
             except (OSError, ValueError):
                 continue
+            status = m.get("status")
+            if status == "running" and (r.path / LOCK).exists():  # or killed (SIGKILL, a lost
+                # machine) before it could say; a run from before the lock cannot tell
+                pid = holder(r.path)
+                status = f"running (pid {pid})" if pid else "stopped (its process is gone: --resume)"
             best = r.best() or {}
             vs = v.get("versus_baseline") or {}
             judged = bool(v.get("seeds"))
-            rows.append({"run": str(r.path), "task": m.get("task"), "status": m.get("status"),
+            rows.append({"run": str(r.path), "task": m.get("task"), "status": status,
                          "llm": m.get("llm"), "created": m.get("created"),
                          "best": best.get("candidate"),
                          # the verdict's mean over its seeds (the closing ones), else the best's score

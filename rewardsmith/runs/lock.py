@@ -53,5 +53,26 @@ def exclusive(folder: Path, what: str = "run", resume: str | None = None) -> Ite
         yield
     finally:
         held.discard(key)
+        os.ftruncate(fd, 0)  # no holder now (a killed one leaves its pid: see holder())
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def holder(folder: Path) -> int | None:
+    """The pid of the process working in ``folder`` now, or None. Read from the lock file
+    without touching the lock: a holder that was killed leaves its pid there, so the pid
+    counts only while that process lives."""
+    try:
+        text = (Path(folder) / LOCK).read_text().strip()
+    except OSError:
+        return None
+    if not text.isdigit():
+        return None
+    pid = int(text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return pid
