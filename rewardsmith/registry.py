@@ -28,12 +28,13 @@ class Registry(Generic[T]):
         self._loaded = loader is None
         # threads (a benchmark's runs at once) must not see a half-loaded registry
         self._lock = threading.RLock()
+        self._loading = False  # the loader runs (and may ask this registry itself)
 
     def _ensure(self) -> None:
         if self._loaded:
             return
         with self._lock:
-            if self._loaded or getattr(self, "_loading", False):  # the loader itself asks
+            if self._loaded or self._loading:  # the loader itself asks
                 return
             self._loading = True
             try:

@@ -162,7 +162,7 @@ class BenchmarkProgress:
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.common import console, err_console, guarded, quiet_warnings, timestamp
+    from rewardsmith.cli.common import console, err_console, guarded, timestamp
 
     @app.command(context_settings={"allow_extra_args": True})
     @guarded
@@ -209,7 +209,6 @@ def register(app: typer.Typer) -> None:
         from rewardsmith.loop.design import DesignConfig
         from rewardsmith.train import load as load_backend
 
-        quiet_warnings()
         if list_suites:
             for name, doc, ids in suites_mod.describe():
                 console.print(f"[bold]{name}[/]: {doc}\n  {' '.join(ids)}", highlight=False)

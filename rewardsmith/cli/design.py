@@ -212,7 +212,6 @@ def register(app: typer.Typer) -> None:
         console,
         err_console,
         guarded,
-        quiet_warnings,
         resolve_task,
         timestamp,
     )
@@ -269,7 +268,6 @@ def register(app: typer.Typer) -> None:
             from rewardsmith.runs.rundir import RunDir
             from rewardsmith.train import load as load_backend
 
-            quiet_warnings()
             if resume is not None:
                 run = RunDir.open(resume)
                 # before anything is written: another process on this run is an error, not a

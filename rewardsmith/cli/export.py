@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.common import console, err_console, guarded, quiet_warnings
+    from rewardsmith.cli.common import console, err_console, guarded
 
     @app.command()
     @guarded
@@ -29,7 +29,6 @@ def register(app: typer.Typer) -> None:
         only: the reward, the state view for the robot, a gymnasium wrapper and a self-test."""
         from rewardsmith.export import ruff_problems, write_module
 
-        quiet_warnings()
         path = write_module(run, to, candidate=candidate, flavor=flavor, force=force, env_id=env_id)
         console.print(f"wrote [bold]{path}[/]", highlight=False)
         problems = ruff_problems(path.read_text())
@@ -62,7 +61,6 @@ def register(app: typer.Typer) -> None:
         from rewardsmith.errors import RewardsmithError
         from rewardsmith.report import report_compare, write_report
 
-        quiet_warnings()
         if Benchmark.is_benchmark(run):
             if compare or other is not None:
                 raise RewardsmithError(f"{run} is a benchmark: its page compares its designers already",

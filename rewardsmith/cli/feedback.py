@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from rewardsmith.cli.common import console, err_console, guarded, print_table, quiet_warnings
+    from rewardsmith.cli.common import console, err_console, guarded, print_table
 
     @app.command()
     @guarded
@@ -36,7 +36,6 @@ def register(app: typer.Typer) -> None:
         from rewardsmith.feedback.video import VideoSettings, prepare_gl, render_candidates
         from rewardsmith.runs.rundir import RunDir
 
-        quiet_warnings()
         if source not in ("auto", "episode", "policy"):
             raise RewardsmithError(f"--from {source!r}: use auto, episode or policy")
         prepare_gl()  # before MuJoCo is imported, so this process renders itself

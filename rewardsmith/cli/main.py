@@ -47,7 +47,7 @@ def _print_version(value: bool) -> None:
 def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
                                        help="Print the version and exit.")):
     """Design reward functions for robot RL with an LLM (or with the built-in offline designer)."""
-    quiet_warnings()
+    quiet_warnings()  # before every command
 
 
 # ---------------------------------------------------------------------------- tasks
@@ -91,7 +91,6 @@ def tasks_show(task_id: str | None = typer.Argument(None, help="Task id (see `re
                description: str | None = typer.Option(None, "--description", help="Ad-hoc task: what to do, in words."),
                system: bool = typer.Option(False, "--system", help="Print the system message (the coding rules every request carries) before the task message.")):
     """Print the task message an LLM is sent first: description, state schema, score, training, advice."""
-    quiet_warnings()
     from rewardsmith.llm.prompts import initial_messages
 
     t = resolve_task(task_id, env, description, None, None)
@@ -144,7 +143,6 @@ def evaluate(
     from rewardsmith.train import budget_for
     from rewardsmith.train import load as load_backend
 
-    quiet_warnings()
     if executor != "local":
         make_executor(executor, workers)  # an unknown name or a missing extra fails before any work
     t = resolve_task(task, env, description, fitness, steps)

@@ -369,9 +369,10 @@ class LocalExecutor:
         gpus = self.gpus if self.gpus is not None else visible_gpus()
         out = []
         for i in range(n):
-            mine = gpus[i::n] if len(gpus) >= n else [gpus[i % len(gpus)]] if gpus else []
-            share = 1 if len(gpus) >= n or not gpus else sum(
-                1 for j in range(n) if j % len(gpus) == i % len(gpus))
+            if len(gpus) >= n or not gpus:  # GPUs of its own (or none)
+                mine, share = gpus[i::n], 1
+            else:  # GPU i % len(gpus), with the other executors given it round the circle
+                mine, share = [gpus[i % len(gpus)]], len(range(i % len(gpus), n, len(gpus)))
             out.append(LocalExecutor(self.workers // n + (1 if i < self.workers % n else 0),
                                      self.limits, gpus=mine, gpu_share=share * self.gpu_share))
         return out
