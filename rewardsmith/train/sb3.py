@@ -137,6 +137,29 @@ def env_seed(seed: int, evaluation: bool = False) -> int:
     return ENV_SEED_BLOCK * int(seed) + (EVAL_OFFSET if evaluation else 0)
 
 
+def slice_seeds(seed: int, start: int) -> tuple[int, int]:
+    """The seeds a slice of training seed ``seed`` that continues from ``start`` steps starts
+    from: (sub-env 0's seed, the learner's random streams' seed). A continued slice starts new
+    episodes from fresh start states and fresh exploration noise (drawn from ``seed`` and
+    ``start`` alone), the same whether its worker kept the slice before in memory or loads it
+    from its files: a job's result does not depend on which worker continued it."""
+    env, learner = np.random.SeedSequence([int(seed), int(start)]).generate_state(2)
+    return int(env) % 2**31, int(learner) % 2**31
+
+
+def _continue_slice(model, venv, seed: int, start: int) -> None:
+    """Make ``model`` on ``venv`` start the slice after ``start`` steps as every worker does
+    (see :func:`slice_seeds`): new episodes, reseeded envs and random streams."""
+    from stable_baselines3.common.utils import set_random_seed
+
+    env, learner = slice_seeds(seed, start)
+    set_random_seed(learner)  # python, numpy and torch: PPO's sampling and minibatches
+    model.action_space.seed(learner)
+    venv.seed(env)
+    venv.action_space.seed(env)
+    model._last_obs = None  # learn() resets the envs (and the normalizer's running returns)
+
+
 def _make_vecenv(task: Task, reward: CompiledReward | None, n_envs: int, seed: int, keep: bool):
     """A vector env of ``n_envs`` copies of ``task``'s env; sub-env i seeded ``seed + i``."""
     from rewardsmith.reward.vecenv import RewardVecEnv
@@ -253,6 +276,11 @@ def _resume(hp: dict[str, Any], venv, start: Path, seed: int):
     wrapped.training = True
     cls = PPO if hp["algo"] == "ppo" else SAC
     model = cls.load(start / "policy.zip", env=wrapped, device="cpu", seed=seed)
+    if hp["algo"] == "sac":  # its experience so far, as a worker that kept it in memory has it
+        if not (start / REPLAY_BUFFER).is_file():
+            raise RewardsmithError(f"cannot continue SAC training from {start}: "
+                                   f"{REPLAY_BUFFER} is missing")
+        model.load_replay_buffer(start / REPLAY_BUFFER)
     return model, wrapped
 
 
@@ -268,9 +296,11 @@ def _merged_runtime(before: Mapping[str, Any], now: dict[str, Any]) -> dict[str,
 
 
 # A worker that trains the slices of one job in turn keeps the last slice's model, normalizer
-# and envs here (keyed by its train folder): the next slice continues from them exactly, mid-
-# episode, with no reload; a fresh process continues from the saved files instead.
+# and envs here (keyed by its train folder): the next slice continues from them with no reload;
+# a fresh process loads the saved files instead. Either way the slice then starts as
+# _continue_slice says, so both give the same result.
 _LIVE: dict[str, tuple[Any, Any, Any]] = {}
+REPLAY_BUFFER = "replay_buffer.pkl"  # SAC's experience, saved with a slice that is continued
 _KEEP_LIVE = False
 
 
@@ -302,7 +332,7 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
     for _, stale, _ in _LIVE.values():  # a slice nobody continued: its envs close
         stale.close()
     _LIVE.clear()
-    if live is not None:  # the slice before, still in memory: go on from where it stopped
+    if live is not None:  # the slice before, still in memory: no reload
         from rewardsmith.reward.vecenv import RuntimeGuard
 
         model, wrapped, venv = live
@@ -317,6 +347,8 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
     if resume_from is not None:
         before = read_json(Path(resume_from) / "result.json")
     start = int(before.get("steps", 0))
+    if resume_from is not None:  # in memory or from the files, the slice starts the same way
+        _continue_slice(model, venv, seed, start)
     summaries = []
     total = int(budget.steps)
 
@@ -368,6 +400,8 @@ def train(task: Task, program: RewardProgram | None, budget: Budget, seed: int,
         model.save(workdir / "policy.zip")
         wrapped.save(str(workdir / "vecnormalize.pkl"))
         policy_path = str(workdir / "policy.zip")
+        if _KEEP_LIVE and hp["algo"] == "sac":  # a slice to be continued, maybe elsewhere
+            model.save_replay_buffer(workdir / REPLAY_BUFFER)
     if _KEEP_LIVE and workdir is not None:
         _LIVE[str(Path(workdir).resolve())] = (model, wrapped, venv)
     else:
