@@ -5,6 +5,7 @@ gain (solved, or --patience). On a fake executor: no training, every fitness set
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from fakes import FakeExecutor, ScriptedLLM, answer
@@ -47,10 +48,12 @@ def test_weak_candidates_stop_early_and_survivors_continue_from_their_slice(tmp_
     assert slices[1].spec.resume_from.endswith("0-2/seed-0/rung-0/train")
     assert slices[2].spec.resume_from.endswith("0-2/seed-0/rung-1/train")
     assert slices[2].dir == run.path / "candidates" / "0-2" / "seed-0"
-    # only the full-budget survivor is re-evaluated on the second seed, at its full budget
+    # only the full-budget survivor is re-evaluated on the second seed, at its full budget:
+    # its first half queued behind its last slice (one worker), then continued
     extra = [j for j in ex.jobs if j.spec.seed == 1]
-    assert [(j.label, j.spec.steps) for j in extra] == [("0-2 seed 1", BUDGET)]
-    assert extra[0].spec.resume_from is None  # one worker: nothing trained it beforehand
+    assert [(j.label, j.spec.steps) for j in extra] == [("0-2 seed 1", BUDGET // 2),
+                                                        ("0-2 seed 1", BUDGET)]
+    assert extra[1].spec.resume_from == str(extra[0].dir / "train")
     # env steps trained on the first seed: 4 x 1000, 2 x 1000 more, then 2000 for the survivor
     assert sum(_new_steps(j) for j in ex.jobs if j.spec.seed == 0) == 8000 < 4 * BUDGET
     assert summary["best"]["id"] == "0-2" and summary["candidates"]["stopped"] == 3
@@ -295,3 +298,23 @@ def test_the_best_does_not_depend_on_the_order_jobs_end_in(tmp_path):
     second = reordered.run_loop()["best"]
     assert first["id"] == second["id"] == "1-3"
     assert first["fitness_seeds"] == second["fitness_seeds"] == {"0": 6.0, "1": 6.0}
+
+
+def test_the_finalists_second_seed_is_trained_the_same_way_on_any_worker_count(tmp_path):
+    """Its head and continuation, not one go with one worker and two parts with two: a continued
+    slice starts new episodes, so the two ways score differently."""
+    script = [[answer(5.0)], [answer(w) for w in (1.0, 3.0, 6.0, 2.0)]]
+    seen = {}
+    for workers in (1, 2, 4):
+        ex = FakeExecutor()
+        loop, run = loop_for(tmp_path / f"w{workers}", script, ex, workers=workers, iterations=2)
+        summary = loop.run_loop()
+        seen[workers] = (summary["best"]["id"],
+                         [(str(j.dir.relative_to(run.path)), j.spec.steps,
+                           j.spec.resume_from and str(Path(j.spec.resume_from).relative_to(run.path)))
+                          for j in ex.jobs if j.spec.seed == 1])
+    assert seen[1] == seen[2] == seen[4]
+    best, seed1 = seen[1]
+    assert best == "1-2"
+    assert (("candidates/1-2/seed-1", BUDGET, "candidates/1-2/seed-1/head/train")
+            in seed1)

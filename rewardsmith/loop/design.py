@@ -227,8 +227,9 @@ class DesignLoop:
         return keep
 
     def _speculative_job(self, cand_dir: Path, c: Candidate, halving) -> Job | None:
-        """The finalist's second seed, its first part, to train beside its last slice on a
-        worker that would otherwise wait; the re-evaluation continues it if ``c`` is best."""
+        """The finalist's second seed, its first part, to train beside its last slice (on a
+        worker that would otherwise wait, or behind it); the re-evaluation continues it if ``c``
+        is best."""
         cfg = self.config
         if cfg.seeds < 2 or cfg.top_k < 1 or cfg.feedback != "none":
             return None
@@ -249,10 +250,6 @@ class DesignLoop:
             return True
         same = (self.best.fitness_seeds or {}).get(str(self.config.seed))
         return same is not None and fitness > same
-
-    def _workers(self) -> int:
-        """Jobs the executor runs at once (1 when it does not say)."""
-        return int(getattr(self.executor, "workers", None) or self.config.workers or 1)
 
     def _seed_job(self, cand_dir: Path, source: str, seed: int, label: str) -> Job:
         spec = JobSpec.build(self.task, _program(source, label), self.steps, self.eval_episodes, seed,
@@ -1138,10 +1135,12 @@ class IterationTraining:
                         loop.run.candidate_dir(c.iteration, c.k)) / "train")
                 loop._finish_candidate(c)
             if halving.slice(rung + 1).last:
-                # a worker the last slices leave idle trains a finalist's second seed
-                idle = max(loop._workers() - len(finalists), 0)
+                # each finalist's second seed starts beside (or, with no worker free, behind)
+                # its last slice; the re-evaluation continues it. Every finalist gets one, however
+                # many workers there are, so its second seed is always trained in the same two
+                # parts: the scores do not depend on the worker count.
                 ranked = sorted(finalists, key=lambda c: -results[c.id][2].result.fitness)  # type: ignore[union-attr]
-                for c in ranked[:idle]:
+                for c in ranked[:loop.config.top_k]:
                     head = loop._speculative_job(loop.run.candidate_dir(c.iteration, c.k), c,
                                                  halving)
                     if head is not None:

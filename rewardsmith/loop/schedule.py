@@ -11,9 +11,10 @@ candidates on a few workers, ASHA promotes whichever candidates report first, si
 alone at its rung is always promoted. Measured on hopper-forward-v0 (4 samples, 2 workers):
 the first two candidates trained their whole budget before the other two had started, and
 one of those two stopped at a quarter. While the cohort waits at a rung, the other jobs of the
-batch (the baseline, the next candidates' checks) keep the workers busy, and the loop fills
-a worker left idle by the last slice with the second-seed training of the finalist
-(``speculative_steps``), which the re-evaluation continues if the finalist turns out best.
+batch (the baseline, the next candidates' checks) keep the workers busy, and the loop starts
+each finalist's second seed beside (or behind) its last slice (``speculative_steps``), which
+the re-evaluation continues if the finalist turns out best; on any worker count, so that seed
+is always trained in the same two parts.
 
 Decisions are written next to the slice (``decision.json``), so a resumed run makes the same ones.
 """
