@@ -337,6 +337,66 @@ def test_the_report_of_a_benchmark_folder(tmp_path):
     assert "Not plotted" not in render_page(table, bench.path, bench.path)
 
 
+def _bench(tmp_path, name, *, seed=0, repeats=1, design=DESIGN) -> Benchmark:
+    from rewardsmith import tasks
+
+    plan = Plan.make([tasks.load("pendulum-balance-v0")], ["a", "b"], repeats, dict(design), seed=seed)
+    bench = Benchmark.create(tmp_path / name, plan)
+    run_benchmark(bench, Executor(), designers())
+    return bench
+
+
+def test_repeats_run_apart_merge_into_the_table_of_one_benchmark(tmp_path):
+    import shutil
+
+    whole = write_table(_bench(tmp_path, "whole", repeats=2))
+    first = _bench(tmp_path, "first", seed=0)
+    second = _bench(tmp_path, "second", seed=1000)  # the second repeat, on another machine
+    write_table(second)
+    copied = tmp_path / "copied"  # only its table came back
+    copied.mkdir()
+    shutil.copy(second.path / "table.json", copied / "table.json")
+    out = tmp_path / "merged"
+    r = invoke("benchmark", "--merge", str(first.path), str(copied), "--out", str(out))
+    assert r.exit_code == 0, r.output
+    merged = json.loads((out / "table.json").read_text())
+    assert merged["sources"] == [str(first.path), str(copied)] and merged["repeats"] == 2
+    assert [(x["designer"], x["repeat"], x["seed"]) for x in merged["runs"]] == [
+        ("a", 0, 0), ("b", 0, 0), ("a", 1, 1000), ("b", 1, 1000)]
+    # the same pooled tests, normalized scores and intervals as the benchmark run in one go
+    for key, fields in (("by_task", ("pooled", "normalized", "beats_beyond_noise")),
+                        ("by_designer", ("normalized", "win_rate_beyond_noise", "runs_beyond_noise"))):
+        assert len(merged[key]) == len(whole[key]) == 2
+        for m, w in zip(merged[key], whole[key]):
+            for k in fields:
+                assert m[k] == w[k], (key, k)
+    md = (out / "table.md").read_text()
+    assert "| a | 2/2 | 1 of 1 | 1 of 1 | 3 (2 runs) |" in md
+    assert "**+2, p = 0.00098 (10 seeds): better beyond noise**" in md
+    assert (out / "report.html").is_file() and "merged from" in (out / "report.html").read_text()
+    assert invoke("report", str(out)).exit_code == 0  # the merged folder's page, from its table
+
+
+def test_merging_refuses_what_would_not_measure_one_thing(tmp_path):
+    first = _bench(tmp_path, "first", seed=0)
+    again = _bench(tmp_path, "again", seed=0)
+    r = invoke("benchmark", "--merge", str(first.path), str(again.path), "--out", str(tmp_path / "m"))
+    assert r.exit_code == 2 and "the same run twice" in r.output, r.output
+    other = _bench(tmp_path, "other", seed=1000, design={**DESIGN, "steps": 2000})
+    r = invoke("benchmark", "--merge", str(first.path), str(other.path), "--out", str(tmp_path / "m"))
+    assert r.exit_code == 2 and "different settings (steps: 2000 against 1000)" in r.output, r.output
+    faster = _bench(tmp_path, "faster", seed=1000, design={**DESIGN, "workers": 4})
+    r = invoke("benchmark", "--merge", str(first.path), str(faster.path), "--out", str(tmp_path / "m"))
+    assert r.exit_code == 0, r.output  # workers change the speed, not the measurement
+    r = invoke("benchmark", "--merge", str(first.path), str(faster.path))
+    assert r.exit_code == 2 and "--merge needs --out" in r.output
+    r = invoke("benchmark", "--merge", str(first.path), str(tmp_path / "nothing"), "--out", str(tmp_path / "n"))
+    assert r.exit_code == 2 and "is not a benchmark folder" in r.output
+    r = invoke("benchmark", "--merge", str(first.path), "--llm", "offline", "--out", str(tmp_path / "n"))
+    assert r.exit_code == 2 and "runs nothing" in r.output
+    assert not (tmp_path / "n").exists()
+
+
 @pytest.mark.slow
 def test_a_real_benchmark_end_to_end(tmp_path):
     env = {**os.environ, "REWARDSMITH_CACHE": str(tmp_path / "cache")}

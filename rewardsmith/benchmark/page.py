@@ -10,18 +10,18 @@ import numpy as np
 
 from rewardsmith.benchmark.markdown import interval, rate, spread, verdicts_in_words
 from rewardsmith.benchmark.runner import Benchmark
-from rewardsmith.benchmark.table import write_table
+from rewardsmith.benchmark.table import read_table, resume_hint, write_table
 from rewardsmith.critic.verdict import signed
 from rewardsmith.report import COLORS, _e, _f, _page, _Plots, _table, _write
 
 
 def write_page(path: str | Path, out: str | Path | None = None) -> Path:
-    """The table brought up to date from the runs, then the page (default
-    ``<benchmark>/report.html``); return its path."""
-    bench = Benchmark.open(Path(path))
-    table = write_table(bench)
-    out = Path(out) if out else bench.path / "report.html"
-    _write(out, render_page(table, bench.path, out.parent))
+    """The table brought up to date from the runs (a folder holding only a table, a merge's,
+    as it is), then the page (default ``<benchmark>/report.html``); return its path."""
+    path = Path(path)
+    table = write_table(Benchmark.open(path)) if Benchmark.is_benchmark(path) else read_table(path)
+    out = Path(out) if out else path / "report.html"
+    _write(out, render_page(table, path, out.parent))
     return out
 
 
@@ -82,7 +82,7 @@ def _summary(t: dict[str, Any]) -> str:
     words = "".join(f"<p><b>{_e(d)}</b>: {_e(line)}</p>" for d, line in verdicts_in_words(t))
     if not t["complete"]:
         note += (f"<p class='warn'>Some runs have not finished: continue with "
-                 f"<code>rewardsmith benchmark --resume {_e(t['benchmark'])}</code>.</p>")
+                 f"<code>{_e(resume_hint(t))}</code>.</p>")
     return _table(["designer", "tasks", "beats hand-written (beyond noise)", "beats (by mean)",
                    "normalized mean [95% CI]", "normalized IQM [95% CI]", "success (hand-written)",
                    "tokens", "cost $", "wall time per run", "runs ok / failed"], rows) + words + note
@@ -258,7 +258,7 @@ def _runs(t: dict[str, Any], root: Path, out_dir: Path) -> str:
 
     rows = []
     for r in t["runs"]:
-        folder = root / r["run"]
+        folder = (Path(r["source"]) if r.get("source") else root) / r["run"]
         rel = os.path.relpath(folder, out_dir)
         link = (f"<a href='{_e(rel)}/report.html'>{_e(r['run'])}</a>"
                 if (folder / "report.html").exists() else _e(r["run"]))
@@ -278,5 +278,8 @@ def _runs(t: dict[str, Any], root: Path, out_dir: Path) -> str:
 
 def _settings(t: dict[str, Any]) -> str:
     rows = [[_e(k), _e(v)] for k, v in sorted(t["design"].items())]
-    rows.append(["base seed", _e(f"{t['seed']} (repeat k: + 1000 k)")])
+    if t.get("sources"):
+        rows.append(["merged from", _e(", ".join(t["sources"]))])
+    else:
+        rows.append(["base seed", _e(f"{t['seed']} (repeat k: + 1000 k)")])
     return _table(["setting", "value"], rows)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import numpy as np
 
 from rewardsmith.benchmark.runner import Benchmark, RunState
 from rewardsmith.critic import verdict as V
+from rewardsmith.errors import RewardsmithError
 from rewardsmith.runs.files import atomic_write_json, atomic_write_text
 from rewardsmith.runs.rundir import RunDir
 
@@ -233,15 +235,114 @@ def designer_row(designer: str, tasks: list[dict[str, Any]], rows: list[dict[str
 def build_table(bench: Benchmark) -> dict[str, Any]:
     plan = bench.plan
     runs = [run_row(bench, s) for s in bench.states()]
+    return aggregate({"benchmark": str(bench.path), "id": plan.id or bench.path.name,
+                      "created": plan.created, "tasks": plan.task_ids,
+                      "designers": plan.designers, "repeats": plan.repeats,
+                      "design": plan.design, "seed": plan.seed}, runs)
+
+
+def aggregate(head: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The table of ``runs`` (rows as :func:`run_row` makes them): per task and designer, per
+    designer; ``head`` says what benchmark they are (its tasks, designers, settings)."""
     tasks = [task_row(t, d, [r for r in runs if r["task"] == t and r["designer"] == d])
-             for t in plan.task_ids for d in plan.designers]
+             for t in head["tasks"] for d in head["designers"]]
     designers = [designer_row(d, [t for t in tasks if t["designer"] == d],
-                              [r for r in runs if r["designer"] == d]) for d in plan.designers]
-    return {"benchmark": str(bench.path), "id": plan.id or bench.path.name,
-            "created": plan.created, "tasks": plan.task_ids, "designers": plan.designers,
-            "repeats": plan.repeats, "design": plan.design, "seed": plan.seed,
-            "complete": all(r["status"] in ("finished", "failed") for r in runs),
+                              [r for r in runs if r["designer"] == d]) for d in head["designers"]]
+    return {**head, "complete": all(r["status"] in ("finished", "failed") for r in runs),
             "by_designer": designers, "by_task": tasks, "runs": runs}
+
+
+# ================================================================================ merging
+MERGED = "merged.json"  # a merged table's folder: where its runs came from
+
+
+def has_table(path: Path) -> bool:
+    """Whether ``path`` is a benchmark's folder or a merge of benchmarks."""
+    return Benchmark.is_benchmark(path) or (Path(path) / MERGED).is_file()
+
+
+def read_table(path: Path) -> dict[str, Any]:
+    """The table of the benchmark in ``path``: rebuilt from its runs where they are there, else
+    the ``table.json`` it holds (a benchmark's results copied without its run folders, or a
+    merge)."""
+    path = Path(path)
+    if Benchmark.is_benchmark(path) and (path / "runs").is_dir():
+        return build_table(Benchmark.open(path))
+    if (path / TABLE).is_file():
+        from rewardsmith.runs.files import read_json
+
+        try:
+            table = read_json(path / TABLE)
+            if isinstance(table, dict) and isinstance(table.get("runs"), list):
+                return {**table, "benchmark": str(path)}  # where it is now
+        except (OSError, ValueError):
+            pass
+        raise RewardsmithError(f"{path / TABLE} cannot be read as a benchmark's table",
+                               "copy it again from the benchmark folder, or give that folder")
+    raise RewardsmithError(f"{path} is not a benchmark folder (no {TABLE}, no runs)",
+                           "give the folder `rewardsmith benchmark --out` wrote")
+
+
+def merge_tables(tables: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """One table from several benchmarks of the same design settings (repeats run on other
+    machines or at other times, e.g. ``--seed 1000 --repeats 1`` for a second repeat): their
+    runs pooled, each task and designer's repeats numbered by base seed. Two runs of one task,
+    designer and base seed (the same run twice) are refused, as are different settings."""
+    if len(tables) < 2:
+        raise RewardsmithError("merging needs two or more benchmarks",
+                               "rewardsmith benchmark --merge A B --out MERGED")
+    design = tables[0]["design"]
+    for t in tables[1:]:
+        differ = sorted(k for k in set(design) | set(t["design"])
+                        if design.get(k) != t["design"].get(k) and k not in MERGE_FREE)
+        if differ:
+            what = ", ".join(f"{k}: {t['design'].get(k)!r} against {design.get(k)!r}"
+                             for k in differ)
+            raise RewardsmithError(
+                f"{t['benchmark']} and {tables[0]['benchmark']} were run with different settings "
+                f"({what})",
+                "merge only benchmarks of the same design settings; their runs measure the same thing")
+    seen: dict[tuple[str, str, int], str] = {}
+    runs: list[dict[str, Any]] = []
+    for t in tables:
+        for r in t["runs"]:
+            key = (r["task"], r["designer"], int(r["seed"]))
+            if key in seen:
+                raise RewardsmithError(
+                    f"{r['task']} with {r['designer']} on base seed {r['seed']} is in both "
+                    f"{seen[key]} and {t['benchmark']}: the same run twice",
+                    "merge benchmarks of different base seeds (--seed), or leave one out")
+            seen[key] = t["benchmark"]
+            runs.append({**r, "source": r.get("source") or t["benchmark"]})
+    for group in {(r["task"], r["designer"]) for r in runs}:
+        mine = sorted((r for r in runs if (r["task"], r["designer"]) == group),
+                      key=lambda r: int(r["seed"]))
+        for k, r in enumerate(mine):
+            r["repeat"] = k
+    runs.sort(key=lambda r: (r["repeat"], int(r["seed"])))
+    order = lambda key: list(dict.fromkeys(x for t in tables for x in t[key]))  # noqa: E731
+    repeats = max((sum(1 for r in runs if (r["task"], r["designer"]) == (t, d))
+                   for t in order("tasks") for d in order("designers")), default=0)
+    head = {"benchmark": str(out), "id": Path(out).name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "tasks": order("tasks"),
+            "designers": order("designers"), "repeats": repeats, "design": design, "seed": None,
+            "sources": [t["benchmark"] for t in tables]}
+    return aggregate(head, runs)
+
+
+def resume_hint(table: dict[str, Any]) -> str:
+    """How to finish the runs of ``table`` that have not ended."""
+    sources = table.get("sources")
+    if not sources:
+        return f"rewardsmith benchmark --resume {table['benchmark']}"
+    unfinished = sorted({r["source"] for r in table["runs"]
+                         if r["status"] not in ("finished", "failed")})
+    return (" and ".join(f"rewardsmith benchmark --resume {s}" for s in unfinished)
+            + ", then merge again")
+
+
+# settings that change where or how fast runs go, not what they measure
+MERGE_FREE = frozenset({"workers", "executor"})
 
 
 # ================================================================================ writing
@@ -312,17 +413,25 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
 def write_table(bench: Benchmark) -> dict[str, Any]:
     """Build the table and write it into the folder (``table.json``, ``designers.csv``,
     ``tasks.csv``, ``runs.csv`` and ``table.md``); return it."""
+    return write_table_files(bench.path, build_table(bench))
+
+
+def write_table_files(folder: Path, table: dict[str, Any]) -> dict[str, Any]:
+    """Write ``table`` into ``folder`` as :func:`write_table` does; return it."""
     from rewardsmith.benchmark.markdown import to_markdown
 
-    table = build_table(bench)
-    atomic_write_json(bench.path / TABLE, table)
-    atomic_write_text(bench.path / "designers.csv", _csv(
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / TABLE, table)
+    atomic_write_text(folder / "designers.csv", _csv(
         [c for c, _ in DESIGNER_COLUMNS], [[f(d) for _, f in DESIGNER_COLUMNS] for d in table["by_designer"]]))
-    atomic_write_text(bench.path / "tasks.csv", _csv(
+    atomic_write_text(folder / "tasks.csv", _csv(
         [c for c, _ in TASK_COLUMNS], [[f(t) for _, f in TASK_COLUMNS] for t in table["by_task"]]))
-    atomic_write_text(bench.path / "runs.csv", _csv(
+    atomic_write_text(folder / "runs.csv", _csv(
         RUN_COLUMNS, [[r.get(c) for c in RUN_COLUMNS] for r in table["runs"]]))
-    atomic_write_text(bench.path / MARKDOWN, to_markdown(table))
+    atomic_write_text(folder / MARKDOWN, to_markdown(table))
+    if table.get("sources"):
+        atomic_write_json(folder / MERGED, {"sources": table["sources"]})
     return table
 
 

@@ -87,8 +87,34 @@ def print_benchmark(table: dict[str, Any], console) -> None:
         console.print(Text(f"normalized score undefined on {', '.join(undefined)}"
                            + (f": {why}" if why else ""), style="dim"))
     if not table["complete"]:
-        console.print(Text(f"unfinished: continue with rewardsmith benchmark --resume {table['benchmark']}",
-                           style="yellow"))
+        from rewardsmith.benchmark.table import resume_hint
+
+        console.print(Text(f"unfinished: continue with {resume_hint(table)}", style="yellow"))
+
+
+def _merge(sources: list[str], out: Path | None, json_out: bool, other: bool) -> None:
+    """``benchmark --merge A B ... --out C``: one table (files and page) from several."""
+    from rewardsmith.benchmark.page import write_page
+    from rewardsmith.benchmark.table import merge_tables, read_table, write_table_files
+    from rewardsmith.cli.common import console, err_console
+
+    if other:
+        raise RewardsmithError("--merge makes a table of finished benchmarks and runs nothing",
+                               "leave out --tasks, --suite, --llm and --resume with --merge")
+    if out is None:
+        raise RewardsmithError("--merge needs --out: the folder of the merged table",
+                               "rewardsmith benchmark --merge A B --out benchmarks/merged")
+    if any(Path(s).resolve() == out.resolve() for s in sources):
+        raise RewardsmithError(f"--out {out} is one of the benchmarks merged",
+                               "write the merged table to a folder of its own")
+    table = write_table_files(out, merge_tables([read_table(Path(s)) for s in sources], out))
+    page = write_page(out)
+    if json_out:
+        print(json.dumps(table, indent=2, default=str))
+    print_benchmark(table, err_console if json_out else console)
+    (err_console if json_out else console).print(
+        f"merged {len(sources)} benchmarks: {out}/table.json, designers.csv, tasks.csv, runs.csv, "
+        f"table.md\npage:  {page}", highlight=False)
 
 
 def _duration(seconds: float) -> str:
@@ -194,6 +220,7 @@ def register(app: typer.Typer) -> None:
         api_key: str | None = typer.Option(None, "--api-key", help="API key (or OPENAI_API_KEY)."),
         json_out: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
         list_suites: bool = typer.Option(False, "--list-suites", help="List the suites and their tasks, and exit."),
+        merge: list[str] | None = typer.Option(None, "--merge", help="Merge benchmarks of the same settings into one table in --out (e.g. repeats run on other machines with --seed 1000 --repeats 1): --merge A B ...; a folder may hold only its table.json."),
         parallel_runs: int = typer.Option(1, "--parallel-runs", min=1, help="Design runs at once, sharing the executor's workers (the local pool's are split between them; on Ray, the cluster's slots). Results are the same as one at a time."),
     ):
         """Independent design runs per task, designer and repeat, each with its closing evaluation,
@@ -214,6 +241,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[bold]{name}[/]: {doc}\n  {' '.join(ids)}", highlight=False)
             return
         extra = list(ctx.args)
+        if merge:
+            _merge([*_names(merge), *_names(extra)], out, json_out, other=bool(
+                tasks or suite or llm or resume))
+            return
         if extra and not tasks:
             raise RewardsmithError(f"unexpected argument(s): {' '.join(extra)}",
                                    "name tasks with --tasks T1 T2 ...")

@@ -57,11 +57,11 @@ def register(app: typer.Typer) -> None:
     ):
         """Write one static HTML report of a run or a benchmark (no internet needed to view it);
         print its path."""
-        from rewardsmith.benchmark.runner import Benchmark
+        from rewardsmith.benchmark.table import has_table
         from rewardsmith.errors import RewardsmithError
         from rewardsmith.report import report_compare, write_report
 
-        if Benchmark.is_benchmark(run):
+        if has_table(run):
             if compare or other is not None:
                 raise RewardsmithError(f"{run} is a benchmark: its page compares its designers already",
                                        f"rewardsmith report {run}")
