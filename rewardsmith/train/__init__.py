@@ -23,7 +23,9 @@ class TrainingBackend(Protocol):
     uses, which screening discounts recorded returns with; 0.99 when it does not say)."""
 
     NAME: str
-    RESUMABLE: bool  # train(resume_from=..., planned_steps=...) continues a saved slice
+    # train(resume_from=..., planned_steps=...) continues a saved slice, with the same result
+    # whether this process trained that slice or not (tests/test_sb3_slices.py)
+    RESUMABLE: bool
 
     def train(self, task: Any, program: Any, budget: Budget, seed: int,
               progress: Progress | None = None, workdir: Path | None = None,
