@@ -375,6 +375,8 @@ def test_repeats_run_apart_merge_into_the_table_of_one_benchmark(tmp_path):
     assert "**+2, p = 0.00098 (10 seeds): better beyond noise**" in md
     assert (out / "report.html").is_file() and "merged from" in (out / "report.html").read_text()
     assert invoke("report", str(out)).exit_code == 0  # the merged folder's page, from its table
+    r = invoke("report", str(copied))  # and a copied table's
+    assert r.exit_code == 0 and (copied / "report.html").is_file(), r.output
 
 
 def test_merging_refuses_what_would_not_measure_one_thing(tmp_path):

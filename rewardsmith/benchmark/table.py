@@ -257,8 +257,9 @@ MERGED = "merged.json"  # a merged table's folder: where its runs came from
 
 
 def has_table(path: Path) -> bool:
-    """Whether ``path`` is a benchmark's folder or a merge of benchmarks."""
-    return Benchmark.is_benchmark(path) or (Path(path) / MERGED).is_file()
+    """Whether ``path`` is a benchmark's folder, a merge of benchmarks, or a folder holding a
+    benchmark's copied ``table.json``."""
+    return Benchmark.is_benchmark(path) or any((Path(path) / n).is_file() for n in (MERGED, TABLE))
 
 
 def read_table(path: Path) -> dict[str, Any]:
