@@ -254,6 +254,8 @@ def aggregate(head: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any
 
 # ================================================================================ merging
 MERGED = "merged.json"  # a merged table's folder: where its runs came from
+# settings that change where or how fast runs go, not what they measure
+MERGE_FREE = frozenset({"workers", "executor"})
 
 
 def has_table(path: Path) -> bool:
@@ -341,9 +343,6 @@ def resume_hint(table: dict[str, Any]) -> str:
     return (" and ".join(f"rewardsmith benchmark --resume {s}" for s in unfinished)
             + ", then merge again")
 
-
-# settings that change where or how fast runs go, not what they measure
-MERGE_FREE = frozenset({"workers", "executor"})
 
 
 # ================================================================================ writing
