@@ -377,6 +377,8 @@ def test_repeats_run_apart_merge_into_the_table_of_one_benchmark(tmp_path):
     assert invoke("report", str(out)).exit_code == 0  # the merged folder's page, from its table
     r = invoke("report", str(copied))  # and a copied table's
     assert r.exit_code == 0 and (copied / "report.html").is_file(), r.output
+    r = invoke("runs", str(out))
+    assert r.exit_code == 0 and f"rewardsmith report {out}" in " ".join(r.output.split())
 
 
 def test_merging_refuses_what_would_not_measure_one_thing(tmp_path):

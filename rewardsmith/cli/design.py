@@ -399,6 +399,12 @@ def register(app: typer.Typer) -> None:
             print(json.dumps(rows, indent=2))
             return
         if not rows:
+            from rewardsmith.benchmark.table import has_table
+
+            if has_table(root):  # a merge, or a benchmark's table copied without its runs
+                console.print(f"no run folders under {root}, only a benchmark's table: "
+                              f"[bold]rewardsmith report {root}[/]")
+                return
             console.print(f"no runs under {root}; start one with [bold]rewardsmith design --task pendulum-balance-v0[/]")
             return
         table = Table(title=f"runs in {root}", title_justify="left")
