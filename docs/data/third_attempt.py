@@ -89,6 +89,12 @@ def rest() -> list[dict]:
     return out
 
 
+def _seconds(wall: str) -> float:
+    """'13 min' or '72 s' (the printout's rounding) in seconds."""
+    n, unit = wall.replace("*", "").split()[:2]
+    return float(n) * (60.0 if unit.startswith("min") else 1.0)
+
+
 def _fmt(x: float) -> str:
     return f"{x:+.3g}"
 
@@ -126,6 +132,10 @@ def main() -> None:
     better = sum(r["direction"] == "better" for r in runs)
     worse = sum(r["direction"] == "worse" for r in runs)
     by_mean = sum(r["difference"] > 0 for r in runs)
+    walls = [_seconds(r["wall"]) if "wall" in r else r["wall_s"] for r in runs]
+    print(f"Wall time per run on 2 cores: {np.mean(walls) / 60:.1f} min on average (the printout's "
+          f"times rounded to the minute), {min(walls) / 60:.1f} to {max(walls) / 60:.0f} min; "
+          f"{sum(walls) / 3600:.1f} h in all.\n")
     print(f"Runs: better than the hand-written reward beyond noise on their own 5 seeds in "
           f"{better} of {len(runs)}, worse in {worse}, better by mean in {by_mean}. Normalized "
           f"score mean {agg['mean']:.3g} [{agg['low']:.3g}, {agg['high']:.3g}], IQM "
