@@ -1,7 +1,7 @@
 """The third attempt's figure over all 63 runs, from what remains of it: the table its folder's
 report printed at 54 runs (``offline-all-lost/table.md``; the folder itself was lost with its
-machine) and the ``table.json`` of the benchmark that ran the 9 runs it lacked from the same
-commit and seeds (``offline-all-r3-rest``, with ``--seed 2000 --repeats 1``: repeat 3's base
+machine) and the ``table.json`` of the benchmarks that ran the 9 runs it lacked from the same
+commit and seeds (``offline-all-r3-*``, with ``--seed 2000 --repeats 1``: repeat 3's base
 seed). Prints Markdown for docs/BENCHMARK.md.
 
 Per run everything is as the report printed it. Over runs, the normalized score's mean and IQM
@@ -74,9 +74,10 @@ def lost() -> tuple[list[dict], dict[str, dict]]:
 
 
 def rest() -> list[dict]:
-    table = json.loads((HERE / "offline-all-r3-rest" / "table.json").read_text())
+    """The runs of every ``offline-all-r3-*`` folder's table (repeat 3's base seed, 2000)."""
     out = []
-    for r in table["runs"]:
+    for r in [r for f in sorted(HERE.glob("offline-all-r3-*/table.json"))
+              for r in json.loads(f.read_text())["runs"]]:
         if r["status"] != "finished" or not r.get("verdict"):
             continue
         d = np.asarray(r["reward_values"]) - np.asarray(r["baseline_values"])
