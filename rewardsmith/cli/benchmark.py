@@ -96,7 +96,6 @@ def _merge(sources: list[str], out: Path | None, json_out: bool, other: bool) ->
     """``benchmark --merge A B ... --out C``: one table (files and page) from several."""
     from rewardsmith.benchmark.page import write_page
     from rewardsmith.benchmark.table import merge_tables, read_table, write_table_files
-    from rewardsmith.cli.common import console, err_console
 
     if other:
         raise RewardsmithError("--merge makes a table of finished benchmarks and runs nothing",
@@ -109,12 +108,20 @@ def _merge(sources: list[str], out: Path | None, json_out: bool, other: bool) ->
                                "write the merged table to a folder of its own")
     table = write_table_files(out, merge_tables([read_table(Path(s)) for s in sources], out))
     page = write_page(out)
+    show_table(table, json_out, f"merged {len(sources)} benchmarks: {out}/table.json, "
+               f"designers.csv, tasks.csv, runs.csv, table.md\npage:  {page}")
+
+
+def show_table(table: dict[str, Any], json_out: bool, footer: str) -> None:
+    """The table on the terminal (with --json, as JSON on stdout and the rest on stderr), then
+    where its files are."""
+    from rewardsmith.cli.common import console, err_console
+
     if json_out:
         print(json.dumps(table, indent=2, default=str))
-    print_benchmark(table, err_console if json_out else console)
-    (err_console if json_out else console).print(
-        f"merged {len(sources)} benchmarks: {out}/table.json, designers.csv, tasks.csv, runs.csv, "
-        f"table.md\npage:  {page}", highlight=False)
+    out = err_console if json_out else console
+    print_benchmark(table, out)
+    out.print(footer, highlight=False)
 
 
 def _duration(seconds: float) -> str:
@@ -305,10 +312,6 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"\ninterrupted; continue with: [bold]rewardsmith benchmark --resume "
                               f"{bench.path}[/]")
             raise typer.Exit(130) from None
-        table = write_table(bench)
-        if json_out:
-            print(json.dumps(table, indent=2, default=str))
-        print_benchmark(table, err_console if json_out else console)
-        (err_console if json_out else console).print(
-            f"table: {bench.path}/table.json, designers.csv, tasks.csv, runs.csv, table.md\n"
-            f"page:  rewardsmith report {bench.path}", highlight=False)
+        show_table(write_table(bench), json_out,
+                   f"table: {bench.path}/table.json, designers.csv, tasks.csv, runs.csv, "
+                   f"table.md\npage:  rewardsmith report {bench.path}")
