@@ -296,6 +296,25 @@ def test_a_walker_kept_high_walks_and_a_spinner_spins():
     assert "next_state.finger_pos - next_state.target_pos" in reach
 
 
+def test_a_reach_that_must_touch_leads_with_the_bounded_bonus():
+    """"touches the target" scores only being on it: the first design is the bounded bonus
+    near the target (weight 1) without minus the distance, which pays for coming from far away;
+    a reach that need not touch keeps minus the distance."""
+    robot = Robot.from_context(context("reacher-reach-v0"))
+    assert read_intent("Move the fingertip so that it touches the target.", robot).touch
+    assert not read_intent("Move the fingertip to the target and keep it there.", robot).touch
+    task = tasks.adhoc("Reacher-v5", "touch the target with the fingertip and stay on it", None)
+    out = DESIGNER.complete(initial_messages(task), 4, 1.0, context=DesignContext.from_task(task))
+    first = extract_code(out.texts[0])
+    assert "near_weight = 1.0" in first and "np.exp(-tip_gap / near_temperature)" in first
+    assert "distance" not in first, first
+    for src in map(extract_code, out.texts):
+        assert "near" in src
+        run_program(task, src)
+    far = first_source("reacher-reach-v0")
+    assert "distance = -distance_weight * tip_gap" in far and "near_weight = 0.5" in far
+
+
 @pytest.mark.parametrize("name", ["hopper-jump-v0", "ant-sideways-v0", "reacher-reach-v0",
                                   "double-pendulum-balance-v0"])
 def test_programs_run_under_jax_jit(name):

@@ -105,6 +105,9 @@ class Intent:
     helper: str | None = None  # push: the fingertip that moves the object (``tip``) to the target
     hold: bool = False  # reach/push: once there, hold still (a penalty gated on being there)
     planar: bool = False  # measure the tip-target distance in x, y only (an object on a table)
+    # reach: the tip must touch the target ("touches the target"): what counts is being on it,
+    # not how near it got, so a bounded kernel on the distance leads the reward, not its minus
+    touch: bool = False
     limits: tuple[tuple[str, float | None, float | None], ...] = ()  # (hinge, low, high) to keep
     joint: str | None = None  # rotate: the hinge to spin (its speed, signed by ``sign``)
     speed: float | None = None  # rotate: the speed the description asks for (rad/s), if any
@@ -175,8 +178,10 @@ def read_intent(description: str, robot: Robot) -> Intent:
                       planar=_different_heights(robot, obj, target), limits=limits,
                       why=f"push the {obj[:-4]} to the {target[:-4]}{stage}{keep}")
     if has("reach") and tip and target:
+        touch = re.search(r"\btouch(es|ing)?\b", d) is not None
         return Intent("reach", tip=tip, target=target, smooth=smooth, hold=hold, limits=limits,
-                      why=f"bring the {tip[:-4]} to the {target[:-4]}{stage}{keep}")
+                      touch=touch, why=(f"touch the {target[:-4]} with the {tip[:-4]}" if touch else
+                                        f"bring the {tip[:-4]} to the {target[:-4]}") + stage + keep)
     if has("balance"):
         return Intent("balance", avoid_fall=True, tip_high=bool(re.search(r"\b(high|tip|height)\b", d)),
                       smooth=smooth, why="keep the poles upright")
