@@ -30,12 +30,13 @@ def compute_reward(state, action, next_state):
 
 
 def distances(ep):
-    d = ep.field("fingertip_pos")[1:, :2] - ep.field("target_pos")[1:, :2]
+    """The fingertip-target distance after each step (``ep.field`` is s_1..s_T)."""
+    d = ep.field("fingertip_pos")[:, :2] - ep.field("target_pos")[:, :2]
     return np.linalg.norm(d, axis=-1)
 
 
 def outside_fraction(ep):
-    q = ep.field("joint1_angle")[1:]
+    q = ep.field("joint1_angle")
     return float(np.mean(q < ELBOW_MIN))
 
 

@@ -5,6 +5,7 @@ joint-range programs, and gymnasium-robotics env ids (when the extra is installe
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import mujoco
 import numpy as np
@@ -162,6 +163,13 @@ def test_elbow_fitness_counts_steps_outside_the_range():
     gap_out = task.fitness(outside) - base.fitness(outside)
     assert gap_in == pytest.approx(0.0, abs=0.03) and gap_out == pytest.approx(-0.2, abs=0.03)
     assert not task.fitness.success(outside)
+    # every step counts, the first among them: an episode cut after one step (the feedback's
+    # score so far) has a score
+    one = replace(inside, states=inside.states[:2], actions=inside.actions[:1],
+                  env_rewards=inside.env_rewards[:1], rewards=inside.rewards[:1],
+                  components={}, terminated=False)
+    assert np.isfinite(task.fitness(one)) and task.fitness(one) == pytest.approx(
+        base.fitness(one) - 0.2 * float(one.field("joint1_angle")[0] < 0.0))
 
 
 # ------------------------------------------------------------------------- offline designer
