@@ -4,6 +4,7 @@ front with the other seeds' episodes, and the seed noise of an iteration."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -253,6 +254,14 @@ def test_the_score_so_far_is_said_only_where_it_peaked_before_the_end(reacher):
     flat = replace(task, fitness=Fitness(fn=lambda e: 0.0, doc="x"))
     (line,) = episode_lines(flat, [ep], [0.0])
     assert "score so far" not in line
+    # a fitness undefined on the shortest cuts (a mean over steps after the first) still tells
+    # its peak, without numpy's warning about the empty mean
+    late = replace(task, fitness=Fitness(fn=lambda e: float(np.mean(up_down[1:e.length])),
+                                         doc="x"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (line,) = episode_lines(late, [ep], [late.fitness(ep)])
+    assert line.endswith(f"ran to the limit): score so far peaked at 1 at t={t[1]:.2f} s"), line
 
 
 def test_a_candidate_from_one_seed_is_marked_where_others_have_more_and_success_spans_seeds(reacher):

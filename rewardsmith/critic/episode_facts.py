@@ -11,6 +11,7 @@ knowing which.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -33,18 +34,28 @@ def _cut(ep: Episode, t: int) -> Episode:
                    terminated=bool(ep.terminated and t == ep.length))
 
 
+def _scores_of_cuts(ep: Episode, task: Task, cuts) -> np.ndarray:
+    """The task score of ``ep`` cut after each of ``cuts`` steps. A fitness need not be defined
+    on a few steps (a mean over none of them): numpy's warnings about that are not the user's
+    to see, and such a cut scores NaN. Raises what the fitness raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.array([task.fitness(_cut(ep, int(t))) for t in cuts], dtype=float)
+
+
 def score_so_far(ep: Episode, task: Task) -> tuple[np.ndarray, np.ndarray] | None:
     """``(steps, scores)``: the task score of the episode cut after each of up to
-    :data:`SCORE_POINTS` steps (the last step always among them); None where the task has no
-    fitness or it cannot score a cut episode."""
+    :data:`SCORE_POINTS` steps (the last step always among them), leaving out the cuts it
+    cannot score (NaN); None where the task has no fitness or it cannot score a cut episode."""
     if task.fitness is None or ep.length < 1:
         return None
     steps = np.unique(np.linspace(1, ep.length, min(SCORE_POINTS, ep.length)).astype(int))
     try:
-        scores = np.array([task.fitness(_cut(ep, int(t))) for t in steps], dtype=float)
+        scores = _scores_of_cuts(ep, task, steps)
     except Exception:  # noqa: BLE001 - a fitness that needs the whole episode: no such facts
         return None
-    return steps, scores
+    ok = np.isfinite(scores)
+    return (steps[ok], scores[ok]) if ok.any() else None
 
 
 def _share(n: int, total: int) -> str:
@@ -192,7 +203,7 @@ def score_by_quarter(ep: Episode, task: Task) -> str:
         return ""
     cuts = [round(ep.length * (k + 1) / QUARTERS) for k in range(QUARTERS)]
     try:
-        scores = [float(task.fitness(_cut(ep, c))) for c in cuts]
+        scores = [float(v) for v in _scores_of_cuts(ep, task, cuts)]
     except Exception:  # noqa: BLE001 - a fitness that needs the whole episode
         return ""
     t = np.asarray(ep.next.time, dtype=float)
