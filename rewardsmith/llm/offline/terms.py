@@ -408,19 +408,14 @@ class Designer:
             if i.tip_high:
                 req.append(("tip", "tip", ["height"]))
             opt += [("center", "center", ["sq"]), ("still", "still", ["sq"]), ("effort", "effort", ["l2"])]
-        elif i.kind == "reach" and i.touch:
-            # on dmc-reacher-hard (2 seeds, 200k steps) the bonus alone scored 541-567 and with
-            # the effort penalty 566-579, where minus the distance beside it scored 0-202: that
-            # term pays for coming from far away and drowns the last centimetres
-            req += [("near", "near", ["mid", "tight"]), ("effort", "effort", ["l2"])]
-            if i.hold:
-                req.append(("hold", "hold", ["gated", "soft"]))
-            if i.limits:
-                req.append(("joint_limit", "limit", ["step", "linear"]))
-            opt += [("progress", "progress", ["step"]), ("settle", "settle", ["near"]),
-                    ("distance", "distance", ["linear"])]
         elif i.kind == "reach":
-            req += [("distance", "distance", ["linear"]), ("effort", "effort", ["l2"])]
+            if i.touch:
+                # on dmc-reacher-hard (2 seeds, 200k steps) the bonus alone scored 541-567 and
+                # with the effort penalty 566-579, where minus the distance beside it scored
+                # 0-202: that term pays for coming from far away and drowns the last centimetres
+                req += [("near", "near", ["mid", "tight"]), ("effort", "effort", ["l2"])]
+            else:
+                req += [("distance", "distance", ["linear"]), ("effort", "effort", ["l2"])]
             if i.helper:
                 req.insert(1, ("approach", "approach", ["linear"]))
             if i.hold:
@@ -428,7 +423,7 @@ class Designer:
             if i.limits:
                 req.append(("joint_limit", "limit", ["step", "linear"]))
             opt += [("near", "near", ["mid", "tight", "wide"]), ("progress", "progress", ["step"]),
-                    ("settle", "settle", ["near"])]
+                    ("settle", "settle", ["near"]), ("distance", "distance", ["linear"])]
         elif i.kind == "standup":
             req += [("height_gain", "height", ["linear"]), ("posture", "posture", ["tilt"]),
                     ("effort", "effort", ["l2"])]
