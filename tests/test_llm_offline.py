@@ -274,7 +274,8 @@ def test_intent_reading():
 def test_a_walker_kept_high_walks_and_a_spinner_spins():
     """"Walk forward ... keeping its torso upright and high" is locomotion (the height is its
     posture), not a jump; "spin the body on the hinge joint ... negative hinge angle" rewards
-    that joint's speed, negative, capped at twice the speed asked for, with no smoothness term
+    that joint's speed, negative, from 0 (turning it the other way costs nothing: else leaving
+    it alone is the safe policy) to twice the speed asked for, with no smoothness term
     that would slow it; "its fingertip (the finger body)" reaches with the finger, not the hand."""
     pytest.importorskip("dm_control.suite", reason="the dmc extra is not installed")
     walk = read_intent(tasks.load("dmc-walker-walk-v0").description,
@@ -290,7 +291,7 @@ def test_a_walker_kept_high_walks_and_a_spinner_spins():
     for src in map(extract_code, out.texts):
         assert "spin_speed = -next_state.hinge_angvel" in src and "smooth" not in src, src
         run_program(task, src)
-    assert "np.minimum(spin_speed, spin_cap)" in extract_code(out.texts[0])
+    assert "np.clip(spin_speed, 0.0, spin_cap)" in extract_code(out.texts[0])
     assert "spin_cap = 30.0" in extract_code(out.texts[0])
     reach = first_source("dmc-reacher-hard-v0")
     assert "next_state.finger_pos - next_state.target_pos" in reach

@@ -349,8 +349,12 @@ class Designer:
                     [f"{key} = {key}_weight * {sgn}next_state.{r.root}_angvel[:, 1]"])
 
     def term_rotate(self, key: str, variant: str) -> Term | None:
-        """The named joint's speed in the asked direction: ``linear``, or ``capped`` at twice the
-        speed the description asks for (so the policy does not chase speed beyond it)."""
+        """The named joint's speed in the asked direction: ``linear``, or ``capped``: from 0 (no
+        penalty for turning it the other way, which would make leaving it alone the safe
+        policy) to twice the speed the description asks for (so the policy does not chase speed
+        beyond it). On dmc-finger-spin (200k steps) the capped speed scored 557, 525, 247 and
+        241 on seeds 2000-2003; paying the other way negatively, 366 and 0 on the first two:
+        on that seed the finger learned to leave the spinner alone."""
         i = self.intent
         if not (i.joint and self.robot.has(f"{i.joint}_angvel")):
             return None
@@ -361,7 +365,7 @@ class Designer:
             if i.speed is None:
                 return None
             consts.append(Const(f"{key}_cap", round(2.0 * i.speed, 3), "fixed"))
-            lines.append(f"{key} = {key}_weight * np.minimum({key}_speed, {key}_cap)")
+            lines.append(f"{key} = {key}_weight * np.clip({key}_speed, 0.0, {key}_cap)")
         elif variant == "linear":
             lines.append(f"{key} = {key}_weight * {key}_speed")
         else:
