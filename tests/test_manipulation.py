@@ -5,7 +5,6 @@ joint-range programs, and gymnasium-robotics env ids (when the extra is installe
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 import mujoco
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 
 from rewardsmith import tasks
 from rewardsmith.contracts import Episode
+from rewardsmith.critic.episode_facts import _cut
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.llm import DesignContext, extract_code
 from rewardsmith.llm.offline import OfflineDesigner, Robot, read_intent
@@ -165,9 +165,7 @@ def test_elbow_fitness_counts_steps_outside_the_range():
     assert not task.fitness.success(outside)
     # every step counts, the first among them: an episode cut after one step (the feedback's
     # score so far) has a score
-    one = replace(inside, states=inside.states[:2], actions=inside.actions[:1],
-                  env_rewards=inside.env_rewards[:1], rewards=inside.rewards[:1],
-                  components={}, terminated=False)
+    one = _cut(inside, 1)
     assert np.isfinite(task.fitness(one)) and task.fitness(one) == pytest.approx(
         base.fitness(one) - 0.2 * float(one.field("joint1_angle")[0] < 0.0))
 
